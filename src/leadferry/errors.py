@@ -1,0 +1,63 @@
+"""Every error leadferry raises on purpose.
+
+The tree says what to do next (after the Singer SDK's recovery-intent classes)::
+
+    LeadferryError                 root; the CLI prints its message on one line
+    ├── ConfigError                bad settings, account, dataset or input: fix it, never retry
+    │   ├── InvalidWindowError     a date selection that cannot be resolved
+    │   ├── NotFoundError          an account, dataset, report or connector that does not exist
+    │   └── ConflictError          a name already taken, an account still in use
+    ├── BusyError                  the dataset is running or the warehouse is locked: try again later
+    └── ConnectorError             a vendor call failed
+        ├── RetryableAPIError      429, 5xx, timeouts, dropped connections, truncated bodies
+        └── FatalAPIError          other 4xx and malformed answers: retrying will not help
+            └── AuthError          the stored credential was rejected
+
+Messages never contain a secret: URLs are shown without their query string.
+"""
+
+from __future__ import annotations
+
+
+class LeadferryError(Exception):
+    """Root of every error leadferry raises on purpose."""
+
+
+class ConfigError(LeadferryError):
+    """Bad settings, account, dataset or input. Fix the input; never retry."""
+
+
+class InvalidWindowError(ConfigError):
+    """A date selection that cannot be resolved to a window."""
+
+
+class NotFoundError(ConfigError):
+    """A named thing (account, dataset, report, connector) does not exist."""
+
+
+class ConflictError(ConfigError):
+    """A name is already taken, or a thing is still in use."""
+
+
+class BusyError(LeadferryError):
+    """Something is running or locked right now; try again later."""
+
+
+class ConnectorError(LeadferryError):
+    """A vendor call failed."""
+
+
+class RetryableAPIError(ConnectorError):
+    """A failure that may pass: 429, 5xx, timeouts, dropped connections, truncated answers."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class FatalAPIError(ConnectorError):
+    """A failure that retrying will not fix: other 4xx, malformed answers."""
+
+
+class AuthError(FatalAPIError):
+    """The vendor rejected the account's credentials."""
