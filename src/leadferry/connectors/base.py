@@ -1,0 +1,416 @@
+"""What every connector declares, and the engine that pages, retries and batches for all of them.
+
+A vendor module subclasses :class:`Connector`, declares its credential fields and reports as class
+attributes, and overrides two hooks: :meth:`Connector.page_request` (how to ask for page N) and
+:meth:`Connector.read_page` (how to turn an answer into column batches). Paging, bounded
+concurrency, retries with backoff, status mapping and URL scrubbing live here, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+import httpx2
+import pyarrow as pa
+
+from leadferry.dates import DateWindow
+from leadferry.errors import (
+    AuthError,
+    ConfigError,
+    FatalAPIError,
+    NotFoundError,
+    RetryableAPIError,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialField:
+    """One field of an account: what the Credentials pane asks for."""
+
+    id: str
+    label: str
+    secret: bool = False
+    required: bool = True
+    default: str | None = None
+    advanced: bool = False
+    help: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One report parameter, as the Details pane shows it."""
+
+    id: str
+    label: str
+    type: type = str
+    required: bool = False
+    help: str = ""
+
+    def parse(self, value: Any) -> Any:
+        """Convert a raw (often textual) value to this parameter's type; ConfigError names it."""
+        if self.type is int:
+            if isinstance(value, bool):
+                raise ConfigError(f"parameter {self.id}: expected an integer, got {value!r}")
+            try:
+                return int(str(value).strip())
+            except ValueError:
+                raise ConfigError(
+                    f"parameter {self.id}: expected an integer, got {value!r}"
+                ) from None
+        return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A table a report loads: declared column types, and how its rows are identified.
+
+    ``parent_key`` names the column that points at the parent table's ``primary_key`` for child
+    tables (LeadExec sends point at their lead's ``uid``).
+    """
+
+    name: str
+    columns: Mapping[str, pa.DataType] = field(default_factory=dict)
+    primary_key: tuple[str, ...] = ()
+    parent_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A vendor report: its slug, its tables (the first is the main one) and its parameters."""
+
+    slug: str
+    label: str
+    tables: tuple[Table, ...]
+    params: tuple[Param, ...] = ()
+    dated: bool = True
+    description: str = ""
+    day_column: str | None = None
+    """Timestamp column whose local day decides the partition a row belongs to."""
+
+    @property
+    def main_table(self) -> Table:
+        return self.tables[0]
+
+    @property
+    def merge_key(self) -> tuple[str, ...]:
+        return self.main_table.primary_key
+
+    def param(self, param_id: str) -> Param:
+        for param in self.params:
+            if param.id == param_id:
+                return param
+        known = ", ".join(p.id for p in self.params) or "none"
+        raise ConfigError(
+            f"report {self.slug} has no parameter {param_id!r} (its parameters: {known})"
+        )
+
+    def parse_params(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate and type *raw* parameters; ConfigError names a missing or unknown one."""
+        values = {key: self.param(key).parse(value) for key, value in raw.items()}
+        for param in self.params:
+            if param.required and param.id not in values:
+                raise ConfigError(
+                    f"report {self.slug} needs parameter {param.id} ({param.label}): "
+                    f"add --param {param.id}=..."
+                )
+        return values
+
+
+@dataclass(frozen=True, slots=True)
+class TableBatch:
+    """Rows for one table, as an Arrow record batch with declared column types."""
+
+    table: str
+    batch: pa.RecordBatch
+
+
+@dataclass(slots=True)
+class Page:
+    """One answer from the vendor: its batches, and what it says about the total."""
+
+    batches: list[TableBatch]
+    rows: int
+    total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded in attempts and in total waiting time."""
+
+    attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_total_wait: float = 120.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_delay)
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """An account as a connector sees it: its name (for messages), config and secret values."""
+
+    account: str
+    values: Mapping[str, str]
+
+    def __repr__(self) -> str:
+        return f"Credentials(account={self.account!r}, fields={sorted(self.values)})"
+
+
+@dataclass(slots=True)
+class FetchProgress:
+    """What a fetch has done so far, reported after every page."""
+
+    pages_done: int = 0
+    pages_total: int | None = None
+    rows: int = 0
+
+
+ProgressCallback = Callable[[FetchProgress], None]
+
+
+def scrub_url(url: httpx2.URL | str) -> str:
+    """The URL without its query string or user info, safe to show and log."""
+    parsed = httpx2.URL(str(url))
+    return str(parsed.copy_with(query=None, fragment=None, username=None, password=None))
+
+
+class Connector:
+    """Base of every connector. Subclasses declare, then override the two page hooks."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    fields: ClassVar[tuple[CredentialField, ...]]
+    reports: ClassVar[tuple[Report, ...]]
+    page_size: ClassVar[int] = 1000
+    secret_name: ClassVar[str] = "credentials"
+    """How the auth error names the credential: "the API key", "the username or password"."""
+
+    def __init__(
+        self,
+        client: httpx2.Client,
+        credentials: Credentials,
+        *,
+        concurrency: int = 4,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.client = client
+        self.credentials = credentials
+        self.concurrency = max(1, concurrency)
+        self.retry = retry or RetryPolicy()
+
+    # -- declarations ---------------------------------------------------------------------
+
+    @classmethod
+    def report(cls, slug: str) -> Report:
+        for report in cls.reports:
+            if report.slug == slug:
+                return report
+        known = ", ".join(r.slug for r in cls.reports)
+        raise NotFoundError(f"{cls.label} has no report {slug!r} (its reports: {known})")
+
+    @classmethod
+    def field(cls, field_id: str) -> CredentialField:
+        for item in cls.fields:
+            if item.id == field_id:
+                return item
+        known = ", ".join(f.id for f in cls.fields)
+        raise ConfigError(f"{cls.label} accounts have no field {field_id!r} (fields: {known})")
+
+    @classmethod
+    def default_timezone(cls) -> str:
+        return next((f.default for f in cls.fields if f.id == "timezone" and f.default), "UTC")
+
+    def setting(self, field_id: str) -> str:
+        """The account's value of *field_id*, or the field's declared default."""
+        value = self.credentials.values.get(field_id) or self.field(field_id).default
+        if value is None:
+            raise ConfigError(f"account {self.credentials.account} has no {field_id}")
+        return value
+
+    @property
+    def timezone(self) -> str:
+        return self.credentials.values.get("timezone") or self.default_timezone()
+
+    # -- hooks for vendor modules ---------------------------------------------------------
+
+    def page_request(
+        self, report: Report, params: Mapping[str, Any], window: DateWindow | None, page: int
+    ) -> httpx2.Request:
+        """Build the request for page number *page* (0-based) of *report*."""
+        raise NotImplementedError
+
+    def read_page(self, report: Report, response: httpx2.Response) -> Page:
+        """Turn a successful streamed answer into batches. Raise RetryableAPIError on truncation."""
+        raise NotImplementedError
+
+    def check_connection(self) -> None:
+        """Make one cheap authenticated call; raise AuthError when the credentials are refused."""
+        raise NotImplementedError
+
+    def auth_error(self) -> AuthError:
+        return AuthError(
+            f"{self.label} rejected {self.secret_name} for account {self.credentials.account}"
+        )
+
+    def prepare(self, request: httpx2.Request) -> httpx2.Request:
+        """Add authentication to a request just before it is sent (token connectors override)."""
+        return request
+
+    # -- the engine -----------------------------------------------------------------------
+
+    def fetch(
+        self,
+        report: Report,
+        params: Mapping[str, Any],
+        window: DateWindow | None,
+        progress: ProgressCallback | None = None,
+    ) -> Iterator[TableBatch]:
+        """Stream every row of *report* for *window* as batches, page by page.
+
+        The first page tells the total; the remaining pages are then fetched by up to
+        ``concurrency`` threads, and yielded in order so that memory stays bounded by the pages
+        in flight. Without a total, pages are fetched one after another until a short page.
+
+        Raises:
+            AuthError: the credentials were refused.
+            RetryableAPIError: the vendor kept failing after every retry.
+            FatalAPIError: the vendor refused the request or sent something unreadable.
+        """
+        state = FetchProgress()
+
+        def advance(page: Page) -> Iterator[TableBatch]:
+            state.pages_done += 1
+            state.rows += page.rows
+            if progress:
+                progress(state)
+            yield from page.batches
+
+        first = self.fetch_page(report, params, window, 0)
+        if first.total is None:
+            yield from advance(first)
+            number, page = 0, first
+            while page.rows >= self.page_size:
+                number += 1
+                page = self.fetch_page(report, params, window, number)
+                yield from advance(page)
+            return
+        state.pages_total = max(1, math.ceil(first.total / self.page_size))
+        yield from advance(first)
+        remaining = range(1, state.pages_total)
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.name) as pool:
+            in_flight: list[Future[Page]] = []
+            numbers = iter(remaining)
+            for number in numbers:
+                in_flight.append(pool.submit(self.fetch_page, report, params, window, number))
+                if len(in_flight) >= self.concurrency:
+                    break
+            try:
+                while in_flight:
+                    page = in_flight.pop(0).result()
+                    next_number = next(numbers, None)
+                    if next_number is not None:
+                        in_flight.append(
+                            pool.submit(self.fetch_page, report, params, window, next_number)
+                        )
+                    yield from advance(page)
+            finally:
+                for future in in_flight:
+                    future.cancel()
+
+    def fetch_page(
+        self, report: Report, params: Mapping[str, Any], window: DateWindow | None, page: int
+    ) -> Page:
+        """Fetch and read one page, retrying what may pass."""
+        return self.call(
+            lambda: self.page_request(report, params, window, page),
+            lambda response: self.read_page(report, response),
+        )
+
+    def call(self, build: Callable[[], httpx2.Request], read: Callable[[httpx2.Response], T]) -> T:
+        """Send a request built by *build* and read it with *read*, retrying per the policy.
+
+        Reading happens inside the retry loop, so a body cut short is retried like a 503.
+        """
+        waited = 0.0
+        attempt = 0
+        while True:
+            request = self.prepare(build())
+            try:
+                return self._send(request, read)
+            except RetryableAPIError as exc:
+                delay = self.retry.delay(attempt, exc.retry_after)
+                attempt += 1
+                if attempt >= self.retry.attempts or waited + delay > self.retry.max_total_wait:
+                    raise RetryableAPIError(
+                        f"{exc} (gave up after {attempt} attempts and {waited:.0f}s of waiting)"
+                    ) from None
+                logger.warning("%s; retrying in %.1fs", exc, delay)
+                time.sleep(delay)
+                waited += delay
+
+    def _send(self, request: httpx2.Request, read: Callable[[httpx2.Response], T]) -> T:
+        where = f"{request.method} {scrub_url(request.url)}"
+        try:
+            response = self.client.send(request, stream=True)
+        except httpx2.TimeoutException:
+            raise RetryableAPIError(f"{self.label}: {where} timed out") from None
+        except httpx2.TransportError as exc:
+            raise RetryableAPIError(f"{self.label}: {where} failed: {type(exc).__name__}") from None
+        try:
+            self.raise_for_status(response, where)
+            started = time.perf_counter()
+            result = read(response)
+            logger.debug("%s: read in %.3fs", where, time.perf_counter() - started)
+            return result
+        except (httpx2.TimeoutException, httpx2.TransportError) as exc:
+            raise RetryableAPIError(
+                f"{self.label}: {where} broke off while reading: {type(exc).__name__}"
+            ) from None
+        finally:
+            response.close()
+
+    def scrub(self, text: str) -> str:
+        """*text* with every secret value of the account masked."""
+        for item in self.fields:
+            value = self.credentials.values.get(item.id)
+            if item.secret and value:
+                text = text.replace(value, "****")
+        return text
+
+    def raise_for_status(self, response: httpx2.Response, where: str) -> None:
+        """Map an HTTP status to the error tree: the one place that does it."""
+        status = response.status_code
+        if status < 400:
+            return
+        if status in (401, 403):
+            raise self.auth_error()
+        if status == 429 or status >= 500:
+            raise RetryableAPIError(
+                f"{self.label}: {where} answered HTTP {status}",
+                retry_after=_retry_after(response),
+            )
+        response.read()
+        detail = self.scrub(response.text)[:200].strip()
+        raise FatalAPIError(f"{self.label}: {where} answered HTTP {status}: {detail}")
+
+
+def _retry_after(response: httpx2.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None

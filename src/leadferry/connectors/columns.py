@@ -1,0 +1,188 @@
+"""Rows of text in, typed Arrow batches out.
+
+Vendors send text (XML elements, JSON strings). A :class:`BatchBuilder` gathers one page of rows
+column by column, then types each column in one vectorised pass: declared columns get their
+declared type, the others (LeadExec's per-account lead fields) get the narrowest type that fits
+every value of the first page they appear in. Later pages reuse that type, so a column keeps one
+type for the whole run. A later value that does not fit keeps its page's column as text, so the
+loader records it beside the typed one instead of dropping it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Mapping
+from functools import lru_cache
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from leadferry.connectors.base import Table
+from leadferry.errors import FatalAPIError
+
+logger = logging.getLogger(__name__)
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+MONEY = pa.decimal128(18, 4)
+
+# Tried in order; the first that parses a value wins.
+_TIMESTAMP_FORMATS = (
+    "%m/%d/%Y %I:%M:%S %p",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %I:%M %p",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+    "%m-%d-%Y %H:%M:%S",
+    "%m-%d-%Y",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d",
+)
+_PATTERNS = {
+    "bool": r"^(?i:true|false)$",
+    "int": r"^-?(0|[1-9][0-9]{0,17})$",
+    "float": r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$",
+    "timestamp": r"^([0-9]{1,2}[/-][0-9]{1,2}[/-][0-9]{4}|[0-9]{4}-[0-9]{2}-[0-9]{2})"
+    r"([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2})?( ?[AaPp][Mm])?)?$",
+}
+# Digits that are identifiers, not numbers: leading zeros and formatting must survive.
+_TEXT_NAMES = re.compile(r"phone|zip|postal|ssn|fax|mobile|cell|account|routing|pin", re.I)
+
+
+@lru_cache(maxsize=4096)
+def column_name(vendor_name: str) -> str:
+    """The warehouse name of a vendor field: dlt's snake_case (``DateAdded`` -> ``date_added``)."""
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    return str(NamingConvention().normalize_identifier(vendor_name))
+
+
+class ColumnTypes:
+    """The type each undeclared column got when first seen in a run; shared by page threads."""
+
+    def __init__(self) -> None:
+        self._types: dict[tuple[str, str], pa.DataType] = {}
+        self._lock = threading.Lock()
+
+    def decide(self, table: str, column: str, values: pa.Array) -> pa.DataType:
+        with self._lock:
+            key = (table, column)
+            if key not in self._types:
+                self._types[key] = infer_type(column, values)
+            return self._types[key]
+
+
+def infer_type(column: str, values: pa.Array) -> pa.DataType:
+    """The narrowest type that fits every non-null value of a text column."""
+    present = pc.drop_null(values)
+    if len(present) == 0 or _TEXT_NAMES.search(column):
+        return pa.string()
+    for kind, data_type in (
+        ("bool", pa.bool_()),
+        ("int", pa.int64()),
+        ("float", pa.float64()),
+        ("timestamp", TIMESTAMP),
+    ):
+        if pc.all(pc.match_substring_regex(present, _PATTERNS[kind])).as_py():
+            return data_type
+    return pa.string()
+
+
+def to_type(values: pa.Array, data_type: pa.DataType, timezone: str) -> pa.Array:
+    """Convert a text column to *data_type*; raise ValueError when a value does not fit.
+
+    Naive timestamps are read in *timezone* (the vendor's clock) and stored as UTC.
+    """
+    if pa.types.is_string(data_type):
+        return values
+    try:
+        if pa.types.is_boolean(data_type):
+            lowered = pc.utf8_lower(values)
+            if not pc.all(pc.is_in(pc.drop_null(lowered), pa.array(["true", "false"]))).as_py():
+                raise ValueError("not a boolean")
+            return pc.equal(lowered, "true")
+        if pa.types.is_timestamp(data_type):
+            return _to_timestamp(values, timezone)
+        return pc.cast(pc.utf8_trim_whitespace(values), data_type)
+    except pa.ArrowInvalid as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _to_timestamp(values: pa.Array, timezone: str) -> pa.Array:
+    if pc.all(
+        pc.match_substring_regex(pc.drop_null(values), r"(Z|[+-][0-9]{2}:?[0-9]{2})$")
+    ).as_py():
+        return pc.cast(values, pa.timestamp("ns", tz="UTC")).cast(TIMESTAMP, safe=False)
+    parsed = pa.nulls(len(values), pa.timestamp("us"))
+    for fmt in _TIMESTAMP_FORMATS:
+        missing = pc.and_(pc.is_null(parsed), pc.is_valid(values))
+        if not pc.any(missing).as_py():
+            break
+        attempt = pc.strptime(values, format=fmt, unit="us", error_is_null=True)
+        parsed = pc.coalesce(parsed, attempt)
+    if pc.any(pc.and_(pc.is_null(parsed), pc.is_valid(values))).as_py():
+        raise ValueError("not a date and time")
+    return pc.assume_timezone(parsed, timezone, ambiguous="earliest", nonexistent="earliest")
+
+
+class BatchBuilder:
+    """Gathers rows of one table column by column, then builds one typed record batch."""
+
+    def __init__(self, table: Table, types: ColumnTypes, timezone: str) -> None:
+        self.table = table
+        self.types = types
+        self.timezone = timezone
+        self.columns: dict[str, list[str | None]] = {}
+        self.rows = 0
+
+    def add(self, row: Mapping[str, str | None]) -> None:
+        """Add one row of text values, keyed by warehouse column name."""
+        rows = self.rows
+        columns = self.columns
+        for name, value in row.items():
+            column = columns.get(name)
+            if column is None:
+                column = columns[name] = [None] * rows
+            elif len(column) < rows:
+                column.extend([None] * (rows - len(column)))
+            column.append(value)
+        self.rows = rows + 1
+
+    def add_column(self, name: str, values: list[str | None]) -> None:
+        """Add a whole column at once (values for every row added so far)."""
+        self.columns[name] = values
+
+    def build(self) -> pa.RecordBatch:
+        arrays: list[pa.Array] = []
+        names: list[str] = []
+        declared = self.table.columns
+        for name in [*declared, *(n for n in self.columns if n not in declared)]:
+            raw = self.columns.get(name)
+            if raw is None:
+                raw = []
+            if len(raw) < self.rows:
+                raw.extend([None] * (self.rows - len(raw)))
+            text = pa.array(raw, pa.string())
+            if name in declared:
+                try:
+                    arrays.append(to_type(text, declared[name], self.timezone))
+                except ValueError as exc:
+                    raise FatalAPIError(
+                        f"{self.table.name}.{name}: a value is not a {declared[name]}: {exc}"
+                    ) from None
+            else:
+                data_type = self.types.decide(self.table.name, name, text)
+                try:
+                    arrays.append(to_type(text, data_type, self.timezone))
+                except ValueError:
+                    logger.warning(
+                        "%s.%s: a value does not fit %s; this page keeps the column as text",
+                        self.table.name,
+                        name,
+                        data_type,
+                    )
+                    arrays.append(text)
+            names.append(name)
+        return pa.RecordBatch.from_arrays(arrays, names=names)

@@ -1,0 +1,46 @@
+"""Process-wide settings, read from the environment (``LEADFERRY_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where leadferry keeps its state and how it talks to vendors."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADFERRY_", extra="ignore")
+
+    home: Path = Field(
+        default_factory=lambda: Path(user_data_dir("leadferry")),
+        description="Folder holding the metadata store, the key file, dlt's work files and the warehouse.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key for account secrets; when unset, a key file under home is used.",
+    )
+    concurrency: int = Field(
+        default=4, ge=1, le=32, description="Pages fetched at once from one vendor after the first."
+    )
+    lock_timeout: float = Field(
+        default=10.0, ge=0, description="Seconds to wait for a busy warehouse before giving up."
+    )
+
+    @property
+    def metadata_url(self) -> str:
+        return f"sqlite:///{self.home / 'leadferry.sqlite'}"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def key_file(self) -> Path:
+        return self.home / "secret.key"
+
+    @property
+    def pipelines_dir(self) -> Path:
+        return self.home / "pipelines"
