@@ -1,0 +1,670 @@
+"""The metadata store: accounts, datasets and their runs, behind one typed API.
+
+Callers get frozen records (``Account``, ``Dataset``, ``Run``), never ORM objects or SQL.
+Every transaction that writes takes the write lock first (``BEGIN IMMEDIATE`` on SQLite, a row
+lock elsewhere), so that a check followed by a write cannot be overtaken by another process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from pydantic import SecretStr
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from leadferry.errors import BusyError, ConfigError, ConflictError, NotFoundError
+from leadferry.settings import Settings
+from leadferry.store.database import WRITE, create_store_engine, upgrade
+from leadferry.store.orm import AccountRow, DatasetRow, RunRow
+from leadferry.store.records import (
+    FINAL_STATUSES,
+    TRIGGERS,
+    Account,
+    AccountSummary,
+    Dataset,
+    DatasetSpec,
+    Run,
+    check_account_name,
+    check_dataset_fields,
+    check_dataset_name,
+    require_aware,
+)
+from leadferry.store.secrets import SecretBox, ensure_home, mask
+
+logger = logging.getLogger(__name__)
+
+STALE_RUN_ERROR = "the process running it stopped"
+_DATASET_FIELDS = frozenset(DatasetSpec.__dataclass_fields__) - {"name"}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """Accounts, datasets and runs, kept in a SQL database (SQLite by default).
+
+    Safe to share between threads; several processes may open the same database.
+    Use ``Store.open(settings)``, and close it (or use it as a context manager).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._clock = clock or _utcnow
+        self._reader = sessionmaker(engine, expire_on_commit=False)
+        self._writer = sessionmaker(
+            engine.execution_options(**{WRITE: True}), expire_on_commit=False
+        )
+        self._box: SecretBox | None = None
+        self._box_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Store:
+        """Open the store of ``settings``: create the home folder, upgrade the schema to head.
+
+        ``clock`` gives the time stamped on accounts and datasets (default: the system clock).
+        """
+        ensure_home(settings.home)
+        engine = create_store_engine(settings.metadata_url)
+        try:
+            upgrade(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, settings, clock)
+
+    def close(self) -> None:
+        """Close every connection to the database."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self._engine.url.render_as_string(hide_password=True)!r})"
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    def create_account(
+        self, name: str, connector: str, config: dict[str, str], secrets: dict[str, str]
+    ) -> Account:
+        """Save a new account; its secrets are encrypted.
+
+        Raises:
+            ConfigError: an invalid name, or an unusable secret key.
+            ConflictError: the name is taken.
+        """
+        check_account_name(name)
+        if not connector:
+            raise ConfigError("an account needs a connector")
+        token = self._secret_box().encrypt(dict(secrets))
+        now = self._now()
+        with self._write() as session:
+            if _find_account(session, name) is not None:
+                raise ConflictError(f"an account named {name!r} already exists")
+            row = AccountRow(
+                name=name,
+                connector=connector,
+                config=dict(config),
+                secrets=token,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            self._flush_unique(session, f"an account named {name!r} already exists")
+            logger.info("created account %s (%s)", name, connector)
+            return self._account(row)
+
+    def get_account(self, name: str) -> Account:
+        """The account called ``name``, secrets decrypted.
+
+        Raises:
+            NotFoundError: no such account.
+            ConfigError: its secrets cannot be decrypted with the current key.
+        """
+        with self._read() as session:
+            return self._account(_account_row(session, name))
+
+    def list_accounts(self) -> list[AccountSummary]:
+        """Every account by name, secrets masked, with how many datasets use it."""
+        count = (
+            select(func.count(DatasetRow.id))
+            .where(DatasetRow.account_id == AccountRow.id)
+            .scalar_subquery()
+        )
+        with self._read() as session:
+            rows = session.execute(select(AccountRow, count).order_by(AccountRow.name)).all()
+            summaries = []
+            for row, dataset_count in rows:
+                secrets = self._decrypt(row)
+                summaries.append(
+                    AccountSummary(
+                        name=row.name,
+                        connector=row.connector,
+                        config=dict(row.config),
+                        masked={k: mask(v) for k, v in secrets.items()},
+                        dataset_count=dataset_count,
+                        created_at=row.created_at,
+                    )
+                )
+            return summaries
+
+    def rename_account(self, name: str, new_name: str) -> Account:
+        """Rename an account; its datasets follow.
+
+        Raises:
+            NotFoundError: no account ``name``.
+            ConflictError: ``new_name`` is taken.
+        """
+        check_account_name(new_name)
+        with self._write() as session:
+            row = _account_row(session, name)
+            if new_name == name:
+                return self._account(row)
+            if _find_account(session, new_name) is not None:
+                raise ConflictError(f"an account named {new_name!r} already exists")
+            row.name = new_name
+            row.updated_at = self._now()
+            self._flush_unique(session, f"an account named {new_name!r} already exists")
+            logger.info("renamed account %s to %s", name, new_name)
+            return self._account(row)
+
+    def update_account(
+        self,
+        name: str,
+        config: dict[str, str] | None = None,
+        secrets: dict[str, str] | None = None,
+    ) -> Account:
+        """Set some config or secret fields of an account, keeping the others.
+
+        Rotating a secret is setting it anew: the datasets of the account keep working.
+
+        Raises:
+            NotFoundError: no such account.
+        """
+        with self._write() as session:
+            row = _account_row(session, name)
+            if config:
+                row.config = {**row.config, **config}
+            if secrets:
+                box = self._secret_box()
+                row.secrets = box.encrypt({**self._decrypt(row), **secrets})
+                logger.info("account %s: secrets %s replaced", name, ", ".join(sorted(secrets)))
+            row.updated_at = self._now()
+            session.flush()
+            return self._account(row)
+
+    def remove_account(self, name: str) -> None:
+        """Delete an account that no dataset uses.
+
+        Raises:
+            NotFoundError: no such account.
+            ConflictError: datasets use it (the message names them).
+        """
+        with self._write() as session:
+            row = _account_row(session, name)
+            users = session.scalars(
+                select(DatasetRow.name)
+                .where(DatasetRow.account_id == row.id)
+                .order_by(DatasetRow.name)
+            ).all()
+            if users:
+                raise ConflictError(
+                    f"account {name!r} is used by {_plural(len(users), 'dataset')} "
+                    f"({', '.join(users)}): move them to another account or remove them first"
+                )
+            session.delete(row)
+            logger.info("removed account %s", name)
+
+    # -- datasets ---------------------------------------------------------------------------
+
+    def create_dataset(self, spec: DatasetSpec) -> Dataset:
+        """Save a new dataset.
+
+        Raises:
+            ConfigError: an invalid name, update method or time zone.
+            NotFoundError: its account does not exist.
+            ConflictError: the name is taken.
+        """
+        check_dataset_name(spec.name)
+        check_dataset_fields(spec.update_method, spec.timezone, spec.params, spec.date_selection)
+        now = self._now()
+        with self._write() as session:
+            if session.scalar(select(DatasetRow.id).where(DatasetRow.name == spec.name)):
+                raise ConflictError(f"a dataset named {spec.name!r} already exists")
+            account = _account_row(session, spec.account)
+            row = DatasetRow(
+                name=spec.name,
+                account_id=account.id,
+                report=spec.report,
+                params=dict(spec.params),
+                date_selection=None if spec.date_selection is None else dict(spec.date_selection),
+                timezone=spec.timezone,
+                update_method=spec.update_method,
+                merge_key=spec.merge_key,
+                description=spec.description,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            self._flush_unique(session, f"a dataset named {spec.name!r} already exists")
+            logger.info("created dataset %s (%s %s)", spec.name, account.connector, spec.report)
+            return _dataset(row, account, None)
+
+    def get_dataset(self, name: str) -> Dataset:
+        """The dataset called ``name``, with its latest run.
+
+        Raises:
+            NotFoundError: no such dataset.
+        """
+        with self._read() as session:
+            datasets = _load_datasets(session, DatasetRow.name == name)
+        if not datasets:
+            raise NotFoundError(f"no dataset named {name!r}")
+        return datasets[0]
+
+    def list_datasets(self) -> list[Dataset]:
+        """Every dataset by name, each with its latest run."""
+        with self._read() as session:
+            return _load_datasets(session)
+
+    def update_dataset(self, name: str, **changes: Any) -> Dataset:
+        """Change some fields of a dataset (any ``DatasetSpec`` field but its name).
+
+        ``account`` moves the dataset to another account of the same connector.
+
+        Raises:
+            NotFoundError: no such dataset, or no such account.
+            ConfigError: an invalid value, or an account of another connector.
+            TypeError: a field that does not exist (a bug).
+        """
+        unknown = set(changes) - _DATASET_FIELDS
+        if unknown:
+            raise TypeError(f"update_dataset() cannot change {', '.join(sorted(unknown))}")
+        with self._write() as session:
+            row = _dataset_row(session, name)
+            account = session.get_one(AccountRow, row.account_id)
+            if "account" in changes and changes["account"] != account.name:
+                new_account = _account_row(session, changes["account"])
+                if new_account.connector != account.connector:
+                    raise ConfigError(
+                        f"dataset {name!r} reads a {account.connector} report: move it to "
+                        f"another {account.connector} account, not to {new_account.name!r} "
+                        f"({new_account.connector})"
+                    )
+                row.account_id = new_account.id
+                account = new_account
+            fields = {k: v for k, v in changes.items() if k != "account"}
+            check_dataset_fields(
+                fields.get("update_method", row.update_method),
+                fields.get("timezone", row.timezone),
+                fields.get("params", row.params),
+                fields.get("date_selection", row.date_selection),
+            )
+            for key, value in fields.items():
+                setattr(row, key, dict(value) if isinstance(value, dict) else value)
+            row.updated_at = self._now()
+            session.flush()
+            latest = _latest_runs(session, [row.id], {row.id: name})
+            return _dataset(row, account, latest.get(row.id))
+
+    def remove_dataset(self, name: str) -> None:
+        """Delete a dataset and its history (not its warehouse tables).
+
+        Raises:
+            NotFoundError: no such dataset.
+            BusyError: it is running.
+        """
+        with self._write() as session:
+            row = _dataset_row(session, name)
+            running = self._live_run(session, row, self._now())
+            if running is not None:
+                raise _busy(name, running)
+            session.execute(delete(RunRow).where(RunRow.dataset_id == row.id))
+            session.delete(row)
+            logger.info("removed dataset %s", name)
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        dataset: str,
+        trigger: str,
+        window_start: datetime | None,
+        window_end: datetime | None,
+        now: datetime,
+    ) -> Run:
+        """Claim ``dataset`` for a run by this process: record a run in status ``running``.
+
+        The check and the claim are one transaction holding the write lock, and a unique index
+        forbids two running runs of a dataset, so of two processes racing exactly one wins.
+        A running run whose process has died on this host is first marked ``interrupted``.
+
+        Raises:
+            NotFoundError: no such dataset.
+            BusyError: the dataset is already running.
+            ValueError: an unknown trigger or a naive datetime (bugs).
+        """
+        if trigger not in TRIGGERS:
+            raise ValueError(f"unknown trigger {trigger!r}: use one of {', '.join(TRIGGERS)}")
+        require_aware(now, "now")
+        require_aware(window_start, "window_start")
+        require_aware(window_end, "window_end")
+        with self._write() as session:
+            row = _dataset_row(session, dataset, lock=True)
+            running = self._live_run(session, row, now)
+            if running is not None:
+                raise _busy(dataset, running)
+            run = RunRow(
+                dataset_id=row.id,
+                trigger=trigger,
+                status="running",
+                window_start=window_start,
+                window_end=window_end,
+                started_at=now,
+                rows={},
+                schema_changes=[],
+                pid=os.getpid(),
+                host=socket.gethostname(),
+            )
+            session.add(run)
+            try:
+                session.flush()
+            except IntegrityError:
+                raise BusyError(
+                    f"dataset {dataset!r} is already running (claimed by another process)"
+                ) from None
+            logger.info("dataset %s: run %d started (%s)", dataset, run.id, trigger)
+            return _run(run, dataset)
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        now: datetime,
+        rows: dict[str, int] | None = None,
+        error: str | None = None,
+        load_id: str | None = None,
+        schema_changes: list[str] | None = None,
+    ) -> Run:
+        """Record the result of a running run.
+
+        Raises:
+            NotFoundError: no such run.
+            ConflictError: the run has already finished.
+            ValueError: a status other than success, failed or interrupted, or a naive ``now``.
+        """
+        if status not in FINAL_STATUSES:
+            raise ValueError(
+                f"a run finishes as one of {', '.join(FINAL_STATUSES)}, not {status!r}"
+            )
+        require_aware(now, "now")
+        with self._write() as session:
+            found = session.execute(
+                select(RunRow, DatasetRow.name)
+                .join(DatasetRow, RunRow.dataset_id == DatasetRow.id)
+                .where(RunRow.id == run_id)
+            ).first()
+            if found is None:
+                raise NotFoundError(f"no run with id {run_id}")
+            run, dataset = found.tuple()
+            if run.status != "running":
+                raise ConflictError(
+                    f"run {run_id} of dataset {dataset!r} already ended ({run.status})"
+                )
+            run.status = status
+            run.finished_at = now
+            run.rows = {str(k): int(v) for k, v in (rows or {}).items()}
+            run.error = error
+            run.load_id = load_id
+            run.schema_changes = list(schema_changes or [])
+            session.flush()
+            logger.info("dataset %s: run %d %s", dataset, run_id, status)
+            return _run(run, dataset)
+
+    def list_runs(self, dataset: str, limit: int | None = None) -> list[Run]:
+        """The runs of ``dataset``, newest first.
+
+        Raises:
+            NotFoundError: no such dataset.
+        """
+        with self._read() as session:
+            row = _dataset_row(session, dataset)
+            query = select(RunRow).where(RunRow.dataset_id == row.id).order_by(RunRow.id.desc())
+            if limit is not None:
+                query = query.limit(limit)
+            return [_run(run, dataset) for run in session.scalars(query)]
+
+    def get_run(self, run_id: int) -> Run:
+        """The run with id ``run_id``.
+
+        Raises:
+            NotFoundError: no such run.
+        """
+        with self._read() as session:
+            found = session.execute(
+                select(RunRow, DatasetRow.name)
+                .join(DatasetRow, RunRow.dataset_id == DatasetRow.id)
+                .where(RunRow.id == run_id)
+            ).first()
+            if found is None:
+                raise NotFoundError(f"no run with id {run_id}")
+            run, dataset = found.tuple()
+            return _run(run, dataset)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        require_aware(now, "the store's clock")
+        return now
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with _locked_is_busy(), self._reader.begin() as session:
+            yield session
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with _locked_is_busy(), self._writer.begin() as session:
+            yield session
+
+    @staticmethod
+    def _flush_unique(session: Session, message: str) -> None:
+        # The checks before inserting give the friendly message; this catches what races past.
+        try:
+            session.flush()
+        except IntegrityError:
+            raise ConflictError(message) from None
+
+    def _secret_box(self) -> SecretBox:
+        with self._box_lock:
+            if self._box is None:
+                self._box = SecretBox.from_settings(self._settings)
+            return self._box
+
+    def _decrypt(self, row: AccountRow) -> dict[str, str]:
+        return self._secret_box().decrypt(row.secrets, row.name)
+
+    def _account(self, row: AccountRow) -> Account:
+        return Account(
+            id=row.id,
+            name=row.name,
+            connector=row.connector,
+            config=dict(row.config),
+            secrets={k: SecretStr(v) for k, v in self._decrypt(row).items()},
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @staticmethod
+    def _live_run(session: Session, dataset: DatasetRow, now: datetime) -> RunRow | None:
+        """The dataset's running run, after marking one whose process died as interrupted."""
+        running = session.scalars(
+            select(RunRow).where(RunRow.dataset_id == dataset.id, RunRow.status == "running")
+        ).first()
+        if running is None or _process_is_alive(running.pid, running.host):
+            return running
+        logger.warning(
+            "dataset %s: run %d was left running by process %s, which stopped: interrupted",
+            dataset.name,
+            running.id,
+            running.pid,
+        )
+        running.status = "interrupted"
+        running.finished_at = now
+        running.error = STALE_RUN_ERROR
+        session.flush()  # before the new run's insert, for the one-running-run index
+        return None
+
+
+def _find_account(session: Session, name: str) -> AccountRow | None:
+    return session.scalars(select(AccountRow).where(AccountRow.name == name)).first()
+
+
+def _account_row(session: Session, name: str) -> AccountRow:
+    row = _find_account(session, name)
+    if row is None:
+        raise NotFoundError(f"no account named {name!r}")
+    return row
+
+
+def _dataset_row(session: Session, name: str, *, lock: bool = False) -> DatasetRow:
+    query = select(DatasetRow).where(DatasetRow.name == name)
+    if lock:
+        # A row lock on PostgreSQL; on SQLite nothing is rendered: BEGIN IMMEDIATE already locks.
+        query = query.with_for_update()
+    row = session.scalars(query).first()
+    if row is None:
+        raise NotFoundError(f"no dataset named {name!r}")
+    return row
+
+
+def _load_datasets(session: Session, *where: Any) -> list[Dataset]:
+    """Datasets with their account and latest run, in two queries whatever their number."""
+    found = session.execute(
+        select(DatasetRow, AccountRow)
+        .join(AccountRow, DatasetRow.account_id == AccountRow.id)
+        .where(*where)
+        .order_by(DatasetRow.name)
+    ).all()
+    names = {dataset.id: dataset.name for dataset, _ in found}
+    latest = _latest_runs(session, list(names), names)
+    return [_dataset(dataset, account, latest.get(dataset.id)) for dataset, account in found]
+
+
+def _latest_runs(session: Session, ids: list[int], names: dict[int, str]) -> dict[int, Run]:
+    if not ids:
+        return {}
+    newest = (
+        select(func.max(RunRow.id)).where(RunRow.dataset_id.in_(ids)).group_by(RunRow.dataset_id)
+    )
+    runs = session.scalars(select(RunRow).where(RunRow.id.in_(newest)))
+    return {run.dataset_id: _run(run, names[run.dataset_id]) for run in runs}
+
+
+def _dataset(row: DatasetRow, account: AccountRow, last_run: Run | None) -> Dataset:
+    return Dataset(
+        id=row.id,
+        name=row.name,
+        account=account.name,
+        connector=account.connector,
+        report=row.report,
+        params=dict(row.params),
+        date_selection=None if row.date_selection is None else dict(row.date_selection),
+        timezone=row.timezone,
+        update_method=row.update_method,
+        merge_key=row.merge_key,
+        description=row.description,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        last_run=last_run,
+    )
+
+
+def _run(row: RunRow, dataset: str) -> Run:
+    return Run(
+        id=row.id,
+        dataset=dataset,
+        trigger=row.trigger,
+        status=row.status,
+        window_start=row.window_start,
+        window_end=row.window_end,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        rows=dict(row.rows),
+        error=row.error,
+        load_id=row.load_id,
+        schema_changes=list(row.schema_changes),
+        pid=row.pid,
+        host=row.host,
+    )
+
+
+def _busy(dataset: str, run: RunRow) -> BusyError:
+    where = f" by process {run.pid} on {run.host}" if run.pid is not None else ""
+    return BusyError(
+        f"dataset {dataset!r} is already running "
+        f"(run {run.id}, started {run.started_at:%Y-%m-%d %H:%M:%S} UTC{where})"
+    )
+
+
+def _process_is_alive(pid: int | None, host: str | None) -> bool:
+    """Whether the process that claimed a run may still run it.
+
+    Only a process on this host can be checked; one elsewhere (or unknown) is presumed alive.
+    """
+    if pid is None or host != socket.gethostname():
+        return True
+    if pid == os.getpid():
+        return True
+    if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+@contextmanager
+def _locked_is_busy() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        if "database is locked" in str(exc.orig):
+            raise BusyError(
+                "the metadata store is locked by another leadferry process; try again"
+            ) from None
+        raise
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

@@ -1,0 +1,73 @@
+"""The engine behind the store, and the Alembic migrations that keep its schema current.
+
+SQLite is the default. Each connection turns on WAL (readers never wait for the writer), a busy
+timeout and foreign keys. SQLAlchemy, not the sqlite3 module, emits BEGIN (the recipe from the
+SQLAlchemy SQLite docs), so a transaction that writes can start with ``BEGIN IMMEDIATE``: it takes
+the write lock first, which makes check-then-insert atomic across processes. Other backends
+(PostgreSQL) need none of this.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT_MS = 30_000
+WRITE = "leadferry_write"
+"""Execution option: on SQLite, begin the transaction with BEGIN IMMEDIATE."""
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for the metadata store at ``url``, tuned for its backend."""
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Stop the sqlite3 module from emitting BEGIN itself: _sqlite_begin does it instead.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable enough with WAL, much faster
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    write = conn.get_execution_options().get(WRITE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration, built in code: no alembic.ini is needed.
+
+    With ``connection``, migrations run on it (inside its transaction).
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate the schema at ``engine`` to ``revision``, in one write transaction.
+
+    Two processes opening a new store at once are safe: the second waits for the first's lock,
+    then finds nothing left to do.
+    """
+    with engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+        command.upgrade(alembic_config(conn), revision)

@@ -1,0 +1,136 @@
+"""The metadata store's tables, as SQLAlchemy ORM models.
+
+Portable SQL only: the same models run on SQLite (the default) and PostgreSQL. Every change to
+these models ships as an Alembic migration in ``migrations/versions``; a test checks they agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names, so migrations can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime in and out, whatever the backend keeps.
+
+    SQLite has no time zone type and drops ``tzinfo``: values are stored as naive UTC there and
+    made aware again when read. Naive datetimes are refused: they are a bug, not user input.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware datetime (UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self,
+        value: datetime | None,
+        dialect: Dialect,  # noqa: ARG002 (the signature SQLAlchemy calls)
+    ) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class AccountRow(Base):
+    """One vendor login. ``secrets`` is a Fernet token of the JSON of the secret fields."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    connector: Mapped[str] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]]
+    secrets: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class DatasetRow(Base):
+    """What a user made of a report: report, parameters, date selection, update method."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="RESTRICT"), index=True
+    )
+    report: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]]
+    date_selection: Mapped[dict[str, Any] | None]
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    update_method: Mapped[str] = mapped_column(String(16))
+    merge_key: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class RunRow(Base):
+    """One update of a dataset, from its claim (``running``) to its result."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_dataset_id_id", "dataset_id", "id"),
+        # At most one running run per dataset, even if two processes race past the checks.
+        Index(
+            "uq_runs_one_running_per_dataset",
+            "dataset_id",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    trigger: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    window_start: Mapped[datetime | None]
+    window_end: Mapped[datetime | None]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    rows: Mapped[dict[str, Any]]
+    error: Mapped[str | None] = mapped_column(Text)
+    load_id: Mapped[str | None] = mapped_column(String(64))
+    schema_changes: Mapped[list[Any]]
+    pid: Mapped[int | None] = mapped_column(Integer)
+    host: Mapped[str | None] = mapped_column(String(255))

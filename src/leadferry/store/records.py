@@ -1,0 +1,173 @@
+"""The typed objects the store hands to its callers, and the rules their names follow.
+
+Callers never see ORM objects: these frozen dataclasses are detached copies, safe to keep, pass
+between threads and render.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import SecretStr
+
+from leadferry.errors import ConfigError
+
+TRIGGERS = ("manual", "scheduled", "retry", "backfill")
+STATUSES = ("running", "success", "failed", "interrupted")
+FINAL_STATUSES = ("success", "failed", "interrupted")
+UPDATE_METHODS = ("replace", "append", "merge", "partition")
+
+_DATASET_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One update of a dataset. ``rows`` counts rows per table; times are aware UTC."""
+
+    id: int
+    dataset: str
+    trigger: str
+    status: str
+    window_start: datetime | None
+    window_end: datetime | None
+    started_at: datetime
+    finished_at: datetime | None
+    rows: dict[str, int]
+    error: str | None
+    load_id: str | None
+    schema_changes: list[str]
+    pid: int | None
+    host: str | None
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish, or None while running."""
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One vendor login. Secrets are ``SecretStr``: reprs and logs never show them."""
+
+    id: int
+    name: str
+    connector: str
+    config: dict[str, str]
+    secrets: dict[str, SecretStr]
+    created_at: datetime
+    updated_at: datetime
+
+    def credentials(self) -> dict[str, str]:
+        """Config and secrets in clear, merged: what a connector needs to log in."""
+        return self.config | {k: v.get_secret_value() for k, v in self.secrets.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSummary:
+    """An account as the Accounts view lists it: secrets masked, with its number of datasets."""
+
+    name: str
+    connector: str
+    config: dict[str, str]
+    masked: dict[str, str]
+    dataset_count: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetSpec:
+    """What a user asks for when creating a dataset."""
+
+    name: str
+    account: str
+    report: str
+    params: dict[str, Any] = field(default_factory=dict)
+    date_selection: dict[str, Any] | None = None
+    timezone: str | None = None
+    update_method: str = "replace"
+    merge_key: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dataset(DatasetSpec):
+    """A saved dataset: its spec, plus its account's connector and its latest run."""
+
+    id: int
+    connector: str
+    created_at: datetime
+    updated_at: datetime
+    last_run: Run | None = None
+
+    @property
+    def spec(self) -> DatasetSpec:
+        return DatasetSpec(
+            name=self.name,
+            account=self.account,
+            report=self.report,
+            params=self.params,
+            date_selection=self.date_selection,
+            timezone=self.timezone,
+            update_method=self.update_method,
+            merge_key=self.merge_key,
+            description=self.description,
+        )
+
+
+def check_dataset_name(name: str) -> None:
+    """Raise ConfigError unless ``name`` can be a warehouse schema name."""
+    if not _DATASET_NAME.fullmatch(name) or "__" in name:
+        raise ConfigError(
+            f"invalid dataset name {name!r}: it becomes the warehouse schema name, so use 1 to 63 "
+            "lower-case letters, digits and single underscores, starting with a letter "
+            "(for example acme_leads)"
+        )
+
+
+def check_account_name(name: str) -> None:
+    """Raise ConfigError unless ``name`` is a valid account name."""
+    if not _ACCOUNT_NAME.fullmatch(name):
+        raise ConfigError(
+            f"invalid account name {name!r}: use 1 to 64 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+
+
+def check_dataset_fields(
+    update_method: str, timezone: str | None, params: Any, date_selection: Any
+) -> None:
+    """Raise ConfigError for an unknown update method or time zone, or a malformed mapping."""
+    if update_method not in UPDATE_METHODS:
+        raise ConfigError(
+            f"unknown update method {update_method!r}: use one of {', '.join(UPDATE_METHODS)}"
+        )
+    if timezone is not None:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"unknown time zone {timezone!r}: use an IANA name such as America/Los_Angeles"
+            ) from None
+    if not isinstance(params, dict):
+        raise ConfigError(f"dataset params must be a mapping, not {type(params).__name__}")
+    if date_selection is not None and not isinstance(date_selection, dict):
+        raise ConfigError(
+            f"a date selection must be a mapping, not {type(date_selection).__name__}"
+        )
+
+
+def require_aware(value: datetime | None, what: str) -> None:
+    """Raise ValueError for a naive datetime: every timestamp in leadferry is aware."""
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValueError(f"{what} must be an aware datetime, got naive {value!r}")
