@@ -7,6 +7,7 @@ The tree says what to do next (after the Singer SDK's recovery-intent classes)::
     │   ├── InvalidWindowError     a date selection that cannot be resolved
     │   ├── NotFoundError          an account, dataset, report or connector that does not exist
     │   └── ConflictError          a name already taken, an account still in use
+    ├── LoadError                  the warehouse refused the data (disk full, type conflict)
     ├── BusyError                  the dataset is running or the warehouse is locked: try again later
     └── ConnectorError             a vendor call failed
         ├── RetryableAPIError      429, 5xx, timeouts, dropped connections, truncated bodies
@@ -37,6 +38,10 @@ class NotFoundError(ConfigError):
 
 class ConflictError(ConfigError):
     """A name is already taken, or a thing is still in use."""
+
+
+class LoadError(LeadferryError):
+    """The warehouse refused the data; the previous tables are left as they were."""
 
 
 class BusyError(LeadferryError):

@@ -26,7 +26,10 @@ class Settings(BaseSettings):
         default=4, ge=1, le=32, description="Pages fetched at once from one vendor after the first."
     )
     lock_timeout: float = Field(
-        default=10.0, ge=0, description="Seconds to wait for a busy warehouse before giving up."
+        default=10.0, ge=0, description="Seconds a reader waits for a busy warehouse."
+    )
+    writer_timeout: float = Field(
+        default=600.0, ge=0, description="Seconds a run waits for another run's load to finish."
     )
 
     @property

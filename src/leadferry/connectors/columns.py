@@ -41,12 +41,15 @@ _TIMESTAMP_FORMATS = (
     "%Y-%m-%d",
 )
 _PATTERNS = {
-    "bool": r"^(?i:true|false)$",
+    # LeadExec's Boolean fields say true/false, its YesNo fields Yes/No: both are booleans.
+    "bool": r"^(?i:true|false|yes|no)$",
     "int": r"^-?(0|[1-9][0-9]{0,17})$",
     "float": r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$",
     "timestamp": r"^([0-9]{1,2}[/-][0-9]{1,2}[/-][0-9]{4}|[0-9]{4}-[0-9]{2}-[0-9]{2})"
     r"([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2})?( ?[AaPp][Mm])?)?$",
 }
+_BOOLEAN_WORDS = pa.array(["true", "false", "yes", "no"])
+_TRUE_WORDS = pa.array(["true", "yes"])
 # Digits that are identifiers, not numbers: leading zeros and formatting must survive.
 _TEXT_NAMES = re.compile(r"phone|zip|postal|ssn|fax|mobile|cell|account|routing|pin", re.I)
 
@@ -100,9 +103,10 @@ def to_type(values: pa.Array, data_type: pa.DataType, timezone: str) -> pa.Array
     try:
         if pa.types.is_boolean(data_type):
             lowered = pc.utf8_lower(values)
-            if not pc.all(pc.is_in(pc.drop_null(lowered), pa.array(["true", "false"]))).as_py():
+            if not pc.all(pc.is_in(pc.drop_null(lowered), _BOOLEAN_WORDS)).as_py():
                 raise ValueError("not a boolean")
-            return pc.equal(lowered, "true")
+            truth = pc.is_in(lowered, _TRUE_WORDS)
+            return pc.if_else(pc.is_valid(lowered), truth, pa.scalar(None, pa.bool_()))
         if pa.types.is_timestamp(data_type):
             return _to_timestamp(values, timezone)
         return pc.cast(pc.utf8_trim_whitespace(values), data_type)

@@ -1,0 +1,57 @@
+"""The ``leadferry`` command: a thin layer that turns flags into calls of the core.
+
+Every command lives in a module named after its noun; this module builds the app, sets up
+logging and turns the errors we raise on purpose into one line on stderr and an exit status
+(2 for bad input, 1 for work that failed).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from leadferry.cli import accounts, data, datasets, tools
+from leadferry.cli.common import state
+from leadferry.errors import ConfigError, LeadferryError
+
+app = typer.Typer(
+    name="leadferry",
+    help="Keep lead-management and call-tracking data fresh in your own warehouse.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(accounts.app, name="accounts")
+app.add_typer(datasets.app, name="datasets")
+data.register(app)
+tools.register(app)
+
+
+@app.callback()
+def configure(
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v for INFO, -vv DEBUG."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+) -> None:
+    """Keep lead-management and call-tracking data fresh in your own warehouse."""
+    state.debug = debug
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx2 logs whole request URLs at INFO, and LeadExec's key travels in the query string.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+    logging.getLogger("httpcore2").setLevel(logging.WARNING)
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app(prog_name="leadferry")
+    except LeadferryError as exc:
+        if state.debug:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2 if isinstance(exc, ConfigError) else 1)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)

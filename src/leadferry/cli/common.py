@@ -1,0 +1,141 @@
+"""What the command modules share: settings, the store, date flags, output helpers."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from leadferry.dates import DateSelection, parse_day
+from leadferry.errors import ConfigError
+from leadferry.settings import Settings
+from leadferry.store import Store
+
+
+@dataclass
+class _State:
+    debug: bool = False
+
+
+state = _State()
+console = Console()
+err_console = Console(stderr=True)
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+@contextlib.contextmanager
+def open_store() -> Iterator[Store]:
+    store = Store.open(settings())
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def now() -> dt.datetime:
+    """The one place commands read the clock."""
+    return dt.datetime.now(dt.UTC)
+
+
+# Date flags: the same six options on every command that takes a selection.
+DateFlag = Annotated[
+    str | None,
+    typer.Option("--date", help="One specific day, YYYY-MM-DD.", rich_help_panel="Dates"),
+]
+DaysBackFlag = Annotated[
+    int | None,
+    typer.Option(
+        "--days-back",
+        help="The last N days up to yesterday (0 = today).",
+        rich_help_panel="Dates",
+    ),
+]
+FromFlag = Annotated[
+    str | None,
+    typer.Option("--from", help="Range start day, YYYY-MM-DD.", rich_help_panel="Dates"),
+]
+FromDaysBackFlag = Annotated[
+    int | None,
+    typer.Option(
+        "--from-days-back", help="Range start, N days before today.", rich_help_panel="Dates"
+    ),
+]
+ToFlag = Annotated[
+    str | None,
+    typer.Option("--to", help="Range end day, included, YYYY-MM-DD.", rich_help_panel="Dates"),
+]
+ToDaysBackFlag = Annotated[
+    int | None,
+    typer.Option(
+        "--to-days-back",
+        help="Range end, N days before today (included).",
+        rich_help_panel="Dates",
+    ),
+]
+
+
+def date_selection(
+    date: str | None,
+    days_back: int | None,
+    from_date: str | None,
+    from_days_back: int | None,
+    to_date: str | None,
+    to_days_back: int | None,
+) -> DateSelection:
+    """The selection the date flags describe (no flag at all = Default, yesterday)."""
+    return DateSelection.parse(
+        {
+            "date": date,
+            "days_back": days_back,
+            "from_date": from_date,
+            "from_days_back": from_days_back,
+            "to_date": to_date,
+            "to_days_back": to_days_back,
+        }
+    )
+
+
+def any_date_flag(*values: Any) -> bool:
+    return any(value is not None for value in values)
+
+
+def parse_today(value: str | None) -> dt.date | None:
+    return parse_day(value, "--today") if value else None
+
+
+def key_values(pairs: Sequence[str], flag: str) -> dict[str, str]:
+    """``["a=1", "b=2"]`` -> ``{"a": "1", "b": "2"}``; ConfigError names a malformed pair."""
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{flag} {pair!r}: expected NAME=VALUE")
+        result[key.strip()] = value
+    return result
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    table = Table(title=title, show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    console.print(table)
+
+
+def when(value: dt.datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value else ""

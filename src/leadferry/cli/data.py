@@ -1,0 +1,173 @@
+"""Commands that move or read data: run, history, preview, query, export."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from leadferry.cli.common import (
+    console,
+    err_console,
+    now,
+    open_store,
+    print_json,
+    print_table,
+    settings,
+    when,
+)
+from leadferry.connectors import get_connector
+from leadferry.connectors.base import FetchProgress
+from leadferry.errors import ConfigError
+from leadferry.runner import run_dataset
+from leadferry.store import Run
+from leadferry.warehouse import Warehouse
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def register(app: typer.Typer) -> None:
+    for command in (run, history, preview, query, export):
+        app.command(command.__name__.rstrip("_"))(command)
+
+
+def run(name: Annotated[str, typer.Argument(help="The dataset to update.")]) -> None:
+    """Update a dataset now: fetch its window and load it with its update method."""
+    config = settings()
+    started = time.perf_counter()
+    with (
+        open_store() as store,
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("pages"),
+            TextColumn("{task.fields[rows]:,} rows"),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+        ) as bar,
+    ):
+        task = bar.add_task(name, total=None, rows=0)
+
+        def show(state: FetchProgress) -> None:
+            bar.update(task, completed=state.pages_done, total=state.pages_total, rows=state.rows)
+
+        result = run_dataset(store, config, name, now=now(), trigger="manual", progress=show)
+    seconds = time.perf_counter() - started
+    rows = ", ".join(f"{table}: {count:,}" for table, count in result.rows.items())
+    window = f" for {when(result.window_start)} .. {when(result.window_end)}" if result.window_start else ""
+    console.print(f"{name}: {rows or 'no rows'}{window} in {seconds:.1f}s")
+    for change in result.schema_changes:
+        console.print(f"{name}: schema change: {change}")
+
+
+def run_json(run_: Run) -> dict[str, object]:
+    return {
+        "id": run_.id,
+        "status": run_.status,
+        "trigger": run_.trigger,
+        "window_start": when(run_.window_start) or None,
+        "window_end": when(run_.window_end) or None,
+        "rows": run_.rows,
+        "error": run_.error,
+        "started_at": when(run_.started_at),
+        "finished_at": when(run_.finished_at) or None,
+        "load_id": run_.load_id,
+        "schema_changes": run_.schema_changes,
+    }
+
+
+def history(
+    name: Annotated[str, typer.Argument(help="The dataset.")],
+    limit: Annotated[int, typer.Option("--limit", help="How many runs, newest first.")] = 20,
+    json_: JsonFlag = False,
+) -> None:
+    """Show a dataset's runs, newest first."""
+    with open_store() as store:
+        store.get_dataset(name)
+        runs = store.list_runs(name, limit=limit)
+    if json_:
+        print_json([run_json(r) for r in runs])
+        return
+    print_table(
+        f"history of {name}",
+        ["run", "trigger", "status", "window", "rows", "started", "seconds", "error"],
+        [
+            (
+                r.id,
+                r.trigger,
+                r.status,
+                f"{when(r.window_start)} .. {when(r.window_end)}" if r.window_start else "",
+                r.total_rows,
+                when(r.started_at),
+                f"{(r.finished_at - r.started_at).total_seconds():.1f}" if r.finished_at else "",
+                r.error or "",
+            )
+            for r in runs
+        ],
+    )
+
+
+def _table_of(name: str, table: str | None) -> str:
+    with open_store() as store:
+        dataset = store.get_dataset(name)
+    report = get_connector(dataset.connector).report(dataset.report)
+    names = [t.name for t in report.tables]
+    if table is None:
+        return names[0]
+    if table not in names:
+        raise ConfigError(f"dataset {name} has no table {table!r} (tables: {', '.join(names)})")
+    return table
+
+
+TableFlag = Annotated[
+    str | None, typer.Option("--table", help="A table other than the report's main one.")
+]
+
+
+def preview(
+    name: Annotated[str, typer.Argument(help="The dataset.")],
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many rows.")] = 10,
+    table: TableFlag = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Show the first rows of a dataset's table in the warehouse."""
+    config = settings()
+    result = Warehouse(config.warehouse_path, config.lock_timeout).preview(
+        name, _table_of(name, table), limit
+    )
+    if json_:
+        print_json(result.as_dicts())
+    else:
+        print_table(None, result.columns, result.rows)
+
+
+def query(
+    sql: Annotated[str, typer.Argument(help="One SQL statement, run read-only.")],
+    json_: JsonFlag = False,
+) -> None:
+    """Run read-only SQL against the warehouse (schemas are dataset names)."""
+    config = settings()
+    result = Warehouse(config.warehouse_path, config.lock_timeout).query(sql)
+    if json_:
+        print_json(result.as_dicts())
+    else:
+        print_table(None, result.columns, result.rows)
+
+
+def export(
+    name: Annotated[str, typer.Argument(help="The dataset.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The file to write.")],
+    table: TableFlag = None,
+) -> None:
+    """Export a dataset's table to CSV or Parquet."""
+    config = settings()
+    rows = Warehouse(config.warehouse_path, config.lock_timeout).export(
+        name, _table_of(name, table), fmt, output
+    )
+    console.print(f"wrote {rows:,} rows to {output}")

@@ -1,0 +1,268 @@
+"""``leadferry datasets``: what to pull (report, parameters, dates) and how to keep it."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+
+import typer
+
+from leadferry.cli.common import (
+    DateFlag,
+    DaysBackFlag,
+    FromDaysBackFlag,
+    FromFlag,
+    ToDaysBackFlag,
+    ToFlag,
+    any_date_flag,
+    console,
+    date_selection,
+    key_values,
+    now,
+    open_store,
+    print_json,
+    print_table,
+    when,
+)
+from leadferry.connectors import get_connector
+from leadferry.dates import DateSelection, today_in
+from leadferry.runner import UPDATE_METHODS, check_dataset_settings, dataset_timezone
+from leadferry.store import Dataset, DatasetSpec, Store
+
+app = typer.Typer(help="Create, list, show, edit and remove datasets.", no_args_is_help=True)
+
+ParamFlag = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="A report parameter, NAME=VALUE (repeatable)."),
+]
+TzFlag = Annotated[
+    str | None,
+    typer.Option("--tz", help="Time zone of the dates (default: the account's)."),
+]
+UpdateFlag = Annotated[
+    str | None,
+    typer.Option("--update", help=f"Update method: {', '.join(UPDATE_METHODS)}."),
+]
+MergeKeyFlag = Annotated[
+    str | None,
+    typer.Option("--merge-key", help="Column(s) to merge on, comma-separated (merge only)."),
+]
+DescriptionFlag = Annotated[
+    str | None, typer.Option("--description", help="What this dataset is for.")
+]
+
+
+def _validate(store: Store, spec: DatasetSpec) -> dict[str, Any]:
+    """Check a dataset before saving it: report, parameters, dates (resolved for today), zone."""
+    account = store.get_account(spec.account)
+    connector = get_connector(account.connector)
+    typed = check_dataset_settings(
+        connector,
+        spec.report,
+        spec.params,
+        spec.date_selection,
+        spec.timezone,
+        spec.update_method,
+        spec.merge_key,
+    )
+    if connector.report(spec.report).dated:
+        timezone = spec.timezone or account.config.get("timezone") or connector.default_timezone()
+        DateSelection.parse(spec.date_selection).resolve(timezone, today_in(timezone, now()))
+    return typed
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="Dataset name; also its warehouse schema.")],
+    account: Annotated[str, typer.Option("--account", "-a", help="The account to use.")],
+    report: Annotated[str, typer.Option("--report", "-r", help="The report slug.")],
+    param: ParamFlag = None,
+    date: DateFlag = None,
+    days_back: DaysBackFlag = None,
+    from_date: FromFlag = None,
+    from_days_back: FromDaysBackFlag = None,
+    to_date: ToFlag = None,
+    to_days_back: ToDaysBackFlag = None,
+    tz: TzFlag = None,
+    update: UpdateFlag = "replace",
+    merge_key: MergeKeyFlag = None,
+    description: DescriptionFlag = "",
+) -> None:
+    """Create a dataset from a report, its parameters and a date selection."""
+    selection = date_selection(date, days_back, from_date, from_days_back, to_date, to_days_back)
+    spec = DatasetSpec(
+        name=name,
+        account=account,
+        report=report,
+        params=key_values(param or [], "--param"),
+        date_selection=selection.as_json(),
+        timezone=tz,
+        update_method=update or "replace",
+        merge_key=merge_key,
+        description=description or "",
+    )
+    with open_store() as store:
+        typed = _validate(store, spec)
+        store.create_dataset(dataclasses.replace(spec, params=typed))
+    console.print(f"created dataset {name} ({report}, {selection.describe()}, {spec.update_method})")
+
+
+@app.command("edit")
+def edit(
+    name: Annotated[str, typer.Argument(help="The dataset to change.")],
+    account: Annotated[str | None, typer.Option("--account", "-a", help="Another account.")] = None,
+    report: Annotated[str | None, typer.Option("--report", "-r", help="Another report.")] = None,
+    param: ParamFlag = None,
+    date: DateFlag = None,
+    days_back: DaysBackFlag = None,
+    from_date: FromFlag = None,
+    from_days_back: FromDaysBackFlag = None,
+    to_date: ToFlag = None,
+    to_days_back: ToDaysBackFlag = None,
+    default_dates: Annotated[
+        bool, typer.Option("--default-dates", help="Go back to Default (yesterday).")
+    ] = False,
+    tz: TzFlag = None,
+    update: UpdateFlag = None,
+    merge_key: MergeKeyFlag = None,
+    description: DescriptionFlag = None,
+) -> None:
+    """Change a dataset; flags not given keep their value."""
+    with open_store() as store:
+        current = store.get_dataset(name)
+        changes: dict[str, Any] = {}
+        if account is not None:
+            changes["account"] = account
+        if report is not None:
+            changes["report"] = report
+        if param:
+            changes["params"] = {**current.params, **key_values(param, "--param")}
+        dates = (date, days_back, from_date, from_days_back, to_date, to_days_back)
+        if default_dates:
+            changes["date_selection"] = {}
+        elif any_date_flag(*dates):
+            changes["date_selection"] = date_selection(*dates).as_json()
+        for key, value in (
+            ("timezone", tz),
+            ("update_method", update),
+            ("merge_key", merge_key),
+            ("description", description),
+        ):
+            if value is not None:
+                changes[key] = value
+        if changes.get("update_method", current.update_method) != "merge" and merge_key is None:
+            changes["merge_key"] = None
+        merged = {field: getattr(current, field) for field in DatasetSpec.__dataclass_fields__}
+        spec = DatasetSpec(**(merged | changes))
+        changes["params"] = _validate(store, spec)
+        store.update_dataset(name, **changes)
+    console.print(f"updated dataset {name}")
+
+
+@app.command("list")
+def list_(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List datasets with their report, dates, update method and last run."""
+    with open_store() as store:
+        datasets = store.list_datasets()
+    if json_:
+        print_json([describe(d) for d in datasets])
+        return
+    print_table(
+        None,
+        ["dataset", "account", "report", "dates", "update", "last run", "status", "rows"],
+        [
+            (
+                d.name,
+                d.account,
+                f"{d.connector}/{d.report}",
+                DateSelection.parse(d.date_selection).describe(),
+                d.update_method,
+                when(d.last_run.started_at) if d.last_run else "never",
+                d.last_run.status if d.last_run else "",
+                d.last_run.total_rows if d.last_run else "",
+            )
+            for d in datasets
+        ],
+    )
+
+
+def describe(dataset: Dataset) -> dict[str, Any]:
+    last = dataset.last_run
+    return {
+        "name": dataset.name,
+        "account": dataset.account,
+        "connector": dataset.connector,
+        "report": dataset.report,
+        "params": dataset.params,
+        "date_selection": dataset.date_selection or {},
+        "dates": DateSelection.parse(dataset.date_selection).describe(),
+        "timezone": dataset.timezone,
+        "update_method": dataset.update_method,
+        "merge_key": dataset.merge_key,
+        "description": dataset.description,
+        "last_run": None
+        if last is None
+        else {"status": last.status, "started_at": when(last.started_at), "rows": last.rows},
+    }
+
+
+@app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="The dataset to show.")],
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show a dataset's settings, the window its next run would take, and its last runs."""
+    with open_store() as store:
+        dataset = store.get_dataset(name)
+        account = store.get_account(dataset.account)
+        runs = store.list_runs(name, limit=5)
+    connector = get_connector(dataset.connector)
+    details = describe(dataset)
+    timezone = dataset_timezone(dataset, account, connector)
+    details["effective_timezone"] = timezone
+    if connector.report(dataset.report).dated:
+        window = DateSelection.parse(dataset.date_selection).resolve(
+            timezone, today_in(timezone, now())
+        )
+        details["next_window"] = window.as_json()
+    if json_:
+        print_json(details)
+        return
+    for key, value in details.items():
+        if key != "last_run":
+            console.print(f"[bold]{key}[/bold]: {value}")
+    print_table(
+        "last runs",
+        ["run", "trigger", "status", "window", "rows", "started", "error"],
+        [
+            (
+                r.id,
+                r.trigger,
+                r.status,
+                f"{when(r.window_start)} .. {when(r.window_end)}" if r.window_start else "",
+                r.total_rows,
+                when(r.started_at),
+                r.error or "",
+            )
+            for r in runs
+        ],
+    )
+
+
+@app.command("remove")
+def remove(
+    name: Annotated[str, typer.Argument(help="The dataset to remove.")],
+    drop_data: Annotated[
+        bool, typer.Option("--drop-data", help="Also drop its schema from the warehouse.")
+    ] = False,
+) -> None:
+    """Remove a dataset and its history (its warehouse tables stay unless --drop-data)."""
+    from leadferry.cli.common import settings
+    from leadferry.warehouse import drop_schema
+
+    with open_store() as store:
+        store.get_dataset(name)
+        if drop_data:
+            drop_schema(settings(), name)
+        store.remove_dataset(name)
+    console.print(f"removed dataset {name}" + (" and its data" if drop_data else ""))

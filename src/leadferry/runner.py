@@ -1,0 +1,418 @@
+"""One run of one dataset: resolve the window, fetch, load through dlt, record the run.
+
+Fetching streams Arrow batches from the connector straight into dlt's extract step; the warehouse
+lock is taken only for dlt's load step. Every run, failed or not, ends up in the history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from leadferry.connectors import get_connector
+from leadferry.connectors.base import (
+    Connector,
+    Credentials,
+    FetchProgress,
+    Report,
+    Table,
+    TableBatch,
+)
+from leadferry.dates import DateSelection, DateWindow, today_in, zone
+from leadferry.errors import ConfigError, LeadferryError, LoadError
+from leadferry.settings import Settings
+from leadferry.store import Account, Dataset, Run, Store
+from leadferry.warehouse import warehouse_lock
+
+logger = logging.getLogger(__name__)
+
+UPDATE_METHODS = ("replace", "append", "merge", "partition")
+DAY_COLUMN = "report_day"
+"""The local calendar day of a row (in the dataset's time zone): what partition replaces by."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """Everything a run needs, resolved and validated before anything is fetched."""
+
+    dataset: Dataset
+    account: Account
+    connector: type[Connector]
+    report: Report
+    params: dict[str, Any]
+    timezone: str
+    window: DateWindow | None
+
+    @property
+    def merge_key(self) -> tuple[str, ...]:
+        if self.dataset.merge_key:
+            return tuple(part.strip() for part in self.dataset.merge_key.split(","))
+        return self.report.merge_key
+
+
+@dataclass(slots=True)
+class LoadOutcome:
+    rows: dict[str, int] = field(default_factory=dict)
+    load_id: str | None = None
+    schema_changes: list[str] = field(default_factory=list)
+
+
+def dataset_timezone(dataset: Dataset, account: Account, connector: type[Connector]) -> str:
+    """The dataset's zone, else its account's, else the connector's default."""
+    return dataset.timezone or account.config.get("timezone") or connector.default_timezone()
+
+
+def check_dataset_settings(
+    connector: type[Connector],
+    report_slug: str,
+    params: dict[str, Any],
+    date_selection: dict[str, Any] | None,
+    timezone: str | None,
+    update_method: str,
+    merge_key: str | None,
+) -> dict[str, Any]:
+    """Validate what a dataset is made of; return the typed parameters.
+
+    Raises:
+        ConfigError: naming the report, parameter, date flag, zone or method that is wrong.
+    """
+    report = connector.report(report_slug)
+    typed = report.parse_params(params)
+    selection = DateSelection.parse(date_selection)
+    if not report.dated and selection.kind != "default":
+        raise ConfigError(f"report {report.slug} takes no date selection")
+    if timezone:
+        zone(timezone)
+    if update_method not in UPDATE_METHODS:
+        raise ConfigError(
+            f"unknown update method {update_method!r}: use one of {', '.join(UPDATE_METHODS)}"
+        )
+    if update_method == "partition" and not report.day_column:
+        raise ConfigError(f"report {report.slug} has no date column to partition by")
+    if merge_key is not None and update_method != "merge":
+        raise ConfigError("--merge-key only applies to the merge update method")
+    return typed
+
+
+def plan_run(
+    store: Store, dataset: Dataset, now: dt.datetime, window: DateWindow | None = None
+) -> RunPlan:
+    """Resolve a dataset's account, connector, report, parameters and window for *now*."""
+    account = store.get_account(dataset.account)
+    connector = get_connector(dataset.connector)
+    report = connector.report(dataset.report)
+    params = check_dataset_settings(
+        connector,
+        dataset.report,
+        dataset.params,
+        dataset.date_selection,
+        dataset.timezone,
+        dataset.update_method,
+        dataset.merge_key,
+    )
+    timezone = dataset_timezone(dataset, account, connector)
+    if window is None and report.dated:
+        selection = DateSelection.parse(dataset.date_selection)
+        window = selection.resolve(timezone, today_in(timezone, now))
+    return RunPlan(dataset, account, connector, report, params, timezone, window)
+
+
+def make_client(settings: Settings) -> httpx2.Client:
+    """The HTTP client runs use: bounded timeouts, enough connections for the page threads."""
+    return httpx2.Client(
+        timeout=httpx2.Timeout(60.0, connect=10.0),
+        limits=httpx2.Limits(max_connections=settings.concurrency + 2),
+        follow_redirects=True,
+        headers={"User-Agent": "leadferry"},
+    )
+
+
+def open_connector(
+    plan_or_account: RunPlan | Account,
+    client: httpx2.Client,
+    settings: Settings,
+) -> Connector:
+    account = plan_or_account.account if isinstance(plan_or_account, RunPlan) else plan_or_account
+    connector = get_connector(account.connector)
+    values = dict(account.config) | {k: v.get_secret_value() for k, v in account.secrets.items()}
+    return connector(
+        client, Credentials(account.name, values), concurrency=settings.concurrency
+    )
+
+
+def run_dataset(
+    store: Store,
+    settings: Settings,
+    name: str,
+    *,
+    now: dt.datetime,
+    trigger: str = "manual",
+    window: DateWindow | None = None,
+    client: httpx2.Client | None = None,
+    progress: Callable[[FetchProgress], None] | None = None,
+) -> Run:
+    """Run dataset *name* once and record it in the history.
+
+    ``window`` overrides the dataset's date selection (backfills); ``client`` replaces the HTTP
+    client (tests pass a simulator's). The run is recorded even when it fails.
+
+    Raises:
+        NotFoundError: there is no such dataset.
+        BusyError: the dataset is already running.
+        LeadferryError: the run failed; the history has the same message.
+    """
+    dataset = store.get_dataset(name)
+    try:
+        plan = plan_run(store, dataset, now, window)
+    except LeadferryError as exc:
+        run = store.start_run(name, trigger, None, None, now)
+        store.finish_run(run.id, "failed", now, error=str(exc))
+        raise
+    run = store.start_run(
+        name,
+        trigger,
+        plan.window.start if plan.window else None,
+        plan.window.end if plan.window else None,
+        now,
+    )
+    logger.info("%s: run %d started, window %s", name, run.id, plan.window)
+    own_client = client is None
+    http = client or make_client(settings)
+    try:
+        connector = open_connector(plan, http, settings)
+        batches = connector.fetch(plan.report, plan.params, plan.window, progress)
+        outcome = load(plan, settings, batches, holder=f"dataset {name} (run {run.id})")
+    except LeadferryError as exc:
+        store.finish_run(run.id, "failed", _clock(now, run), error=str(exc))
+        raise
+    except KeyboardInterrupt:
+        store.finish_run(run.id, "interrupted", _clock(now, run), error="interrupted")
+        raise
+    except Exception as exc:
+        store.finish_run(
+            run.id, "failed", _clock(now, run), error=f"internal error: {type(exc).__name__}"
+        )
+        raise
+    finally:
+        if own_client:
+            http.close()
+    return store.finish_run(
+        run.id,
+        "success",
+        _clock(now, run),
+        rows=outcome.rows,
+        load_id=outcome.load_id,
+        schema_changes=outcome.schema_changes,
+    )
+
+
+def _clock(now: dt.datetime, run: Run) -> dt.datetime:
+    """The finish time: the real clock, unless the caller pinned one in the past or future."""
+    real = dt.datetime.now(dt.UTC)
+    return real if abs((real - now).total_seconds()) < 3600 else max(now, run.started_at)
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+def _configure_dlt(settings: Settings) -> None:
+    defaults = {
+        "RUNTIME__DLTHUB_TELEMETRY": "false",
+        "RUNTIME__LOG_LEVEL": "ERROR",
+        "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
+        "LOAD__TRUNCATE_STAGING_DATASET": "true",
+        "LOAD__DELETE_COMPLETED_JOBS": "true",
+        "DATA_WRITER__BUFFER_MAX_ITEMS": "50000",
+    }
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
+    logging.getLogger("dlt").setLevel(logging.ERROR)
+    settings.pipelines_dir.mkdir(parents=True, exist_ok=True)
+
+
+def table_hints(plan: RunPlan, table: Table) -> dict[str, Any]:
+    """dlt hints for one table under the dataset's update method."""
+    method = plan.dataset.update_method
+    if method in ("replace", "append"):
+        return {"write_disposition": method}
+    merge = {"disposition": "merge", "strategy": "delete-insert"}
+    if table.parent_key:
+        return {"write_disposition": merge, "merge_key": table.parent_key}
+    if method == "merge":
+        return {"write_disposition": merge, "primary_key": list(plan.merge_key)}
+    return {"write_disposition": merge, "merge_key": DAY_COLUMN}
+
+
+class _Extraction:
+    """Feeds connector batches to dlt, adding the day column and table hints on first sight."""
+
+    def __init__(self, plan: RunPlan, batches: Iterator[TableBatch]) -> None:
+        self.plan = plan
+        self.batches = batches
+        self.days: set[dt.date] = set()
+        self.seen: set[str] = set()
+
+    def items(self) -> Iterator[Any]:
+        import dlt
+
+        tables = {table.name: table for table in self.plan.report.tables}
+        for item in self.batches:
+            batch = item.batch
+            table = tables[item.table]
+            if table is self.plan.report.main_table:
+                batch = self._with_day(batch)
+            if item.table in self.seen:
+                yield dlt.mark.with_table_name(batch, item.table)
+                continue
+            self.seen.add(item.table)
+            self._check_merge_key(table, batch)
+            hints = dlt.mark.make_hints(table_name=item.table, **table_hints(self.plan, table))
+            yield dlt.mark.with_hints(batch, hints, create_table_variant=True)
+
+    def _with_day(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        column = self.plan.report.day_column
+        if not column or column not in batch.schema.names:
+            return batch
+        local = batch.column(column).cast(pa.timestamp("us", tz=self.plan.timezone))
+        days = pc.cast(pc.local_timestamp(local), pa.date32())
+        self.days.update(d for d in pc.unique(days).to_pylist() if d is not None)
+        return batch.append_column(DAY_COLUMN, days)
+
+    def _check_merge_key(self, table: Table, batch: pa.RecordBatch) -> None:
+        if self.plan.dataset.update_method != "merge" or table.parent_key:
+            return
+        missing = [key for key in self.plan.merge_key if key not in batch.schema.names]
+        if missing:
+            raise ConfigError(
+                f"merge key {', '.join(missing)} is not a column of {table.name} "
+                f"(columns: {', '.join(batch.schema.names)})"
+            )
+
+
+def load(
+    plan: RunPlan, settings: Settings, batches: Iterator[TableBatch], holder: str
+) -> LoadOutcome:
+    """Load *batches* into the dataset's schema with its update method.
+
+    Extraction and normalisation run without the warehouse lock; the load step holds it.
+    """
+    _configure_dlt(settings)
+    import dlt
+    from dlt.common.exceptions import DltException
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    name = plan.dataset.name
+    destination = dlt.destinations.duckdb(
+        str(settings.warehouse_path), replace_strategy="insert-from-staging"
+    )
+    pipeline = dlt.pipeline(
+        pipeline_name=name,
+        destination=destination,
+        dataset_name=name,
+        pipelines_dir=str(settings.pipelines_dir),
+    )
+    # A package left by a failed run would be loaded before this one: drop it instead, so a
+    # failed run never lands later by surprise.
+    pipeline.abort_packages()
+    before = _columns(pipeline)
+    extraction = _Extraction(plan, batches)
+    resource = dlt.resource(extraction.items(), name=plan.report.slug)
+    try:
+        pipeline.extract(resource)
+        pipeline.normalize()
+    except PipelineStepFailed as exc:
+        raise _cause(exc) from None
+    counts = dict(pipeline.last_trace.last_normalize_info.row_counts)
+    outcome = LoadOutcome(
+        rows={
+            table.name: int(counts.get(table.name, 0)) for table in plan.report.tables
+        },
+        schema_changes=_schema_changes(before, _columns(pipeline), plan.report),
+    )
+    with warehouse_lock(
+        settings.warehouse_path, exclusive=True, timeout=settings.writer_timeout, holder=holder
+    ):
+        if pipeline.has_pending_data:
+            try:
+                info = pipeline.load()
+                info.raise_on_failed_jobs()
+            except (PipelineStepFailed, DltException) as exc:
+                raise LoadError(f"loading into the warehouse failed: {_cause(exc)}") from None
+            outcome.load_id = info.loads_ids[-1] if info.loads_ids else None
+        if plan.dataset.update_method == "partition" and plan.window is not None:
+            _drop_emptied_days(pipeline, plan, extraction.days)
+    return outcome
+
+
+def _drop_emptied_days(pipeline: Any, plan: RunPlan, loaded_days: set[dt.date]) -> None:
+    """Partition: window days that got no rows this time must end up empty too."""
+    assert plan.window is not None
+    main = plan.report.main_table
+    emptied = [day for day in plan.window.days() if day not in loaded_days]
+    with pipeline.sql_client() as client:
+        existing = {row[0] for row in client.execute_sql(
+            "select table_name from information_schema.tables where table_schema = %s",
+            plan.dataset.name,
+        )}
+        if emptied and main.name in existing:
+            placeholders = ", ".join(["%s"] * len(emptied))
+            client.execute_sql(
+                f'delete from "{plan.dataset.name}"."{main.name}" '
+                f"where {DAY_COLUMN} in ({placeholders})",
+                *emptied,
+            )
+        key = main.primary_key[0] if main.primary_key else None
+        for child in plan.report.tables[1:]:
+            if child.parent_key and key and child.name in existing and main.name in existing:
+                client.execute_sql(
+                    f'delete from "{plan.dataset.name}"."{child.name}" where {child.parent_key} '
+                    f'not in (select {key} from "{plan.dataset.name}"."{main.name}")'
+                )
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The first LeadferryError behind dlt's wrappers, else the innermost exception."""
+    seen = exc
+    while True:
+        if isinstance(seen, LeadferryError):
+            return seen
+        inner = seen.__cause__ or seen.__context__
+        if inner is None:
+            return exc
+        seen = inner
+
+
+def _columns(pipeline: Any) -> dict[str, set[str]]:
+    if not pipeline.schema_names:
+        return {}
+    schema = pipeline.default_schema
+    return {
+        name: {c for c in table.get("columns", {}) if not c.startswith("_dlt")}
+        for name, table in schema.tables.items()
+        if not name.startswith("_dlt")
+    }
+
+
+def _schema_changes(
+    before: dict[str, set[str]], after: dict[str, set[str]], report: Report
+) -> list[str]:
+    if not before:
+        return []
+    changes = []
+    for table in report.tables:
+        added = sorted(after.get(table.name, set()) - before.get(table.name, set()))
+        if added and table.name in before:
+            changes.append(f"{table.name}: new column{'s' if len(added) > 1 else ''} "
+                           + ", ".join(added))
+        elif added:
+            changes.append(f"{table.name}: new table")
+    return changes
+
