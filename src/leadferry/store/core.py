@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,13 +19,25 @@ from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy import Engine, delete, func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadferry.errors import BusyError, ConfigError, ConflictError, NotFoundError
 from leadferry.settings import Settings
 from leadferry.store.database import WRITE, create_store_engine, upgrade
 from leadferry.store.orm import AccountRow, DatasetRow, RunRow
+from leadferry.store.queries import (
+    account_row,
+    busy_error,
+    dataset_row,
+    find_account,
+    latest_runs,
+    load_datasets,
+    locked_is_busy,
+    process_is_alive,
+    to_dataset,
+    to_run,
+)
 from leadferry.store.records import (
     FINAL_STATUSES,
     TRIGGERS,
@@ -125,7 +136,7 @@ class Store:
         token = self._secret_box().encrypt(dict(secrets))
         now = self._now()
         with self._write() as session:
-            if _find_account(session, name) is not None:
+            if find_account(session, name) is not None:
                 raise ConflictError(f"an account named {name!r} already exists")
             row = AccountRow(
                 name=name,
@@ -148,7 +159,7 @@ class Store:
             ConfigError: its secrets cannot be decrypted with the current key.
         """
         with self._read() as session:
-            return self._account(_account_row(session, name))
+            return self._account(account_row(session, name))
 
     def list_accounts(self) -> list[AccountSummary]:
         """Every account by name, secrets masked, with how many datasets use it."""
@@ -183,10 +194,10 @@ class Store:
         """
         check_account_name(new_name)
         with self._write() as session:
-            row = _account_row(session, name)
+            row = account_row(session, name)
             if new_name == name:
                 return self._account(row)
-            if _find_account(session, new_name) is not None:
+            if find_account(session, new_name) is not None:
                 raise ConflictError(f"an account named {new_name!r} already exists")
             row.name = new_name
             row.updated_at = self._now()
@@ -208,7 +219,7 @@ class Store:
             NotFoundError: no such account.
         """
         with self._write() as session:
-            row = _account_row(session, name)
+            row = account_row(session, name)
             if config:
                 row.config = {**row.config, **config}
             if secrets:
@@ -227,7 +238,7 @@ class Store:
             ConflictError: datasets use it (the message names them).
         """
         with self._write() as session:
-            row = _account_row(session, name)
+            row = account_row(session, name)
             users = session.scalars(
                 select(DatasetRow.name)
                 .where(DatasetRow.account_id == row.id)
@@ -257,7 +268,7 @@ class Store:
         with self._write() as session:
             if session.scalar(select(DatasetRow.id).where(DatasetRow.name == spec.name)):
                 raise ConflictError(f"a dataset named {spec.name!r} already exists")
-            account = _account_row(session, spec.account)
+            account = account_row(session, spec.account)
             row = DatasetRow(
                 name=spec.name,
                 account_id=account.id,
@@ -274,7 +285,7 @@ class Store:
             session.add(row)
             self._flush_unique(session, f"a dataset named {spec.name!r} already exists")
             logger.info("created dataset %s (%s %s)", spec.name, account.connector, spec.report)
-            return _dataset(row, account, None)
+            return to_dataset(row, account, None)
 
     def get_dataset(self, name: str) -> Dataset:
         """The dataset called ``name``, with its latest run.
@@ -283,7 +294,7 @@ class Store:
             NotFoundError: no such dataset.
         """
         with self._read() as session:
-            datasets = _load_datasets(session, DatasetRow.name == name)
+            datasets = load_datasets(session, DatasetRow.name == name)
         if not datasets:
             raise NotFoundError(f"no dataset named {name!r}")
         return datasets[0]
@@ -291,7 +302,7 @@ class Store:
     def list_datasets(self) -> list[Dataset]:
         """Every dataset by name, each with its latest run."""
         with self._read() as session:
-            return _load_datasets(session)
+            return load_datasets(session)
 
     def update_dataset(self, name: str, **changes: Any) -> Dataset:
         """Change some fields of a dataset (any ``DatasetSpec`` field but its name).
@@ -307,10 +318,10 @@ class Store:
         if unknown:
             raise TypeError(f"update_dataset() cannot change {', '.join(sorted(unknown))}")
         with self._write() as session:
-            row = _dataset_row(session, name)
+            row = dataset_row(session, name)
             account = session.get_one(AccountRow, row.account_id)
             if "account" in changes and changes["account"] != account.name:
-                new_account = _account_row(session, changes["account"])
+                new_account = account_row(session, changes["account"])
                 if new_account.connector != account.connector:
                     raise ConfigError(
                         f"dataset {name!r} reads a {account.connector} report: move it to "
@@ -330,8 +341,8 @@ class Store:
                 setattr(row, key, dict(value) if isinstance(value, dict) else value)
             row.updated_at = self._now()
             session.flush()
-            latest = _latest_runs(session, [row.id], {row.id: name})
-            return _dataset(row, account, latest.get(row.id))
+            latest = latest_runs(session, [row.id], {row.id: name})
+            return to_dataset(row, account, latest.get(row.id))
 
     def remove_dataset(self, name: str) -> None:
         """Delete a dataset and its history (not its warehouse tables).
@@ -341,10 +352,10 @@ class Store:
             BusyError: it is running.
         """
         with self._write() as session:
-            row = _dataset_row(session, name)
+            row = dataset_row(session, name)
             running = self._live_run(session, row, self._now())
             if running is not None:
-                raise _busy(name, running)
+                raise busy_error(name, running)
             session.execute(delete(RunRow).where(RunRow.dataset_id == row.id))
             session.delete(row)
             logger.info("removed dataset %s", name)
@@ -376,10 +387,10 @@ class Store:
         require_aware(window_start, "window_start")
         require_aware(window_end, "window_end")
         with self._write() as session:
-            row = _dataset_row(session, dataset, lock=True)
+            row = dataset_row(session, dataset, lock=True)
             running = self._live_run(session, row, now)
             if running is not None:
-                raise _busy(dataset, running)
+                raise busy_error(dataset, running)
             run = RunRow(
                 dataset_id=row.id,
                 trigger=trigger,
@@ -400,7 +411,7 @@ class Store:
                     f"dataset {dataset!r} is already running (claimed by another process)"
                 ) from None
             logger.info("dataset %s: run %d started (%s)", dataset, run.id, trigger)
-            return _run(run, dataset)
+            return to_run(run, dataset)
 
     def finish_run(
         self,
@@ -432,7 +443,7 @@ class Store:
             ).first()
             if found is None:
                 raise NotFoundError(f"no run with id {run_id}")
-            run, dataset = found.tuple()
+            run, dataset = found
             if run.status != "running":
                 raise ConflictError(
                     f"run {run_id} of dataset {dataset!r} already ended ({run.status})"
@@ -445,7 +456,7 @@ class Store:
             run.schema_changes = list(schema_changes or [])
             session.flush()
             logger.info("dataset %s: run %d %s", dataset, run_id, status)
-            return _run(run, dataset)
+            return to_run(run, dataset)
 
     def list_runs(self, dataset: str, limit: int | None = None) -> list[Run]:
         """The runs of ``dataset``, newest first.
@@ -454,11 +465,11 @@ class Store:
             NotFoundError: no such dataset.
         """
         with self._read() as session:
-            row = _dataset_row(session, dataset)
+            row = dataset_row(session, dataset)
             query = select(RunRow).where(RunRow.dataset_id == row.id).order_by(RunRow.id.desc())
             if limit is not None:
                 query = query.limit(limit)
-            return [_run(run, dataset) for run in session.scalars(query)]
+            return [to_run(run, dataset) for run in session.scalars(query)]
 
     def get_run(self, run_id: int) -> Run:
         """The run with id ``run_id``.
@@ -474,8 +485,8 @@ class Store:
             ).first()
             if found is None:
                 raise NotFoundError(f"no run with id {run_id}")
-            run, dataset = found.tuple()
-            return _run(run, dataset)
+            run, dataset = found
+            return to_run(run, dataset)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -486,12 +497,12 @@ class Store:
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        with _locked_is_busy(), self._reader.begin() as session:
+        with locked_is_busy(), self._reader.begin() as session:
             yield session
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
-        with _locked_is_busy(), self._writer.begin() as session:
+        with locked_is_busy(), self._writer.begin() as session:
             yield session
 
     @staticmethod
@@ -528,7 +539,7 @@ class Store:
         running = session.scalars(
             select(RunRow).where(RunRow.dataset_id == dataset.id, RunRow.status == "running")
         ).first()
-        if running is None or _process_is_alive(running.pid, running.host):
+        if running is None or process_is_alive(running.pid, running.host):
             return running
         logger.warning(
             "dataset %s: run %d was left running by process %s, which stopped: interrupted",
@@ -541,129 +552,6 @@ class Store:
         running.error = STALE_RUN_ERROR
         session.flush()  # before the new run's insert, for the one-running-run index
         return None
-
-
-def _find_account(session: Session, name: str) -> AccountRow | None:
-    return session.scalars(select(AccountRow).where(AccountRow.name == name)).first()
-
-
-def _account_row(session: Session, name: str) -> AccountRow:
-    row = _find_account(session, name)
-    if row is None:
-        raise NotFoundError(f"no account named {name!r}")
-    return row
-
-
-def _dataset_row(session: Session, name: str, *, lock: bool = False) -> DatasetRow:
-    query = select(DatasetRow).where(DatasetRow.name == name)
-    if lock:
-        # A row lock on PostgreSQL; on SQLite nothing is rendered: BEGIN IMMEDIATE already locks.
-        query = query.with_for_update()
-    row = session.scalars(query).first()
-    if row is None:
-        raise NotFoundError(f"no dataset named {name!r}")
-    return row
-
-
-def _load_datasets(session: Session, *where: Any) -> list[Dataset]:
-    """Datasets with their account and latest run, in two queries whatever their number."""
-    found = session.execute(
-        select(DatasetRow, AccountRow)
-        .join(AccountRow, DatasetRow.account_id == AccountRow.id)
-        .where(*where)
-        .order_by(DatasetRow.name)
-    ).all()
-    names = {dataset.id: dataset.name for dataset, _ in found}
-    latest = _latest_runs(session, list(names), names)
-    return [_dataset(dataset, account, latest.get(dataset.id)) for dataset, account in found]
-
-
-def _latest_runs(session: Session, ids: list[int], names: dict[int, str]) -> dict[int, Run]:
-    if not ids:
-        return {}
-    newest = (
-        select(func.max(RunRow.id)).where(RunRow.dataset_id.in_(ids)).group_by(RunRow.dataset_id)
-    )
-    runs = session.scalars(select(RunRow).where(RunRow.id.in_(newest)))
-    return {run.dataset_id: _run(run, names[run.dataset_id]) for run in runs}
-
-
-def _dataset(row: DatasetRow, account: AccountRow, last_run: Run | None) -> Dataset:
-    return Dataset(
-        id=row.id,
-        name=row.name,
-        account=account.name,
-        connector=account.connector,
-        report=row.report,
-        params=dict(row.params),
-        date_selection=None if row.date_selection is None else dict(row.date_selection),
-        timezone=row.timezone,
-        update_method=row.update_method,
-        merge_key=row.merge_key,
-        description=row.description,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        last_run=last_run,
-    )
-
-
-def _run(row: RunRow, dataset: str) -> Run:
-    return Run(
-        id=row.id,
-        dataset=dataset,
-        trigger=row.trigger,
-        status=row.status,
-        window_start=row.window_start,
-        window_end=row.window_end,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        rows=dict(row.rows),
-        error=row.error,
-        load_id=row.load_id,
-        schema_changes=list(row.schema_changes),
-        pid=row.pid,
-        host=row.host,
-    )
-
-
-def _busy(dataset: str, run: RunRow) -> BusyError:
-    where = f" by process {run.pid} on {run.host}" if run.pid is not None else ""
-    return BusyError(
-        f"dataset {dataset!r} is already running "
-        f"(run {run.id}, started {run.started_at:%Y-%m-%d %H:%M:%S} UTC{where})"
-    )
-
-
-def _process_is_alive(pid: int | None, host: str | None) -> bool:
-    """Whether the process that claimed a run may still run it.
-
-    Only a process on this host can be checked; one elsewhere (or unknown) is presumed alive.
-    """
-    if pid is None or host != socket.gethostname():
-        return True
-    if pid == os.getpid():
-        return True
-    if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process there
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, under another user
-        return True
-    return True
-
-
-@contextmanager
-def _locked_is_busy() -> Iterator[None]:
-    try:
-        yield
-    except OperationalError as exc:
-        if "database is locked" in str(exc.orig):
-            raise BusyError(
-                "the metadata store is locked by another leadferry process; try again"
-            ) from None
-        raise
 
 
 def _plural(n: int, word: str) -> str:

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+
+from leadferry.errors import ConfigError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+HEAD = "0001"
+"""The newest revision in ``migrations/versions`` (a test keeps this true)."""
 BUSY_TIMEOUT_MS = 30_000
 WRITE = "leadferry_write"
 """Execution option: on SQLite, begin the transaction with BEGIN IMMEDIATE."""
@@ -57,17 +62,42 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
     With ``connection``, migrations run on it (inside its transaction).
     """
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the schema at ``engine`` to ``revision``, in one write transaction.
+def current_revision(conn: Connection) -> str | None:
+    """The schema revision of the database, None when it has no schema yet."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def upgrade(engine: Engine) -> None:
+    """Migrate the schema at ``engine`` to the newest revision, in one write transaction.
 
     Two processes opening a new store at once are safe: the second waits for the first's lock,
-    then finds nothing left to do.
+    then finds nothing left to do. When the schema is current, Alembic is not even imported.
+
+    Raises:
+        ConfigError: the database was made by a newer leadferry.
     """
+    with engine.connect() as conn, conn.begin():
+        if current_revision(conn) == HEAD:
+            return
+    from alembic import command  # only now: importing alembic takes a noticeable while
+    from alembic.util import CommandError
+
     with engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
-        command.upgrade(alembic_config(conn), revision)
+        try:
+            command.upgrade(alembic_config(conn), "head")
+        except CommandError as exc:
+            where = engine.url.render_as_string(hide_password=True)
+            raise ConfigError(
+                f"cannot upgrade the metadata store at {where}: {exc} "
+                "(was it created by a newer leadferry?)"
+            ) from None

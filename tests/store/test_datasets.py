@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import pytest
+
+from leadferry.errors import BusyError, ConfigError, ConflictError, NotFoundError
+from leadferry.store import DatasetSpec, Store
+
+from ._support import T0, Clock
+
+
+@pytest.fixture
+def account(store: Store) -> str:
+    store.create_account("acme", "leadexec", {}, {"api_key": "k3y-0123456789"})
+    return "acme"
+
+
+def test_a_dataset_is_created_and_read_back(store: Store, account: str) -> None:
+    spec = DatasetSpec(
+        "acme_leads",
+        account,
+        "leads",
+        params={"lid": 271},
+        date_selection={"preset": "last_7_days"},
+        timezone="America/Los_Angeles",
+        update_method="merge",
+        merge_key="UID",
+        description="All leads of campaign 271",
+    )
+    created = store.create_dataset(spec)
+    dataset = store.get_dataset("acme_leads")
+    assert dataset == created
+    assert dataset.spec == spec
+    assert (dataset.connector, dataset.account, dataset.last_run) == ("leadexec", "acme", None)
+    assert dataset.created_at == dataset.updated_at == T0
+
+
+def test_a_dataset_has_sensible_defaults(store: Store, account: str) -> None:
+    dataset = store.create_dataset(DatasetSpec("d", account, "leads"))
+    assert (dataset.params, dataset.date_selection, dataset.timezone) == ({}, None, None)
+    assert (dataset.update_method, dataset.merge_key, dataset.description) == ("replace", None, "")
+
+
+def test_datasets_are_listed_by_name(store: Store, account: str) -> None:
+    for name in ["zz", "aa", "mm"]:
+        store.create_dataset(DatasetSpec(name, account, "leads"))
+    assert [d.name for d in store.list_datasets()] == ["aa", "mm", "zz"]
+
+
+def test_a_dataset_name_can_be_used_once(store: Store, account: str) -> None:
+    store.create_dataset(DatasetSpec("acme_leads", account, "leads"))
+    with pytest.raises(ConflictError, match="'acme_leads' already exists"):
+        store.create_dataset(DatasetSpec("acme_leads", account, "leads"))
+
+
+@pytest.mark.parametrize(
+    "name", ["", "Acme", "1acme", "_acme", "acme-leads", "acme__leads", "acme leads", "a" * 64]
+)
+def test_a_dataset_name_must_be_a_schema_name(store: Store, account: str, name: str) -> None:
+    with pytest.raises(ConfigError, match="warehouse schema name"):
+        store.create_dataset(DatasetSpec(name, account, "leads"))
+
+
+@pytest.mark.parametrize("name", ["a", "acme_leads", "leads2", "a_b_c", "a" * 63])
+def test_valid_dataset_names_are_accepted(store: Store, account: str, name: str) -> None:
+    assert store.create_dataset(DatasetSpec(name, account, "leads")).name == name
+
+
+def test_an_unknown_update_method_is_refused(store: Store, account: str) -> None:
+    with pytest.raises(ConfigError, match="replace, append, merge, partition"):
+        store.create_dataset(DatasetSpec("d", account, "leads", update_method="upsert"))
+
+
+def test_an_unknown_time_zone_is_refused(store: Store, account: str) -> None:
+    with pytest.raises(ConfigError, match="unknown time zone 'Mars/Olympus'"):
+        store.create_dataset(DatasetSpec("d", account, "leads", timezone="Mars/Olympus"))
+
+
+def test_a_dataset_needs_an_existing_account(store: Store) -> None:
+    with pytest.raises(NotFoundError, match="no account named 'ghost'"):
+        store.create_dataset(DatasetSpec("d", "ghost", "leads"))
+
+
+def test_a_missing_dataset_is_not_found(store: Store) -> None:
+    with pytest.raises(NotFoundError, match="no dataset named 'nope'"):
+        store.get_dataset("nope")
+    with pytest.raises(NotFoundError):
+        store.update_dataset("nope", description="x")
+    with pytest.raises(NotFoundError):
+        store.remove_dataset("nope")
+
+
+def test_updating_a_dataset_changes_only_the_given_fields(
+    store: Store, dataset: str, clock: Clock
+) -> None:
+    later = clock.advance(minutes=5)
+    updated = store.update_dataset(
+        dataset, params={"lid": 272}, update_method="append", description="new"
+    )
+    assert (updated.params, updated.update_method, updated.description) == (
+        {"lid": 272},
+        "append",
+        "new",
+    )
+    assert (updated.report, updated.account) == ("leads", "acme")
+    assert (updated.created_at, updated.updated_at) == (T0, later)
+    assert store.get_dataset(dataset) == updated
+
+
+def test_updating_a_dataset_validates_the_new_values(store: Store, dataset: str) -> None:
+    with pytest.raises(ConfigError, match="update method"):
+        store.update_dataset(dataset, update_method="nope")
+    with pytest.raises(ConfigError, match="time zone"):
+        store.update_dataset(dataset, timezone="Nowhere/Land")
+    assert store.get_dataset(dataset).update_method == "replace"
+
+
+@pytest.mark.parametrize("field", ["name", "id", "colour"])
+def test_updating_an_unknown_field_is_a_bug(store: Store, dataset: str, field: str) -> None:
+    with pytest.raises(TypeError, match=field):
+        store.update_dataset(dataset, **{field: "x"})
+
+
+def test_a_dataset_moves_only_to_an_account_of_its_connector(store: Store, dataset: str) -> None:
+    store.create_account("se", "salesexec", {"username": "bob"}, {"password": "pw-123456789"})
+    with pytest.raises(ConfigError, match="another leadexec account"):
+        store.update_dataset(dataset, account="se")
+    with pytest.raises(NotFoundError, match="no account named 'ghost'"):
+        store.update_dataset(dataset, account="ghost")
+    store.create_account("acme2", "leadexec", {}, {})
+    assert store.update_dataset(dataset, account="acme2").account == "acme2"
+
+
+def test_removing_a_dataset_removes_its_runs(store: Store, dataset: str) -> None:
+    run = store.start_run(dataset, "manual", None, None, T0)
+    store.finish_run(run.id, "success", T0)
+    store.remove_dataset(dataset)
+    assert store.list_datasets() == []
+    with pytest.raises(NotFoundError, match=f"no run with id {run.id}"):
+        store.get_run(run.id)
+    assert store.list_accounts()[0].dataset_count == 0
+
+
+def test_a_running_dataset_is_not_removed(store: Store, dataset: str) -> None:
+    store.start_run(dataset, "manual", None, None, T0)
+    with pytest.raises(BusyError, match="already running"):
+        store.remove_dataset(dataset)
+
+
+def test_datasets_come_with_their_latest_run(store: Store, account: str) -> None:
+    store.create_dataset(DatasetSpec("one", account, "leads"))
+    store.create_dataset(DatasetSpec("two", account, "leads"))
+    store.create_dataset(DatasetSpec("three", account, "leads"))
+    first = store.start_run("one", "manual", None, None, T0)
+    store.finish_run(first.id, "failed", T0, error="boom")
+    second = store.start_run("one", "retry", None, None, T0)
+    other = store.start_run("two", "scheduled", None, None, T0)
+    latest = {d.name: d.last_run for d in store.list_datasets()}
+    assert latest == {"one": second, "three": None, "two": other}
+    assert store.get_dataset("one").last_run == second
