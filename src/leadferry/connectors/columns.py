@@ -50,6 +50,7 @@ _PATTERNS = {
 }
 _BOOLEAN_WORDS = pa.array(["true", "false", "yes", "no"])
 _TRUE_WORDS = pa.array(["true", "yes"])
+_OFFSET = r"(Z|[+-][0-9]{2}:?[0-9]{2})$"
 # Digits that are identifiers, not numbers: leading zeros and formatting must survive.
 _TEXT_NAMES = re.compile(r"phone|zip|postal|ssn|fax|mobile|cell|account|routing|pin", re.I)
 
@@ -60,6 +61,11 @@ def column_name(vendor_name: str) -> str:
     from dlt.common.normalizers.naming.snake_case import NamingConvention
 
     return str(NamingConvention().normalize_identifier(vendor_name))
+
+
+def _all(mask: pa.Array) -> bool:
+    """True when every value is true; an empty column fits every type."""
+    return bool(pc.all(mask, min_count=0).as_py())
 
 
 class ColumnTypes:
@@ -88,7 +94,7 @@ def infer_type(column: str, values: pa.Array) -> pa.DataType:
         ("float", pa.float64()),
         ("timestamp", TIMESTAMP),
     ):
-        if pc.all(pc.match_substring_regex(present, _PATTERNS[kind])).as_py():
+        if _all(pc.match_substring_regex(present, _PATTERNS[kind])):
             return data_type
     return pa.string()
 
@@ -103,7 +109,7 @@ def to_type(values: pa.Array, data_type: pa.DataType, timezone: str) -> pa.Array
     try:
         if pa.types.is_boolean(data_type):
             lowered = pc.utf8_lower(values)
-            if not pc.all(pc.is_in(pc.drop_null(lowered), _BOOLEAN_WORDS)).as_py():
+            if not _all(pc.is_in(pc.drop_null(lowered), _BOOLEAN_WORDS)):
                 raise ValueError("not a boolean")
             truth = pc.is_in(lowered, _TRUE_WORDS)
             return pc.if_else(pc.is_valid(lowered), truth, pa.scalar(None, pa.bool_()))
@@ -115,9 +121,7 @@ def to_type(values: pa.Array, data_type: pa.DataType, timezone: str) -> pa.Array
 
 
 def _to_timestamp(values: pa.Array, timezone: str) -> pa.Array:
-    if pc.all(
-        pc.match_substring_regex(pc.drop_null(values), r"(Z|[+-][0-9]{2}:?[0-9]{2})$")
-    ).as_py():
+    if _all(pc.match_substring_regex(pc.drop_null(values), _OFFSET)):
         return pc.cast(values, pa.timestamp("ns", tz="UTC")).cast(TIMESTAMP, safe=False)
     parsed = pa.nulls(len(values), pa.timestamp("us"))
     for fmt in _TIMESTAMP_FORMATS:
@@ -128,7 +132,8 @@ def _to_timestamp(values: pa.Array, timezone: str) -> pa.Array:
         parsed = pc.coalesce(parsed, attempt)
     if pc.any(pc.and_(pc.is_null(parsed), pc.is_valid(values))).as_py():
         raise ValueError("not a date and time")
-    return pc.assume_timezone(parsed, timezone, ambiguous="earliest", nonexistent="earliest")
+    local = pc.assume_timezone(parsed, timezone, ambiguous="earliest", nonexistent="earliest")
+    return local.cast(TIMESTAMP)
 
 
 class BatchBuilder:

@@ -192,7 +192,9 @@ class LeadExecConnector(Connector):
             raise RetryableAPIError(
                 f"{self.label}: the answer announced {declared_sent} leads but held {leads.rows}"
             )
-        batches = [TableBatch(LEADS.name, leads.build())]
+        batches = []
+        if leads.rows:
+            batches.append(TableBatch(LEADS.name, leads.build()))
         if sends.rows:
             batches.append(TableBatch(SENDS.name, sends.build()))
         return Page(batches, leads.rows, total)

@@ -1,0 +1,61 @@
+"""Shared fixtures: a temp leadferry home, a store, and the simulators in-process."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from leadferry.settings import Settings
+from leadferry.simulators import leadexec as leadexec_sim
+from leadferry.store import Store, generate_key
+
+# A fixed clock: Monday 2026-11-23, 12:00 in Los Angeles (US daylight saving ended 2026-11-01).
+NOW = dt.datetime(2026, 11, 23, 20, 0, tzinfo=dt.UTC)
+API_KEY = "le-5f1a-9c3e-secret-key"
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch) -> Settings:
+    home = tmp_path / "home"
+    monkeypatch.setenv("LEADFERRY_HOME", str(home))
+    key = generate_key()
+    monkeypatch.setenv("LEADFERRY_SECRET_KEY", key)
+    return Settings(home=home, secret_key=key)
+
+
+@pytest.fixture
+def store(settings) -> Iterator[Store]:
+    with Store.open(settings) as opened:
+        yield opened
+
+
+def leadexec_app(**options):
+    config = leadexec_sim.Settings(
+        **{"leads": 6_000, "days": 10, "api_key": [API_KEY], "lid": [271, 272]} | options
+    )
+    return config, leadexec_sim.create_app(config, now=NOW)
+
+
+@pytest.fixture
+def leadexec_api() -> Iterator[TestClient]:
+    """The LeadExec simulator, in-process: 6,000 leads (3,000 per lid) over the 10 days before NOW."""
+    _, app = leadexec_app()
+    with TestClient(app, base_url="http://leadexec.test") as client:
+        yield client
+
+
+@pytest.fixture
+def leadexec_truth():
+    config, _ = leadexec_app()
+    return leadexec_sim.Simulation(config, now=NOW)
+
+
+@pytest.fixture
+def acme(store):
+    """A LeadExec account pointing at the in-process simulator."""
+    return store.create_account(
+        "acme", "leadexec", {"base_url": "http://leadexec.test/"}, {"api_key": API_KEY}
+    )
