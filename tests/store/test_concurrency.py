@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from leadferry.errors import BusyError
 from leadferry.settings import Settings
-from leadferry.store import STALE_RUN_ERROR, Run, Store
+from leadferry.store import STALE_RUN_ERROR, DatasetSpec, Run, Store
 from leadferry.store.database import create_store_engine
 from leadferry.store.orm import RunRow
 from leadferry.store.queries import process_is_alive
@@ -134,6 +134,21 @@ def test_a_run_left_by_a_dead_process_is_interrupted(
     assert (interrupted.status, interrupted.error) == ("interrupted", STALE_RUN_ERROR)
     assert interrupted.finished_at == now
     assert [r.id for r in store.list_runs(dataset)] == [run.id, orphan.id]
+
+
+def test_a_sweep_interrupts_only_the_runs_of_dead_processes(
+    settings: Settings, store: Store, dataset: str
+) -> None:
+    (output,) = claim_in_processes(settings.home, 1)
+    orphan_id = int(output.split()[1])
+    store.create_dataset(DatasetSpec("acme_calls", "acme", "leads", {"lid": 2}))
+    alive = store.start_run("acme_calls", "manual", None, None, T0)
+    now = T0 + timedelta(hours=1)
+    (swept,) = store.interrupt_stale_runs(now)
+    assert (swept.id, swept.status, swept.finished_at) == (orphan_id, "interrupted", now)
+    assert store.get_run(orphan_id) == swept
+    assert store.get_run(alive.id).status == "running"
+    assert store.interrupt_stale_runs(now) == []
 
 
 def test_processes_elsewhere_or_alive_are_presumed_running() -> None:

@@ -87,13 +87,24 @@ class Store:
         self._box_lock = threading.Lock()
 
     @classmethod
-    def open(cls, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Store:
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        url: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> Store:
         """Open the store of ``settings``: create the home folder, upgrade the schema to head.
 
-        ``clock`` gives the time stamped on accounts and datasets (default: the system clock).
+        ``url`` replaces ``settings.metadata_url`` (a PostgreSQL database, say); ``clock`` gives
+        the time stamped on accounts and datasets (default: the system clock).
+
+        Raises:
+            ConfigError: the database was made by a newer leadferry.
+            BusyError: another process holds the database's lock for too long.
         """
         ensure_home(settings.home)
-        engine = create_store_engine(settings.metadata_url)
+        engine = create_store_engine(url or settings.metadata_url)
         try:
             upgrade(engine)
         except BaseException:
@@ -487,6 +498,26 @@ class Store:
                 raise NotFoundError(f"no run with id {run_id}")
             run, dataset = found
             return to_run(run, dataset)
+
+    def interrupt_stale_runs(self, now: datetime) -> list[Run]:
+        """Mark as interrupted every running run whose process died on this host.
+
+        ``start_run`` does this for its own dataset; a scheduler calls this when it starts, so
+        the history stops showing runs that will never end.
+        """
+        require_aware(now, "now")
+        with self._write() as session:
+            found = session.execute(
+                select(RunRow, DatasetRow)
+                .join(DatasetRow, RunRow.dataset_id == DatasetRow.id)
+                .where(RunRow.status == "running")
+                .order_by(RunRow.id)
+            ).all()
+            return [
+                to_run(run, dataset.name)
+                for run, dataset in found
+                if self._live_run(session, dataset, now) is None
+            ]
 
     # -- helpers ----------------------------------------------------------------------------
 
