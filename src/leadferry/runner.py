@@ -23,6 +23,7 @@ from leadferry.connectors.base import (
     Credentials,
     FetchProgress,
     Report,
+    RetryPolicy,
     Table,
     TableBatch,
 )
@@ -63,6 +64,10 @@ class LoadOutcome:
     rows: dict[str, int] = field(default_factory=dict)
     load_id: str | None = None
     schema_changes: list[str] = field(default_factory=list)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def dataset_timezone(dataset: Dataset, account: Account, connector: type[Connector]) -> str:
@@ -143,8 +148,13 @@ def open_connector(
     account = plan_or_account.account if isinstance(plan_or_account, RunPlan) else plan_or_account
     connector = get_connector(account.connector)
     values = dict(account.config) | {k: v.get_secret_value() for k, v in account.secrets.items()}
+    retry = RetryPolicy(
+        attempts=settings.http_retries + 1,
+        base_delay=settings.http_backoff,
+        max_total_wait=settings.http_max_wait,
+    )
     return connector(
-        client, Credentials(account.name, values), concurrency=settings.concurrency
+        client, Credentials(account.name, values), concurrency=settings.concurrency, retry=retry
     )
 
 
@@ -153,7 +163,7 @@ def run_dataset(
     settings: Settings,
     name: str,
     *,
-    now: dt.datetime,
+    clock: Callable[[], dt.datetime] = utc_now,
     trigger: str = "manual",
     window: DateWindow | None = None,
     client: httpx2.Client | None = None,
@@ -161,8 +171,9 @@ def run_dataset(
 ) -> Run:
     """Run dataset *name* once and record it in the history.
 
-    ``window`` overrides the dataset's date selection (backfills); ``client`` replaces the HTTP
-    client (tests pass a simulator's). The run is recorded even when it fails.
+    ``clock`` tells the time (the window is resolved for its "today"); ``window`` overrides the
+    dataset's date selection (backfills); ``client`` replaces the HTTP client (tests pass a
+    simulator's). The run is recorded even when it fails.
 
     Raises:
         NotFoundError: there is no such dataset.
@@ -170,6 +181,7 @@ def run_dataset(
         LeadferryError: the run failed; the history has the same message.
     """
     dataset = store.get_dataset(name)
+    now = clock()
     try:
         plan = plan_run(store, dataset, now, window)
     except LeadferryError as exc:
@@ -191,15 +203,13 @@ def run_dataset(
         batches = connector.fetch(plan.report, plan.params, plan.window, progress)
         outcome = load(plan, settings, batches, holder=f"dataset {name} (run {run.id})")
     except LeadferryError as exc:
-        store.finish_run(run.id, "failed", _clock(now, run), error=str(exc))
+        store.finish_run(run.id, "failed", clock(), error=str(exc))
         raise
     except KeyboardInterrupt:
-        store.finish_run(run.id, "interrupted", _clock(now, run), error="interrupted")
+        store.finish_run(run.id, "interrupted", clock(), error="interrupted")
         raise
     except Exception as exc:
-        store.finish_run(
-            run.id, "failed", _clock(now, run), error=f"internal error: {type(exc).__name__}"
-        )
+        store.finish_run(run.id, "failed", clock(), error=f"internal error: {type(exc).__name__}")
         raise
     finally:
         if own_client:
@@ -207,17 +217,11 @@ def run_dataset(
     return store.finish_run(
         run.id,
         "success",
-        _clock(now, run),
+        clock(),
         rows=outcome.rows,
         load_id=outcome.load_id,
         schema_changes=outcome.schema_changes,
     )
-
-
-def _clock(now: dt.datetime, run: Run) -> dt.datetime:
-    """The finish time: the real clock, unless the caller pinned one in the past or future."""
-    real = dt.datetime.now(dt.UTC)
-    return real if abs((real - now).total_seconds()) < 3600 else max(now, run.started_at)
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -332,9 +336,7 @@ def load(
         raise _cause(exc) from None
     counts = dict(pipeline.last_trace.last_normalize_info.row_counts)
     outcome = LoadOutcome(
-        rows={
-            table.name: int(counts.get(table.name, 0)) for table in plan.report.tables
-        },
+        rows={table.name: int(counts.get(table.name, 0)) for table in plan.report.tables},
         schema_changes=_schema_changes(before, _columns(pipeline), plan.report),
     )
     with warehouse_lock(
@@ -358,10 +360,13 @@ def _drop_emptied_days(pipeline: Any, plan: RunPlan, loaded_days: set[dt.date]) 
     main = plan.report.main_table
     emptied = [day for day in plan.window.days() if day not in loaded_days]
     with pipeline.sql_client() as client:
-        existing = {row[0] for row in client.execute_sql(
-            "select table_name from information_schema.tables where table_schema = %s",
-            plan.dataset.name,
-        )}
+        existing = {
+            row[0]
+            for row in client.execute_sql(
+                "select table_name from information_schema.tables where table_schema = %s",
+                plan.dataset.name,
+            )
+        }
         if emptied and main.name in existing:
             placeholders = ", ".join(["%s"] * len(emptied))
             client.execute_sql(
@@ -410,9 +415,9 @@ def _schema_changes(
     for table in report.tables:
         added = sorted(after.get(table.name, set()) - before.get(table.name, set()))
         if added and table.name in before:
-            changes.append(f"{table.name}: new column{'s' if len(added) > 1 else ''} "
-                           + ", ".join(added))
+            changes.append(
+                f"{table.name}: new column{'s' if len(added) > 1 else ''} " + ", ".join(added)
+            )
         elif added:
             changes.append(f"{table.name}: new table")
     return changes
-

@@ -25,6 +25,20 @@ class Settings(BaseSettings):
     concurrency: int = Field(
         default=4, ge=1, le=32, description="Pages fetched at once from one vendor after the first."
     )
+    http_retries: int = Field(
+        default=5,
+        ge=0,
+        le=20,
+        description="Retries of a failed vendor request (429, 5xx, timeouts).",
+    )
+    http_backoff: float = Field(
+        default=0.5, ge=0, description="Seconds before the first retry; doubles, with jitter."
+    )
+    http_max_wait: float = Field(
+        default=120.0,
+        ge=0,
+        description="Most seconds spent waiting between retries of one request.",
+    )
     lock_timeout: float = Field(
         default=10.0, ge=0, description="Seconds a reader waits for a busy warehouse."
     )

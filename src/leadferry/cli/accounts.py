@@ -14,7 +14,9 @@ from leadferry.connectors.base import Connector
 from leadferry.errors import ConfigError
 from leadferry.runner import make_client, open_connector
 
-app = typer.Typer(help="Add, test, rotate, rename and remove vendor accounts.", no_args_is_help=True)
+app = typer.Typer(
+    help="Add, test, rotate, rename and remove vendor accounts.", no_args_is_help=True
+)
 
 SetFlag = Annotated[
     list[str] | None,
@@ -157,9 +159,7 @@ def edit(
         account = store.get_account(name)
         connector = get_connector(account.connector)
         given = key_values(set_ or [], "--set")
-        config, secrets = split_fields(
-            connector, given, ask_missing_secrets=False, require=False
-        )
+        config, secrets = split_fields(connector, given, ask_missing_secrets=False, require=False)
         store.update_account(name, config=config, secrets=secrets or None)
     console.print(f"updated account {name}")
 

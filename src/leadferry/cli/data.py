@@ -56,10 +56,14 @@ def run(name: Annotated[str, typer.Argument(help="The dataset to update.")]) -> 
         def show(state: FetchProgress) -> None:
             bar.update(task, completed=state.pages_done, total=state.pages_total, rows=state.rows)
 
-        result = run_dataset(store, config, name, now=now(), trigger="manual", progress=show)
+        result = run_dataset(store, config, name, trigger="manual", progress=show)
     seconds = time.perf_counter() - started
     rows = ", ".join(f"{table}: {count:,}" for table, count in result.rows.items())
-    window = f" for {when(result.window_start)} .. {when(result.window_end)}" if result.window_start else ""
+    window = (
+        f" for {when(result.window_start)} .. {when(result.window_end)}"
+        if result.window_start
+        else ""
+    )
     console.print(f"{name}: {rows or 'no rows'}{window} in {seconds:.1f}s")
     for change in result.schema_changes:
         console.print(f"{name}: schema change: {change}")

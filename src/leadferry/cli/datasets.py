@@ -104,7 +104,9 @@ def create(
     with open_store() as store:
         typed = _validate(store, spec)
         store.create_dataset(dataclasses.replace(spec, params=typed))
-    console.print(f"created dataset {name} ({report}, {selection.describe()}, {spec.update_method})")
+    console.print(
+        f"created dataset {name} ({report}, {selection.describe()}, {spec.update_method})"
+    )
 
 
 @app.command("edit")

@@ -147,8 +147,11 @@ def simulate(
     from leadferry.simulators import SIMULATORS
 
     if name is None or name in ("--help", "-h"):
-        console.print("usage: leadferry simulate NAME --port P [OPTIONS]; NAME is one of: "
-                      + ", ".join(SIMULATORS) + " (leadferry simulate NAME --help for options)")
+        console.print(
+            "usage: leadferry simulate NAME --port P [OPTIONS]; NAME is one of: "
+            + ", ".join(SIMULATORS)
+            + " (leadferry simulate NAME --help for options)"
+        )
         return
     if name not in SIMULATORS:
         raise NotFoundError(f"no simulator named {name!r} (known: {', '.join(SIMULATORS)})")

@@ -188,6 +188,20 @@ def scrub_url(url: httpx2.URL | str) -> str:
     return str(parsed.copy_with(query=None, fragment=None, username=None, password=None))
 
 
+class _ScrubURLs(logging.Filter):
+    """Rewrites request URLs in httpx2's log records: LeadExec's key travels in the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                scrub_url(arg) if isinstance(arg, httpx2.URL) else arg for arg in record.args
+            )
+        return True
+
+
+logging.getLogger("httpx2").addFilter(_ScrubURLs())
+
+
 class Connector:
     """Base of every connector. Subclasses declare, then override the two page hooks."""
 
