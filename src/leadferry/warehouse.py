@@ -94,9 +94,7 @@ class Warehouse:
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection, held under the shared lock for the block."""
         if not self.path.exists():
-            raise NotFoundError(
-                f"there is no warehouse yet at {self.path}: run a dataset first"
-            )
+            raise NotFoundError(f"there is no warehouse yet at {self.path}: run a dataset first")
         with warehouse_lock(self.path, exclusive=False, timeout=self.lock_timeout):
             connection = duckdb.connect(str(self.path), read_only=True)
             try:
