@@ -106,7 +106,8 @@ class Store:
         ensure_home(settings.home)
         engine = create_store_engine(url or settings.metadata_url)
         try:
-            upgrade(engine)
+            with locked_is_busy():
+                upgrade(engine)
         except BaseException:
             engine.dispose()
             raise
