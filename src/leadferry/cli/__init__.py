@@ -8,16 +8,35 @@ logging and turns the errors we raise on purpose into one line on stderr and an 
 from __future__ import annotations
 
 import logging
-import sys
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from leadferry.cli import accounts, data, datasets, tools
 from leadferry.cli.common import state
 from leadferry.errors import ConfigError, LeadferryError
 
+
+class _Group(TyperGroup):
+    """Turns a LeadferryError into one line on stderr and exit 2 (bad input) or 1 (failure)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LeadferryError as exc:
+            if state.debug:
+                raise
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+
 app = typer.Typer(
     name="leadferry",
+    cls=_Group,
     help="Keep lead-management and call-tracking data fresh in your own warehouse.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -38,20 +57,10 @@ def configure(
     state.debug = debug
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx2 logs whole request URLs at INFO, and LeadExec's key travels in the query string.
-    logging.getLogger("httpx2").setLevel(logging.WARNING)
-    logging.getLogger("httpcore2").setLevel(logging.WARNING)
+    # One line per HTTP request is noise next to our own per-page lines.
+    logging.getLogger("httpx2").setLevel(max(level, logging.WARNING))
 
 
 def main() -> None:
     """Console entry point."""
-    try:
-        app(prog_name="leadferry")
-    except LeadferryError as exc:
-        if state.debug:
-            raise
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2 if isinstance(exc, ConfigError) else 1)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
+    app(prog_name="leadferry")

@@ -1,0 +1,36 @@
+# Developers and CI run exactly these targets. Only python3 (3.11+) is assumed: uv is
+# bootstrapped into .tools/ when it is not on the PATH, and installs the locked environment.
+SHELL := /bin/bash
+UV_VERSION := 0.13.9
+UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint format bench clean
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet
+	touch $@
+
+demo: .venv/.synced
+	$(UV) run --frozen python scripts/demo.py
+
+test: .venv/.synced
+	$(UV) run --frozen pytest -n 2 $(PYTEST_ARGS)
+
+lint: .venv/.synced
+	$(UV) run --frozen ruff check src tests bench scripts
+	$(UV) run --frozen ruff format --check src tests bench scripts
+
+format: .venv/.synced
+	$(UV) run --frozen ruff check --fix src tests bench scripts
+	$(UV) run --frozen ruff format src tests bench scripts
+
+bench: .venv/.synced
+	$(UV) run --frozen python bench/bench_sync.py
+
+clean:
+	rm -rf .venv .tools .leadferry-demo

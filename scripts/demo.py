@@ -1,0 +1,176 @@
+"""`make demo`: the main job on the embedded default, start to finish, with real processes.
+
+Starts the vendor simulators on loopback, adds an account per connector, creates datasets,
+runs them into the DuckDB warehouse and prints what each run loaded. Everything lives in
+.leadferry-demo/ (made anew each time); every command it runs is printed, so you can replay it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+HOME = ROOT / ".leadferry-demo"
+console = Console(highlight=False)
+
+# One simulator per connector: how to start it, and the account that reaches it.
+SIMULATORS = {
+    "leadexec": {
+        "options": [
+            "--leads",
+            "60000",
+            "--days",
+            "30",
+            "--lid",
+            "271",
+            "--lid",
+            "272",
+            "--api-key",
+            "demo-key",
+        ],
+        "secrets": {"LEADFERRY_API_KEY": "demo-key"},
+        "account": "clickpoint",
+    },
+}
+DATASETS = [
+    # name, connector, report, params, date flags, update method
+    ("leads_last_week", "leadexec", "leads", ["lid=271"], ["--days-back", "7"], "replace"),
+    ("leads_yesterday", "leadexec", "leads", ["lid=272"], [], "merge"),
+    (
+        "leads_by_day",
+        "leadexec",
+        "leads",
+        ["lid=271"],
+        ["--from-days-back", "30", "--to-days-back", "0"],
+        "partition",
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def leadferry(*args: str, env: dict[str, str] | None = None, capture: bool = False) -> str:
+    console.print(f"[dim]$ leadferry {shlex.join(args)}[/dim]")
+    result = subprocess.run(
+        [shutil.which("leadferry") or "leadferry", *args],
+        env=os.environ | (env or {}),
+        text=True,
+        capture_output=capture,
+        check=False,
+    )
+    if result.returncode != 0:
+        sys.exit(f"demo: `leadferry {shlex.join(args)}` failed:\n{result.stderr or ''}")
+    return result.stdout or ""
+
+
+def wait_until_up(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx2.get(url + "__health", timeout=1).status_code == 200:
+                return
+        except httpx2.TransportError:
+            time.sleep(0.1)
+    sys.exit(f"demo: the simulator at {url} did not start")
+
+
+def main() -> None:
+    shutil.rmtree(HOME, ignore_errors=True)
+    os.environ["LEADFERRY_HOME"] = str(HOME)
+    servers = []
+    try:
+        for connector, sim in SIMULATORS.items():
+            port = free_port()
+            url = f"http://127.0.0.1:{port}/"
+            console.print(
+                f"[dim]$ leadferry simulate {connector} --port {port} "
+                f"{shlex.join(sim['options'])} &[/dim]"
+            )
+            servers.append(
+                subprocess.Popen(
+                    [
+                        shutil.which("leadferry") or "leadferry",
+                        "simulate",
+                        connector,
+                        "--port",
+                        str(port),
+                        *sim["options"],
+                    ],
+                    stdout=subprocess.DEVNULL,
+                )
+            )
+            wait_until_up(url)
+            leadferry(
+                "accounts",
+                "add",
+                sim["account"],
+                "--connector",
+                connector,
+                "--set",
+                f"base_url={url}",
+                env=sim["secrets"],
+            )
+            leadferry("accounts", "test", sim["account"])
+        for name, connector, report, params, dates, method in DATASETS:
+            flags = [arg for p in params for arg in ("--param", p)]
+            leadferry(
+                "datasets",
+                "create",
+                name,
+                "--account",
+                SIMULATORS[connector]["account"],
+                "--report",
+                report,
+                *flags,
+                *dates,
+                "--update",
+                method,
+            )
+        for name, *_ in DATASETS:
+            leadferry("run", name)
+        summary = Table(title="what the demo loaded into " + str(HOME / "warehouse.duckdb"))
+        for column in ("dataset", "report", "update", "window", "rows", "seconds"):
+            summary.add_column(column)
+        for name, connector, report, _, _, method in DATASETS:
+            last = json.loads(leadferry("history", name, "--json", "--limit", "1", capture=True))[0]
+            started = time.strptime(last["started_at"][:19], "%Y-%m-%dT%H:%M:%S")
+            finished = time.strptime(last["finished_at"][:19], "%Y-%m-%dT%H:%M:%S")
+            summary.add_row(
+                name,
+                f"{connector}/{report}",
+                method,
+                f"{last['window_start'][:10]} .. {last['window_end'][:10]}",
+                ", ".join(f"{t}: {n:,}" for t, n in last["rows"].items()),
+                f"{time.mktime(finished) - time.mktime(started):.0f}",
+            )
+        console.print(summary)
+        leadferry(
+            "query",
+            "select report_day, count(*) as leads from leads_by_day.leads "
+            "group by 1 order by 1 desc limit 5",
+        )
+        console.print(f"\nThe warehouse is plain DuckDB: duckdb {HOME / 'warehouse.duckdb'}")
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""``python -m leadferry``: the same as the ``leadferry`` command."""
+
+from leadferry.cli import main
+
+main()
