@@ -141,13 +141,13 @@ class Warehouse:
         partial = output.with_name(output.name + ".partial")
         with self.reader() as connection:
             relation = connection.sql(f"select {_USER_COLUMNS} from {name}")
-            rows = relation.count("*").fetchone()
+            rows = connection.sql(f"select count(*) from {name}").fetchall()[0]
             if fmt == "csv":
                 relation.write_csv(str(partial), header=True)
             else:
                 relation.write_parquet(str(partial))
         partial.replace(output)
-        return int(rows[0]) if rows else 0
+        return int(rows[0])
 
 
 def _identifier(name: str) -> str:

@@ -8,12 +8,13 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from leadferry.dates import DateSelection, parse_day
+from leadferry.dates import DateSelection, parse_day, zone
 from leadferry.errors import ConfigError
 from leadferry.settings import Settings
 from leadferry.store import Store
@@ -137,5 +138,29 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
     console.print(table)
 
 
-def when(value: dt.datetime | None) -> str:
-    return value.isoformat(timespec="seconds") if value else ""
+def when(value: dt.datetime | None, tz: ZoneInfo | None = None) -> str:
+    """ISO 8601 with offset, in *tz* when given (a dataset's zone), else as stored (UTC)."""
+    if value is None:
+        return ""
+    return (value.astimezone(tz) if tz else value).isoformat(timespec="seconds")
+
+
+def dataset_zone(store: Store, name: str) -> ZoneInfo:
+    """The time zone a dataset's windows are in."""
+    from leadferry.connectors import get_connector
+    from leadferry.runner import dataset_timezone
+
+    dataset = store.get_dataset(name)
+    account = store.get_account(dataset.account)
+    return zone(dataset_timezone(dataset, account, get_connector(dataset.connector)))
+
+
+def days_of(start: dt.datetime | None, end: dt.datetime | None, tz: ZoneInfo) -> str:
+    """``2026-11-16 .. 2026-11-22 (7 days)``: a run's window as the days it covers."""
+    if start is None or end is None:
+        return ""
+    first = start.astimezone(tz).date()
+    last = (end.astimezone(tz) - dt.timedelta(seconds=1)).date()
+    count = (last - first).days + 1
+    span = str(first) if count == 1 else f"{first} .. {last}"
+    return f"{span} ({count} day{'s' if count > 1 else ''})"

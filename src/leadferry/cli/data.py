@@ -5,14 +5,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from leadferry.cli.common import (
     console,
+    dataset_zone,
+    days_of,
     err_console,
-    now,
     open_store,
     print_json,
     print_table,
@@ -69,13 +71,13 @@ def run(name: Annotated[str, typer.Argument(help="The dataset to update.")]) -> 
         console.print(f"{name}: schema change: {change}")
 
 
-def run_json(run_: Run) -> dict[str, object]:
+def run_json(run_: Run, tz: ZoneInfo) -> dict[str, object]:
     return {
         "id": run_.id,
         "status": run_.status,
         "trigger": run_.trigger,
-        "window_start": when(run_.window_start) or None,
-        "window_end": when(run_.window_end) or None,
+        "window_start": when(run_.window_start, tz) or None,
+        "window_end": when(run_.window_end, tz) or None,
         "rows": run_.rows,
         "error": run_.error,
         "started_at": when(run_.started_at),
@@ -92,22 +94,22 @@ def history(
 ) -> None:
     """Show a dataset's runs, newest first."""
     with open_store() as store:
-        store.get_dataset(name)
+        tz = dataset_zone(store, name)
         runs = store.list_runs(name, limit=limit)
     if json_:
-        print_json([run_json(r) for r in runs])
+        print_json([run_json(r, tz) for r in runs])
         return
     print_table(
-        f"history of {name}",
+        f"history of {name} (windows in {tz.key})",
         ["run", "trigger", "status", "window", "rows", "started", "seconds", "error"],
         [
             (
                 r.id,
                 r.trigger,
                 r.status,
-                f"{when(r.window_start)} .. {when(r.window_end)}" if r.window_start else "",
-                r.total_rows,
-                when(r.started_at),
+                days_of(r.window_start, r.window_end, tz),
+                f"{r.total_rows:,}",
+                when(r.started_at, tz),
                 f"{(r.finished_at - r.started_at).total_seconds():.1f}" if r.finished_at else "",
                 r.error or "",
             )

@@ -17,6 +17,7 @@ from leadferry.cli.common import (
     any_date_flag,
     console,
     date_selection,
+    days_of,
     key_values,
     now,
     open_store,
@@ -25,7 +26,7 @@ from leadferry.cli.common import (
     when,
 )
 from leadferry.connectors import get_connector
-from leadferry.dates import DateSelection, today_in
+from leadferry.dates import DateSelection, today_in, zone
 from leadferry.runner import UPDATE_METHODS, check_dataset_settings, dataset_timezone
 from leadferry.store import Dataset, DatasetSpec, Store
 
@@ -241,9 +242,9 @@ def show(
                 r.id,
                 r.trigger,
                 r.status,
-                f"{when(r.window_start)} .. {when(r.window_end)}" if r.window_start else "",
-                r.total_rows,
-                when(r.started_at),
+                days_of(r.window_start, r.window_end, zone(timezone)),
+                f"{r.total_rows:,}",
+                when(r.started_at, zone(timezone)),
                 r.error or "",
             )
             for r in runs

@@ -372,7 +372,7 @@ class Connector:
                     raise RetryableAPIError(
                         f"{exc} (gave up after {attempt} attempts and {waited:.0f}s of waiting)"
                     ) from None
-                logger.warning("%s; retrying in %.1fs", exc, delay)
+                logger.info("%s; retrying in %.1fs", exc, delay)
                 time.sleep(delay)
                 waited += delay
 

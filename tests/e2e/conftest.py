@@ -1,0 +1,134 @@
+"""Real `leadferry` processes, and simulators served over loopback by `leadferry simulate`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from leadferry.store import generate_key
+
+LEADFERRY = shutil.which("leadferry") or str(Path(sys.executable).with_name("leadferry"))
+E2E_KEY = "e2e-9f8e7d6c5b4a-key"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Simulator:
+    url: str
+    process: subprocess.Popen
+
+
+def start_simulator(name: str, *options: str) -> Simulator:
+    port = free_port()
+    process = subprocess.Popen(
+        [LEADFERRY, "simulate", name, "--port", str(port), *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"simulator {name} exited: {process.stderr.read()}")
+        try:
+            if httpx2.get(url + "__health", timeout=1).status_code == 200:
+                return Simulator(url, process)
+        except httpx2.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"simulator {name} did not answer on {url}")
+
+
+def stop(simulator: Simulator) -> None:
+    simulator.process.terminate()
+    try:
+        simulator.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        simulator.process.kill()
+
+
+@pytest.fixture(scope="session")
+def leadexec_server() -> Iterator[Simulator]:
+    simulator = start_simulator(
+        "leadexec",
+        "--leads",
+        "12000",
+        "--days",
+        "10",
+        "--lid",
+        "271",
+        "--lid",
+        "272",
+        "--api-key",
+        E2E_KEY,
+    )
+    yield simulator
+    stop(simulator)
+
+
+@pytest.fixture(scope="session")
+def failing_leadexec_server() -> Iterator[Simulator]:
+    simulator = start_simulator("leadexec", "--fail-rate", "1", "--api-key", E2E_KEY)
+    yield simulator
+    stop(simulator)
+
+
+class Leadferry:
+    """Runs the real `leadferry` command with its own home folder."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFERRY_")} | {
+            "LEADFERRY_HOME": str(home),
+            "LEADFERRY_SECRET_KEY": generate_key(),
+            "LEADFERRY_HTTP_RETRIES": "2",
+            "LEADFERRY_HTTP_BACKOFF": "0",
+            "COLUMNS": "200",
+        }
+
+    def __call__(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [LEADFERRY, *args],
+            env=self.env | (env or {}),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def ok(self, *args: str, env: dict[str, str] | None = None) -> str:
+        result = self(*args, env=env)
+        assert result.returncode == 0, f"leadferry {' '.join(args)}: {result.stderr}"
+        return result.stdout
+
+    def start(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [LEADFERRY, *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+@pytest.fixture
+def leadferry(tmp_path) -> Leadferry:
+    return Leadferry(tmp_path / "home")
