@@ -394,6 +394,10 @@ class Simulation:
 
     Below, ``i`` is the index within a lead type, from 0 to ``total(lid) - 1``, in DateAdded order.
     Naive datetimes are wall-clock times in the simulator's zone; aware ones are converted.
+
+    Every wall-clock day counts 86,400 seconds, so DateAdded never goes backwards. On the days the
+    clocks change this means a few leads fall in the skipped hour and the repeated hour is not
+    doubled: a simplification, since the real service stores naive Pacific times as they happen.
     """
 
     def __init__(self, settings: Settings, now: datetime | None = None) -> None:

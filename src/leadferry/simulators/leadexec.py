@@ -1,7 +1,8 @@
-"""Simulator of ClickPoint LeadExec's Data Interface (shared/specs/vendor-apis.md, section 1).
+"""Simulator of ClickPoint LeadExec's Data Interface, the API of the LeadExec connector.
 
-An independent implementation of the spec: it shares nothing with the connector, so a misreading on
-either side shows up as a failing test. ``leadferry simulate leadexec`` serves :func:`create_app`.
+An independent implementation of shared/specs/vendor-apis.md, section 1: it shares nothing with the
+connector, so a misreading on either side shows up as a failing test. ``leadferry simulate
+leadexec`` serves :func:`create_app`.
 
 Requests: ``GET /`` with query parameters, or ``POST /`` with the same names as an urlencoded or
 multipart form (form fields win over the query string). Names are case-insensitive: ``key``,
