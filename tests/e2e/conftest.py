@@ -45,7 +45,8 @@ def start_simulator(name: str, *options: str) -> Simulator:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"simulator {name} exited: {process.stderr.read()}")
+            message = process.stderr.read() if process.stderr else ""
+            raise RuntimeError(f"simulator {name} exited: {message}")
         try:
             if httpx2.get(url + "__health", timeout=1).status_code == 200:
                 return Simulator(url, process)
@@ -61,6 +62,9 @@ def stop(simulator: Simulator) -> None:
         simulator.process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         simulator.process.kill()
+        simulator.process.wait()
+    if simulator.process.stderr:
+        simulator.process.stderr.close()
 
 
 @pytest.fixture(scope="session")

@@ -74,7 +74,7 @@ def test_a_dataset_from_account_to_export(leadferry, leadexec_server, tmp_path):
     leadferry.ok("export", "acme_leads", "--format", "csv", "--output", str(csv_path))
     leadferry.ok("export", "acme_leads", "--format", "parquet", "--output", str(parquet_path))
     assert pq.read_table(parquet_path).num_rows == loaded
-    assert duckdb.sql(f"select count(*) from read_csv('{csv_path}')").fetchone()[0] == loaded
+    assert duckdb.sql(f"select count(*) from read_csv('{csv_path}')").fetchall() == [(loaded,)]
 
     # The key is nowhere in clear under the home folder: not the metadata, not the warehouse.
     for path in leadferry.home.rglob("*"):

@@ -59,14 +59,12 @@ def run(name: Annotated[str, typer.Argument(help="The dataset to update.")]) -> 
             bar.update(task, completed=state.pages_done, total=state.pages_total, rows=state.rows)
 
         result = run_dataset(store, config, name, trigger="manual", progress=show)
+        tz = dataset_zone(store, name)
     seconds = time.perf_counter() - started
     rows = ", ".join(f"{table}: {count:,}" for table, count in result.rows.items())
-    window = (
-        f" for {when(result.window_start)} .. {when(result.window_end)}"
-        if result.window_start
-        else ""
-    )
-    console.print(f"{name}: {rows or 'no rows'}{window} in {seconds:.1f}s")
+    window = days_of(result.window_start, result.window_end, tz)
+    window = f" for {window[:-1]}, {tz.key})" if window else ""
+    console.print(f"{name}: {rows or 'no rows'}{window} in {seconds:.1f}s", highlight=False)
     for change in result.schema_changes:
         console.print(f"{name}: schema change: {change}")
 

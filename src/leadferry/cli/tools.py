@@ -189,7 +189,7 @@ def _serve_command(module: Any) -> Any:
                     annotation | None,
                     typer.Option(
                         f"--{field_name.replace('_', '-')}",
-                        help=f"{info.description} [default: {default}]",
+                        help=f"{info.description} (default: {default})",
                     ),
                 ],
             )

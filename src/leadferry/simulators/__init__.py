@@ -30,6 +30,12 @@ class _LazyModules(Mapping[str, ModuleType]):
         return len(self._paths)
 
 
-SIMULATORS: Mapping[str, ModuleType] = _LazyModules({"leadexec": "leadferry.simulators.leadexec"})
+SIMULATORS: Mapping[str, ModuleType] = _LazyModules(
+    {
+        "leadexec": "leadferry.simulators.leadexec",
+        "salesexec": "leadferry.simulators.salesexec",
+        "avidtrak": "leadferry.simulators.avidtrak",
+    }
+)
 
 __all__ = ["SIMULATORS"]
