@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 import pyarrow as pa
@@ -66,6 +66,14 @@ def column_name(vendor_name: str) -> str:
 def _all(mask: pa.Array) -> bool:
     """True when every value is true; an empty column fits every type."""
     return bool(pc.all(mask, min_count=0).as_py())
+
+
+class ColumnNames(dict[str, str]):
+    """:func:`column_name` as a dict, for the hot path: one lookup per value, computed once."""
+
+    def __missing__(self, vendor_name: str) -> str:
+        name = self[vendor_name] = column_name(vendor_name)
+        return name
 
 
 class ColumnTypes:
@@ -158,6 +166,27 @@ class BatchBuilder:
                 column.extend([None] * (rows - len(column)))
             column.append(value)
         self.rows = rows + 1
+
+    def add_rows(self, rows: Sequence[Mapping[str, str | None]]) -> None:
+        """Add many rows at once, column by column: the fast way to add a page.
+
+        Same result as :meth:`add` for each row in turn: columns appear in first-seen order.
+        """
+        if not rows:
+            return
+        seen: dict[str, str | None] = {}
+        for row in rows:
+            seen.update(row)
+        # Merged into a template, every row lists its values in the same order: transpose them.
+        template = dict.fromkeys(seen)
+        transposed = zip(*[(template | row).values() for row in rows], strict=True)
+        before = self.rows
+        for name, values in zip(seen, transposed, strict=True):
+            column = self.columns.setdefault(name, [])
+            if len(column) < before:
+                column.extend([None] * (before - len(column)))
+            column.extend(values)
+        self.rows = before + len(rows)
 
     def add_column(self, name: str, values: list[str | None]) -> None:
         """Add a whole column at once (values for every row added so far)."""

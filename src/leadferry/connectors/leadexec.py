@@ -1,4 +1,4 @@
-"""ClickPoint LeadExec: the Data Interface (API key + LID + dates), XML read as it streams in.
+"""ClickPoint LeadExec: the Data Interface (API key + LID + dates), pages of XML.
 
 See docs/connectors.md and specs/vendor-apis.md section 1. Names marked reconstructed are our best
 reading of an undocumented API; they are all in :data:`API`, to be corrected in one place.
@@ -23,7 +23,13 @@ from leadferry.connectors.base import (
     Table,
     TableBatch,
 )
-from leadferry.connectors.columns import MONEY, TIMESTAMP, BatchBuilder, ColumnTypes, column_name
+from leadferry.connectors.columns import (
+    MONEY,
+    TIMESTAMP,
+    BatchBuilder,
+    ColumnNames,
+    ColumnTypes,
+)
 from leadferry.dates import DateWindow
 from leadferry.errors import FatalAPIError, RetryableAPIError
 
@@ -122,6 +128,7 @@ class LeadExecConnector(Connector):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.types = ColumnTypes()
+        self.names = ColumnNames()
 
     def page_request(
         self, report: Report, params: Mapping[str, Any], window: DateWindow | None, page: int
@@ -143,61 +150,51 @@ class LeadExecConnector(Connector):
         )
 
     def read_page(self, report: Report, response: httpx2.Response) -> Page:
-        leads = BatchBuilder(LEADS, self.types, self.timezone)
-        sends = BatchBuilder(SENDS, self.types, self.timezone)
-        parser = etree.XMLPullParser(events=("start", "end"), huge_tree=True)
-        total: int | None = None
-        declared_sent: int | None = None
-        lead_tag, sends_tag = API["lead"], API["sends"]
-
-        def drain() -> None:
-            nonlocal total, declared_sent
-            for event, element in parser.read_events():
-                if event == "start":
-                    if element.tag == API["root"]:
-                        total = _int_attribute(element, API["total"])
-                        declared_sent = _int_attribute(element, API["sent"])
-                    continue
-                if element.tag != lead_tag:
-                    continue
-                row: dict[str, str | None] = {}
-                lead_sends: list[etree._Element] = []
-                for child in element:
-                    if child.tag == sends_tag:
-                        lead_sends.extend(child)
-                    else:
-                        row[column_name(child.tag)] = child.text
-                leads.add(row)
-                for send in lead_sends:
-                    send_row = {column_name(item.tag): item.text for item in send}
-                    send_row["lead_uid"] = row.get("uid")
-                    sends.add(send_row)
-                element.clear(keep_tail=False)
-                while element.getprevious() is not None:
-                    del element.getparent()[0]
-
+        # The whole answer first: libxml2 then parses it without holding the GIL, so page
+        # threads parse while the main thread loads. A page is about 1 MB.
+        body = b"".join(response.iter_bytes())
         try:
-            for chunk in response.iter_bytes():
-                parser.feed(chunk)
-                drain()
-            parser.close()
-            drain()
+            document = etree.fromstring(body, etree.XMLParser(huge_tree=True))
         except etree.XMLSyntaxError as exc:
             raise RetryableAPIError(
                 f"{self.label}: the answer was cut short or is not XML ({exc.msg})"
             ) from None
-        if total is None:
+        root = next(document.iter(API["root"]), None)
+        total = None if root is None else _int_attribute(root, API["total"])
+        if root is None or total is None:
             raise FatalAPIError(f"{self.label}: the answer has no <{API['root']}> element")
-        if declared_sent is not None and declared_sent != leads.rows:
+        declared_sent = _int_attribute(root, API["sent"])
+        names, sends_tag = self.names, API["sends"]
+        lead_rows: list[dict[str, str | None]] = []
+        send_rows: list[dict[str, str | None]] = []
+        for lead in document.iter(API["lead"]):
+            row: dict[str, str | None] = {}
+            lead_sends: list[etree._Element] = []
+            for child in lead.iterchildren(etree.Element):
+                if child.tag == sends_tag:
+                    lead_sends.extend(child.iterchildren(etree.Element))
+                else:
+                    row[names[child.tag]] = child.text
+            lead_rows.append(row)
+            for send in lead_sends:
+                send_row = {names[item.tag]: item.text for item in send.iterchildren(etree.Element)}
+                send_row["lead_uid"] = row.get("uid")
+                send_rows.append(send_row)
+        if declared_sent is not None and declared_sent != len(lead_rows):
             raise RetryableAPIError(
-                f"{self.label}: the answer announced {declared_sent} leads but held {leads.rows}"
+                f"{self.label}: the answer announced {declared_sent} leads "
+                f"but held {len(lead_rows)}"
             )
         batches = []
-        if leads.rows:
+        if lead_rows:
+            leads = BatchBuilder(LEADS, self.types, self.timezone)
+            leads.add_rows(lead_rows)
             batches.append(TableBatch(LEADS.name, leads.build()))
-        if sends.rows:
+        if send_rows:
+            sends = BatchBuilder(SENDS, self.types, self.timezone)
+            sends.add_rows(send_rows)
             batches.append(TableBatch(SENDS.name, sends.build()))
-        return Page(batches, leads.rows, total)
+        return Page(batches, len(lead_rows), total)
 
     def check_connection(self) -> None:
         request = self.client.build_request(
