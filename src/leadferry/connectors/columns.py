@@ -48,9 +48,10 @@ _PATTERNS = {
     "timestamp": r"^([0-9]{1,2}[/-][0-9]{1,2}[/-][0-9]{4}|[0-9]{4}-[0-9]{2}-[0-9]{2})"
     r"([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2})?( ?[AaPp][Mm])?)?$",
 }
-_BOOLEAN_WORDS = pa.array(["true", "false", "yes", "no"])
-_TRUE_WORDS = pa.array(["true", "yes"])
+# The words a boolean may be written with, lower-cased; the first two mean true.
+_BOOLEAN_WORDS = pa.array(["true", "yes", "false", "no"])
 _OFFSET = r"(Z|[+-][0-9]{2}:?[0-9]{2})$"
+_OFFSET_AT_END = re.compile(_OFFSET)
 # Digits that are identifiers, not numbers: leading zeros and formatting must survive.
 _TEXT_NAMES = re.compile(r"phone|zip|postal|ssn|fax|mobile|cell|account|routing|pin", re.I)
 
@@ -116,11 +117,10 @@ def to_type(values: pa.Array, data_type: pa.DataType, timezone: str) -> pa.Array
         return values
     try:
         if pa.types.is_boolean(data_type):
-            lowered = pc.utf8_lower(values)
-            if not _all(pc.is_in(pc.drop_null(lowered), _BOOLEAN_WORDS)):
+            word = pc.index_in(pc.utf8_lower(values), value_set=_BOOLEAN_WORDS)
+            if word.null_count != values.null_count:
                 raise ValueError("not a boolean")
-            truth = pc.is_in(lowered, _TRUE_WORDS)
-            return pc.if_else(pc.is_valid(lowered), truth, pa.scalar(None, pa.bool_()))
+            return pc.less(word, 2)
         if pa.types.is_timestamp(data_type):
             return _to_timestamp(values, timezone)
         return pc.cast(pc.utf8_trim_whitespace(values), data_type)
@@ -129,19 +129,27 @@ def to_type(values: pa.Array, data_type: pa.DataType, timezone: str) -> pa.Array
 
 
 def _to_timestamp(values: pa.Array, timezone: str) -> pa.Array:
-    if _all(pc.match_substring_regex(pc.drop_null(values), _OFFSET)):
+    # Few kernels per column: null counts, not masks, tell whether every value was read.
+    if _has_offsets(values):
         return pc.cast(values, pa.timestamp("ns", tz="UTC")).cast(TIMESTAMP, safe=False)
-    parsed = pa.nulls(len(values), pa.timestamp("us"))
+    parsed: pa.Array | None = None
     for fmt in _TIMESTAMP_FORMATS:
-        missing = pc.and_(pc.is_null(parsed), pc.is_valid(values))
-        if not pc.any(missing).as_py():
-            break
         attempt = pc.strptime(values, format=fmt, unit="us", error_is_null=True)
-        parsed = pc.coalesce(parsed, attempt)
-    if pc.any(pc.and_(pc.is_null(parsed), pc.is_valid(values))).as_py():
+        parsed = attempt if parsed is None else pc.coalesce(parsed, attempt)
+        if parsed.null_count == values.null_count:
+            break
+    else:
         raise ValueError("not a date and time")
     local = pc.assume_timezone(parsed, timezone, ambiguous="earliest", nonexistent="earliest")
     return local.cast(TIMESTAMP)
+
+
+def _has_offsets(values: pa.Array) -> bool:
+    """True when every value ends with a UTC offset (``Z``, ``+02:00``); an empty column too."""
+    present = values if values.null_count == 0 else pc.drop_null(values)
+    if len(present) and not _OFFSET_AT_END.search(present[0].as_py()):
+        return False  # the first value settles it without a pass over the column
+    return _all(pc.match_substring_regex(present, _OFFSET))
 
 
 class BatchBuilder:
