@@ -9,12 +9,17 @@ import pytest
 from starlette.testclient import TestClient
 
 from leadferry.settings import Settings
+from leadferry.simulators import avidtrak as avidtrak_sim
 from leadferry.simulators import leadexec as leadexec_sim
+from leadferry.simulators import salesexec as salesexec_sim
 from leadferry.store import Store, generate_key
 
 # A fixed clock: Monday 2026-11-23, 12:00 in Los Angeles (US daylight saving ended 2026-11-01).
 NOW = dt.datetime(2026, 11, 23, 20, 0, tzinfo=dt.UTC)
 API_KEY = "le-5f1a-9c3e-secret-key"
+SALES_USER, SALES_PASSWORD = "ana.ops", "s3cret-pass-77"
+PIN = "pin-4417-secret"
+AVIDTRAK_ZONE = "America/New_York"
 
 
 @pytest.fixture
@@ -41,7 +46,7 @@ def leadexec_app(**options):
 
 @pytest.fixture
 def leadexec_api() -> Iterator[TestClient]:
-    """The LeadExec simulator, in-process: 6,000 leads (3,000 per lid) over the 10 days before NOW."""
+    """The LeadExec simulator in-process: 6,000 leads (3,000 per lid) over 10 days before NOW."""
     _, app = leadexec_app()
     with TestClient(app, base_url="http://leadexec.test") as client:
         yield client
@@ -59,3 +64,17 @@ def acme(store):
     return store.create_account(
         "acme", "leadexec", {"base_url": "http://leadexec.test/"}, {"api_key": API_KEY}
     )
+
+
+def salesexec_app(clock=None, **options):
+    config = salesexec_sim.Settings(
+        **{"leads": 3_000, "days": 10, "users": [f"{SALES_USER}:{SALES_PASSWORD}"]} | options
+    )
+    return config, salesexec_sim.create_app(config, now=NOW, clock=clock)
+
+
+def avidtrak_app(**options):
+    config = avidtrak_sim.Settings(
+        **{"calls": 3_000, "days": 10, "pin": [PIN], "timezone": AVIDTRAK_ZONE} | options
+    )
+    return config, avidtrak_sim.create_app(config, now=NOW)

@@ -1,4 +1,4 @@
-"""The CLI in-process (typer's runner): flags become calls, errors become one line and an exit code."""
+"""The CLI in-process (typer's runner): flags become calls, errors one line and an exit code."""
 
 from __future__ import annotations
 

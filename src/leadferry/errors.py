@@ -8,7 +8,7 @@ The tree says what to do next (after the Singer SDK's recovery-intent classes)::
     │   ├── NotFoundError          an account, dataset, report or connector that does not exist
     │   └── ConflictError          a name already taken, an account still in use
     ├── LoadError                  the warehouse refused the data (disk full, type conflict)
-    ├── BusyError                  the dataset is running or the warehouse is locked: try again later
+    ├── BusyError                  the dataset is running or the warehouse is locked: retry later
     └── ConnectorError             a vendor call failed
         ├── RetryableAPIError      429, 5xx, timeouts, dropped connections, truncated bodies
         └── FatalAPIError          other 4xx and malformed answers: retrying will not help

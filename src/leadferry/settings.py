@@ -16,7 +16,7 @@ class Settings(BaseSettings):
 
     home: Path = Field(
         default_factory=lambda: Path(user_data_dir("leadferry")),
-        description="Folder holding the metadata store, the key file, dlt's work files and the warehouse.",
+        description="Folder of the metadata store, key file, dlt's work files and warehouse.",
     )
     secret_key: SecretStr | None = Field(
         default=None,

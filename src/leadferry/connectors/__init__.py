@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from leadferry.connectors.avidtrak import AvidTrakConnector
 from leadferry.connectors.base import Connector
 from leadferry.connectors.leadexec import LeadExecConnector
+from leadferry.connectors.salesexec import SalesExecConnector
 from leadferry.errors import NotFoundError
 
 CONNECTORS: dict[str, type[Connector]] = {
-    connector.name: connector for connector in (LeadExecConnector,)
+    connector.name: connector
+    for connector in (LeadExecConnector, SalesExecConnector, AvidTrakConnector)
 }
 
 

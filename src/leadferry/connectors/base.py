@@ -8,12 +8,13 @@ concurrency, retries with backoff, status mapping and URL scrubbing live here, o
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -96,7 +97,9 @@ class Report:
     dated: bool = True
     description: str = ""
     day_column: str | None = None
-    """Timestamp column whose local day decides the partition a row belongs to."""
+    """Timestamp (or date) column whose local day decides the partition a row belongs to."""
+    max_window_days: int | None = None
+    """Longer windows are fetched in parts of this many days (per-day reports use 1)."""
 
     @property
     def main_table(self) -> Table:
@@ -267,7 +270,9 @@ class Connector:
         """Build the request for page number *page* (0-based) of *report*."""
         raise NotImplementedError
 
-    def read_page(self, report: Report, response: httpx2.Response) -> Page:
+    def read_page(
+        self, report: Report, response: httpx2.Response, window: DateWindow | None
+    ) -> Page:
         """Turn a successful streamed answer into batches. Raise RetryableAPIError on truncation."""
         raise NotImplementedError
 
@@ -284,6 +289,11 @@ class Connector:
         """Add authentication to a request just before it is sent (token connectors override)."""
         return request
 
+    def refresh_auth(self) -> bool:
+        """Called once when an authenticated request is refused: renew a token and say True to
+        retry that request, or False when there is nothing to renew (the default)."""
+        return False
+
     # -- the engine -----------------------------------------------------------------------
 
     def fetch(
@@ -295,8 +305,9 @@ class Connector:
     ) -> Iterator[TableBatch]:
         """Stream every row of *report* for *window* as batches, page by page.
 
-        The first page tells the total; the remaining pages are then fetched by up to
-        ``concurrency`` threads, and yielded in order so that memory stays bounded by the pages
+        A window longer than the report's ``max_window_days`` is fetched part by part. Within a
+        part, the first page tells the total; the remaining pages are then fetched by up to
+        ``concurrency`` threads and yielded in order, so that memory stays bounded by the pages
         in flight. Without a total, pages are fetched one after another until a short page.
 
         Raises:
@@ -313,34 +324,47 @@ class Connector:
                 progress(state)
             yield from page.batches
 
+        parts: list[DateWindow | None] = [window]
+        if window is not None and report.max_window_days:
+            parts = list(window.split(report.max_window_days))
+        for part in parts:
+            for page in self._pages(report, params, part, state, len(parts) == 1):
+                yield from advance(page)
+
+    def _pages(
+        self,
+        report: Report,
+        params: Mapping[str, Any],
+        window: DateWindow | None,
+        state: FetchProgress,
+        count_pages: bool,
+    ) -> Iterator[Page]:
         first = self.fetch_page(report, params, window, 0)
+        yield first
         if first.total is None:
-            yield from advance(first)
             number, page = 0, first
             while page.rows >= self.page_size:
                 number += 1
                 page = self.fetch_page(report, params, window, number)
-                yield from advance(page)
+                yield page
             return
-        state.pages_total = max(1, math.ceil(first.total / self.page_size))
-        yield from advance(first)
-        remaining = range(1, state.pages_total)
+        pages = max(1, math.ceil(first.total / self.page_size))
+        if count_pages:
+            state.pages_total = pages
+        numbers = iter(range(1, pages))
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.name) as pool:
-            in_flight: list[Future[Page]] = []
-            numbers = iter(remaining)
-            for number in numbers:
-                in_flight.append(pool.submit(self.fetch_page, report, params, window, number))
-                if len(in_flight) >= self.concurrency:
-                    break
+            in_flight = [
+                pool.submit(self.fetch_page, report, params, window, number)
+                for number in itertools.islice(numbers, self.concurrency)
+            ]
             try:
                 while in_flight:
                     page = in_flight.pop(0).result()
-                    next_number = next(numbers, None)
-                    if next_number is not None:
+                    for number in itertools.islice(numbers, 1):
                         in_flight.append(
-                            pool.submit(self.fetch_page, report, params, window, next_number)
+                            pool.submit(self.fetch_page, report, params, window, number)
                         )
-                    yield from advance(page)
+                    yield page
             finally:
                 for future in in_flight:
                     future.cancel()
@@ -351,20 +375,32 @@ class Connector:
         """Fetch and read one page, retrying what may pass."""
         return self.call(
             lambda: self.page_request(report, params, window, page),
-            lambda response: self.read_page(report, response),
+            lambda response: self.read_page(report, response, window),
         )
 
-    def call(self, build: Callable[[], httpx2.Request], read: Callable[[httpx2.Response], T]) -> T:
+    def call(
+        self,
+        build: Callable[[], httpx2.Request],
+        read: Callable[[httpx2.Response], T],
+        *,
+        authenticate: bool = True,
+    ) -> T:
         """Send a request built by *build* and read it with *read*, retrying per the policy.
 
-        Reading happens inside the retry loop, so a body cut short is retried like a 503.
+        Reading happens inside the retry loop, so a body cut short is retried like a 503. An
+        authenticated request that is refused gets one :meth:`refresh_auth` and one more try.
         """
         waited = 0.0
         attempt = 0
+        refreshed = False
         while True:
-            request = self.prepare(build())
+            request = self.prepare(build()) if authenticate else build()
             try:
                 return self._send(request, read)
+            except AuthError:
+                if not authenticate or refreshed or not self.refresh_auth():
+                    raise
+                refreshed = True
             except RetryableAPIError as exc:
                 delay = self.retry.delay(attempt, exc.retry_after)
                 attempt += 1

@@ -149,7 +149,9 @@ class LeadExecConnector(Connector):
             "GET", self.setting("base_url"), params=query, headers={"Accept": "application/xml"}
         )
 
-    def read_page(self, report: Report, response: httpx2.Response) -> Page:
+    def read_page(
+        self, report: Report, response: httpx2.Response, window: DateWindow | None
+    ) -> Page:
         # The whole answer first: libxml2 then parses it without holding the GIL, so page
         # threads parse while the main thread loads. A page is about 1 MB.
         body = b"".join(response.iter_bytes())

@@ -1,0 +1,125 @@
+"""Every report of every connector, against its simulator: the contract all of them keep.
+
+Rows arrive, primary keys are unique, dated rows fall inside the window, and paging ends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from starlette.testclient import TestClient
+
+from leadferry.connectors import CONNECTORS
+from leadferry.connectors.base import Credentials, RetryPolicy
+from leadferry.dates import DateSelection, today_in
+from tests.conftest import (
+    API_KEY,
+    AVIDTRAK_ZONE,
+    NOW,
+    PIN,
+    SALES_PASSWORD,
+    SALES_USER,
+    avidtrak_app,
+    leadexec_app,
+    salesexec_app,
+)
+
+
+@dataclass
+class Vendor:
+    app: Any
+    base_url: str
+    credentials: dict[str, str]
+    params: dict[str, dict[str, Any]]
+
+
+VENDORS = {
+    "leadexec": Vendor(
+        leadexec_app, "http://vendor.test/", {"api_key": API_KEY}, {"leads": {"lid": 271}}
+    ),
+    "salesexec": Vendor(
+        salesexec_app,
+        "http://vendor.test",
+        {"username": SALES_USER, "password": SALES_PASSWORD},
+        {},
+    ),
+    "avidtrak": Vendor(
+        avidtrak_app,
+        "http://vendor.test/white-label/calls",
+        {"pin_code": PIN, "timezone": AVIDTRAK_ZONE},
+        {},
+    ),
+}
+CASES = [
+    pytest.param(name, report.slug, id=f"{name}-{report.slug}")
+    for name, connector in CONNECTORS.items()
+    for report in connector.reports
+]
+DATED_CASES = [
+    pytest.param(name, report.slug, id=f"{name}-{report.slug}")
+    for name, connector in CONNECTORS.items()
+    for report in connector.reports
+    if report.dated
+]
+
+
+def test_every_connector_has_a_simulated_vendor():
+    assert set(VENDORS) == set(CONNECTORS)
+
+
+def fetch(connector_name, slug, selection=None, **app_options):
+    vendor = VENDORS[connector_name]
+    connector_cls = CONNECTORS[connector_name]
+    report = connector_cls.report(slug)
+    _, app = vendor.app(**app_options)
+    credentials = Credentials("acme", {"base_url": vendor.base_url, **vendor.credentials})
+    with TestClient(app, base_url="http://vendor.test") as client:
+        connector = connector_cls(
+            client, credentials, retry=RetryPolicy(attempts=2, base_delay=0, max_delay=0)
+        )
+        timezone = connector.timezone
+        window = None
+        if report.dated:
+            window = DateSelection.parse(selection or {"days_back": 7}).resolve(
+                timezone, today_in(timezone, NOW)
+            )
+        tables: dict[str, list[pa.Table]] = {}
+        for item in connector.fetch(report, vendor.params.get(slug, {}), window):
+            tables.setdefault(item.table, []).append(pa.Table.from_batches([item.batch]))
+    merged = {
+        name: pa.concat_tables(parts, promote_options="default") for name, parts in tables.items()
+    }
+    return report, window, merged
+
+
+@pytest.mark.parametrize(("connector_name", "slug"), CASES)
+def test_rows_arrive_with_unique_keys_inside_the_window(connector_name, slug):
+    report, window, tables = fetch(connector_name, slug)
+    main = tables[report.main_table.name]
+    assert main.num_rows > 0
+    keys = list(zip(*(main.column(k).to_pylist() for k in report.merge_key), strict=True))
+    assert len(set(keys)) == len(keys), "primary keys must be unique"
+    for column, data_type in report.main_table.columns.items():
+        assert main.schema.field(column).type == data_type, column
+    if window is not None and report.day_column:
+        values = main.column(report.day_column).to_pylist()
+        if isinstance(values[0], dt.datetime):
+            assert min(values) >= window.start
+            assert max(values) < window.end
+        else:
+            assert min(values) >= window.first_day
+            assert max(values) < window.end_day
+    for child in report.tables[1:]:
+        if child.name in tables and child.parent_key:
+            parents = set(main.column(report.merge_key[0]).to_pylist())
+            assert set(tables[child.name].column(child.parent_key).to_pylist()) <= parents
+
+
+@pytest.mark.parametrize(("connector_name", "slug"), DATED_CASES)
+def test_a_window_before_any_data_is_empty_not_an_error(connector_name, slug):
+    _, _, tables = fetch(connector_name, slug, {"date": "2026-01-05"})
+    assert tables == {}
