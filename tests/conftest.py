@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
+import uvicorn
 from starlette.testclient import TestClient
 
 from leadferry.settings import Settings
@@ -78,3 +83,25 @@ def avidtrak_app(**options):
         **{"calls": 3_000, "days": 10, "pin": [PIN], "timezone": AVIDTRAK_ZONE} | options
     )
     return config, avidtrak_sim.create_app(config, now=NOW)
+
+
+@contextlib.contextmanager
+def serve_on_loopback(app) -> Iterator[str]:
+    """Serve *app* with uvicorn on a free 127.0.0.1 port in a thread; yield its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the simulator did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

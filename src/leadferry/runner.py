@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -285,9 +286,15 @@ class _Extraction:
         column = self.plan.report.day_column
         if not column or column not in batch.schema.names:
             return batch
-        local = batch.column(column).cast(pa.timestamp("us", tz=self.plan.timezone))
-        days = pc.cast(pc.local_timestamp(local), pa.date32())
+        values = batch.column(column)
+        if pa.types.is_date(values.type):
+            days = values.cast(pa.date32())
+        else:
+            local = values.cast(pa.timestamp("us", tz=self.plan.timezone))
+            days = pc.cast(pc.local_timestamp(local), pa.date32())
         self.days.update(d for d in pc.unique(days).to_pylist() if d is not None)
+        if DAY_COLUMN in batch.schema.names:
+            return batch
         return batch.append_column(DAY_COLUMN, days)
 
     def _check_merge_key(self, table: Table, batch: pa.RecordBatch) -> None:
@@ -347,7 +354,7 @@ def load(
                 info = pipeline.load()
                 info.raise_on_failed_jobs()
             except (PipelineStepFailed, DltException) as exc:
-                raise LoadError(f"loading into the warehouse failed: {_cause(exc)}") from None
+                raise LoadError(f"loading into the warehouse failed: {_reason(exc)}") from None
             outcome.load_id = info.loads_ids[-1] if info.loads_ids else None
         if plan.dataset.update_method == "partition" and plan.window is not None:
             _drop_emptied_days(pipeline, plan, extraction.days)
@@ -393,6 +400,16 @@ def _cause(exc: BaseException) -> BaseException:
         if inner is None:
             return exc
         seen = inner
+
+
+_ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?_?\w*(?:Error|Exception): .+$", re.MULTILINE)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying why a load failed: the database's own error, not dlt's traceback."""
+    text = str(_cause(exc))
+    lines = _ERROR_LINE.findall(text)
+    return (lines[-1] if lines else text.strip().splitlines()[0]).strip()
 
 
 def _columns(pipeline: Any) -> dict[str, set[str]]:

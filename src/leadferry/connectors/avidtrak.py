@@ -227,7 +227,8 @@ def _xml_envelope(body: bytes) -> tuple[int, str, list[dict[str, Any]]]:
     code = root.findtext("code")
     if root.tag != "response" or code is None:
         raise ValueError("no envelope")
-    rows = [{child.tag: child.text for child in row} for row in root.iterfind("data/row")]
+    # An empty element is an empty value, as the same row says "" in JSON.
+    rows = [{child.tag: child.text or "" for child in row} for row in root.iterfind("data/row")]
     return int(code), root.findtext("status") or "", rows
 
 

@@ -289,9 +289,9 @@ class Connector:
         """Add authentication to a request just before it is sent (token connectors override)."""
         return request
 
-    def refresh_auth(self) -> bool:
-        """Called once when an authenticated request is refused: renew a token and say True to
-        retry that request, or False when there is nothing to renew (the default)."""
+    def refresh_auth(self, refused: httpx2.Request) -> bool:
+        """Called once when the authenticated request *refused* was refused: drop its token and
+        say True to retry that request, or False when there is nothing to renew (the default)."""
         return False
 
     # -- the engine -----------------------------------------------------------------------
@@ -398,7 +398,7 @@ class Connector:
             try:
                 return self._send(request, read)
             except AuthError:
-                if not authenticate or refreshed or not self.refresh_auth():
+                if not authenticate or refreshed or not self.refresh_auth(request):
                     raise
                 refreshed = True
             except RetryableAPIError as exc:

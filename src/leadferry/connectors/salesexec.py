@@ -260,9 +260,13 @@ class SalesExecConnector(Connector):
         request.headers[API["token_header"]] = self._token()
         return request
 
-    def refresh_auth(self) -> bool:
+    def refresh_auth(self, refused: httpx2.Request) -> bool:
+        # Pages in flight may all be refused at once: only the first drops the token they
+        # shared, so one login serves them all.
         with _TOKENS_LOCK:
-            _TOKENS.pop(self._token_key, None)
+            cached = _TOKENS.get(self._token_key)
+            if cached and cached[0] == refused.headers.get(API["token_header"]):
+                del _TOKENS[self._token_key]
         return True
 
     def raise_for_status(self, response: httpx2.Response, where: str) -> None:
