@@ -23,7 +23,7 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
 HOME = ROOT / ".leadferry-demo"
-console = Console(highlight=False)
+console = Console(highlight=False, width=140)
 
 # One simulator per connector: how to start it, and the account that reaches it.
 SIMULATORS = {
@@ -41,20 +41,71 @@ SIMULATORS = {
             "demo-key",
         ],
         "secrets": {"LEADFERRY_API_KEY": "demo-key"},
+        "settings": [],
         "account": "clickpoint",
     },
+    "salesexec": {
+        "options": ["--leads", "20000", "--days", "30", "--users", "demo:demo-pass"],
+        "secrets": {"LEADFERRY_PASSWORD": "demo-pass"},
+        "settings": ["username=demo"],
+        "account": "salesexec",
+    },
+    "avidtrak": {
+        "options": [
+            "--calls",
+            "20000",
+            "--days",
+            "30",
+            "--pin",
+            "demo-pin",
+            "--timezone",
+            "America/Chicago",
+        ],
+        "secrets": {"LEADFERRY_PIN_CODE": "demo-pin"},
+        "settings": ["timezone=America/Chicago"],
+        "account": "avidtrak",
+        "path": "reseller/",  # a white-label base URL with a path
+    },
 }
+# name, connector, report, params, date flags, update method: one dataset per report.
 DATASETS = [
-    # name, connector, report, params, date flags, update method
     ("leads_last_week", "leadexec", "leads", ["lid=271"], ["--days-back", "7"], "replace"),
-    ("leads_yesterday", "leadexec", "leads", ["lid=272"], [], "merge"),
     (
         "leads_by_day",
         "leadexec",
         "leads",
-        ["lid=271"],
+        ["lid=272"],
         ["--from-days-back", "30", "--to-days-back", "0"],
         "partition",
+    ),
+    ("sales_actions", "salesexec", "all_actions", [], ["--days-back", "7"], "merge"),
+    ("sales_leads", "salesexec", "all_leads", [], ["--days-back", "7"], "merge"),
+    (
+        "sales_branch_counts",
+        "salesexec",
+        "branch_lead_count",
+        [],
+        ["--days-back", "7"],
+        "partition",
+    ),
+    (
+        "sales_closed",
+        "salesexec",
+        "closed_leads",
+        ["lead_type_uid=44"],
+        ["--days-back", "30"],
+        "replace",
+    ),
+    ("sales_awaiting_import", "salesexec", "leads_awaiting_import_count", [], [], "append"),
+    ("sales_updated", "salesexec", "last_updated_leads", [], [], "merge"),
+    ("calls_geo", "avidtrak", "geographical_data", [], ["--days-back", "7"], "partition"),
+    (
+        "calls_offline",
+        "avidtrak",
+        "offline_portal_calls",
+        [],
+        ["--from", "2026-11-01", "--to-days-back", "1"],
+        "merge",
     ),
 ]
 
@@ -69,7 +120,7 @@ def leadferry(*args: str, env: dict[str, str] | None = None, capture: bool = Fal
     console.print(f"[dim]$ leadferry {shlex.join(args)}[/dim]")
     result = subprocess.run(
         [shutil.which("leadferry") or "leadferry", *args],
-        env=os.environ | (env or {}),
+        env=os.environ | {"COLUMNS": "140"} | (env or {}),
         text=True,
         capture_output=capture,
         check=False,
@@ -97,35 +148,18 @@ def main() -> None:
     try:
         for connector, sim in SIMULATORS.items():
             port = free_port()
-            url = f"http://127.0.0.1:{port}/"
-            console.print(
-                f"[dim]$ leadferry simulate {connector} --port {port} "
-                f"{shlex.join(sim['options'])} &[/dim]"
-            )
-            servers.append(
-                subprocess.Popen(
-                    [
-                        shutil.which("leadferry") or "leadferry",
-                        "simulate",
-                        connector,
-                        "--port",
-                        str(port),
-                        *sim["options"],
-                    ],
-                    stdout=subprocess.DEVNULL,
-                )
-            )
-            wait_until_up(url)
-            leadferry(
-                "accounts",
-                "add",
-                sim["account"],
-                "--connector",
-                connector,
-                "--set",
-                f"base_url={url}",
-                env=sim["secrets"],
-            )
+            root = f"http://127.0.0.1:{port}/"
+            url = root + sim.get("path", "")
+            command = ["simulate", connector, "--port", str(port), *sim["options"]]
+            console.print(f"[dim]$ leadferry {shlex.join(command)} &[/dim]")
+            executable = shutil.which("leadferry") or "leadferry"
+            servers.append(subprocess.Popen([executable, *command], stdout=subprocess.DEVNULL))
+            wait_until_up(root)
+            fields = [f"base_url={url}", *sim["settings"]]
+            flags = [arg for field in fields for arg in ("--set", field)]
+            account = sim["account"]
+            leadferry("accounts", "add", account, "--connector", connector, *flags,
+                      env=sim["secrets"])  # fmt: skip
             leadferry("accounts", "test", sim["account"])
         for name, connector, report, params, dates, method in DATASETS:
             flags = [arg for p in params for arg in ("--param", p)]
@@ -147,17 +181,18 @@ def main() -> None:
         summary = Table(title="what the demo loaded into " + str(HOME / "warehouse.duckdb"))
         for column in ("dataset", "report", "update", "window", "rows", "seconds"):
             summary.add_column(column)
+        listed = {
+            d["name"]: d for d in json.loads(leadferry("datasets", "list", "--json", capture=True))
+        }
         for name, connector, report, _, _, method in DATASETS:
-            last = json.loads(leadferry("history", name, "--json", "--limit", "1", capture=True))[0]
-            started = time.strptime(last["started_at"][:19], "%Y-%m-%dT%H:%M:%S")
-            finished = time.strptime(last["finished_at"][:19], "%Y-%m-%dT%H:%M:%S")
+            last = listed[name]["last_run"]
             summary.add_row(
                 name,
                 f"{connector}/{report}",
                 method,
-                f"{last['window_start'][:10]} .. {last['window_end'][:10]}",
+                last["window"] or "(no dates)",
                 ", ".join(f"{t}: {n:,}" for t, n in last["rows"].items()),
-                f"{time.mktime(finished) - time.mktime(started):.0f}",
+                f"{last['seconds']:.1f}",
             )
         console.print(summary)
         leadferry(

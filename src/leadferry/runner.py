@@ -31,12 +31,11 @@ from leadferry.connectors.base import (
 from leadferry.dates import DateSelection, DateWindow, today_in, zone
 from leadferry.errors import ConfigError, LeadferryError, LoadError
 from leadferry.settings import Settings
-from leadferry.store import Account, Dataset, Run, Store
+from leadferry.store import UPDATE_METHODS, Account, Dataset, Run, Store
 from leadferry.warehouse import warehouse_lock
 
 logger = logging.getLogger(__name__)
 
-UPDATE_METHODS = ("replace", "append", "merge", "partition")
 DAY_COLUMN = "report_day"
 """The local calendar day of a row (in the dataset's time zone): what partition replaces by."""
 

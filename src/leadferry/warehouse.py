@@ -18,12 +18,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from leadferry.errors import BusyError, ConfigError, NotFoundError
 from leadferry.settings import Settings
+
+if TYPE_CHECKING:
+    import duckdb
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ class Warehouse:
         """A read-only connection, held under the shared lock for the block."""
         if not self.path.exists():
             raise NotFoundError(f"there is no warehouse yet at {self.path}: run a dataset first")
+        import duckdb
+
         with warehouse_lock(self.path, exclusive=False, timeout=self.lock_timeout):
             connection = duckdb.connect(str(self.path), read_only=True)
             try:
@@ -104,6 +107,8 @@ class Warehouse:
 
     def query(self, sql: str, limit: int | None = None) -> QueryResult:
         """Run one read-only SQL statement; ConfigError carries DuckDB's message."""
+        import duckdb
+
         with self.reader() as connection:
             try:
                 relation = connection.sql(sql)
@@ -158,6 +163,8 @@ def _identifier(name: str) -> str:
 
 def drop_schema(settings: Settings, dataset: str) -> None:
     """Drop a dataset's schema (and dlt's staging schema and work folder for it)."""
+    import duckdb
+
     schema = _identifier(dataset)
     if settings.warehouse_path.exists():
         with warehouse_lock(

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from leadferry.cli.common import console, key_values, open_store, print_json, print_table
-from leadferry.connectors import get_connector
-from leadferry.connectors.base import Connector
 from leadferry.errors import ConfigError
-from leadferry.runner import make_client, open_connector
+
+if TYPE_CHECKING:
+    from leadferry.connectors.base import Connector
 
 app = typer.Typer(
     help="Add, test, rotate, rename and remove vendor accounts.", no_args_is_help=True
@@ -76,6 +76,8 @@ def add(
     set_: SetFlag = None,
 ) -> None:
     """Add an account. Secrets not given are read from LEADFERRY_<FIELD> or asked for."""
+    from leadferry.connectors import get_connector
+
     connector_cls = get_connector(connector)
     config, secrets = split_fields(
         connector_cls, key_values(set_ or [], "--set"), ask_missing_secrets=True, require=True
@@ -124,6 +126,7 @@ def list_(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = F
 def test(name: Annotated[str, typer.Argument(help="The account to test.")]) -> None:
     """Test the connection: make one authenticated call to the vendor."""
     from leadferry.cli.common import settings
+    from leadferry.runner import make_client, open_connector
 
     with open_store() as store:
         account = store.get_account(name)
@@ -140,6 +143,8 @@ def rotate(
     set_: SetFlag = None,
 ) -> None:
     """Replace an account's secrets (and any other field given); its datasets keep working."""
+    from leadferry.connectors import get_connector
+
     with open_store() as store:
         account = store.get_account(name)
         connector = get_connector(account.connector)
@@ -155,6 +160,8 @@ def edit(
     set_: SetFlag = None,
 ) -> None:
     """Change non-secret fields (base URL, time zone); use rotate for secrets."""
+    from leadferry.connectors import get_connector
+
     with open_store() as store:
         account = store.get_account(name)
         connector = get_connector(account.connector)

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -17,7 +17,9 @@ from rich.table import Table
 from leadferry.dates import DateSelection, parse_day, zone
 from leadferry.errors import ConfigError
 from leadferry.settings import Settings
-from leadferry.store import Store
+
+if TYPE_CHECKING:
+    from leadferry.store import Store
 
 
 @dataclass
@@ -36,6 +38,8 @@ def settings() -> Settings:
 
 @contextlib.contextmanager
 def open_store() -> Iterator[Store]:
+    from leadferry.store import Store
+
     store = Store.open(settings())
     try:
         yield store

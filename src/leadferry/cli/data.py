@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -21,12 +21,12 @@ from leadferry.cli.common import (
     settings,
     when,
 )
-from leadferry.connectors import get_connector
-from leadferry.connectors.base import FetchProgress
 from leadferry.errors import ConfigError
-from leadferry.runner import run_dataset
-from leadferry.store import Run
-from leadferry.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from leadferry.connectors.base import FetchProgress
+    from leadferry.store import Run
+    from leadferry.warehouse import Warehouse
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -38,6 +38,8 @@ def register(app: typer.Typer) -> None:
 
 def run(name: Annotated[str, typer.Argument(help="The dataset to update.")]) -> None:
     """Update a dataset now: fetch its window and load it with its update method."""
+    from leadferry.runner import run_dataset
+
     config = settings()
     started = time.perf_counter()
     with (
@@ -116,7 +118,16 @@ def history(
     )
 
 
+def _warehouse() -> Warehouse:
+    from leadferry.warehouse import Warehouse
+
+    config = settings()
+    return Warehouse(config.warehouse_path, config.lock_timeout)
+
+
 def _table_of(name: str, table: str | None) -> str:
+    from leadferry.connectors import get_connector
+
     with open_store() as store:
         dataset = store.get_dataset(name)
     report = get_connector(dataset.connector).report(dataset.report)
@@ -140,10 +151,7 @@ def preview(
     json_: JsonFlag = False,
 ) -> None:
     """Show the first rows of a dataset's table in the warehouse."""
-    config = settings()
-    result = Warehouse(config.warehouse_path, config.lock_timeout).preview(
-        name, _table_of(name, table), limit
-    )
+    result = _warehouse().preview(name, _table_of(name, table), limit)
     if json_:
         print_json(result.as_dicts())
     else:
@@ -155,8 +163,7 @@ def query(
     json_: JsonFlag = False,
 ) -> None:
     """Run read-only SQL against the warehouse (schemas are dataset names)."""
-    config = settings()
-    result = Warehouse(config.warehouse_path, config.lock_timeout).query(sql)
+    result = _warehouse().query(sql)
     if json_:
         print_json(result.as_dicts())
     else:
@@ -170,8 +177,5 @@ def export(
     table: TableFlag = None,
 ) -> None:
     """Export a dataset's table to CSV or Parquet."""
-    config = settings()
-    rows = Warehouse(config.warehouse_path, config.lock_timeout).export(
-        name, _table_of(name, table), fmt, output
-    )
+    rows = _warehouse().export(name, _table_of(name, table), fmt, output)
     console.print(f"wrote {rows:,} rows to {output}")

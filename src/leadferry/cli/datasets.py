@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -25,10 +26,10 @@ from leadferry.cli.common import (
     print_table,
     when,
 )
-from leadferry.connectors import get_connector
 from leadferry.dates import DateSelection, today_in, zone
-from leadferry.runner import UPDATE_METHODS, check_dataset_settings, dataset_timezone
-from leadferry.store import Dataset, DatasetSpec, Store
+
+if TYPE_CHECKING:
+    from leadferry.store import Dataset, DatasetSpec, Store
 
 app = typer.Typer(help="Create, list, show, edit and remove datasets.", no_args_is_help=True)
 
@@ -42,7 +43,7 @@ TzFlag = Annotated[
 ]
 UpdateFlag = Annotated[
     str | None,
-    typer.Option("--update", help=f"Update method: {', '.join(UPDATE_METHODS)}."),
+    typer.Option("--update", help="Update method: replace, append, merge or partition."),
 ]
 MergeKeyFlag = Annotated[
     str | None,
@@ -55,6 +56,9 @@ DescriptionFlag = Annotated[
 
 def _validate(store: Store, spec: DatasetSpec) -> dict[str, Any]:
     """Check a dataset before saving it: report, parameters, dates (resolved for today), zone."""
+    from leadferry.connectors import get_connector
+    from leadferry.runner import check_dataset_settings
+
     account = store.get_account(spec.account)
     connector = get_connector(account.connector)
     typed = check_dataset_settings(
@@ -90,6 +94,8 @@ def create(
     description: DescriptionFlag = "",
 ) -> None:
     """Create a dataset from a report, its parameters and a date selection."""
+    from leadferry.store import DatasetSpec
+
     selection = date_selection(date, days_back, from_date, from_days_back, to_date, to_days_back)
     spec = DatasetSpec(
         name=name,
@@ -131,6 +137,8 @@ def edit(
     description: DescriptionFlag = None,
 ) -> None:
     """Change a dataset; flags not given keep their value."""
+    from leadferry.store import DatasetSpec
+
     with open_store() as store:
         current = store.get_dataset(name)
         changes: dict[str, Any] = {}
@@ -165,10 +173,18 @@ def edit(
 @app.command("list")
 def list_(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List datasets with their report, dates, update method and last run."""
+    from leadferry.connectors import get_connector
+    from leadferry.runner import dataset_timezone
+
     with open_store() as store:
         datasets = store.list_datasets()
+        accounts = {a.name: a for a in store.list_accounts()}
+    zones = {
+        d.name: zone(dataset_timezone(d, accounts[d.account], get_connector(d.connector)))
+        for d in datasets
+    }
     if json_:
-        print_json([describe(d) for d in datasets])
+        print_json([describe(d, zones[d.name]) for d in datasets])
         return
     print_table(
         None,
@@ -189,7 +205,7 @@ def list_(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = F
     )
 
 
-def describe(dataset: Dataset) -> dict[str, Any]:
+def describe(dataset: Dataset, tz: ZoneInfo) -> dict[str, Any]:
     last = dataset.last_run
     return {
         "name": dataset.name,
@@ -205,7 +221,15 @@ def describe(dataset: Dataset) -> dict[str, Any]:
         "description": dataset.description,
         "last_run": None
         if last is None
-        else {"status": last.status, "started_at": when(last.started_at), "rows": last.rows},
+        else {
+            "status": last.status,
+            "started_at": when(last.started_at),
+            "finished_at": when(last.finished_at),
+            "seconds": last.duration,
+            "window": days_of(last.window_start, last.window_end, tz) or None,
+            "rows": last.rows,
+            "error": last.error,
+        },
     }
 
 
@@ -215,13 +239,16 @@ def show(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show a dataset's settings, the window its next run would take, and its last runs."""
+    from leadferry.connectors import get_connector
+    from leadferry.runner import dataset_timezone
+
     with open_store() as store:
         dataset = store.get_dataset(name)
         account = store.get_account(dataset.account)
         runs = store.list_runs(name, limit=5)
     connector = get_connector(dataset.connector)
-    details = describe(dataset)
     timezone = dataset_timezone(dataset, account, connector)
+    details = describe(dataset, zone(timezone))
     details["effective_timezone"] = timezone
     if connector.report(dataset.report).dated:
         window = DateSelection.parse(dataset.date_selection).resolve(

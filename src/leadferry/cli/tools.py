@@ -22,7 +22,6 @@ from leadferry.cli.common import (
     print_json,
     print_table,
 )
-from leadferry.connectors import CONNECTORS, get_connector
 from leadferry.dates import today_in, zone
 from leadferry.errors import ConfigError, NotFoundError
 
@@ -67,6 +66,8 @@ def reports(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List every connector's credential fields, reports and parameters."""
+    from leadferry.connectors import CONNECTORS, get_connector
+
     chosen = [get_connector(connector)] if connector else list(CONNECTORS.values())
     if json_:
         print_json([_describe(c) for c in chosen])

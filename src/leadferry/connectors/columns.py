@@ -160,6 +160,7 @@ class BatchBuilder:
         self.types = types
         self.timezone = timezone
         self.columns: dict[str, list[str | None]] = {}
+        self.arrays: dict[str, pa.Array] = {}
         self.rows = 0
 
     def add(self, row: Mapping[str, str | None]) -> None:
@@ -200,17 +201,25 @@ class BatchBuilder:
         """Add a whole column at once (values for every row added so far)."""
         self.columns[name] = values
 
+    def add_arrays(self, arrays: Mapping[str, pa.Array], rows: int) -> None:
+        """Fill an empty builder with whole Arrow text columns of *rows* values each."""
+        if self.rows or self.columns or self.arrays:
+            raise ValueError("add_arrays fills an empty builder")
+        self.arrays = dict(arrays)
+        self.rows = rows
+
     def build(self) -> pa.RecordBatch:
         arrays: list[pa.Array] = []
         names: list[str] = []
         declared = self.table.columns
-        for name in [*declared, *(n for n in self.columns if n not in declared)]:
-            raw = self.columns.get(name)
-            if raw is None:
-                raw = []
-            if len(raw) < self.rows:
-                raw.extend([None] * (self.rows - len(raw)))
-            text = pa.array(raw, pa.string())
+        given = [*self.arrays, *self.columns]
+        for name in [*declared, *(n for n in given if n not in declared)]:
+            text = self.arrays.get(name)
+            if text is None:
+                raw = self.columns.get(name) or []
+                if len(raw) < self.rows:
+                    raw.extend([None] * (self.rows - len(raw)))
+                text = pa.array(raw, pa.string())
             if name in declared:
                 try:
                     arrays.append(to_type(text, declared[name], self.timezone))

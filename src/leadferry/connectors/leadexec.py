@@ -6,12 +6,17 @@ reading of an undocumented API; they are all in :data:`API`, to be corrected in 
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import httpx2
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 from lxml import etree
 
 from leadferry.connectors.base import (
@@ -152,20 +157,58 @@ class LeadExecConnector(Connector):
     def read_page(
         self, report: Report, response: httpx2.Response, window: DateWindow | None
     ) -> Page:
-        # The whole answer first: libxml2 then parses it without holding the GIL, so page
-        # threads parse while the main thread loads. A page is about 1 MB.
         body = b"".join(response.iter_bytes())
         try:
-            document = etree.fromstring(body, etree.XMLParser(huge_tree=True))
+            # libxml2 checks the whole answer, building nothing and without holding the GIL.
+            etree.fromstring(body, etree.XMLParser(huge_tree=True, target=_Checked()))
+            answer = self._read_plain(body) or self._read_tree(body)
         except etree.XMLSyntaxError as exc:
             raise RetryableAPIError(
                 f"{self.label}: the answer was cut short or is not XML ({exc.msg})"
             ) from None
-        root = next(document.iter(API["root"]), None)
-        total = None if root is None else _int_attribute(root, API["total"])
-        if root is None or total is None:
+        if answer.total is None:
             raise FatalAPIError(f"{self.label}: the answer has no <{API['root']}> element")
-        declared_sent = _int_attribute(root, API["sent"])
+        if answer.sent is not None and answer.sent != answer.leads.rows:
+            raise RetryableAPIError(
+                f"{self.label}: the answer announced {answer.sent} leads "
+                f"but held {answer.leads.rows}"
+            )
+        batches = [
+            TableBatch(builder.table.name, builder.build())
+            for builder in (answer.leads, answer.sends)
+            if builder.rows
+        ]
+        return Page(batches, answer.leads.rows, answer.total)
+
+    def _read_plain(self, body: bytes) -> _Answer | None:
+        """The answer read by :func:`_plain_columns`, or None when it is not plain."""
+        plain = _plain_columns(body)
+        if plain is None:
+            return None
+        leads, sends = self._named(plain.leads), self._named(plain.sends)
+        if leads is None or sends is None:
+            return None
+        if plain.send_count:
+            uid = leads.get("uid")
+            sends["lead_uid"] = (
+                pa.nulls(plain.send_count, pa.string())
+                if uid is None
+                else uid.take(plain.lead_of_send)
+            )
+        answer = self._answer(plain.root)
+        answer.leads.add_arrays(leads, plain.lead_count)
+        answer.sends.add_arrays(sends, plain.send_count)
+        return answer
+
+    def _named(self, columns: dict[str, pa.Array]) -> dict[str, pa.Array] | None:
+        """*columns* keyed by warehouse name; None when two vendor names give one column."""
+        named = {self.names[tag]: values for tag, values in columns.items()}
+        return named if len(named) == len(columns) else None
+
+    def _read_tree(self, body: bytes) -> _Answer:
+        """The answer read element by element: any well-formed answer."""
+        document = etree.fromstring(body, etree.XMLParser(huge_tree=True))
+        answer = self._answer(next(document.iter(API["root"]), None))
         names, sends_tag = self.names, API["sends"]
         lead_rows: list[dict[str, str | None]] = []
         send_rows: list[dict[str, str | None]] = []
@@ -182,21 +225,17 @@ class LeadExecConnector(Connector):
                 send_row = {names[item.tag]: item.text for item in send.iterchildren(etree.Element)}
                 send_row["lead_uid"] = row.get("uid")
                 send_rows.append(send_row)
-        if declared_sent is not None and declared_sent != len(lead_rows):
-            raise RetryableAPIError(
-                f"{self.label}: the answer announced {declared_sent} leads "
-                f"but held {len(lead_rows)}"
-            )
-        batches = []
-        if lead_rows:
-            leads = BatchBuilder(LEADS, self.types, self.timezone)
-            leads.add_rows(lead_rows)
-            batches.append(TableBatch(LEADS.name, leads.build()))
-        if send_rows:
-            sends = BatchBuilder(SENDS, self.types, self.timezone)
-            sends.add_rows(send_rows)
-            batches.append(TableBatch(SENDS.name, sends.build()))
-        return Page(batches, len(lead_rows), total)
+        answer.leads.add_rows(lead_rows)
+        answer.sends.add_rows(send_rows)
+        return answer
+
+    def _answer(self, root: etree._Element | None) -> _Answer:
+        return _Answer(
+            total=None if root is None else _int_attribute(root, API["total"]),
+            sent=None if root is None else _int_attribute(root, API["sent"]),
+            leads=BatchBuilder(LEADS, self.types, self.timezone),
+            sends=BatchBuilder(SENDS, self.types, self.timezone),
+        )
 
     def check_connection(self) -> None:
         request = self.client.build_request(
@@ -215,3 +254,165 @@ def _int_attribute(element: etree._Element, name: str) -> int | None:
         return int(value)
     except ValueError:
         raise FatalAPIError(f"LeadExec: {name}={value!r} is not a number") from None
+
+
+@dataclass(slots=True)
+class _Answer:
+    """One answer: what the root says, and the text of its leads and sends."""
+
+    total: int | None
+    sent: int | None
+    leads: BatchBuilder
+    sends: BatchBuilder
+
+
+class _Checked:
+    """An lxml parser target that builds nothing: parsing with it only checks the document."""
+
+    def close(self) -> None:
+        return None
+
+
+# -- plain answers, read with Arrow kernels -------------------------------------------------------
+#
+# What LeadExec sends is plain XML: one level of fields per lead, no attributes below the root, no
+# comments, CDATA or character references. Such an answer is cut into one line per tag
+# ("Name>text", newlines inside text swapped for "<", which text cannot hold), Arrow's CSV reader
+# splits the lines, and kernels find each tag's depth, lead and send: no Python per value. Anything
+# else goes to the element-by-element reader, so both give the same batches.
+
+_PROLOG = re.compile(rb"(?:\xef\xbb\xbf)?(?:<\?xml(?P<decl>[^>]*)\?>)?\s*<(?P<root>[\w.-]+)[\s/>]")
+_UTF8 = re.compile(rb"""encoding\s*=\s*["']utf-?8["']""", re.IGNORECASE)
+_TAG_LINES = bytes.maketrans(b"<\n", b"\n<")
+_NAME_BYTES = string.ascii_letters.encode() + string.digits.encode() + b"_-./"
+_CSV_PARSE = pcsv.ParseOptions(
+    delimiter=">", quote_char=False, escape_char=False, ignore_empty_lines=True
+)
+_CSV_CONVERT = pcsv.ConvertOptions(
+    column_types={"tag": pa.string(), "text": pa.string()}, strings_can_be_null=False
+)
+_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'"), ("&amp;", "&"))
+_NO_TEXT = pa.scalar(None, pa.string())
+_UNKNOWN = pa.scalar(None, pa.bool_())
+
+
+@dataclass(slots=True)
+class _Plain:
+    """A plain answer's root and text columns, keyed by vendor name."""
+
+    root: etree._Element
+    leads: dict[str, pa.Array]
+    lead_count: int
+    sends: dict[str, pa.Array]
+    send_count: int
+    lead_of_send: pa.Array
+    """For each send, the number of its lead."""
+
+
+def _plain_columns(body: bytes) -> _Plain | None:
+    """Read a well-formed answer with Arrow kernels; None when it is not plain."""
+    prolog = _PROLOG.match(body)
+    if (
+        prolog is None
+        or prolog["root"] != API["root"].encode()
+        or (prolog["decl"] and b"encoding" in prolog["decl"] and not _UTF8.search(prolog["decl"]))
+        or b"\r" in body  # the parser turns CR LF into LF
+    ):
+        return None
+    head_end = body.index(b">", prolog.start("root"))
+    head = body[prolog.start("root") - 1 : head_end + 1]
+    if head.endswith(b"/>") or b"xmlns" in head:
+        return None
+    try:
+        root = etree.fromstring(head + b"</" + prolog["root"] + b">")
+    except etree.XMLSyntaxError:
+        return None
+    lines = body[body.index(b"<", head_end) :].translate(_TAG_LINES)
+    try:
+        table = pcsv.read_csv(
+            pa.py_buffer(lines),
+            read_options=pcsv.ReadOptions(
+                column_names=["tag", "text"], use_threads=False, block_size=len(lines) + 1
+            ),
+            parse_options=_CSV_PARSE,
+            convert_options=_CSV_CONVERT,
+        )
+    except pa.ArrowInvalid:
+        return None  # a ">" in some text, or attributes on some element
+    tags, texts = (table.column(name).combine_chunks() for name in ("tag", "text"))
+    joined = pc.binary_join(pa.ListArray.from_arrays([0, len(tags)], tags), "")
+    spelled = joined[0].as_buffer().to_pybytes()
+    if spelled.translate(None, _NAME_BYTES).strip(b" ") or (
+        spelled.count(b" ") != spelled.count(b" /")
+    ):
+        return None  # names beyond ASCII, namespaces, attributes, comments or instructions
+
+    closing, empty = pc.starts_with(tags, "/"), pc.ends_with(tags, "/")
+    opening = pc.invert(pc.or_(closing, empty))
+    step = pc.subtract(opening.cast(pa.int32()), closing.cast(pa.int32()))
+    level = pc.add(pc.subtract(pc.cumulative_sum(step), step), 2)  # the root's children: 2
+    element = pc.invert(closing)
+    names = pc.utf8_rtrim(tags, characters=" /")
+
+    def at(depth: int) -> pa.Array:
+        return pc.and_(element, pc.equal(level, depth))
+
+    lead, named_lead = at(2), pc.equal(names, API["lead"])
+    lead_count = lead.true_count
+    if named_lead.true_count != lead_count or pc.and_(lead, named_lead).true_count != lead_count:
+        return None  # a child of the root that is not a lead, or a lead deeper down
+    field = at(3)
+    is_sends = pc.and_(field, pc.equal(names, API["sends"]))
+    in_sends = pc.fill_null(pc.fill_null_forward(pc.if_else(field, is_sends, _UNKNOWN)), False)
+    send, send_field = pc.and_(at(4), in_sends), pc.and_(at(5), in_sends)
+    lead_field = pc.and_(field, pc.invert(is_sends))
+
+    values = pc.if_else(pc.or_(empty, pc.equal(texts, "")), _NO_TEXT, texts)
+    if b"<" in lines:  # newlines in text: put them back before "&lt;" becomes another "<"
+        values = pc.replace_substring(values, "<", "\n")
+    if b"&" in body:
+        if pc.any(pc.match_substring(values, "&#")).as_py():
+            return None
+        for entity, char in _ENTITIES:
+            values = pc.replace_substring(values, entity, char)
+
+    lead_no = pc.subtract(pc.cumulative_sum(lead.cast(pa.int32())), 1)
+    send_no = pc.subtract(pc.cumulative_sum(send.cast(pa.int32())), 1)
+    send_count = send.true_count
+    leads = _pivot(lead_no, names, values, lead_field, lead_count)
+    sends = _pivot(send_no, names, values, send_field, send_count)
+    if leads is None or sends is None:
+        return None
+    return _Plain(root, leads, lead_count, sends, send_count, lead_no.filter(send))
+
+
+def _pivot(
+    rows: pa.Array, names: pa.Array, values: pa.Array, cells: pa.Array, count: int
+) -> dict[str, pa.Array] | None:
+    """Columns of the *cells* (row, name, value), *count* rows each; None when a row has a name
+    twice (the element reader keeps the last one)."""
+    rows, names, values = rows.filter(cells), names.filter(cells), values.filter(cells)
+    if not len(names):
+        return {}
+    keys = pc.unique(names)  # in first-seen order, like the element reader's columns
+    key = pc.index_in(names, value_set=keys)
+    cell = pc.add(pc.multiply(rows.cast(pa.int64()), len(keys)), key.cast(pa.int64()))
+    if len(pc.unique(cell)) != len(cell):
+        return None
+    order = pc.sort_indices(key)  # stable: rows stay in order within a name
+    rows, values = rows.take(order), values.take(order)
+    counts = pc.value_counts(key)
+    sizes = dict(
+        zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
+    )
+    every_row = pa.array(range(count), pa.int32())
+    columns: dict[str, pa.Array] = {}
+    start = 0
+    for number, name in enumerate(keys.to_pylist()):
+        size = sizes[number]
+        part = values.slice(start, size)
+        if size < count:  # some rows lack it: place the values on their rows, nulls elsewhere
+            part = part.take(pc.index_in(every_row, value_set=rows.slice(start, size)))
+        columns[name] = part
+        start += size
+    return columns
