@@ -288,8 +288,10 @@ _NAME_BYTES = string.ascii_letters.encode() + string.digits.encode() + b"_-./"
 _CSV_PARSE = pcsv.ParseOptions(
     delimiter=">", quote_char=False, escape_char=False, ignore_empty_lines=True
 )
-_CSV_CONVERT = pcsv.ConvertOptions(
-    column_types={"tag": pa.string(), "text": pa.string()}, strings_can_be_null=False
+_CSV_CONVERT = pcsv.ConvertOptions(  # libxml2 has checked the UTF-8 already
+    column_types={"tag": pa.string(), "text": pa.string()},
+    strings_can_be_null=False,
+    check_utf8=False,
 )
 _ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'"), ("&amp;", "&"))
 _NO_TEXT = pa.scalar(None, pa.string())
@@ -327,10 +329,11 @@ def _plain_columns(body: bytes) -> _Plain | None:
         root = etree.fromstring(head + b"</" + prolog["root"] + b">")
     except etree.XMLSyntaxError:
         return None
-    lines = body[body.index(b"<", head_end) :].translate(_TAG_LINES)
+    has_newlines = b"\n" in body
+    lines = body.translate(_TAG_LINES) if has_newlines else body.replace(b"<", b"\n")
     try:
         table = pcsv.read_csv(
-            pa.py_buffer(lines),
+            pa.py_buffer(lines)[body.index(b"<", head_end) :],
             read_options=pcsv.ReadOptions(
                 column_names=["tag", "text"], use_threads=False, block_size=len(lines) + 1
             ),
@@ -340,10 +343,9 @@ def _plain_columns(body: bytes) -> _Plain | None:
     except pa.ArrowInvalid:
         return None  # a ">" in some text, or attributes on some element
     tags, texts = (table.column(name).combine_chunks() for name in ("tag", "text"))
-    joined = pc.binary_join(pa.ListArray.from_arrays([0, len(tags)], tags), "")
-    spelled = joined[0].as_buffer().to_pybytes()
+    spelled = _bytes_of(tags)
     if spelled.translate(None, _NAME_BYTES).strip(b" ") or (
-        spelled.count(b" ") != spelled.count(b" /")
+        b" " in spelled and spelled.count(b" ") != spelled.count(b" /")
     ):
         return None  # names beyond ASCII, namespaces, attributes, comments or instructions
 
@@ -368,13 +370,12 @@ def _plain_columns(body: bytes) -> _Plain | None:
     lead_field = pc.and_(field, pc.invert(is_sends))
 
     values = pc.if_else(pc.or_(empty, pc.equal(texts, "")), _NO_TEXT, texts)
-    if b"<" in lines:  # newlines in text: put them back before "&lt;" becomes another "<"
-        values = pc.replace_substring(values, "<", "\n")
+    if has_newlines:  # put them back first, before "&lt;" becomes another "<"
+        values = _replaced(values, "<", (("<", "\n"),))
     if b"&" in body:
-        if pc.any(pc.match_substring(values, "&#")).as_py():
-            return None
-        for entity, char in _ENTITIES:
-            values = pc.replace_substring(values, entity, char)
+        values = _replaced(values, "&", _ENTITIES)
+        if values is None:
+            return None  # character references
 
     lead_no = pc.subtract(pc.cumulative_sum(lead.cast(pa.int32())), 1)
     send_no = pc.subtract(pc.cumulative_sum(send.cast(pa.int32())), 1)
@@ -386,6 +387,19 @@ def _plain_columns(body: bytes) -> _Plain | None:
     return _Plain(root, leads, lead_count, sends, send_count, lead_no.filter(send))
 
 
+def _replaced(
+    values: pa.Array, marker: str, replacements: tuple[tuple[str, str], ...]
+) -> pa.Array | None:
+    """*values* with the *replacements* made in those that hold *marker*; None for "&#"."""
+    marked = pc.match_substring(values, marker)
+    changed = values.filter(marked)
+    if pc.any(pc.match_substring(changed, "&#")).as_py():
+        return None
+    for old, new in replacements:
+        changed = pc.replace_substring(changed, old, new)
+    return pc.replace_with_mask(values, marked, changed)
+
+
 def _pivot(
     rows: pa.Array, names: pa.Array, values: pa.Array, cells: pa.Array, count: int
 ) -> dict[str, pa.Array] | None:
@@ -395,24 +409,23 @@ def _pivot(
     if not len(names):
         return {}
     keys = pc.unique(names)  # in first-seen order, like the element reader's columns
-    key = pc.index_in(names, value_set=keys)
-    cell = pc.add(pc.multiply(rows.cast(pa.int64()), len(keys)), key.cast(pa.int64()))
-    if len(pc.unique(cell)) != len(cell):
-        return None
-    order = pc.sort_indices(key)  # stable: rows stay in order within a name
-    rows, values = rows.take(order), values.take(order)
-    counts = pc.value_counts(key)
-    sizes = dict(
-        zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
+    # Each cell's place in a grid of one run of *count* rows per name, then the grid's values.
+    place = pc.add(pc.multiply(pc.index_in(names, value_set=keys), count), rows)
+    grid = pc.index_in(_count_up(len(keys) * count), value_set=place)
+    if len(grid) - grid.null_count != len(place):
+        return None  # two cells in one place
+    values = values.take(grid)
+    return {name: values.slice(k * count, count) for k, name in enumerate(keys.to_pylist())}
+
+
+def _count_up(n: int) -> pa.Array:
+    """0, 1, ..., n - 1."""
+    return pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n)), 1)
+
+
+def _bytes_of(strings: pa.Array) -> bytes:
+    """The characters of every string in *strings*, one after another."""
+    offsets = pa.Array.from_buffers(
+        pa.int32(), len(strings) + 1, [None, strings.buffers()[1]], offset=strings.offset
     )
-    every_row = pa.array(range(count), pa.int32())
-    columns: dict[str, pa.Array] = {}
-    start = 0
-    for number, name in enumerate(keys.to_pylist()):
-        size = sizes[number]
-        part = values.slice(start, size)
-        if size < count:  # some rows lack it: place the values on their rows, nulls elsewhere
-            part = part.take(pc.index_in(every_row, value_set=rows.slice(start, size)))
-        columns[name] = part
-        start += size
-    return columns
+    return strings.buffers()[2].to_pybytes()[offsets[0].as_py() : offsets[-1].as_py()]
