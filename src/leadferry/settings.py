@@ -61,3 +61,31 @@ class Settings(BaseSettings):
     @property
     def pipelines_dir(self) -> Path:
         return self.home / "pipelines"
+
+    # Alerts: where they go by default, and the SMTP server that sends the e-mails.
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server that sends alert e-mails; unset disables e-mail."
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="Port of the SMTP server.")
+    smtp_user: str | None = Field(
+        default=None, description="User name for SMTP login; unset sends without logging in."
+    )
+    smtp_password: SecretStr | None = Field(
+        default=None, description="Password for SMTP login (never logged)."
+    )
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the SMTP connection with STARTTLS before logging in."
+    )
+    smtp_sender: str = Field(
+        default="leadferry@localhost", description="From address of alert e-mails."
+    )
+    alert_webhook: str | None = Field(
+        default=None,
+        description="Webhook that receives every dataset's alerts as a JSON POST, unless the "
+        "dataset names its own.",
+    )
+    alert_email: list[str] = Field(
+        default_factory=list,
+        description="Addresses that receive every dataset's alerts, unless the dataset names its "
+        'own (a JSON list in the environment: ["ops@example.com"]).',
+    )
