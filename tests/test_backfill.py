@@ -7,12 +7,14 @@ import datetime as dt
 import duckdb
 import pytest
 from starlette.testclient import TestClient
+from typer.testing import CliRunner
 
 from leadferry.backfill import plan_backfill, run_backfill
+from leadferry.cli import app
 from leadferry.dates import DateWindow, zone
 from leadferry.errors import ConfigError, InvalidWindowError, RetryableAPIError
 from leadferry.store import DatasetSpec
-from tests.conftest import NOW, leadexec_app
+from tests.conftest import API_KEY, NOW, leadexec_app, serve_on_loopback
 
 LA = zone("America/Los_Angeles")
 FIRST, LAST = dt.date(2026, 11, 13), dt.date(2026, 11, 22)  # 10 days, the simulator's span
@@ -160,3 +162,49 @@ def test_bad_inputs_are_refused_before_any_run(
             store, settings, "acme_leads", first, last, chunk_days, clock=clock, client=leadexec_api
         )
     assert store.list_runs("acme_leads") == []
+
+
+# -- the command --------------------------------------------------------------------------------
+
+cli = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--from", "2026-13-01", "--to", "2026-11-22"], "--from: '2026-13-01' is not a date"),
+        (["--from", "2026-11-13", "--to", "2026-11-01"], "is before --from"),
+        (["--from", "2026-11-13", "--to", "2026-11-22", "--chunk-days", "0"], "--chunk-days"),
+        (["--from", "2026-11-13", "--to", "2026-11-22"], "no_such_dataset"),
+    ],
+)
+def test_the_command_refuses_bad_input_with_one_line(settings, flags, message):
+    result = cli.invoke(app, ["backfill", "no_such_dataset", *flags])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert lines[0].startswith("error: ")
+    assert message in lines[0]
+
+
+def test_the_command_prints_a_line_per_chunk_and_a_summary(store, settings, leadexec_truth):
+    _, simulator = leadexec_app()
+    with serve_on_loopback(simulator) as url:
+        store.create_account("acme", "leadexec", {"base_url": url + "/"}, {"api_key": API_KEY})
+        make_dataset(store)
+        flags = ["--from", "2026-11-20", "--to", "2026-11-22", "--chunk-days", "2"]
+        first = cli.invoke(app, ["backfill", "acme_leads", *flags])
+        again = cli.invoke(app, ["backfill", "acme_leads", *flags])
+    assert first.exit_code == 0, first.output
+    lines = first.stdout.splitlines()
+    assert lines[0].startswith("acme_leads: chunk 1/2 2026-11-20 .. 2026-11-21: done, ")
+    assert lines[1].startswith("acme_leads: chunk 2/2 2026-11-22: done, ")
+    window = DateWindow.of_days(dt.date(2026, 11, 20), dt.date(2026, 11, 23), LA)
+    expected = leadexec_truth.count(271, window.start, window.end)
+    assert lines[2].startswith(
+        f"acme_leads: backfilled 2026-11-20 .. 2026-11-22 in 2 chunks (2 done, 0 skipped): "
+        f"leads: {expected:,}, "
+    )
+    assert again.stdout.splitlines()[0] == (
+        "acme_leads: chunk 1/2 2026-11-20 .. 2026-11-21: skipped, already done by run 1"
+    )
