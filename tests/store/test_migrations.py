@@ -9,7 +9,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.dialects import sqlite
 
 from leadferry.errors import ConfigError
@@ -36,7 +36,7 @@ def revision(engine: Engine) -> str | None:
 def test_an_empty_database_is_upgraded_to_head(engine: Engine) -> None:
     upgrade(engine)
     assert set(inspect(engine).get_table_names()) == TABLES
-    assert revision(engine) == "0001"
+    assert revision(engine) == HEAD
 
 
 def test_the_command_line_style_upgrade_works_from_a_url(tmp_path: Path) -> None:
@@ -58,7 +58,35 @@ def test_the_schema_downgrades_and_upgrades_again(engine: Engine) -> None:
     assert set(inspect(engine).get_table_names()) == {"alembic_version"}
     assert revision(engine) is None
     upgrade(engine)
-    assert revision(engine) == "0001"
+    assert revision(engine) == HEAD
+
+
+def test_a_database_of_the_first_release_upgrades_with_its_data(engine: Engine) -> None:
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(
+            text(
+                "insert into accounts (id, name, connector, config, secrets, created_at, updated_at) "
+                "values (1, 'acme', 'leadexec', '{}', 'token', '2026-01-01', '2026-01-01')"
+            )
+        )
+        conn.execute(
+            text(
+                "insert into datasets (id, name, account_id, report, params, update_method, "
+                "description, created_at, updated_at) values (1, 'acme_leads', 1, 'leads', "
+                "'{\"lid\": 1}', 'replace', '', '2026-01-01', '2026-01-01')"
+            )
+        )
+    upgrade(engine)
+    assert revision(engine) == HEAD
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "select name, schedule, retries, when_failing, failing, alert_emails, alert_state "
+                "from datasets"
+            )
+        ).one()
+    assert row == ("acme_leads", None, 0, "keep", 0, "[]", "{}")
 
 
 def test_the_models_match_the_migrations(engine: Engine) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from leadferry.cli import accounts, data, datasets, tools
+from leadferry.cli import accounts, backfill, data, datasets, tools
 from leadferry.cli.common import state
 from leadferry.errors import ConfigError, LeadferryError
 
@@ -45,6 +45,7 @@ app = typer.Typer(
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(datasets.app, name="datasets")
 data.register(app)
+backfill.register(app)
 tools.register(app)
 
 

@@ -16,6 +16,7 @@ from leadferry.store.records import (
     Dataset,
     DatasetSpec,
     Run,
+    ScheduleState,
 )
 from leadferry.store.secrets import generate_key, mask
 
@@ -29,6 +30,7 @@ __all__ = [
     "Dataset",
     "DatasetSpec",
     "Run",
+    "ScheduleState",
     "Store",
     "generate_key",
     "mask",

@@ -51,6 +51,7 @@ from leadferry.store.records import (
     check_dataset_name,
     require_aware,
 )
+from leadferry.store.scheduling import SchedulingMixin
 from leadferry.store.secrets import SecretBox, ensure_home, mask
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Store:
+class Store(SchedulingMixin):
     """Accounts, datasets and runs, kept in a SQL database (SQLite by default).
 
     Safe to share between threads; several processes may open the same database.
@@ -275,7 +276,9 @@ class Store:
             ConflictError: the name is taken.
         """
         check_dataset_name(spec.name)
-        check_dataset_fields(spec.update_method, spec.timezone, spec.params, spec.date_selection)
+        check_dataset_fields(
+            spec.update_method, spec.timezone, spec.params, spec.date_selection, spec.when_failing
+        )
         now = self._now()
         with self._write() as session:
             if session.scalar(select(DatasetRow.id).where(DatasetRow.name == spec.name)):
@@ -293,6 +296,16 @@ class Store:
                 description=spec.description,
                 created_at=now,
                 updated_at=now,
+                schedule=None if spec.schedule is None else dict(spec.schedule),
+                retry_every=spec.retry_every,
+                retries=spec.retries,
+                when_failing=spec.when_failing,
+                stale_after=spec.stale_after,
+                alert_webhook=spec.alert_webhook,
+                alert_emails=list(spec.alert_emails),
+                retry_attempt=0,
+                failing=False,
+                alert_state={},
             )
             session.add(row)
             self._flush_unique(session, f"a dataset named {spec.name!r} already exists")
@@ -348,6 +361,7 @@ class Store:
                 fields.get("timezone", row.timezone),
                 fields.get("params", row.params),
                 fields.get("date_selection", row.date_selection),
+                fields.get("when_failing", row.when_failing),
             )
             for key, value in fields.items():
                 setattr(row, key, dict(value) if isinstance(value, dict) else value)
@@ -381,8 +395,14 @@ class Store:
         window_start: datetime | None,
         window_end: datetime | None,
         now: datetime,
+        *,
+        slot: datetime | None = None,
+        attempt: int = 0,
     ) -> Run:
         """Claim ``dataset`` for a run by this process: record a run in status ``running``.
+
+        ``slot`` is the scheduled time a scheduled or retry run serves; ``attempt`` counts
+        retries of that slot (0 for the first try).
 
         The check and the claim are one transaction holding the write lock, and a unique index
         forbids two running runs of a dataset, so of two processes racing exactly one wins.
@@ -414,6 +434,8 @@ class Store:
                 schema_changes=[],
                 pid=os.getpid(),
                 host=socket.gethostname(),
+                slot=slot,
+                attempt=attempt,
             )
             session.add(run)
             try:

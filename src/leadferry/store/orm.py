@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Dialect,
     ForeignKey,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -102,6 +104,21 @@ class DatasetRow(Base):
     description: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # What the user chose for scheduling, retries and alerts.
+    schedule: Mapped[dict[str, Any] | None]
+    retry_every: Mapped[int | None] = mapped_column(Integer)
+    retries: Mapped[int] = mapped_column(Integer, server_default="0")
+    when_failing: Mapped[str] = mapped_column(String(16), server_default="keep")
+    stale_after: Mapped[int | None] = mapped_column(Integer)
+    alert_webhook: Mapped[str | None] = mapped_column(Text)
+    alert_emails: Mapped[list[Any]] = mapped_column(JSON, server_default="[]")
+    # What the scheduler keeps: claimed with compare-and-set updates.
+    next_run_at: Mapped[datetime | None]
+    last_slot: Mapped[datetime | None]
+    retry_at: Mapped[datetime | None]
+    retry_attempt: Mapped[int] = mapped_column(Integer, server_default="0")
+    failing: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    alert_state: Mapped[dict[str, Any]] = mapped_column(JSON, server_default="{}")
 
 
 class RunRow(Base):
@@ -134,3 +151,5 @@ class RunRow(Base):
     schema_changes: Mapped[list[Any]]
     pid: Mapped[int | None] = mapped_column(Integer)
     host: Mapped[str | None] = mapped_column(String(255))
+    slot: Mapped[datetime | None]
+    attempt: Mapped[int] = mapped_column(Integer, server_default="0")

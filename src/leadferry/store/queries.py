@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from leadferry.errors import BusyError, NotFoundError
 from leadferry.store.orm import AccountRow, DatasetRow, RunRow
-from leadferry.store.records import Dataset, Run
+from leadferry.store.records import Dataset, Run, ScheduleState
 
 
 def find_account(session: Session, name: str) -> AccountRow | None:
@@ -79,6 +79,21 @@ def to_dataset(row: DatasetRow, account: AccountRow, last_run: Run | None) -> Da
         created_at=row.created_at,
         updated_at=row.updated_at,
         last_run=last_run,
+        schedule=None if row.schedule is None else dict(row.schedule),
+        retry_every=row.retry_every,
+        retries=row.retries,
+        when_failing=row.when_failing,
+        stale_after=row.stale_after,
+        alert_webhook=row.alert_webhook,
+        alert_emails=list(row.alert_emails),
+        state=ScheduleState(
+            next_run_at=row.next_run_at,
+            last_slot=row.last_slot,
+            retry_at=row.retry_at,
+            retry_attempt=row.retry_attempt,
+            failing=row.failing,
+            alert_state=dict(row.alert_state),
+        ),
     )
 
 
@@ -98,6 +113,8 @@ def to_run(row: RunRow, dataset: str) -> Run:
         schema_changes=list(row.schema_changes),
         pid=row.pid,
         host=row.host,
+        slot=row.slot,
+        attempt=row.attempt,
     )
 
 

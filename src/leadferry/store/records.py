@@ -20,6 +20,7 @@ TRIGGERS = ("manual", "scheduled", "retry", "backfill")
 STATUSES = ("running", "success", "failed", "interrupted")
 FINAL_STATUSES = ("success", "failed", "interrupted")
 UPDATE_METHODS = ("replace", "append", "merge", "partition")
+WHEN_FAILING = ("keep", "pause")
 
 _DATASET_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -43,6 +44,8 @@ class Run:
     schema_changes: list[str]
     pid: int | None
     host: str | None
+    slot: datetime | None = None
+    attempt: int = 0
 
     @property
     def total_rows(self) -> int:
@@ -98,6 +101,29 @@ class DatasetSpec:
     update_method: str = "replace"
     merge_key: str | None = None
     description: str = ""
+    schedule: dict[str, Any] | None = None
+    """A Schedule's JSON (leadferry.schedule); None is manual."""
+    retry_every: int | None = None
+    """Minutes between retries of a failed scheduled run; None: no retry."""
+    retries: int = 0
+    when_failing: str = "keep"
+    """After the last failed retry: "keep" the schedule, or "pause" it until a success."""
+    stale_after: int | None = None
+    """Minutes without a successful run before a stale-data alert."""
+    alert_webhook: str | None = None
+    alert_emails: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleState:
+    """What the scheduler keeps for a dataset."""
+
+    next_run_at: datetime | None = None
+    last_slot: datetime | None = None
+    retry_at: datetime | None = None
+    retry_attempt: int = 0
+    failing: bool = False
+    alert_state: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +135,7 @@ class Dataset(DatasetSpec):
     created_at: datetime
     updated_at: datetime
     last_run: Run | None = None
+    state: ScheduleState = field(default_factory=ScheduleState)
 
     @property
     def spec(self) -> DatasetSpec:
@@ -122,6 +149,13 @@ class Dataset(DatasetSpec):
             update_method=self.update_method,
             merge_key=self.merge_key,
             description=self.description,
+            schedule=self.schedule,
+            retry_every=self.retry_every,
+            retries=self.retries,
+            when_failing=self.when_failing,
+            stale_after=self.stale_after,
+            alert_webhook=self.alert_webhook,
+            alert_emails=self.alert_emails,
         )
 
 
@@ -145,7 +179,11 @@ def check_account_name(name: str) -> None:
 
 
 def check_dataset_fields(
-    update_method: str, timezone: str | None, params: Any, date_selection: Any
+    update_method: str,
+    timezone: str | None,
+    params: Any,
+    date_selection: Any,
+    when_failing: str = "keep",
 ) -> None:
     """Raise ConfigError for an unknown update method or time zone, or a malformed mapping."""
     if update_method not in UPDATE_METHODS:
@@ -159,6 +197,8 @@ def check_dataset_fields(
             raise ConfigError(
                 f"unknown time zone {timezone!r}: use an IANA name such as America/Los_Angeles"
             ) from None
+    if when_failing not in WHEN_FAILING:
+        raise ConfigError(f"unknown --when-failing {when_failing!r}: use keep or pause")
     if not isinstance(params, dict):
         raise ConfigError(f"dataset params must be a mapping, not {type(params).__name__}")
     if date_selection is not None and not isinstance(date_selection, dict):

@@ -1,0 +1,74 @@
+"""The scheduler's side of the store: which datasets are due, and claiming their slots.
+
+Claims are compare-and-set updates: a slot (or a retry) is taken by updating the dataset's row
+only if it still holds the value the claimant read. Of two ``leadferry serve`` processes sharing
+one metadata store, exactly one sees its update succeed; the other skips the slot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, update
+from sqlalchemy.orm import Session
+
+from leadferry.store.orm import DatasetRow
+from leadferry.store.queries import dataset_row, load_datasets
+from leadferry.store.records import Dataset, require_aware
+
+_STATE_FIELDS = frozenset(
+    {"next_run_at", "last_slot", "retry_at", "retry_attempt", "failing", "alert_state"}
+)
+
+
+class SchedulingMixin:
+    """Scheduler queries of :class:`~leadferry.store.Store` (which provides the sessions)."""
+
+    _read: Callable[[], AbstractContextManager[Session]]
+    _write: Callable[[], AbstractContextManager[Session]]
+
+    def due_datasets(self, now: datetime) -> list[Dataset]:
+        """Datasets whose next slot or retry time has come (they may still be running)."""
+        require_aware(now, "now")
+        with self._read() as session:
+            return load_datasets(
+                session,
+                or_(
+                    and_(DatasetRow.next_run_at.is_not(None), DatasetRow.next_run_at <= now),
+                    and_(DatasetRow.retry_at.is_not(None), DatasetRow.retry_at <= now),
+                ),
+            )
+
+    def scheduled_datasets(self) -> list[Dataset]:
+        """Datasets with a schedule, a stale-data alert, or both."""
+        with self._read() as session:
+            return load_datasets(
+                session, or_(DatasetRow.schedule.is_not(None), DatasetRow.stale_after.is_not(None))
+            )
+
+    def claim(self, name: str, expected: dict[str, Any], changes: dict[str, Any]) -> bool:
+        """Apply *changes* to the dataset's scheduler state only if it still holds *expected*.
+
+        Returns whether this caller won the claim.
+        """
+        for key in (*expected, *changes):
+            if key not in _STATE_FIELDS:
+                raise TypeError(f"{key} is not scheduler state")
+        with self._write() as session:
+            row = dataset_row(session, name, lock=True)
+            conditions = [
+                getattr(DatasetRow, key).is_(None) if value is None
+                else getattr(DatasetRow, key) == value
+                for key, value in expected.items()
+            ]  # fmt: skip
+            result = session.execute(
+                update(DatasetRow).where(DatasetRow.id == row.id, *conditions).values(**changes)
+            )
+            return bool(result.rowcount)
+
+    def set_state(self, name: str, **changes: Any) -> None:
+        """Set scheduler state unconditionally (after a run, or when a schedule changes)."""
+        self.claim(name, {}, changes)
