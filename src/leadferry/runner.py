@@ -168,12 +168,17 @@ def run_dataset(
     window: DateWindow | None = None,
     client: httpx2.Client | None = None,
     progress: Callable[[FetchProgress], None] | None = None,
+    as_of: dt.datetime | None = None,
+    slot: dt.datetime | None = None,
+    attempt: int = 0,
 ) -> Run:
     """Run dataset *name* once and record it in the history.
 
     ``clock`` tells the time (the window is resolved for its "today"); ``window`` overrides the
     dataset's date selection (backfills); ``client`` replaces the HTTP client (tests pass a
-    simulator's). The run is recorded even when it fails.
+    simulator's). ``as_of`` resolves the date selection for another instant than now (a
+    scheduled slot, so a late or retried run takes the slot's window); ``slot`` and ``attempt``
+    are recorded with the run. The run is recorded even when it fails.
 
     Raises:
         NotFoundError: there is no such dataset.
@@ -183,9 +188,9 @@ def run_dataset(
     dataset = store.get_dataset(name)
     now = clock()
     try:
-        plan = plan_run(store, dataset, now, window)
+        plan = plan_run(store, dataset, as_of or now, window)
     except LeadferryError as exc:
-        run = store.start_run(name, trigger, None, None, now)
+        run = store.start_run(name, trigger, None, None, now, slot=slot, attempt=attempt)
         store.finish_run(run.id, "failed", now, error=str(exc))
         raise
     run = store.start_run(
@@ -194,6 +199,8 @@ def run_dataset(
         plan.window.start if plan.window else None,
         plan.window.end if plan.window else None,
         now,
+        slot=slot,
+        attempt=attempt,
     )
     logger.info("%s: run %d started, window %s", name, run.id, plan.window)
     own_client = client is None

@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from leadferry.cli import accounts, backfill, data, datasets, tools
+from leadferry.cli import accounts, backfill, data, datasets, serve, tools
 from leadferry.cli.common import state
 from leadferry.errors import ConfigError, LeadferryError
 
@@ -46,6 +46,7 @@ app.add_typer(accounts.app, name="accounts")
 app.add_typer(datasets.app, name="datasets")
 data.register(app)
 backfill.register(app)
+serve.register(app, datasets.app)
 tools.register(app)
 
 

@@ -1,0 +1,167 @@
+"""``leadferry datasets schedule|resume`` and ``leadferry serve``: keeping datasets fresh."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+from leadferry.cli.common import console, now, open_store, print_json, settings
+from leadferry.errors import ConfigError
+
+
+def register(app: typer.Typer, datasets_app: typer.Typer) -> None:
+    datasets_app.command("schedule")(schedule)
+    datasets_app.command("resume")(resume)
+    app.command("serve")(serve)
+
+
+def _instant(value: str, flag: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{flag}: {value!r} is not an ISO 8601 date and time") from None
+    if moment.tzinfo is None:
+        raise ConfigError(f"{flag}: {value!r} needs a UTC offset, e.g. 2026-11-23T06:00:00+00:00")
+    return moment
+
+
+def schedule(
+    name: Annotated[str, typer.Argument(help="The dataset to schedule.")],
+    manual: Annotated[bool, typer.Option("--manual", help="Only Run Now.")] = False,
+    every: Annotated[str | None, typer.Option("--every", help="15m, 2h or 1d.")] = None,
+    daily: Annotated[str | None, typer.Option("--daily", help="Every day at HH:MM.")] = None,
+    weekdays: Annotated[
+        str | None, typer.Option("--weekdays", help="Monday to Friday at HH:MM.")
+    ] = None,
+    weekly: Annotated[str | None, typer.Option("--weekly", help="MON,THU@HH:MM.")] = None,
+    monthly: Annotated[
+        str | None, typer.Option("--monthly", help="DAY@HH:MM; past a month's end: its last day.")
+    ] = None,
+    cron: Annotated[str | None, typer.Option("--cron", help="A cron expression.")] = None,
+    rule: Annotated[
+        str | None, typer.Option("--rule", help="An RRULE, e.g. FREQ=MONTHLY;BYDAY=2SU,4SU.")
+    ] = None,
+    tz: Annotated[str, typer.Option("--tz", help="Zone the times are in.")] = "UTC",
+    active_hours: Annotated[
+        str | None, typer.Option("--active-hours", help="HH-HH: run only then (end excluded).")
+    ] = None,
+    start_at: Annotated[
+        str | None, typer.Option("--start-at", help="No run before this ISO time.")
+    ] = None,
+    retry_every: Annotated[
+        int | None, typer.Option("--retry-every", help="Minutes between retries.")
+    ] = None,
+    retries: Annotated[int | None, typer.Option("--retries", help="Retries at most.")] = None,
+    no_retry: Annotated[bool, typer.Option("--no-retry", help="Do not retry.")] = False,
+    when_failing: Annotated[
+        str | None,
+        typer.Option("--when-failing", help="After the last retry: keep the schedule, or pause."),
+    ] = None,
+    stale_after: Annotated[
+        int | None, typer.Option("--stale-after", help="Alert after N minutes without success.")
+    ] = None,
+    alert_webhook: Annotated[
+        str | None, typer.Option("--alert-webhook", help="POST alerts here as JSON.")
+    ] = None,
+    alert_email: Annotated[
+        list[str] | None, typer.Option("--alert-email", help="E-mail alerts here (repeatable).")
+    ] = None,
+    at_now: Annotated[
+        str | None, typer.Option("--now", help="Pretend it is this ISO time (preview).")
+    ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Set a dataset's schedule, retries and alerts; print its next five runs."""
+    from leadferry.schedule import Schedule, local, next_runs
+    from leadferry.scheduler import reschedule
+
+    plan = Schedule.from_flags(
+        manual=manual,
+        every=every,
+        daily=daily,
+        weekdays=weekdays,
+        weekly=weekly,
+        monthly=monthly,
+        cron=cron,
+        rule=rule,
+        tz=tz,
+        active_hours=active_hours,
+        start_at=start_at,
+    )
+    changes: dict[str, object] = {"schedule": None if plan.kind == "manual" else plan.as_json()}
+    if no_retry and (retry_every is not None or retries is not None):
+        raise ConfigError("--no-retry cannot be combined with --retry-every or --retries")
+    if no_retry:
+        changes |= {"retry_every": None, "retries": 0}
+    elif (retry_every is None) != (retries is None):
+        raise ConfigError("give --retry-every MINUTES and --retries N together")
+    elif retry_every is not None and retries is not None:
+        if retry_every < 1 or retries < 1:
+            raise ConfigError("--retry-every and --retries must be 1 or more")
+        changes |= {"retry_every": retry_every, "retries": retries}
+    if stale_after is not None:
+        if stale_after < 1:
+            raise ConfigError("--stale-after must be 1 minute or more")
+        changes["stale_after"] = stale_after
+    for key, value in (("when_failing", when_failing), ("alert_webhook", alert_webhook)):
+        if value is not None:
+            changes[key] = value
+    if alert_email is not None:
+        changes["alert_emails"] = list(alert_email)
+    moment = _instant(at_now, "--now") if at_now else now()
+    with open_store() as store:
+        dataset = store.update_dataset(name, **changes)
+        reschedule(store, dataset, moment)
+    upcoming = [local(slot, plan) for slot in next_runs(plan, moment, 5)]
+    if json_:
+        print_json({"next_runs": [slot.isoformat() for slot in upcoming]})
+        return
+    console.print(f"{name}: {plan.describe()}", highlight=False)
+    for slot in upcoming:
+        console.print(f"  {slot.isoformat()}", highlight=False)
+
+
+def resume(name: Annotated[str, typer.Argument(help="The failing dataset.")]) -> None:
+    """Clear a dataset's failing mark and put it back on its schedule."""
+    from leadferry.scheduler import resume as resume_dataset
+
+    with open_store() as store:
+        upcoming = resume_dataset(store, name, now())
+    console.print(f"{name}: resumed; next run {upcoming.isoformat() if upcoming else 'manual'}")
+
+
+def serve(
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Runs at once.")] = 4,
+    tick: Annotated[float, typer.Option("--tick", help="Seconds between looks.")] = 5.0,
+    clock_origin: Annotated[
+        str | None, typer.Option("--clock-origin", hidden=True, help="Testing: start time.")
+    ] = None,
+    clock_speed: Annotated[
+        float, typer.Option("--clock-speed", hidden=True, help="Testing: time runs N× faster.")
+    ] = 1.0,
+) -> None:
+    """Run due datasets on their schedules until stopped (Ctrl-C or SIGTERM)."""
+    from leadferry.scheduler import Scheduler, scaled_clock
+    from leadferry.store import Store
+
+    clock = scaled_clock(_instant(clock_origin, "--clock-origin") if clock_origin else now(),
+                         clock_speed)  # fmt: skip
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        console.print(f"stopping ({signal.Signals(signum).name}): letting running work finish")
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    config = settings()
+    store = Store.open(config)
+    try:
+        console.print(f"leadferry serve: {workers} workers, looking every {tick:g}s")
+        Scheduler(store, config, clock=clock, workers=workers).serve(stop, tick)
+    finally:
+        store.close()

@@ -1,0 +1,249 @@
+"""The run service in-process: a clock the test moves, the simulator, real SQLite and DuckDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from fastapi import FastAPI, Request
+from starlette.testclient import TestClient
+
+from leadferry.schedule import Schedule
+from leadferry.scheduler import Scheduler, reschedule, resume
+from leadferry.store import DatasetSpec, Store
+from tests.conftest import NOW, leadexec_app, serve_on_loopback
+
+HOUR = dt.timedelta(hours=1)
+
+
+class Clock:
+    def __init__(self, start: dt.datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, delta: dt.timedelta) -> None:
+        self.now += delta
+
+
+@pytest.fixture
+def clock():
+    # Two days before NOW, so that windows resolved for scheduled slots hold simulated leads.
+    return Clock(NOW - dt.timedelta(days=2))
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(settings):
+    settings.http_retries = 0
+    settings.http_backoff = 0.0
+
+
+@pytest.fixture
+def failing_api():
+    _, app = leadexec_app(fail_rate=1.0)
+    with TestClient(app, base_url="http://leadexec.test") as client:
+        yield client
+
+
+@pytest.fixture
+def receiver():
+    """A real webhook receiver on loopback, collecting what it is sent."""
+    received: list[dict] = []
+    app = FastAPI()
+
+    @app.post("/hook")
+    async def hook(request: Request) -> dict:
+        received.append(await request.json())
+        return {"ok": True}
+
+    with serve_on_loopback(app) as url:
+        yield url + "/hook", received
+
+
+def hourly(store, clock, name="acme_leads", **fields):
+    plan = Schedule.from_flags(every="1h", tz="America/Los_Angeles")
+    spec = {"account": "acme", "report": "leads", "params": {"lid": 271},
+            "schedule": plan.as_json()} | fields  # fmt: skip
+    dataset = store.create_dataset(DatasetSpec(name=name, **spec))
+    reschedule(store, dataset, clock())
+    return dataset
+
+
+def scheduler(store, settings, clock, client, **kwargs):
+    return Scheduler(store, settings, clock=clock, client=client, workers=2, **kwargs)
+
+
+def test_a_due_slot_runs_once_with_the_slots_window(store, settings, acme, leadexec_api, clock):
+    hourly(store, clock)
+    service = scheduler(store, settings, clock, leadexec_api)
+    assert service.tick() == []
+    clock.advance(HOUR)
+    (job,) = service.tick()
+    service.wait()
+    assert job.trigger == "scheduled"
+    assert service.tick() == [], "the same slot never runs twice"
+    (run,) = store.list_runs("acme_leads")
+    assert run.status == "success"
+    assert run.trigger == "scheduled"
+    assert run.slot == job.slot
+    assert run.window_end.astimezone(dt.UTC) <= job.slot
+    state = store.get_dataset("acme_leads").state
+    assert state.last_slot == job.slot
+    assert state.next_run_at == job.slot + HOUR
+    service.shutdown()
+
+
+def test_slots_missed_while_down_run_once(store, settings, acme, leadexec_api, clock):
+    hourly(store, clock)
+    clock.advance(5 * HOUR + dt.timedelta(minutes=10))
+    service = scheduler(store, settings, clock, leadexec_api)
+    jobs = service.tick()
+    service.wait()
+    assert len(jobs) == 1
+    assert jobs[0].slot == clock.now.replace(minute=0, second=0, microsecond=0)
+    assert service.tick() == []
+    assert len(store.list_runs("acme_leads")) == 1
+    service.shutdown()
+
+
+def test_two_services_on_one_store_never_run_a_slot_twice(
+    store, settings, acme, leadexec_api, clock
+):
+    for name in ("first_leads", "second_leads", "third_leads"):
+        hourly(store, clock, name)
+    clock.advance(HOUR)
+    with Store.open(settings) as other_store:
+        services = [
+            scheduler(store, settings, clock, leadexec_api),
+            scheduler(other_store, settings, clock, leadexec_api),
+        ]
+        barrier = threading.Barrier(2)
+        started: list = []
+
+        def tick(service):
+            barrier.wait()
+            started.extend(service.tick())
+
+        threads = [threading.Thread(target=tick, args=(s,)) for s in services]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for service in services:
+            service.wait()
+            service.shutdown()
+    assert sorted(job.dataset for job in started) == ["first_leads", "second_leads", "third_leads"]
+    for name in ("first_leads", "second_leads", "third_leads"):
+        assert [r.trigger for r in store.list_runs(name)] == ["scheduled"]
+
+
+def test_a_failed_run_is_retried_then_succeeds(
+    store, settings, acme, leadexec_api, failing_api, clock
+):
+    hourly(store, clock, retry_every=10, retries=2)
+    clock.advance(HOUR)
+    service = scheduler(store, settings, clock, failing_api)
+    (first,) = service.tick()
+    service.wait()
+    state = store.get_dataset("acme_leads").state
+    assert state.retry_at == clock.now + dt.timedelta(minutes=10)
+    assert state.retry_attempt == 1
+    clock.advance(dt.timedelta(minutes=5))
+    assert service.tick() == [], "not before the retry time"
+    clock.advance(dt.timedelta(minutes=5))
+    service.client = leadexec_api
+    (retry,) = service.tick()
+    service.wait()
+    assert (retry.trigger, retry.slot, retry.attempt) == ("retry", first.slot, 1)
+    runs = store.list_runs("acme_leads")
+    assert [(r.trigger, r.status, r.attempt) for r in runs] == [
+        ("retry", "success", 1),
+        ("scheduled", "failed", 0),
+    ]
+    assert runs[0].window_start == runs[1].window_start, "a retry takes its slot's window"
+    state = store.get_dataset("acme_leads").state
+    assert (state.failing, state.retry_at, state.retry_attempt) == (False, None, 0)
+    service.shutdown()
+
+
+def test_after_the_last_retry_the_dataset_is_failing_and_an_alert_goes_out(
+    store, settings, acme, failing_api, clock, receiver
+):
+    url, received = receiver
+    hourly(store, clock, retry_every=10, retries=1, alert_webhook=url)
+    clock.advance(HOUR)
+    service = scheduler(store, settings, clock, failing_api)
+    service.tick()
+    service.wait()
+    clock.advance(dt.timedelta(minutes=10))
+    service.tick()
+    service.wait()
+    assert store.get_dataset("acme_leads").state.failing
+    service.shutdown()
+    (alert,) = received
+    assert alert["event"] == "leadferry.alert"
+    assert alert["kind"] == "failing"
+    assert alert["dataset"] == "acme_leads"
+    assert alert["details"]["attempts"] == 2
+
+
+def test_a_paused_failing_dataset_waits_until_resumed(
+    store, settings, acme, leadexec_api, failing_api, clock
+):
+    hourly(store, clock, when_failing="pause")
+    clock.advance(HOUR)
+    service = scheduler(store, settings, clock, failing_api)
+    service.tick()
+    service.wait()
+    assert store.get_dataset("acme_leads").state.failing
+    service.client = leadexec_api
+    clock.advance(3 * HOUR)
+    assert service.tick() == []
+    assert store.get_dataset("acme_leads").state.next_run_at is None
+    resume(store, "acme_leads", clock())
+    clock.advance(HOUR)
+    (job,) = service.tick()
+    service.wait()
+    assert store.list_runs("acme_leads")[0].status == "success"
+    assert not store.get_dataset("acme_leads").state.failing
+    service.shutdown()
+
+
+def test_a_failing_dataset_that_keeps_its_schedule_runs_its_next_slot(
+    store, settings, acme, leadexec_api, failing_api, clock
+):
+    hourly(store, clock)  # when_failing="keep" is the default
+    clock.advance(HOUR)
+    service = scheduler(store, settings, clock, failing_api)
+    service.tick()
+    service.wait()
+    assert store.get_dataset("acme_leads").state.failing
+    service.client = leadexec_api
+    clock.advance(HOUR)
+    assert len(service.tick()) == 1
+    service.wait()
+    assert not store.get_dataset("acme_leads").state.failing
+    service.shutdown()
+
+
+def test_stale_manual_datasets_alert_once(settings, acme, clock, receiver):
+    url, received = receiver
+    spec = DatasetSpec(name="manual_leads", account="acme", report="leads", params={"lid": 271},
+                       stale_after=60, alert_webhook=url)  # fmt: skip
+    with Store.open(settings, clock=clock) as store:
+        store.create_dataset(spec)
+        service = scheduler(store, settings, clock, None)
+        service.tick()
+        service.wait()
+        assert received == [], "not stale before an hour has passed"
+        clock.advance(HOUR + dt.timedelta(seconds=1))
+        service.tick()
+        service.wait()
+        clock.advance(HOUR)
+        service.tick()
+        service.wait()
+        service.shutdown()
+    assert [a["kind"] for a in received] == ["stale"]
+    assert received[0]["dataset"] == "manual_leads"
