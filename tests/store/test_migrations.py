@@ -66,8 +66,9 @@ def test_a_database_of_the_first_release_upgrades_with_its_data(engine: Engine) 
         command.upgrade(alembic_config(conn), "0001")
         conn.execute(
             text(
-                "insert into accounts (id, name, connector, config, secrets, created_at, updated_at) "
-                "values (1, 'acme', 'leadexec', '{}', 'token', '2026-01-01', '2026-01-01')"
+                "insert into accounts (id, name, connector, config, secrets, created_at, "
+                "updated_at) values (1, 'acme', 'leadexec', '{}', 'token', '2026-01-01', "
+                "'2026-01-01')"
             )
         )
         conn.execute(
