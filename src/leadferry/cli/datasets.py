@@ -219,6 +219,16 @@ def describe(dataset: Dataset, tz: ZoneInfo) -> dict[str, Any]:
         "update_method": dataset.update_method,
         "merge_key": dataset.merge_key,
         "description": dataset.description,
+        "schedule": _schedule_text(dataset),
+        "next_run": when(dataset.state.next_run_at, tz) or None,
+        "retry": {"every_minutes": dataset.retry_every, "retries": dataset.retries}
+        if dataset.retry_every
+        else None,
+        "when_failing": dataset.when_failing,
+        "failing": dataset.state.failing,
+        "stale_after_minutes": dataset.stale_after,
+        "alert_webhook": _scrubbed(dataset.alert_webhook),
+        "alert_emails": dataset.alert_emails,
         "last_run": None
         if last is None
         else {
@@ -231,6 +241,17 @@ def describe(dataset: Dataset, tz: ZoneInfo) -> dict[str, Any]:
             "error": last.error,
         },
     }
+
+
+def _schedule_text(dataset: Dataset) -> str:
+    from leadferry.schedule import Schedule
+
+    return Schedule.parse(dataset.schedule).describe() if dataset.schedule else "manual"
+
+
+def _scrubbed(url: str | None) -> str | None:
+    """A webhook URL without the token its query string may carry."""
+    return url.split("?", 1)[0] if url else None
 
 
 @app.command("show")

@@ -1,0 +1,210 @@
+"""`leadferry serve` as real processes, on a clock running 600 times faster than real time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import time
+
+import pytest
+from fastapi import FastAPI, Request
+
+from tests.conftest import serve_on_loopback
+from tests.e2e.conftest import E2E_KEY
+
+pytestmark = pytest.mark.e2e
+SPEED = 600  # one real second is ten minutes
+
+
+def origin() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def serve(leadferry, start: dt.datetime):
+    return leadferry.start(
+        "serve",
+        "--tick",
+        "0.2",
+        "--workers",
+        "2",
+        "--clock-origin",
+        start.isoformat(),
+        "--clock-speed",
+        str(SPEED),
+    )
+
+
+def stop(process) -> str:
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    return out
+
+
+def runs(leadferry, name):
+    return json.loads(leadferry.ok("history", name, "--json", "--limit", "100"))
+
+
+def wait_for(predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError("timed out")
+
+
+def add(leadferry, url, name="acme"):
+    leadferry.ok(
+        "accounts",
+        "add",
+        name,
+        "--connector",
+        "leadexec",
+        "--set",
+        f"base_url={url}",
+        env={"LEADFERRY_API_KEY": E2E_KEY},
+    )
+
+
+def test_scheduled_runs_and_a_missed_slot_after_a_restart(leadferry, leadexec_server):
+    add(leadferry, leadexec_server.url)
+    leadferry.ok(
+        "datasets",
+        "create",
+        "hourly_leads",
+        "--account",
+        "acme",
+        "--report",
+        "leads",
+        "--param",
+        "lid=271",
+    )
+    start = origin()
+    leadferry.ok(
+        "datasets", "schedule", "hourly_leads", "--every", "1h", "--now", start.isoformat()
+    )
+    process = serve(leadferry, start)
+    began = time.monotonic()
+    first = wait_for(
+        lambda: [r for r in runs(leadferry, "hourly_leads") if r["status"] == "success"]
+    )
+    stopped_out = stop(process)
+    assert "stopping (SIGTERM)" in stopped_out
+    assert first[0]["trigger"] == "scheduled"
+    assert all(r["status"] != "running" for r in runs(leadferry, "hourly_leads"))
+    # Come back twelve simulated hours later: the missed slots run once, not twelve times.
+    elapsed = dt.timedelta(seconds=(time.monotonic() - began) * SPEED)
+    before = len(runs(leadferry, "hourly_leads"))
+    process = serve(leadferry, start + elapsed + dt.timedelta(hours=12))
+    wait_for(lambda: len(runs(leadferry, "hourly_leads")) > before, timeout=30)
+    time.sleep(2)  # less than a simulated hour passes: nothing more is due
+    stop(process)
+    after = runs(leadferry, "hourly_leads")
+    assert len(after) == before + 1
+    assert after[0]["trigger"] == "scheduled"
+
+
+def test_two_services_share_a_store_without_running_a_slot_twice(leadferry, leadexec_server):
+    add(leadferry, leadexec_server.url)
+    for name in ("first_leads", "second_leads"):
+        leadferry.ok(
+            "datasets",
+            "create",
+            name,
+            "--account",
+            "acme",
+            "--report",
+            "leads",
+            "--param",
+            "lid=272",
+            "--update",
+            "merge",
+        )
+    start = origin()
+    for name in ("first_leads", "second_leads"):
+        leadferry.ok("datasets", "schedule", name, "--every", "30m", "--now", start.isoformat())
+    services = [serve(leadferry, start), serve(leadferry, start)]
+    wait_for(
+        lambda: sum(r["status"] == "success" for r in runs(leadferry, "first_leads")) >= 3,
+        timeout=90,
+    )
+    for process in services:
+        stop(process)
+    for name in ("first_leads", "second_leads"):
+        history = runs(leadferry, name)
+        windows = [(r["window_start"], r["window_end"], r["started_at"]) for r in history]
+        assert len(history) >= 2
+        slots = [r["started_at"] for r in history]
+        assert len(slots) == len(set(slots))
+        assert len(windows) == len(set(windows))
+    # Every run of a dataset came from its own slot: no two runs share one.
+    raw = leadferry.ok("query", "select 1", "--json")
+    assert json.loads(raw) == [{"1": 1}]
+
+
+def test_a_failing_run_is_retried_then_succeeds_and_alerts_are_delivered(
+    leadferry, leadexec_server, failing_leadexec_server
+):
+    received: list[dict] = []
+    app = FastAPI()
+
+    @app.post("/alerts")
+    async def hook(request: Request) -> dict:
+        received.append(await request.json())
+        return {}
+
+    with serve_on_loopback(app) as hook_url:
+        add(leadferry, failing_leadexec_server.url, "flaky")
+        add(leadferry, failing_leadexec_server.url, "broken")
+        for name, account in (("flaky_leads", "flaky"), ("broken_leads", "broken")):
+            leadferry.ok(
+                "datasets",
+                "create",
+                name,
+                "--account",
+                account,
+                "--report",
+                "leads",
+                "--param",
+                "lid=271",
+            )
+        start = origin()
+        slot = (start + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0)
+        common = [
+            "--daily",
+            "00:00",
+            "--alert-webhook",
+            f"{hook_url}/alerts",
+            "--now",
+            start.isoformat(),
+        ]
+        # A retry an hour (six real seconds) later leaves time to fix the account.
+        leadferry.ok(
+            "datasets", "schedule", "flaky_leads", *common, "--retry-every", "60", "--retries", "2"
+        )
+        leadferry.ok("datasets", "schedule", "broken_leads", *common, "--no-retry")
+        process = serve(leadferry, slot - dt.timedelta(minutes=5))
+        wait_for(lambda: runs(leadferry, "flaky_leads"), timeout=60)
+        leadferry.ok("accounts", "edit", "flaky", "--set", f"base_url={leadexec_server.url}")
+        wait_for(lambda: runs(leadferry, "flaky_leads")[0]["status"] == "success", timeout=60)
+        wait_for(lambda: received, timeout=30)
+        stop(process)
+    flaky = runs(leadferry, "flaky_leads")
+    outcomes = [(r["trigger"], r["status"]) for r in flaky]
+    # On a slow machine the account may be fixed only in time for the second retry.
+    assert outcomes[0] == ("retry", "success")
+    assert outcomes[-1] == ("scheduled", "failed")
+    assert set(outcomes[1:-1]) <= {("retry", "failed")}
+    assert len(outcomes) <= 3
+    assert len({r["window_start"] for r in flaky}) == 1, "retries take the slot's window"
+    assert [(r["trigger"], r["status"]) for r in runs(leadferry, "broken_leads")] == [
+        ("scheduled", "failed")
+    ]
+    (alert,) = received
+    assert alert["kind"] == "failing"
+    assert alert["dataset"] == "broken_leads"
+    shown = json.loads(leadferry.ok("datasets", "show", "broken_leads", "--json"))
+    assert shown["failing"] is True
