@@ -28,7 +28,7 @@ from leadferry.connectors.base import (
     Table,
     TableBatch,
 )
-from leadferry.dates import DateSelection, DateWindow, today_in, zone
+from leadferry.dates import DateSelection, DateWindow, parse_day, start_of_day, today_in, zone
 from leadferry.errors import ConfigError, LeadferryError, LoadError
 from leadferry.settings import Settings
 from leadferry.store import UPDATE_METHODS, Account, Dataset, Run, Store
@@ -51,6 +51,15 @@ class RunPlan:
     params: dict[str, Any]
     timezone: str
     window: DateWindow | None
+    updated_since: dt.datetime | None = None
+    """Incremental runs of reports that filter changes themselves: changes since then."""
+
+    @property
+    def recorded_window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """What the history shows: the window, or the span of changes asked for."""
+        if self.window is not None:
+            return self.window.start, self.window.end
+        return self.updated_since, None
 
     @property
     def merge_key(self) -> tuple[str, ...]:
@@ -64,6 +73,8 @@ class LoadOutcome:
     rows: dict[str, int] = field(default_factory=dict)
     load_id: str | None = None
     schema_changes: list[str] = field(default_factory=list)
+    cursor: dt.datetime | None = None
+    """The newest change loaded, for incremental datasets."""
 
 
 def utc_now() -> dt.datetime:
@@ -83,6 +94,7 @@ def check_dataset_settings(
     timezone: str | None,
     update_method: str,
     merge_key: str | None,
+    incremental: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Validate what a dataset is made of; return the typed parameters.
 
@@ -104,6 +116,17 @@ def check_dataset_settings(
         raise ConfigError(f"report {report.slug} has no date column to partition by")
     if merge_key is not None and update_method != "merge":
         raise ConfigError("--merge-key only applies to the merge update method")
+    if incremental is not None:
+        if not report.cursor_column:
+            raise ConfigError(f"report {report.slug} cannot be loaded incrementally")
+        if update_method != "merge":
+            raise ConfigError(
+                "an incremental dataset needs the merge update method (--update merge)"
+            )
+        if int(incremental.get("lookback_minutes", 0)) < 0:
+            raise ConfigError("--lookback must be 0 minutes or more")
+        if incremental.get("start"):
+            parse_day(str(incremental["start"]), "--incremental-start")
     return typed
 
 
@@ -122,12 +145,34 @@ def plan_run(
         dataset.timezone,
         dataset.update_method,
         dataset.merge_key,
+        dataset.incremental,
     )
     timezone = dataset_timezone(dataset, account, connector)
+    if window is None and dataset.incremental is not None:
+        since = _changes_since(dataset, timezone, now)
+        if report.window_is_cursor:
+            window = DateWindow(since, now.astimezone(zone(timezone)))
+        else:
+            return RunPlan(dataset, account, connector, report, params, timezone, None, since)
     if window is None and report.dated:
         selection = DateSelection.parse(dataset.date_selection)
         window = selection.resolve(timezone, today_in(timezone, now))
     return RunPlan(dataset, account, connector, report, params, timezone, window)
+
+
+def _changes_since(dataset: Dataset, timezone: str, now: dt.datetime) -> dt.datetime:
+    """Where an incremental run starts: the cursor less the lookback, else the configured start
+    (else the start of the date selection's window)."""
+    settings = dataset.incremental or {}
+    tz = zone(timezone)
+    cursor = dataset.state.cursor
+    if cursor is not None:
+        lookback = dt.timedelta(minutes=int(settings.get("lookback_minutes", 0)))
+        return (cursor - lookback).astimezone(tz)
+    if settings.get("start"):
+        return start_of_day(parse_day(str(settings["start"]), "--incremental-start"), tz)
+    selection = DateSelection.parse(dataset.date_selection)
+    return selection.resolve(timezone, today_in(timezone, now)).start
 
 
 def make_client(settings: Settings) -> httpx2.Client:
@@ -196,8 +241,7 @@ def run_dataset(
     run = store.start_run(
         name,
         trigger,
-        plan.window.start if plan.window else None,
-        plan.window.end if plan.window else None,
+        *plan.recorded_window,
         now,
         slot=slot,
         attempt=attempt,
@@ -207,8 +251,14 @@ def run_dataset(
     http = client or make_client(settings)
     try:
         connector = open_connector(plan, http, settings)
-        batches = connector.fetch(plan.report, plan.params, plan.window, progress)
+        batches = connector.fetch(
+            plan.report, plan.params, plan.window, progress, updated_since=plan.updated_since
+        )
         outcome = load(plan, settings, batches, holder=f"dataset {name} (run {run.id})")
+        if outcome.cursor is not None and (
+            dataset.state.cursor is None or outcome.cursor > dataset.state.cursor
+        ):
+            store.set_state(name, cursor=outcome.cursor)
     except LeadferryError as exc:
         store.finish_run(run.id, "failed", clock(), error=str(exc))
         raise
@@ -270,6 +320,7 @@ class _Extraction:
         self.batches = batches
         self.days: set[dt.date] = set()
         self.seen: set[str] = set()
+        self.cursor: dt.datetime | None = None
 
     def items(self) -> Iterator[Any]:
         import dlt
@@ -280,6 +331,7 @@ class _Extraction:
             table = tables[item.table]
             if table is self.plan.report.main_table:
                 batch = self._with_day(batch)
+                self._advance_cursor(batch)
             if item.table in self.seen:
                 yield dlt.mark.with_table_name(batch, item.table)
                 continue
@@ -302,6 +354,16 @@ class _Extraction:
         if DAY_COLUMN in batch.schema.names:
             return batch
         return batch.append_column(DAY_COLUMN, days)
+
+    def _advance_cursor(self, batch: pa.RecordBatch) -> None:
+        column = self.plan.report.cursor_column
+        if self.plan.dataset.incremental is None or not column:
+            return
+        if column not in batch.schema.names:
+            return
+        newest = pc.max(batch.column(column)).as_py()
+        if newest is not None and (self.cursor is None or newest > self.cursor):
+            self.cursor = newest
 
     def _check_merge_key(self, table: Table, batch: pa.RecordBatch) -> None:
         if self.plan.dataset.update_method != "merge" or table.parent_key:
@@ -351,6 +413,7 @@ def load(
     outcome = LoadOutcome(
         rows={table.name: int(counts.get(table.name, 0)) for table in plan.report.tables},
         schema_changes=_schema_changes(before, _columns(pipeline), plan.report),
+        cursor=extraction.cursor,
     )
     with warehouse_lock(
         settings.warehouse_path, exclusive=True, timeout=settings.writer_timeout, holder=holder

@@ -27,6 +27,7 @@ from leadferry.cli.common import (
     when,
 )
 from leadferry.dates import DateSelection, today_in, zone
+from leadferry.errors import ConfigError
 
 if TYPE_CHECKING:
     from leadferry.store import Dataset, DatasetSpec, Store
@@ -49,6 +50,43 @@ MergeKeyFlag = Annotated[
     str | None,
     typer.Option("--merge-key", help="Column(s) to merge on, comma-separated (merge only)."),
 ]
+IncrementalFlag = Annotated[
+    bool | None,
+    typer.Option(
+        "--incremental/--no-incremental",
+        help="Load only what changed since the last run (reports with a change timestamp).",
+    ),
+]
+LookbackFlag = Annotated[
+    int | None,
+    typer.Option(
+        "--lookback", help="Incremental: minutes re-read before the cursor (late changes)."
+    ),
+]
+IncrementalStartFlag = Annotated[
+    str | None,
+    typer.Option("--incremental-start", help="Incremental: the first run loads changes since D."),
+]
+
+
+def incremental_settings(
+    on: bool | None, lookback: int | None, start: str | None, current: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The incremental settings the flags ask for (None: not incremental)."""
+    if on is False:
+        return None
+    if on is None and current is None:
+        if lookback is not None or start is not None:
+            raise ConfigError("--lookback and --incremental-start need --incremental")
+        return None
+    settings = dict(current or {"lookback_minutes": 60})
+    if lookback is not None:
+        settings["lookback_minutes"] = lookback
+    if start is not None:
+        settings["start"] = start
+    return settings
+
+
 DescriptionFlag = Annotated[
     str | None, typer.Option("--description", help="What this dataset is for.")
 ]
@@ -69,6 +107,7 @@ def _validate(store: Store, spec: DatasetSpec) -> dict[str, Any]:
         spec.timezone,
         spec.update_method,
         spec.merge_key,
+        spec.incremental,
     )
     if connector.report(spec.report).dated:
         timezone = spec.timezone or account.config.get("timezone") or connector.default_timezone()
@@ -91,6 +130,9 @@ def create(
     tz: TzFlag = None,
     update: UpdateFlag = "replace",
     merge_key: MergeKeyFlag = None,
+    incremental: IncrementalFlag = None,
+    lookback: LookbackFlag = None,
+    incremental_start: IncrementalStartFlag = None,
     description: DescriptionFlag = "",
 ) -> None:
     """Create a dataset from a report, its parameters and a date selection."""
@@ -107,6 +149,7 @@ def create(
         update_method=update or "replace",
         merge_key=merge_key,
         description=description or "",
+        incremental=incremental_settings(incremental, lookback, incremental_start, None),
     )
     with open_store() as store:
         typed = _validate(store, spec)
@@ -134,6 +177,9 @@ def edit(
     tz: TzFlag = None,
     update: UpdateFlag = None,
     merge_key: MergeKeyFlag = None,
+    incremental: IncrementalFlag = None,
+    lookback: LookbackFlag = None,
+    incremental_start: IncrementalStartFlag = None,
     description: DescriptionFlag = None,
 ) -> None:
     """Change a dataset; flags not given keep their value."""
@@ -161,6 +207,10 @@ def edit(
         ):
             if value is not None:
                 changes[key] = value
+        if incremental is not None or lookback is not None or incremental_start is not None:
+            changes["incremental"] = incremental_settings(
+                incremental, lookback, incremental_start, current.incremental
+            )
         if changes.get("update_method", current.update_method) != "merge" and merge_key is None:
             changes["merge_key"] = None
         merged = {field: getattr(current, field) for field in DatasetSpec.__dataclass_fields__}
@@ -229,6 +279,8 @@ def describe(dataset: Dataset, tz: ZoneInfo) -> dict[str, Any]:
         "stale_after_minutes": dataset.stale_after,
         "alert_webhook": _scrubbed(dataset.alert_webhook),
         "alert_emails": dataset.alert_emails,
+        "incremental": dataset.incremental,
+        "cursor": when(dataset.state.cursor, tz) or None,
         "last_run": None
         if last is None
         else {

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 import httpx2
@@ -100,6 +101,11 @@ class Report:
     """Timestamp (or date) column whose local day decides the partition a row belongs to."""
     max_window_days: int | None = None
     """Longer windows are fetched in parts of this many days (per-day reports use 1)."""
+    cursor_column: str | None = None
+    """The change timestamp an incremental dataset follows; None: not incremental."""
+    window_is_cursor: bool = False
+    """Whether the report's window already filters the cursor column (SalesExec's Last Updated
+    Leads); otherwise the connector filters it itself from :attr:`Connector.updated_since`."""
 
     @property
     def main_table(self) -> Table:
@@ -228,6 +234,8 @@ class Connector:
         self.credentials = credentials
         self.concurrency = max(1, concurrency)
         self.retry = retry or RetryPolicy()
+        self.updated_since: datetime | None = None
+        """Set by an incremental fetch: only rows changed at or after this instant."""
 
     # -- declarations ---------------------------------------------------------------------
 
@@ -302,8 +310,12 @@ class Connector:
         params: Mapping[str, Any],
         window: DateWindow | None,
         progress: ProgressCallback | None = None,
+        updated_since: datetime | None = None,
     ) -> Iterator[TableBatch]:
         """Stream every row of *report* for *window* as batches, page by page.
+
+        *updated_since* asks only for rows changed since then (incremental datasets), for
+        reports whose window does not already say so.
 
         A window longer than the report's ``max_window_days`` is fetched part by part. Within a
         part, the first page tells the total; the remaining pages are then fetched by up to
@@ -315,6 +327,7 @@ class Connector:
             RetryableAPIError: the vendor kept failing after every retry.
             FatalAPIError: the vendor refused the request or sent something unreadable.
         """
+        self.updated_since = updated_since
         state = FetchProgress()
 
         def advance(page: Page) -> Iterator[TableBatch]:

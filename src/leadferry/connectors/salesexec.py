@@ -7,6 +7,7 @@ one place.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -173,11 +174,15 @@ REPORTS: tuple[Report, ...] = (
         dated=False,
         description="How many leads wait to be imported, per lead type, right now.",
     ),
-    _leads_report(
-        "last_updated_leads",
-        "Last Updated Leads",
-        "last_updated_utc",
-        "Leads changed in the window (by LastUpdatedUtc).",
+    dataclasses.replace(
+        _leads_report(
+            "last_updated_leads",
+            "Last Updated Leads",
+            "last_updated_utc",
+            "Leads changed in the window (by LastUpdatedUtc).",
+        ),
+        cursor_column="last_updated_utc",
+        window_is_cursor=True,
     ),
 )
 

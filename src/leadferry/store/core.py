@@ -303,6 +303,7 @@ class Store(SchedulingMixin):
                 stale_after=spec.stale_after,
                 alert_webhook=spec.alert_webhook,
                 alert_emails=list(spec.alert_emails),
+                incremental=None if spec.incremental is None else dict(spec.incremental),
                 retry_attempt=0,
                 failing=False,
                 alert_state={},

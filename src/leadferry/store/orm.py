@@ -119,6 +119,9 @@ class DatasetRow(Base):
     retry_attempt: Mapped[int] = mapped_column(Integer, server_default="0")
     failing: Mapped[bool] = mapped_column(Boolean, server_default=false())
     alert_state: Mapped[dict[str, Any]] = mapped_column(JSON, server_default="{}")
+    # Incremental datasets: the settings, and the cursor (the newest change loaded).
+    incremental: Mapped[dict[str, Any] | None]
+    cursor: Mapped[datetime | None]
 
 
 class RunRow(Base):

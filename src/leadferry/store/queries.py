@@ -86,6 +86,7 @@ def to_dataset(row: DatasetRow, account: AccountRow, last_run: Run | None) -> Da
         stale_after=row.stale_after,
         alert_webhook=row.alert_webhook,
         alert_emails=list(row.alert_emails),
+        incremental=None if row.incremental is None else dict(row.incremental),
         state=ScheduleState(
             next_run_at=row.next_run_at,
             last_slot=row.last_slot,
@@ -93,6 +94,7 @@ def to_dataset(row: DatasetRow, account: AccountRow, last_run: Run | None) -> Da
             retry_attempt=row.retry_attempt,
             failing=row.failing,
             alert_state=dict(row.alert_state),
+            cursor=row.cursor,
         ),
     )
 

@@ -112,6 +112,9 @@ class DatasetSpec:
     """Minutes without a successful run before a stale-data alert."""
     alert_webhook: str | None = None
     alert_emails: list[str] = field(default_factory=list)
+    incremental: dict[str, Any] | None = None
+    """``{"lookback_minutes": N, "start": "YYYY-MM-DD"}``: load only what changed since the
+    cursor (minus the lookback); None loads the date selection's window."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,7 @@ class ScheduleState:
     retry_attempt: int = 0
     failing: bool = False
     alert_state: dict[str, Any] = field(default_factory=dict)
+    cursor: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,6 +160,7 @@ class Dataset(DatasetSpec):
             stale_after=self.stale_after,
             alert_webhook=self.alert_webhook,
             alert_emails=self.alert_emails,
+            incremental=self.incremental,
         )
 
 

@@ -20,7 +20,7 @@ from leadferry.store.queries import dataset_row, load_datasets
 from leadferry.store.records import Dataset, require_aware
 
 _STATE_FIELDS = frozenset(
-    {"next_run_at", "last_slot", "retry_at", "retry_attempt", "failing", "alert_state"}
+    {"next_run_at", "last_slot", "retry_at", "retry_attempt", "failing", "alert_state", "cursor"}
 )
 
 

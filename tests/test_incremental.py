@@ -1,0 +1,95 @@
+"""Incremental datasets: a cursor per dataset, a lookback, merge on the key."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pytest
+from starlette.testclient import TestClient
+
+from leadferry.errors import ConfigError
+from leadferry.runner import run_dataset
+from leadferry.simulators import leadexec as leadexec_sim
+from leadferry.simulators import salesexec as salesexec_sim
+from leadferry.store import DatasetSpec
+from tests.conftest import NOW, SALES_PASSWORD, SALES_USER, leadexec_app, salesexec_app
+
+LA = ZoneInfo("America/Los_Angeles")
+
+
+def count(settings, sql):
+    connection = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return connection.sql(sql).fetchall()[0][0]
+    finally:
+        connection.close()
+
+
+def test_leadexec_loads_only_leads_changed_since_the_cursor(store, settings, acme):
+    config, app = leadexec_app()
+    truth = leadexec_sim.Simulation(config, now=NOW)
+    store.create_dataset(DatasetSpec(
+        name="changes", account="acme", report="leads", params={"lid": 271},
+        update_method="merge", incremental={"lookback_minutes": 30, "start": "2026-11-20"}))  # fmt: skip
+    every = list(truth.leads(271))
+
+    def changed_since(moment: dt.datetime) -> int:
+        wall = moment.astimezone(LA).replace(tzinfo=None)
+        return sum(1 for lead in every if lead["LastUpdated"] >= wall)
+
+    with TestClient(app, base_url="http://leadexec.test") as client:
+        first = run_dataset(store, settings, "changes", clock=lambda: NOW, client=client)
+        start = dt.datetime(2026, 11, 20, tzinfo=LA)
+        assert first.rows["leads"] == changed_since(start)
+        assert first.window_start == start
+        cursor = store.get_dataset("changes").state.cursor
+        newest = max(lead["LastUpdated"] for lead in every).replace(tzinfo=LA)
+        assert cursor == newest
+        second = run_dataset(store, settings, "changes", clock=lambda: NOW, client=client)
+    since = cursor - dt.timedelta(minutes=30)
+    assert second.window_start == since
+    assert second.rows["leads"] == changed_since(since)
+    assert second.rows["leads"] < first.rows["leads"]
+    assert count(settings, "select count(*) from changes.leads") == first.rows["leads"]
+    assert count(settings, "select count(distinct uid) from changes.leads") == first.rows["leads"]
+
+
+def test_salesexec_last_updated_leads_follow_their_cursor(store, settings):
+    config, app = salesexec_app()
+    truth = salesexec_sim.Simulation(config, now=NOW)
+    store.create_account("sales", "salesexec",
+                         {"base_url": "http://salesexec.test", "username": SALES_USER},
+                         {"password": SALES_PASSWORD})  # fmt: skip
+    store.create_dataset(DatasetSpec(
+        name="updated", account="sales", report="last_updated_leads", update_method="merge",
+        incremental={"lookback_minutes": 0, "start": "2026-11-15"}))  # fmt: skip
+    with TestClient(app, base_url="http://salesexec.test") as client:
+        first = run_dataset(store, settings, "updated", clock=lambda: NOW, client=client)
+        start = dt.datetime(2026, 11, 15, tzinfo=dt.UTC)
+        assert first.rows["last_updated_leads"] == len(truth.last_updated_leads(start, NOW))
+        cursor = store.get_dataset("updated").state.cursor
+        later = NOW + dt.timedelta(hours=1)
+        second = run_dataset(store, settings, "updated", clock=lambda: later, client=client)
+    assert (second.window_start, second.window_end) == (cursor, later)
+    assert second.rows["last_updated_leads"] == len(truth.last_updated_leads(cursor, later))
+
+
+@pytest.mark.parametrize("method", ["replace", "append", "partition"])
+def test_incremental_needs_merge(method):
+    from leadferry.connectors import get_connector
+    from leadferry.runner import check_dataset_settings
+
+    with pytest.raises(ConfigError, match=r"needs the merge update method \(--update merge\)"):
+        check_dataset_settings(get_connector("leadexec"), "leads", {"lid": 271}, None, None,
+                               method, None, {"lookback_minutes": 10})  # fmt: skip
+
+
+def test_reports_without_a_change_timestamp_cannot_be_incremental():
+    from leadferry.connectors import get_connector
+    from leadferry.runner import check_dataset_settings
+
+    with pytest.raises(ConfigError, match="cannot be loaded incrementally"):
+        check_dataset_settings(get_connector("salesexec"), "all_leads", {}, None, None, "merge",
+                               None, {"lookback_minutes": 10})  # fmt: skip
