@@ -30,9 +30,10 @@ def count(settings, sql):
 def test_leadexec_loads_only_leads_changed_since_the_cursor(store, settings, acme):
     config, app = leadexec_app()
     truth = leadexec_sim.Simulation(config, now=NOW)
-    store.create_dataset(DatasetSpec(
-        name="changes", account="acme", report="leads", params={"lid": 271},
-        update_method="merge", incremental={"lookback_minutes": 30, "start": "2026-11-20"}))  # fmt: skip
+    incremental = {"lookback_minutes": 30, "start": "2026-11-20"}
+    store.create_dataset(DatasetSpec(name="changes", account="acme", report="leads",
+                                     params={"lid": 271}, update_method="merge",
+                                     incremental=incremental))  # fmt: skip
     every = list(truth.leads(271))
 
     def changed_since(moment: dt.datetime) -> int:
