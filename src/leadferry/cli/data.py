@@ -83,6 +83,8 @@ def run_json(run_: Run, tz: ZoneInfo) -> dict[str, object]:
         "started_at": when(run_.started_at),
         "finished_at": when(run_.finished_at) or None,
         "load_id": run_.load_id,
+        "slot": when(run_.slot, tz) or None,
+        "attempt": run_.attempt,
         "schema_changes": run_.schema_changes,
     }
 
