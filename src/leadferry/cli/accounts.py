@@ -143,14 +143,7 @@ def rotate(
     set_: SetFlag = None,
 ) -> None:
     """Replace an account's secrets (and any other field given); its datasets keep working."""
-    from leadferry.connectors import get_connector
-
-    with open_store() as store:
-        account = store.get_account(name)
-        connector = get_connector(account.connector)
-        given = key_values(set_ or [], "--set")
-        config, secrets = split_fields(connector, given, ask_missing_secrets=True, require=False)
-        store.update_account(name, config=config, secrets=secrets)
+    _update(name, set_, ask_secrets=True)
     console.print(f"rotated the secrets of account {name}")
 
 
@@ -160,15 +153,21 @@ def edit(
     set_: SetFlag = None,
 ) -> None:
     """Change non-secret fields (base URL, time zone); use rotate for secrets."""
+    _update(name, set_, ask_secrets=False)
+    console.print(f"updated account {name}")
+
+
+def _update(name: str, pairs: list[str] | None, *, ask_secrets: bool) -> None:
+    """Apply ``--set`` values to an account, asking for every secret when *ask_secrets*."""
     from leadferry.connectors import get_connector
 
     with open_store() as store:
-        account = store.get_account(name)
-        connector = get_connector(account.connector)
-        given = key_values(set_ or [], "--set")
-        config, secrets = split_fields(connector, given, ask_missing_secrets=False, require=False)
+        connector = get_connector(store.get_account(name).connector)
+        given = key_values(pairs or [], "--set")
+        config, secrets = split_fields(
+            connector, given, ask_missing_secrets=ask_secrets, require=False
+        )
         store.update_account(name, config=config, secrets=secrets or None)
-    console.print(f"updated account {name}")
 
 
 @app.command("rename")

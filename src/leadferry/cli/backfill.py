@@ -6,9 +6,8 @@ import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from leadferry.cli.common import console, now, open_store, settings
+from leadferry.cli.common import console, now, open_store, progress_bar, settings
 from leadferry.dates import parse_day
 
 if TYPE_CHECKING:
@@ -42,17 +41,7 @@ def backfill(
     with (
         open_store() as store,
         # On stdout, like the chunk lines, so they print above the bar; off when piped.
-        Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("chunks"),
-            TextColumn("{task.fields[rows]:,} rows"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=not console.is_terminal,
-        ) as bar,
+        progress_bar("chunks", console) as bar,
     ):
         chunks = plan_backfill(store, name, first, last, chunk_days, now=now())
         task = bar.add_task(f"{name} {describe(chunks[0])}", total=len(chunks), rows=0)

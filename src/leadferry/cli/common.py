@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from leadferry.dates import DateSelection, parse_day, zone
@@ -127,6 +128,21 @@ def key_values(pairs: Sequence[str], flag: str) -> dict[str, str]:
             raise ConfigError(f"{flag} {pair!r}: expected NAME=VALUE")
         result[key.strip()] = value
     return result
+
+
+def progress_bar(unit: str, target: Console) -> Progress:
+    """A transient bar counting *unit* (pages, chunks) and rows, on *target*."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TextColumn("{task.fields[rows]:,} rows"),
+        TimeElapsedColumn(),
+        console=target,
+        transient=True,
+        disable=not target.is_terminal,
+    )
 
 
 def print_json(data: Any) -> None:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from leadferry.cli.common import (
     console,
@@ -18,6 +17,7 @@ from leadferry.cli.common import (
     open_store,
     print_json,
     print_table,
+    progress_bar,
     settings,
     when,
 )
@@ -44,16 +44,7 @@ def run(name: Annotated[str, typer.Argument(help="The dataset to update.")]) -> 
     started = time.perf_counter()
     with (
         open_store() as store,
-        Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("pages"),
-            TextColumn("{task.fields[rows]:,} rows"),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=True,
-        ) as bar,
+        progress_bar("pages", err_console) as bar,
     ):
         task = bar.add_task(name, total=None, rows=0)
 

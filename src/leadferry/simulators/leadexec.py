@@ -51,7 +51,6 @@ import logging
 import math
 import random
 import re
-import time
 from array import array
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -65,6 +64,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
+from leadferry.simulators._faults import RateLimiter
 from leadferry.simulators._leadexec_data import (
     DEFAULT_LID,
     MISSING,
@@ -332,28 +332,6 @@ class _Selector:
 # HTTP
 
 
-class _RateLimiter:
-    """A token bucket refilled at ``rate`` per second, holding at most ``max(1, rate)`` tokens."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.capacity = max(1.0, rate)
-        self.tokens = self.capacity
-        self.stamp = time.monotonic()
-
-    def wait(self) -> float:
-        """Take a token and return 0, or return the seconds until there is one."""
-        if self.rate <= 0:
-            return 0.0
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
-
-
 class _Reject(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -462,7 +440,7 @@ def create_app(settings: Settings, now: datetime | None = None) -> FastAPI:
     """
     sim = Simulation(settings, datetime.now(UTC) if now is None else now)
     selector = _Selector(sim)
-    limiter = _RateLimiter(settings.rate_limit)
+    limiter = RateLimiter(settings.rate_limit)
     chaos = random.Random(settings.seed)
     keys = frozenset(settings.api_key)
     app = FastAPI(title="LeadExec (simulated)", docs_url=None, redoc_url=None, openapi_url=None)

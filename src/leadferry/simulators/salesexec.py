@@ -47,7 +47,6 @@ import logging
 import math
 import random
 import re
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +57,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
+from leadferry.simulators._faults import RateLimiter
 from leadferry.simulators._salesexec_data import (
     ACTION_FIELDS,
     AWAITING_FIELDS,
@@ -226,28 +226,6 @@ def _report_page(sim: Simulation, report: str, params: dict[str, str]) -> dict[s
 # HTTP
 
 
-class _RateLimiter:
-    """A token bucket refilled at ``rate`` per second, holding at most ``max(1, rate)`` tokens."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.capacity = max(1.0, rate)
-        self.tokens = self.capacity
-        self.stamp = time.monotonic()
-
-    def wait(self) -> float:
-        """Take a token and return 0, or return the seconds until there is one."""
-        if self.rate <= 0:
-            return 0.0
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
-
-
 @dataclass
 class _Session:
     user: str
@@ -310,7 +288,7 @@ def create_app(
         clock = _shifted_clock(sim.now - datetime.now(UTC))
     tokens = _Tokens(settings.token_ttl, clock, settings.seed)
     logins = settings.logins()
-    limiter = _RateLimiter(settings.rate_limit)
+    limiter = RateLimiter(settings.rate_limit)
     chaos = random.Random(settings.seed)
     app = FastAPI(title="SalesExec (simulated)", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.simulation = sim
