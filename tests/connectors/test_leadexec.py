@@ -212,3 +212,18 @@ def test_requests_carry_the_window_as_naive_account_time():
     assert params["enddate"] == "11-23-2026 00:00:00"
     assert params["lid"] == "271"
     assert params["take"] == "1000"
+
+
+def test_a_value_that_does_not_fit_its_column_keeps_its_text_beside_it():
+    from leadferry.connectors.columns import BatchBuilder, ColumnTypes
+    from leadferry.connectors.leadexec import LEADS
+
+    types = ColumnTypes()
+    first = BatchBuilder(LEADS, types, "UTC")
+    first.add_rows([{"uid": "1", "age": "41"}, {"uid": "2", "age": "37"}])
+    assert first.build().schema.field("age").type == pa.int64()
+    later = BatchBuilder(LEADS, types, "UTC")
+    later.add_rows([{"uid": "3", "age": "52"}, {"uid": "4", "age": "unknown"}])
+    batch = later.build()
+    assert batch.column("age").to_pylist() == [52, None]
+    assert batch.column("age__v_text").to_pylist() == [None, "unknown"]

@@ -108,6 +108,28 @@ def infer_type(column: str, values: pa.Array) -> pa.DataType:
     return pa.string()
 
 
+VARIANT_SUFFIX = "__v_text"
+"""A column's values that do not fit its type keep their text in ``<column>__v_text`` (dlt's
+name for a variant column), so a stray value never fails a load and is never dropped."""
+_KINDS = {pa.bool_(): "bool", pa.int64(): "int", pa.float64(): "float", TIMESTAMP: "timestamp"}
+
+
+def split_misfits(
+    values: pa.Array, data_type: pa.DataType, timezone: str
+) -> tuple[pa.Array, pa.Array]:
+    """(*values* as *data_type* where they fit, else null; the text of those that do not)."""
+    kind = _KINDS.get(data_type)
+    none = pa.scalar(None, pa.string())
+    if kind is not None:
+        fits = pc.fill_null(pc.match_substring_regex(values, _PATTERNS[kind]), True)
+        try:
+            typed = to_type(pc.if_else(fits, values, none), data_type, timezone)
+            return typed, pc.if_else(fits, none, values)
+        except ValueError:
+            pass  # the pattern let through what the type refuses: keep it all as text
+    return pa.nulls(len(values), data_type), values
+
+
 def to_type(values: pa.Array, data_type: pa.DataType, timezone: str) -> pa.Array:
     """Convert a text column to *data_type*; raise ValueError when a value does not fit.
 
@@ -232,12 +254,19 @@ class BatchBuilder:
                 try:
                     arrays.append(to_type(text, data_type, self.timezone))
                 except ValueError:
+                    typed, misfits = split_misfits(text, data_type, self.timezone)
                     logger.warning(
-                        "%s.%s: a value does not fit %s; this page keeps the column as text",
+                        "%s.%s: %d values do not fit %s; they go to %s%s",
                         self.table.name,
                         name,
+                        len(misfits) - misfits.null_count,
                         data_type,
+                        name,
+                        VARIANT_SUFFIX,
                     )
-                    arrays.append(text)
+                    arrays.append(typed)
+                    names.append(name)
+                    name, typed = name + VARIANT_SUFFIX, misfits
+                    arrays.append(typed)
             names.append(name)
         return pa.RecordBatch.from_arrays(arrays, names=names)
