@@ -247,3 +247,24 @@ def test_stale_manual_datasets_alert_once(settings, acme, clock, receiver):
         service.shutdown()
     assert [a["kind"] for a in received] == ["stale"]
     assert received[0]["dataset"] == "manual_leads"
+
+
+def test_zero_rows_where_the_last_runs_had_rows_sends_an_alert(
+    store, settings, acme, leadexec_api, clock, receiver
+):
+    url, received = receiver
+    hourly(store, clock, alert_webhook=url)
+    service = scheduler(store, settings, clock, leadexec_api)
+    for _ in range(2):
+        clock.advance(HOUR)
+        service.tick()
+        service.wait()
+    assert received == []
+    store.update_dataset("acme_leads", params={"lid": 999})  # a lead type with no leads
+    clock.advance(HOUR)
+    service.tick()
+    service.wait()
+    service.shutdown()
+    assert [r.total_rows > 0 for r in store.list_runs("acme_leads")] == [False, True, True]
+    (alert,) = received
+    assert alert["kind"] == "zero_rows"
