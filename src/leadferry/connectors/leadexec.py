@@ -380,11 +380,12 @@ def _plain_columns(body: bytes) -> _Plain | None:
 
     values = pc.if_else(pc.or_(empty, pc.equal(texts, "")), _NO_TEXT, texts)
     if has_newlines:  # put them back first, before "&lt;" becomes another "<"
-        values = _replaced(values, "<", (("<", "\n"),))
+        values = _replaced(values, pc.match_substring(values, "<"), (("<", "\n"),))
     if b"&" in body:
-        values = _replaced(values, "&", _ENTITIES)
-        if values is None:
-            return None  # character references
+        with_entities = pc.match_substring(values, "&")
+        if pc.any(pc.match_substring(values.filter(with_entities), "&#")).as_py():
+            return None  # character references: the element reader decodes them
+        values = _replaced(values, with_entities, _ENTITIES)
 
     lead_no = pc.subtract(pc.cumulative_sum(lead.cast(pa.int32())), 1)
     send_no = pc.subtract(pc.cumulative_sum(send.cast(pa.int32())), 1)
@@ -397,13 +398,10 @@ def _plain_columns(body: bytes) -> _Plain | None:
 
 
 def _replaced(
-    values: pa.Array, marker: str, replacements: tuple[tuple[str, str], ...]
-) -> pa.Array | None:
-    """*values* with the *replacements* made in those that hold *marker*; None for "&#"."""
-    marked = pc.match_substring(values, marker)
+    values: pa.Array, marked: pa.Array, replacements: tuple[tuple[str, str], ...]
+) -> pa.Array:
+    """*values* with the *replacements* made in the *marked* ones (few: the others stay put)."""
     changed = values.filter(marked)
-    if pc.any(pc.match_substring(changed, "&#")).as_py():
-        return None
     for old, new in replacements:
         changed = pc.replace_substring(changed, old, new)
     return pc.replace_with_mask(values, marked, changed)
