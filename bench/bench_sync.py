@@ -17,6 +17,8 @@ connector's own requests: skip/take 1,000, one window covering every lead):
 
 Seconds are the contender process's wall time, start-up included. Peak RSS is the process's VmHWM
 (its own high-water mark, which ``ru_maxrss`` of a forked child is not), polled until it exits.
+CPU seconds are the contender's and, separately, the simulator's while it served that contender:
+on 2 cores they share, so a busy machine shows up there.
 leadferry also runs at ``--small`` leads (its own simulator) to show that memory does not grow
 with N. Targets are printed as PASS/FAIL; nothing here asserts.
 """
@@ -29,6 +31,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -65,6 +68,10 @@ class Result:
     rows: int
     seconds: float
     peak_mb: float
+    cpu: float
+    """CPU seconds (user + system) of the contender's process."""
+    server_cpu: float
+    """CPU seconds the simulator spent meanwhile."""
 
     @property
     def rate(self) -> float:
@@ -92,9 +99,30 @@ def _hwm_mb(pid: int) -> float:
     return total
 
 
-def measure(cmd: list[str], env: dict[str, str], label: str) -> tuple[float, float, str]:
-    """Run *cmd*; return (wall seconds, peak RSS MB, stdout). Raise when it fails."""
+@dataclass
+class Measured:
+    seconds: float
+    peak_mb: float
+    cpu: float
+    server_cpu: float
+    stdout: str
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(cmd: list[str], env: dict[str, str], label: str, server: int) -> Measured:
+    """Run *cmd* while the simulator *server* (a pid) serves it. Raise when it fails."""
     peak = 0.0
+    server_before, cpu_before = cpu_seconds(server), children_cpu()
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     done = threading.Event()
@@ -109,11 +137,12 @@ def measure(cmd: list[str], env: dict[str, str], label: str) -> tuple[float, flo
     poller.start()
     out, err = proc.communicate()
     seconds = time.perf_counter() - started
+    cpu, server_cpu = children_cpu() - cpu_before, cpu_seconds(server) - server_before
     done.set()
     poller.join()
     if proc.returncode != 0:
         raise RuntimeError(f"{label} failed ({proc.returncode}):\n{err.decode()[-3000:]}")
-    return seconds, peak, out.decode()
+    return Measured(seconds, peak, cpu, server_cpu, out.decode())
 
 
 # -- the simulator -------------------------------------------------------------------------------
@@ -139,7 +168,10 @@ class Simulator:
             "--leads", str(self.leads), "--days", str(SIM_DAYS), "--seed", "1",
             "--api-key", API_KEY,
         ]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        env = child_env(Path(tempfile.gettempdir()))
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + 60
         with httpx2.Client(timeout=5) as client:
             while True:
@@ -172,13 +204,27 @@ def window_days() -> tuple[dt.date, dt.date]:
     return today - dt.timedelta(days=SIM_DAYS + 1), today
 
 
+PYCACHE = Path(tempfile.gettempdir()) / "leadferry-bench-pycache"
+
+
 def child_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADFERRY_", "DLT_"))}
+    """The environment of every child: its own home, and a bytecode cache.
+
+    An installed package has compiled bytecode; a sandbox with PYTHONDONTWRITEBYTECODE=1 and no
+    caches recompiles every module in every process (seconds per start). The children keep their
+    bytecode under a temporary prefix instead, warmed up before anything is measured.
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LEADFERRY_", "DLT_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env |= {
         "LEADFERRY_HOME": str(home),
         "LEADFERRY_API_KEY": API_KEY,
         "RUNTIME__DLTHUB_TELEMETRY": "false",
         "PYTHONUNBUFFERED": "1",
+        "PYTHONPYCACHEPREFIX": str(PYCACHE),
     }
     return env | (extra or {})
 
@@ -188,11 +234,11 @@ def child_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]
 
 def run_raw(sim: Simulator, rows: int, home: Path) -> Result:
     cmd = [sys.executable, __file__, "--child", "raw", "--url", sim.url, "--leads", str(rows)]
-    seconds, peak, out = measure(cmd, child_env(home), "raw fetch")
-    got = json.loads(out.strip().splitlines()[-1])["rows"]
+    run = measure(cmd, child_env(home), "raw fetch", sim.proc.pid)
+    got = json.loads(run.stdout.strip().splitlines()[-1])["rows"]
     if got != rows:
         raise RuntimeError(f"raw fetch got {got:,} leads, expected {rows:,}")
-    return Result("raw fetch", rows, seconds, peak)
+    return Result("raw fetch", rows, run.seconds, run.peak_mb, run.cpu, run.server_cpu)
 
 
 def run_leadferry(
@@ -208,11 +254,11 @@ def run_leadferry(
     ]  # fmt: skip
     for cmd in setup:
         subprocess.run(cmd, env=env, check=True, capture_output=True)
-    seconds, peak, _ = measure([cli, "run", "bench"], env, label)
+    run = measure([cli, "run", "bench"], env, label, sim.proc.pid)
     loaded = warehouse_rows(home)
     if loaded != rows:
         raise RuntimeError(f"{label}: the warehouse holds {loaded:,} leads, expected {rows:,}")
-    return Result(label, rows, seconds, peak)
+    return Result(label, rows, run.seconds, run.peak_mb, run.cpu, run.server_cpu)
 
 
 def warehouse_rows(home: Path) -> int:
@@ -231,11 +277,11 @@ def warehouse_rows(home: Path) -> int:
 
 def run_dlt_default(sim: Simulator, rows: int, home: Path) -> Result:
     cmd = [sys.executable, __file__, "--child", "dlt", "--url", sim.url, "--leads", str(rows)]
-    seconds, peak, out = measure(cmd, child_env(home), "dlt default")
-    got = json.loads(out.strip().splitlines()[-1])["rows"]
+    run = measure(cmd, child_env(home), "dlt default", sim.proc.pid)
+    got = json.loads(run.stdout.strip().splitlines()[-1])["rows"]
     if got != rows:
         raise RuntimeError(f"dlt default loaded {got:,} leads, expected {rows:,}")
-    return Result("dlt default", rows, seconds, peak)
+    return Result("dlt default", rows, run.seconds, run.peak_mb, run.cpu, run.server_cpu)
 
 
 # -- the children --------------------------------------------------------------------------------
@@ -349,10 +395,15 @@ def verdict(ok: bool) -> str:
 
 def report(big: Result, raw: Result, dlt_default: Result | None, small: Result | None) -> None:
     print()
-    print(f"{'contender':<22} {'rows':>10} {'seconds':>8} {'rows/s':>9} {'peak RSS MB':>12}")
-    rows = [raw, big, *(r for r in (small, dlt_default) if r)]
-    for r in rows:
-        print(f"{r.name:<22} {r.rows:>10,} {r.seconds:>8.1f} {r.rate:>9,.0f} {r.peak_mb:>12.0f}")
+    print(
+        f"{'contender':<20} {'rows':>10} {'seconds':>8} {'rows/s':>9} {'peak RSS MB':>12} "
+        f"{'CPU s':>7} {'simulator CPU s':>16}"
+    )
+    for r in [raw, big, *(r for r in (small, dlt_default) if r)]:
+        print(
+            f"{r.name:<20} {r.rows:>10,} {r.seconds:>8.1f} {r.rate:>9,.0f} {r.peak_mb:>12.0f} "
+            f"{r.cpu:>7.1f} {r.server_cpu:>16.1f}"
+        )
     print()
     share = big.rate / raw.rate
     print(f"leadferry / raw fetch    {share:6.2f}   target >= {TARGET_RAW:.2f}   "
@@ -426,6 +477,11 @@ def main() -> None:
         return best
 
     try:
+        print("warming up (bytecode, and a check that every contender works) ...", flush=True)
+        with Simulator(2 * PAGE) as sim:
+            run_raw(sim, 2 * PAGE, next(homes))
+            run_leadferry(sim, 2 * PAGE, next(homes), extra)
+            run_dlt_default(sim, PAGE, next(homes))
         small = None
         if args.small:
             with Simulator(args.small) as sim:
