@@ -362,11 +362,13 @@ def _plain_columns(body: bytes) -> _Plain | None:
     opening = pc.invert(pc.or_(closing, empty))
     step = pc.subtract(opening.cast(pa.int32()), closing.cast(pa.int32()))
     level = pc.add(pc.subtract(pc.cumulative_sum(step), step), 2)  # the root's children: 2
+    # From here on, only the elements (opening and empty tags) in document order.
     element = pc.invert(closing)
-    names = pc.utf8_rtrim(tags, characters=" /")
+    level, empty, texts = level.filter(element), empty.filter(element), texts.filter(element)
+    names = pc.utf8_rtrim(tags.filter(element), characters=" /")
 
     def at(depth: int) -> pa.Array:
-        return pc.and_(element, pc.equal(level, depth))
+        return pc.equal(level, depth)
 
     lead, named_lead = at(2), pc.equal(names, API["lead"])
     lead_count = lead.true_count
