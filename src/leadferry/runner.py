@@ -7,6 +7,7 @@ lock is taken only for dlt's load step. Every run, failed or not, ends up in the
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import re
@@ -293,8 +294,15 @@ def _configure_dlt(settings: Settings) -> None:
         "LOAD__DELETE_COMPLETED_JOBS": "true",
         "DATA_WRITER__BUFFER_MAX_ITEMS": "50000",
     }
+    # DuckDB may otherwise take 80% of RAM while loading, so peak memory grew with the run;
+    # bounded, it spills. Insertion order is not needed: tables have keys, not positions.
+    defaults["DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"] = json.dumps(
+        {"preserve_insertion_order": False, "memory_limit": settings.warehouse_memory}
+    )
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
+    # Arrow's default allocator keeps freed blocks per thread; the system one gives them back.
+    pa.set_memory_pool(pa.system_memory_pool())
     logging.getLogger("dlt").setLevel(logging.ERROR)
     settings.pipelines_dir.mkdir(parents=True, exist_ok=True)
 

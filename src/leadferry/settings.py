@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     lock_timeout: float = Field(
         default=10.0, ge=0, description="Seconds a reader waits for a busy warehouse."
     )
+    warehouse_memory: str = Field(
+        default="128MB",
+        description="DuckDB's memory limit while loading; beyond it, it spills to disk.",
+    )
     writer_timeout: float = Field(
         default=600.0, ge=0, description="Seconds a run waits for another run's load to finish."
     )
