@@ -43,7 +43,7 @@ class Settings(BaseSettings):
         default=10.0, ge=0, description="Seconds a reader waits for a busy warehouse."
     )
     warehouse_memory: str = Field(
-        default="128MB",
+        default="96MB",
         description="DuckDB's memory limit while loading; beyond it, it spills to disk.",
     )
     writer_timeout: float = Field(
