@@ -136,3 +136,9 @@ class Leadferry:
 @pytest.fixture
 def leadferry(tmp_path) -> Leadferry:
     return Leadferry(tmp_path / "home")
+
+
+def add_account(leadferry: Leadferry, url: str, name: str = "acme", key: str = E2E_KEY) -> None:
+    """A LeadExec account at *url*, its key given the way a script would: in the environment."""
+    leadferry.ok("accounts", "add", name, "--connector", "leadexec", "--set", f"base_url={url}",
+                 env={"LEADFERRY_API_KEY": key})  # fmt: skip

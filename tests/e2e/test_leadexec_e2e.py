@@ -8,22 +8,9 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.conftest import E2E_KEY, free_port
+from tests.e2e.conftest import E2E_KEY, add_account, free_port
 
 pytestmark = pytest.mark.e2e
-
-
-def add_account(leadferry, url, name="acme", key=E2E_KEY):
-    leadferry.ok(
-        "accounts",
-        "add",
-        name,
-        "--connector",
-        "leadexec",
-        "--set",
-        f"base_url={url}",
-        env={"LEADFERRY_API_KEY": key},
-    )
 
 
 def test_a_dataset_from_account_to_export(leadferry, leadexec_server, tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI, Request
 
 from tests.conftest import serve_on_loopback
-from tests.e2e.conftest import E2E_KEY
+from tests.e2e.conftest import add_account
 
 pytestmark = pytest.mark.e2e
 SPEED = 600  # one real second is ten minutes
@@ -56,21 +56,8 @@ def wait_for(predicate, timeout=60):
     raise AssertionError("timed out")
 
 
-def add(leadferry, url, name="acme"):
-    leadferry.ok(
-        "accounts",
-        "add",
-        name,
-        "--connector",
-        "leadexec",
-        "--set",
-        f"base_url={url}",
-        env={"LEADFERRY_API_KEY": E2E_KEY},
-    )
-
-
 def test_scheduled_runs_and_a_missed_slot_after_a_restart(leadferry, leadexec_server):
-    add(leadferry, leadexec_server.url)
+    add_account(leadferry, leadexec_server.url)
     leadferry.ok(
         "datasets",
         "create",
@@ -112,7 +99,7 @@ def test_scheduled_runs_and_a_missed_slot_after_a_restart(leadferry, leadexec_se
 
 
 def test_two_services_share_a_store_without_running_a_slot_twice(leadferry, leadexec_server):
-    add(leadferry, leadexec_server.url)
+    add_account(leadferry, leadexec_server.url)
     for name in ("first_leads", "second_leads"):
         leadferry.ok(
             "datasets",
@@ -158,8 +145,8 @@ def test_a_failing_run_is_retried_then_succeeds_and_alerts_are_delivered(
         return {}
 
     with serve_on_loopback(app) as hook_url:
-        add(leadferry, failing_leadexec_server.url, "flaky")
-        add(leadferry, failing_leadexec_server.url, "broken")
+        add_account(leadferry, failing_leadexec_server.url, "flaky")
+        add_account(leadferry, failing_leadexec_server.url, "broken")
         for name, account in (("flaky_leads", "flaky"), ("broken_leads", "broken")):
             leadferry.ok(
                 "datasets",
