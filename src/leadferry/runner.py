@@ -193,14 +193,16 @@ def open_connector(
 ) -> Connector:
     account = plan_or_account.account if isinstance(plan_or_account, RunPlan) else plan_or_account
     connector = get_connector(account.connector)
-    values = dict(account.config) | {k: v.get_secret_value() for k, v in account.secrets.items()}
     retry = RetryPolicy(
         attempts=settings.http_retries + 1,
         base_delay=settings.http_backoff,
         max_total_wait=settings.http_max_wait,
     )
     return connector(
-        client, Credentials(account.name, values), concurrency=settings.concurrency, retry=retry
+        client,
+        Credentials(account.name, account.credentials()),
+        concurrency=settings.concurrency,
+        retry=retry,
     )
 
 

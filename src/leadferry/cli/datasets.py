@@ -302,8 +302,10 @@ def _schedule_text(dataset: Dataset) -> str:
 
 
 def _scrubbed(url: str | None) -> str | None:
-    """A webhook URL without the token its query string may carry."""
-    return url.split("?", 1)[0] if url else None
+    """A webhook URL without the token its query string or user info may carry."""
+    from leadferry.connectors.base import scrub_url
+
+    return scrub_url(url) if url else None
 
 
 @app.command("show")
