@@ -294,6 +294,7 @@ class Store(SchedulingMixin):
                 update_method=spec.update_method,
                 merge_key=spec.merge_key,
                 description=spec.description,
+                owner=spec.owner,
                 created_at=now,
                 updated_at=now,
                 schedule=None if spec.schedule is None else dict(spec.schedule),

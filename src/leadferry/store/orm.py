@@ -122,6 +122,7 @@ class DatasetRow(Base):
     # Incremental datasets: the settings, and the cursor (the newest change loaded).
     incremental: Mapped[dict[str, Any] | None]
     cursor: Mapped[datetime | None]
+    owner: Mapped[str | None] = mapped_column(String(255))
 
 
 class RunRow(Base):
@@ -156,3 +157,44 @@ class RunRow(Base):
     host: Mapped[str | None] = mapped_column(String(255))
     slot: Mapped[datetime | None]
     attempt: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class UserRow(Base):
+    """Someone who may log in to the web UI or the REST API, with one role."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ApiTokenRow(Base):
+    """An API token of a user. Only its digest is kept: the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+
+
+class WebSessionRow(Base):
+    """A logged-in browser. Only the digest of its session id (the cookie) is kept."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    # Indexed: expired sessions are deleted by this column.
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -76,6 +76,7 @@ def to_dataset(row: DatasetRow, account: AccountRow, last_run: Run | None) -> Da
         update_method=row.update_method,
         merge_key=row.merge_key,
         description=row.description,
+        owner=row.owner,
         created_at=row.created_at,
         updated_at=row.updated_at,
         last_run=last_run,

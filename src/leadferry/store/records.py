@@ -115,6 +115,8 @@ class DatasetSpec:
     incremental: dict[str, Any] | None = None
     """``{"lookback_minutes": N, "start": "YYYY-MM-DD"}``: load only what changed since the
     cursor (minus the lookback); None loads the date selection's window."""
+    owner: str | None = None
+    """Who answers for the dataset (free text, as the "Name & describe" pane shows it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +163,7 @@ class Dataset(DatasetSpec):
             alert_webhook=self.alert_webhook,
             alert_emails=self.alert_emails,
             incremental=self.incremental,
+            owner=self.owner,
         )
 
 
