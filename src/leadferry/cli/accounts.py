@@ -12,7 +12,7 @@ from leadferry.cli.common import console, key_values, open_store, print_json, pr
 from leadferry.errors import ConfigError
 
 if TYPE_CHECKING:
-    from leadferry.connectors.base import Connector
+    from leadferry.connectors.base import Connector, CredentialField
 
 app = typer.Typer(
     help="Add, test, rotate, rename and remove vendor accounts.", no_args_is_help=True
@@ -24,49 +24,17 @@ SetFlag = Annotated[
 ]
 
 
-def split_fields(
-    connector: type[Connector],
-    given: dict[str, str],
-    *,
-    ask_missing_secrets: bool,
-    require: bool,
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Sort field values into (config, secrets), asking for secrets that were not given.
-
-    A secret comes from ``--set``, else from ``LEADFERRY_<FIELD>``, else from a hidden prompt.
-    """
-    for field_id in given:
-        connector.field(field_id)
-    config: dict[str, str] = {}
-    secrets: dict[str, str] = {}
-    for field in connector.fields:
-        value = given.get(field.id)
-        if value is None and field.secret and ask_missing_secrets:
-            value = os.environ.get(f"LEADFERRY_{field.id.upper()}") or _prompt_secret(
-                connector, field.id, field.label
-            )
-        if value is None or value == "":
-            if field.required and (require or field.id in given):
-                raise ConfigError(
-                    f"{connector.label} accounts need {field.id} ({field.label}): "
-                    f"add --set {field.id}=..."
-                )
-            continue
-        (secrets if field.secret else config)[field.id] = value
-    if "timezone" in config:
-        from leadferry.dates import zone
-
-        zone(config["timezone"])
-    return config, secrets
-
-
-def _prompt_secret(connector: type[Connector], field_id: str, label: str) -> str | None:
+def _ask_secret(connector: type[Connector], field: CredentialField) -> str | None:
+    """A secret not given with --set: from ``LEADFERRY_<FIELD>``, else a hidden prompt."""
+    from_env = os.environ.get(f"LEADFERRY_{field.id.upper()}")
+    if from_env:
+        return from_env
     if not sys.stdin.isatty():
         raise ConfigError(
-            f"{connector.label} accounts need {field_id} ({label}): set LEADFERRY_"
-            f"{field_id.upper()} or run in a terminal to be asked for it"
+            f"{connector.label} accounts need {field.id} ({field.label}): set LEADFERRY_"
+            f"{field.id.upper()} or run in a terminal to be asked for it"
         )
-    return str(typer.prompt(label, hide_input=True))
+    return str(typer.prompt(field.label, hide_input=True))
 
 
 @app.command("add")
@@ -77,34 +45,22 @@ def add(
 ) -> None:
     """Add an account. Secrets not given are read from LEADFERRY_<FIELD> or asked for."""
     from leadferry.connectors import get_connector
+    from leadferry.service.accounts import add_account
 
-    connector_cls = get_connector(connector)
-    config, secrets = split_fields(
-        connector_cls, key_values(set_ or [], "--set"), ask_missing_secrets=True, require=True
-    )
     with open_store() as store:
-        store.create_account(name, connector_cls.name, config, secrets)
-    console.print(f"added {connector_cls.label} account {name}")
+        add_account(store, name, connector, key_values(set_ or [], "--set"), ask=_ask_secret)
+    console.print(f"added {get_connector(connector).label} account {name}")
 
 
 @app.command("list")
 def list_(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List accounts with their connector, masked secrets and how many datasets use them."""
+    from leadferry.service.accounts import account_public
+
     with open_store() as store:
         accounts = store.list_accounts()
     if json_:
-        print_json(
-            [
-                {
-                    "name": a.name,
-                    "connector": a.connector,
-                    "config": a.config,
-                    "secrets": a.masked,
-                    "datasets": a.dataset_count,
-                }
-                for a in accounts
-            ]
-        )
+        print_json([account_public(a) for a in accounts])
         return
     print_table(
         None,
@@ -126,15 +82,11 @@ def list_(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = F
 def test(name: Annotated[str, typer.Argument(help="The account to test.")]) -> None:
     """Test the connection: make one authenticated call to the vendor."""
     from leadferry.cli.common import settings
-    from leadferry.runner import make_client, open_connector
+    from leadferry.service.accounts import check_connection
 
     with open_store() as store:
-        account = store.get_account(name)
-    config = settings()
-    with make_client(config) as client:
-        connector = open_connector(account, client, config)
-        connector.check_connection()
-    console.print(f"ok: {connector.label} accepted the credentials of account {name}")
+        label = check_connection(store, settings(), name)
+    console.print(f"ok: {label} accepted the credentials of account {name}")
 
 
 @app.command("rotate")
@@ -159,15 +111,12 @@ def edit(
 
 def _update(name: str, pairs: list[str] | None, *, ask_secrets: bool) -> None:
     """Apply ``--set`` values to an account, asking for every secret when *ask_secrets*."""
-    from leadferry.connectors import get_connector
+    from leadferry.service.accounts import update_account
 
     with open_store() as store:
-        connector = get_connector(store.get_account(name).connector)
-        given = key_values(pairs or [], "--set")
-        config, secrets = split_fields(
-            connector, given, ask_missing_secrets=ask_secrets, require=False
+        update_account(
+            store, name, key_values(pairs or [], "--set"), ask=_ask_secret if ask_secrets else None
         )
-        store.update_account(name, config=config, secrets=secrets or None)
 
 
 @app.command("rename")

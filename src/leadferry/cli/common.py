@@ -158,29 +158,8 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
     console.print(table)
 
 
-def when(value: dt.datetime | None, tz: ZoneInfo | None = None) -> str:
-    """ISO 8601 with offset, in *tz* when given (a dataset's zone), else as stored (UTC)."""
-    if value is None:
-        return ""
-    return (value.astimezone(tz) if tz else value).isoformat(timespec="seconds")
-
-
 def dataset_zone(store: Store, name: str) -> ZoneInfo:
     """The time zone a dataset's windows are in."""
-    from leadferry.connectors import get_connector
-    from leadferry.runner import dataset_timezone
+    from leadferry.service.datasets import dataset_zone as zone_of
 
-    dataset = store.get_dataset(name)
-    account = store.get_account(dataset.account)
-    return zone(dataset_timezone(dataset, account, get_connector(dataset.connector)))
-
-
-def days_of(start: dt.datetime | None, end: dt.datetime | None, tz: ZoneInfo) -> str:
-    """``2026-11-16 .. 2026-11-22 (7 days)``: a run's window as the days it covers."""
-    if start is None or end is None:
-        return ""
-    first = start.astimezone(tz).date()
-    last = (end.astimezone(tz) - dt.timedelta(seconds=1)).date()
-    count = (last - first).days + 1
-    span = str(first) if count == 1 else f"{first} .. {last}"
-    return f"{span} ({count} day{'s' if count > 1 else ''})"
+    return zone(zone_of(store, store.get_dataset(name)))

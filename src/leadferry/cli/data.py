@@ -5,27 +5,24 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 
 from leadferry.cli.common import (
     console,
     dataset_zone,
-    days_of,
     err_console,
     open_store,
     print_json,
     print_table,
     progress_bar,
     settings,
-    when,
 )
 from leadferry.errors import ConfigError
+from leadferry.service.runs import days_of, when
 
 if TYPE_CHECKING:
     from leadferry.connectors.base import FetchProgress
-    from leadferry.store import Run
     from leadferry.warehouse import Warehouse
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -62,30 +59,14 @@ def run(name: Annotated[str, typer.Argument(help="The dataset to update.")]) -> 
         console.print(f"{name}: schema change: {change}")
 
 
-def run_json(run_: Run, tz: ZoneInfo) -> dict[str, object]:
-    return {
-        "id": run_.id,
-        "status": run_.status,
-        "trigger": run_.trigger,
-        "window_start": when(run_.window_start, tz) or None,
-        "window_end": when(run_.window_end, tz) or None,
-        "rows": run_.rows,
-        "error": run_.error,
-        "started_at": when(run_.started_at),
-        "finished_at": when(run_.finished_at) or None,
-        "load_id": run_.load_id,
-        "slot": when(run_.slot, tz) or None,
-        "attempt": run_.attempt,
-        "schema_changes": run_.schema_changes,
-    }
-
-
 def history(
     name: Annotated[str, typer.Argument(help="The dataset.")],
     limit: Annotated[int, typer.Option("--limit", help="How many runs, newest first.")] = 20,
     json_: JsonFlag = False,
 ) -> None:
     """Show a dataset's runs, newest first."""
+    from leadferry.service.runs import run_json
+
     with open_store() as store:
         tz = dataset_zone(store, name)
         runs = store.list_runs(name, limit=limit)

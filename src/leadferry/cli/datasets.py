@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Annotated, Any
-from zoneinfo import ZoneInfo
 
 import typer
 
@@ -18,19 +16,18 @@ from leadferry.cli.common import (
     any_date_flag,
     console,
     date_selection,
-    days_of,
     key_values,
     now,
     open_store,
     print_json,
     print_table,
-    when,
 )
-from leadferry.dates import DateSelection, today_in, zone
+from leadferry.dates import DateSelection, zone
 from leadferry.errors import ConfigError
+from leadferry.service.runs import days_of, when
 
 if TYPE_CHECKING:
-    from leadferry.store import Dataset, DatasetSpec, Store
+    pass
 
 app = typer.Typer(help="Create, list, show, edit and remove datasets.", no_args_is_help=True)
 
@@ -92,29 +89,6 @@ DescriptionFlag = Annotated[
 ]
 
 
-def _validate(store: Store, spec: DatasetSpec) -> dict[str, Any]:
-    """Check a dataset before saving it: report, parameters, dates (resolved for today), zone."""
-    from leadferry.connectors import get_connector
-    from leadferry.runner import check_dataset_settings
-
-    account = store.get_account(spec.account)
-    connector = get_connector(account.connector)
-    typed = check_dataset_settings(
-        connector,
-        spec.report,
-        spec.params,
-        spec.date_selection,
-        spec.timezone,
-        spec.update_method,
-        spec.merge_key,
-        spec.incremental,
-    )
-    if connector.report(spec.report).dated:
-        timezone = spec.timezone or account.config.get("timezone") or connector.default_timezone()
-        DateSelection.parse(spec.date_selection).resolve(timezone, today_in(timezone, now()))
-    return typed
-
-
 @app.command("create")
 def create(
     name: Annotated[str, typer.Argument(help="Dataset name; also its warehouse schema.")],
@@ -136,6 +110,7 @@ def create(
     description: DescriptionFlag = "",
 ) -> None:
     """Create a dataset from a report, its parameters and a date selection."""
+    from leadferry.service.datasets import create_dataset
     from leadferry.store import DatasetSpec
 
     selection = date_selection(date, days_back, from_date, from_days_back, to_date, to_days_back)
@@ -152,8 +127,7 @@ def create(
         incremental=incremental_settings(incremental, lookback, incremental_start, None),
     )
     with open_store() as store:
-        typed = _validate(store, spec)
-        store.create_dataset(dataclasses.replace(spec, params=typed))
+        create_dataset(store, spec, now())
     console.print(
         f"created dataset {name} ({report}, {selection.describe()}, {spec.update_method})"
     )
@@ -183,7 +157,7 @@ def edit(
     description: DescriptionFlag = None,
 ) -> None:
     """Change a dataset; flags not given keep their value."""
-    from leadferry.store import DatasetSpec
+    from leadferry.service.datasets import edit_dataset
 
     with open_store() as store:
         current = store.get_dataset(name)
@@ -211,28 +185,18 @@ def edit(
             changes["incremental"] = incremental_settings(
                 incremental, lookback, incremental_start, current.incremental
             )
-        if changes.get("update_method", current.update_method) != "merge" and merge_key is None:
-            changes["merge_key"] = None
-        merged = {field: getattr(current, field) for field in DatasetSpec.__dataclass_fields__}
-        spec = DatasetSpec(**(merged | changes))
-        changes["params"] = _validate(store, spec)
-        store.update_dataset(name, **changes)
+        edit_dataset(store, name, changes, now())
     console.print(f"updated dataset {name}")
 
 
 @app.command("list")
 def list_(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List datasets with their report, dates, update method and last run."""
-    from leadferry.connectors import get_connector
-    from leadferry.runner import dataset_timezone
+    from leadferry.service.datasets import dataset_zone, describe
 
     with open_store() as store:
         datasets = store.list_datasets()
-        accounts = {a.name: a for a in store.list_accounts()}
-    zones = {
-        d.name: zone(dataset_timezone(d, accounts[d.account], get_connector(d.connector)))
-        for d in datasets
-    }
+        zones = {d.name: zone(dataset_zone(store, d)) for d in datasets}
     if json_:
         print_json([describe(d, zones[d.name]) for d in datasets])
         return
@@ -255,81 +219,18 @@ def list_(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = F
     )
 
 
-def describe(dataset: Dataset, tz: ZoneInfo) -> dict[str, Any]:
-    last = dataset.last_run
-    return {
-        "name": dataset.name,
-        "account": dataset.account,
-        "connector": dataset.connector,
-        "report": dataset.report,
-        "params": dataset.params,
-        "date_selection": dataset.date_selection or {},
-        "dates": DateSelection.parse(dataset.date_selection).describe(),
-        "timezone": dataset.timezone,
-        "update_method": dataset.update_method,
-        "merge_key": dataset.merge_key,
-        "description": dataset.description,
-        "schedule": _schedule_text(dataset),
-        "next_run": when(dataset.state.next_run_at, tz) or None,
-        "retry": {"every_minutes": dataset.retry_every, "retries": dataset.retries}
-        if dataset.retry_every
-        else None,
-        "when_failing": dataset.when_failing,
-        "failing": dataset.state.failing,
-        "stale_after_minutes": dataset.stale_after,
-        "alert_webhook": _scrubbed(dataset.alert_webhook),
-        "alert_emails": dataset.alert_emails,
-        "incremental": dataset.incremental,
-        "cursor": when(dataset.state.cursor, tz) or None,
-        "last_run": None
-        if last is None
-        else {
-            "status": last.status,
-            "started_at": when(last.started_at),
-            "finished_at": when(last.finished_at),
-            "seconds": last.duration,
-            "window": days_of(last.window_start, last.window_end, tz) or None,
-            "rows": last.rows,
-            "error": last.error,
-        },
-    }
-
-
-def _schedule_text(dataset: Dataset) -> str:
-    from leadferry.schedule import Schedule
-
-    return Schedule.parse(dataset.schedule).describe() if dataset.schedule else "manual"
-
-
-def _scrubbed(url: str | None) -> str | None:
-    """A webhook URL without the token its query string or user info may carry."""
-    from leadferry.connectors.base import scrub_url
-
-    return scrub_url(url) if url else None
-
-
 @app.command("show")
 def show(
     name: Annotated[str, typer.Argument(help="The dataset to show.")],
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show a dataset's settings, the window its next run would take, and its last runs."""
-    from leadferry.connectors import get_connector
-    from leadferry.runner import dataset_timezone
+    from leadferry.service.datasets import details as dataset_details
 
     with open_store() as store:
-        dataset = store.get_dataset(name)
-        account = store.get_account(dataset.account)
+        details = dataset_details(store, name, now())
         runs = store.list_runs(name, limit=5)
-    connector = get_connector(dataset.connector)
-    timezone = dataset_timezone(dataset, account, connector)
-    details = describe(dataset, zone(timezone))
-    details["effective_timezone"] = timezone
-    if connector.report(dataset.report).dated:
-        window = DateSelection.parse(dataset.date_selection).resolve(
-            timezone, today_in(timezone, now())
-        )
-        details["next_window"] = window.as_json()
+    timezone = details["effective_timezone"]
     if json_:
         print_json(details)
         return

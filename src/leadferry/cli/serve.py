@@ -76,8 +76,8 @@ def schedule(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Set a dataset's schedule, retries and alerts; print its next five runs."""
-    from leadferry.schedule import Schedule, local, next_runs
-    from leadferry.scheduler import reschedule
+    from leadferry.schedule import Schedule
+    from leadferry.service.datasets import schedule_changes, set_schedule
 
     plan = Schedule.from_flags(
         manual=manual,
@@ -92,31 +92,19 @@ def schedule(
         active_hours=active_hours,
         start_at=start_at,
     )
-    changes: dict[str, object] = {"schedule": None if plan.kind == "manual" else plan.as_json()}
-    if no_retry and (retry_every is not None or retries is not None):
-        raise ConfigError("--no-retry cannot be combined with --retry-every or --retries")
-    if no_retry:
-        changes |= {"retry_every": None, "retries": 0}
-    elif (retry_every is None) != (retries is None):
-        raise ConfigError("give --retry-every MINUTES and --retries N together")
-    elif retry_every is not None and retries is not None:
-        if retry_every < 1 or retries < 1:
-            raise ConfigError("--retry-every and --retries must be 1 or more")
-        changes |= {"retry_every": retry_every, "retries": retries}
-    if stale_after is not None:
-        if stale_after < 1:
-            raise ConfigError("--stale-after must be 1 minute or more")
-        changes["stale_after"] = stale_after
-    for key, value in (("when_failing", when_failing), ("alert_webhook", alert_webhook)):
-        if value is not None:
-            changes[key] = value
-    if alert_email is not None:
-        changes["alert_emails"] = list(alert_email)
+    changes = schedule_changes(
+        plan,
+        retry_every=retry_every,
+        retries=retries,
+        no_retry=no_retry,
+        when_failing=when_failing,
+        stale_after=stale_after,
+        alert_webhook=alert_webhook,
+        alert_emails=alert_email,
+    )
     moment = _instant(at_now, "--now") if at_now else now()
     with open_store() as store:
-        dataset = store.update_dataset(name, **changes)
-        reschedule(store, dataset, moment)
-    upcoming = [local(slot, plan) for slot in next_runs(plan, moment, 5)]
+        upcoming = set_schedule(store, name, changes, moment)
     if json_:
         print_json({"next_runs": [slot.isoformat() for slot in upcoming]})
         return

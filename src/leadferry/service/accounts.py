@@ -1,0 +1,118 @@
+"""Accounts: sorting field values into settings and secrets, adding, changing, testing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from leadferry.connectors import get_connector
+from leadferry.errors import ConfigError
+
+if TYPE_CHECKING:
+    from leadferry.connectors.base import Connector, CredentialField
+    from leadferry.settings import Settings
+    from leadferry.store import Account, AccountSummary, Store
+
+AskSecret = Callable[["type[Connector]", "CredentialField"], "str | None"]
+"""Asked for a secret the caller did not give (the CLI prompts; the web and API never ask)."""
+
+
+def sort_fields(
+    connector: type[Connector],
+    given: Mapping[str, str],
+    *,
+    require: bool,
+    ask: AskSecret | None = None,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Sort field values into (settings, secrets); ask for missing secrets when *ask* is given.
+
+    Raises:
+        ConfigError: an unknown field, a required field missing (when *require*, or given
+            empty), or an unknown time zone.
+    """
+    for field_id in given:
+        connector.field(field_id)
+    config: dict[str, str] = {}
+    secrets: dict[str, str] = {}
+    for field in connector.fields:
+        value = given.get(field.id)
+        if value is None and field.secret and ask is not None:
+            value = ask(connector, field)
+        if value is None or value == "":
+            if field.required and (require or field.id in given):
+                raise ConfigError(
+                    f"{connector.label} accounts need {field.id} ({field.label}): "
+                    f"add --set {field.id}=..."
+                )
+            continue
+        (secrets if field.secret else config)[field.id] = value
+    if "timezone" in config:
+        from leadferry.dates import zone
+
+        zone(config["timezone"])
+    return config, secrets
+
+
+def add_account(
+    store: Store,
+    name: str,
+    connector_name: str,
+    given: Mapping[str, str],
+    *,
+    ask: AskSecret | None = None,
+) -> Account:
+    """Save a new account from field values.
+
+    Raises:
+        ConfigError: an unknown connector or field, a missing required field.
+        ConflictError: the name is taken.
+    """
+    connector = get_connector(connector_name)
+    config, secrets = sort_fields(connector, given, require=True, ask=ask)
+    return store.create_account(name, connector.name, config, secrets)
+
+
+def update_account(
+    store: Store,
+    name: str,
+    given: Mapping[str, str],
+    *,
+    ask: AskSecret | None = None,
+) -> None:
+    """Change some fields of an account; secrets given (or asked for) replace the stored ones.
+
+    Raises:
+        NotFoundError: no such account.
+        ConfigError: an unknown field, an empty required field, an unknown time zone.
+    """
+    connector = get_connector(store.get_account(name).connector)
+    config, secrets = sort_fields(connector, given, require=False, ask=ask)
+    store.update_account(name, config=config, secrets=secrets or None)
+
+
+def check_connection(store: Store, settings: Settings, name: str) -> str:
+    """Make one authenticated call with the account; return the vendor's label.
+
+    Raises:
+        NotFoundError: no such account.
+        AuthError: the vendor refused the credentials.
+        ConnectorError: the vendor could not be reached.
+    """
+    from leadferry.runner import make_client, open_connector
+
+    account = store.get_account(name)
+    with make_client(settings) as client:
+        connector = open_connector(account, client, settings)
+        connector.check_connection()
+    return connector.label
+
+
+def account_public(account: AccountSummary) -> dict[str, Any]:
+    """What may be shown of an account: settings and masked secrets, never the secrets."""
+    return {
+        "name": account.name,
+        "connector": account.connector,
+        "config": account.config,
+        "secrets": account.masked,
+        "datasets": account.dataset_count,
+    }

@@ -1,0 +1,238 @@
+"""Datasets: validating, creating, changing, scheduling and describing them."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from leadferry.connectors import get_connector
+from leadferry.dates import DateSelection, DateWindow, today_in, zone
+from leadferry.errors import ConfigError
+from leadferry.service.runs import days_of, when
+
+if TYPE_CHECKING:
+    from leadferry.schedule import Schedule
+    from leadferry.store import Dataset, DatasetSpec, Store
+
+SPEC_FIELDS = frozenset(
+    (
+        "account",
+        "report",
+        "params",
+        "date_selection",
+        "timezone",
+        "update_method",
+        "merge_key",
+        "description",
+        "incremental",
+    )
+)
+"""What :func:`edit_dataset` changes; schedules go through :func:`set_schedule`."""
+
+
+def validate(store: Store, spec: DatasetSpec, now: dt.datetime) -> dict[str, Any]:
+    """Check a dataset before saving it: report, parameters, dates (resolved for today), zone.
+
+    Returns the typed parameters.
+
+    Raises:
+        NotFoundError: no such account.
+        ConfigError: naming the report, parameter, date, zone or update method that is wrong.
+    """
+    from leadferry.runner import check_dataset_settings
+
+    account = store.get_account(spec.account)
+    connector = get_connector(account.connector)
+    typed = check_dataset_settings(
+        connector,
+        spec.report,
+        spec.params,
+        spec.date_selection,
+        spec.timezone,
+        spec.update_method,
+        spec.merge_key,
+        spec.incremental,
+    )
+    if connector.report(spec.report).dated:
+        timezone = spec.timezone or account.config.get("timezone") or connector.default_timezone()
+        DateSelection.parse(spec.date_selection).resolve(timezone, today_in(timezone, now))
+    return typed
+
+
+def create_dataset(store: Store, spec: DatasetSpec, now: dt.datetime) -> Dataset:
+    """Validate and save a new dataset.
+
+    Raises:
+        ConfigError: invalid settings (named); ConflictError: the name is taken;
+        NotFoundError: no such account.
+    """
+    typed = validate(store, spec, now)
+    return store.create_dataset(dataclasses.replace(spec, params=typed))
+
+
+def edit_dataset(store: Store, name: str, changes: Mapping[str, Any], now: dt.datetime) -> Dataset:
+    """Change some of a dataset's settings; the others keep their value.
+
+    A merge key is dropped when the update method is no longer merge.
+
+    Raises:
+        NotFoundError: no such dataset or account; ConfigError: invalid settings (named).
+    """
+    from leadferry.store import DatasetSpec
+
+    unknown = set(changes) - SPEC_FIELDS
+    if unknown:
+        raise ConfigError(f"cannot change {', '.join(sorted(unknown))} of a dataset here")
+    current = store.get_dataset(name)
+    changes = dict(changes)
+    if changes.get("update_method", current.update_method) != "merge" and not changes.get(
+        "merge_key"
+    ):
+        changes["merge_key"] = None
+    merged = {field: getattr(current, field) for field in DatasetSpec.__dataclass_fields__}
+    spec = DatasetSpec(**(merged | changes))
+    changes["params"] = validate(store, spec, now)
+    return store.update_dataset(name, **changes)
+
+
+def schedule_changes(
+    plan: Schedule,
+    *,
+    retry_every: int | None = None,
+    retries: int | None = None,
+    no_retry: bool = False,
+    when_failing: str | None = None,
+    stale_after: int | None = None,
+    alert_webhook: str | None = None,
+    alert_emails: list[str] | None = None,
+) -> dict[str, Any]:
+    """The dataset fields a Scheduling pane sets; None leaves a field as it is.
+
+    Raises:
+        ConfigError: retry settings that contradict each other or are below 1.
+    """
+    changes: dict[str, Any] = {"schedule": None if plan.kind == "manual" else plan.as_json()}
+    if no_retry and (retry_every is not None or retries is not None):
+        raise ConfigError("--no-retry cannot be combined with --retry-every or --retries")
+    if no_retry:
+        changes |= {"retry_every": None, "retries": 0}
+    elif (retry_every is None) != (retries is None):
+        raise ConfigError("give --retry-every MINUTES and --retries N together")
+    elif retry_every is not None and retries is not None:
+        if retry_every < 1 or retries < 1:
+            raise ConfigError("--retry-every and --retries must be 1 or more")
+        changes |= {"retry_every": retry_every, "retries": retries}
+    if stale_after is not None:
+        if stale_after < 1:
+            raise ConfigError("--stale-after must be 1 minute or more")
+        changes["stale_after"] = stale_after
+    if when_failing is not None:
+        changes["when_failing"] = when_failing
+    if alert_webhook is not None:
+        changes["alert_webhook"] = alert_webhook
+    if alert_emails is not None:
+        changes["alert_emails"] = list(alert_emails)
+    return changes
+
+
+def set_schedule(
+    store: Store, name: str, changes: Mapping[str, Any], now: dt.datetime
+) -> list[dt.datetime]:
+    """Save a dataset's schedule fields, recompute its next run; return the next five runs
+    in the schedule's zone.
+
+    Raises:
+        NotFoundError: no such dataset; ConfigError: an invalid value (named).
+    """
+    from leadferry.schedule import Schedule, local, next_runs
+    from leadferry.scheduler import reschedule
+
+    dataset = store.update_dataset(name, **changes)
+    reschedule(store, dataset, now)
+    if not dataset.schedule:
+        return []
+    plan = Schedule.parse(dataset.schedule)
+    return [local(slot, plan) for slot in next_runs(plan, now, 5)]
+
+
+def dataset_zone(store: Store, dataset: Dataset) -> str:
+    """The time zone a dataset's windows are in: its own, its account's, its connector's."""
+    from leadferry.runner import dataset_timezone
+
+    account = store.get_account(dataset.account)
+    return dataset_timezone(dataset, account, get_connector(dataset.connector))
+
+
+def next_window(dataset: Dataset, timezone: str, now: dt.datetime) -> DateWindow | None:
+    """The window a run started *now* would take (None for undated reports)."""
+    if not get_connector(dataset.connector).report(dataset.report).dated:
+        return None
+    return DateSelection.parse(dataset.date_selection).resolve(timezone, today_in(timezone, now))
+
+
+def schedule_text(dataset: Dataset) -> str:
+    from leadferry.schedule import Schedule
+
+    return Schedule.parse(dataset.schedule).describe() if dataset.schedule else "manual"
+
+
+def describe(dataset: Dataset, tz: ZoneInfo) -> dict[str, Any]:
+    """A dataset as JSON: settings, schedule state and its last run (webhook URLs scrubbed)."""
+    from leadferry.connectors.base import scrub_url
+
+    last = dataset.last_run
+    return {
+        "name": dataset.name,
+        "account": dataset.account,
+        "connector": dataset.connector,
+        "report": dataset.report,
+        "params": dataset.params,
+        "date_selection": dataset.date_selection or {},
+        "dates": DateSelection.parse(dataset.date_selection).describe(),
+        "timezone": dataset.timezone,
+        "update_method": dataset.update_method,
+        "merge_key": dataset.merge_key,
+        "description": dataset.description,
+        "schedule": schedule_text(dataset),
+        "next_run": when(dataset.state.next_run_at, tz) or None,
+        "retry": {"every_minutes": dataset.retry_every, "retries": dataset.retries}
+        if dataset.retry_every
+        else None,
+        "when_failing": dataset.when_failing,
+        "failing": dataset.state.failing,
+        "stale_after_minutes": dataset.stale_after,
+        "alert_webhook": scrub_url(dataset.alert_webhook) if dataset.alert_webhook else None,
+        "alert_emails": dataset.alert_emails,
+        "incremental": dataset.incremental,
+        "cursor": when(dataset.state.cursor, tz) or None,
+        "last_run": None
+        if last is None
+        else {
+            "status": last.status,
+            "started_at": when(last.started_at),
+            "finished_at": when(last.finished_at),
+            "seconds": last.duration,
+            "window": days_of(last.window_start, last.window_end, tz) or None,
+            "rows": last.rows,
+            "error": last.error,
+        },
+    }
+
+
+def details(store: Store, name: str, now: dt.datetime) -> dict[str, Any]:
+    """:func:`describe` plus the effective time zone and the window of the next run.
+
+    Raises:
+        NotFoundError: no such dataset.
+    """
+    dataset = store.get_dataset(name)
+    timezone = dataset_zone(store, dataset)
+    result = describe(dataset, zone(timezone))
+    result["effective_timezone"] = timezone
+    window = next_window(dataset, timezone, now)
+    if window is not None:
+        result["next_window"] = window.as_json()
+    return result
