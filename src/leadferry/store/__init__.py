@@ -1,4 +1,4 @@
-"""The metadata store: accounts, datasets and runs (SQLite by default, PostgreSQL too).
+"""The metadata store: accounts, datasets, runs and users (SQLite by default, PostgreSQL too).
 
 Callers use :class:`Store` and get frozen records back; the tables, SQL and Alembic migrations
 stay inside this package.
@@ -13,10 +13,13 @@ from leadferry.store.records import (
     UPDATE_METHODS,
     Account,
     AccountSummary,
+    ApiToken,
     Dataset,
     DatasetSpec,
     Run,
     ScheduleState,
+    User,
+    WebSession,
 )
 from leadferry.store.secrets import generate_key, mask
 
@@ -27,11 +30,14 @@ __all__ = [
     "UPDATE_METHODS",
     "Account",
     "AccountSummary",
+    "ApiToken",
     "Dataset",
     "DatasetSpec",
     "Run",
     "ScheduleState",
     "Store",
+    "User",
+    "WebSession",
     "generate_key",
     "mask",
 ]

@@ -53,6 +53,7 @@ from leadferry.store.records import (
 )
 from leadferry.store.scheduling import SchedulingMixin
 from leadferry.store.secrets import SecretBox, ensure_home, mask
+from leadferry.store.users import UsersMixin
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +65,8 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Store(SchedulingMixin):
-    """Accounts, datasets and runs, kept in a SQL database (SQLite by default).
+class Store(SchedulingMixin, UsersMixin):
+    """Accounts, datasets, runs and users, kept in a SQL database (SQLite by default).
 
     Safe to share between threads; several processes may open the same database.
     Use ``Store.open(settings)``, and close it (or use it as a context manager).

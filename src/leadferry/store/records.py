@@ -120,6 +120,38 @@ class DatasetSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class User:
+    """Someone who may log in; ``role`` is one of ``leadferry.auth.ROLES``."""
+
+    id: int
+    name: str
+    role: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """An API token as lists show it: ``user`` is its user's name, ``prefix`` the first
+    characters after ``lf_``. The token itself is shown once, when created, and never kept."""
+
+    id: int
+    user: str
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """A logged-in browser: whose it is, the token its forms must send back, when it ends."""
+
+    user: User
+    csrf_token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ScheduleState:
     """What the scheduler keeps for a dataset."""
 
@@ -182,6 +214,15 @@ def check_account_name(name: str) -> None:
     if not _ACCOUNT_NAME.fullmatch(name):
         raise ConfigError(
             f"invalid account name {name!r}: use 1 to 64 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+
+
+def check_user_name(name: str) -> None:
+    """Raise ConfigError unless ``name`` is a valid user name (the account names' rules)."""
+    if not _ACCOUNT_NAME.fullmatch(name):
+        raise ConfigError(
+            f"invalid user name {name!r}: use 1 to 64 letters, digits, '_', '.' or '-', "
             "starting with a letter or digit"
         )
 
