@@ -133,6 +133,26 @@ class Scheduler:
         self._check_stale(now)
         return started
 
+    def run_now(self, name: str) -> Job:
+        """Queue a manual run of dataset *name* on the workers (Run Now).
+
+        A manual run that fails is recorded but neither retried nor marked failing: retries
+        belong to schedules. One that succeeds clears a failing mark, as a fix should.
+
+        Raises:
+            NotFoundError: no such dataset.
+            BusyError: this service is already running it.
+        """
+        self.store.get_dataset(name)
+        job = Job(name, "manual", None, 0)
+        with self._lock:
+            if name in self.running:
+                raise BusyError(f"dataset {name} is already running")
+            future = self.pool.submit(self._run, job)
+            self.running[name] = future
+        future.add_done_callback(lambda _f: self._done(name))
+        return job
+
     def wait(self) -> None:
         """Block until the runs and alerts started so far have finished."""
         with self._lock:
@@ -192,10 +212,12 @@ class Scheduler:
             logger.warning("%s: %s; slot %s skipped", job.dataset, exc, job.slot)
         except LeadferryError as exc:
             logger.warning("%s: %s run failed: %s", job.dataset, job.trigger, exc)
-            self._after_failure(job)
+            if job.trigger != "manual":
+                self._after_failure(job)
         except Exception:
             logger.exception("%s: run crashed", job.dataset)
-            self._after_failure(job)
+            if job.trigger != "manual":
+                self._after_failure(job)
         else:
             self._after_success(job, run)
 

@@ -123,6 +123,12 @@ def resume(name: Annotated[str, typer.Argument(help="The failing dataset.")]) ->
 
 
 def serve(
+    host: Annotated[
+        str, typer.Option("--host", help="Address the web UI and API listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one).")
+    ] = 8700,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Runs at once.")] = 4,
     tick: Annotated[float, typer.Option("--tick", help="Seconds between looks.")] = 5.0,
     clock_origin: Annotated[
@@ -132,24 +138,62 @@ def serve(
         float, typer.Option("--clock-speed", hidden=True, help="Testing: time runs N× faster.")
     ] = 1.0,
 ) -> None:
-    """Run due datasets on their schedules until stopped (Ctrl-C or SIGTERM)."""
+    """Serve the web Data Center and REST API, and run datasets on their schedules, until
+    stopped (Ctrl-C or SIGTERM)."""
+    import socket
+
+    import uvicorn
+
     from leadferry.scheduler import Scheduler, scaled_clock
     from leadferry.store import Store
+    from leadferry.web import create_app
 
     clock = scaled_clock(_instant(clock_origin, "--clock-origin") if clock_origin else now(),
                          clock_speed)  # fmt: skip
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: object) -> None:
-        console.print(f"stopping ({signal.Signals(signum).name}): letting running work finish")
-        stop.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
     config = settings()
     store = Store.open(config)
     try:
-        console.print(f"leadferry serve: {workers} workers, looking every {tick:g}s")
-        Scheduler(store, config, clock=clock, workers=workers).serve(stop, tick)
+        if store.user_count() == 0:
+            raise ConfigError(
+                "no users yet: create the first admin with "
+                "`leadferry users add NAME --role admin`, then start serve again"
+            )
+        listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((host, port))
+        except OSError as exc:
+            listener.close()
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        scheduler = Scheduler(store, config, clock=clock, workers=workers)
+        app = create_app(config, store, scheduler=scheduler, clock=clock)
+        web = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        )
+        # Off the main thread uvicorn leaves signals alone: the handlers below stop both.
+        web_thread = threading.Thread(
+            target=web.run, kwargs={"sockets": [listener]}, name="leadferry-web"
+        )
+        stop = threading.Event()
+
+        def request_stop(signum: int, _frame: object) -> None:
+            console.print(f"stopping ({signal.Signals(signum).name}): letting running work finish")
+            stop.set()
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        bound_host, bound_port = listener.getsockname()[:2]
+        web_thread.start()
+        console.print(
+            f"leadferry serve: http://{bound_host}:{bound_port}/ ; {workers} workers, "
+            f"looking every {tick:g}s",
+            highlight=False,
+        )
+        try:
+            scheduler.serve(stop, tick)
+        finally:
+            web.should_exit = True
+            web_thread.join()
+            listener.close()
     finally:
         store.close()

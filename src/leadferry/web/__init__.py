@@ -1,0 +1,153 @@
+"""The web Data Center and the REST API: one FastAPI app, served by ``leadferry serve``.
+
+``create_app`` wires the store, settings, clock and (when serving) the scheduler into
+``app.state``; routes reach them through the dependencies in :mod:`leadferry.web.deps`.
+Errors are handled here, once: a :class:`~leadferry.errors.LeadferryError` becomes JSON
+``{"detail": ...}`` under ``/api/`` and a message on the page elsewhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import HTTPException
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from leadferry import __version__
+from leadferry.errors import (
+    BusyError,
+    ConfigError,
+    ConflictError,
+    ConnectorError,
+    LeadferryError,
+    NotFoundError,
+)
+from leadferry.web.deps import LoginRequired, csrf_guard
+from leadferry.web.templating import is_htmx, render
+from leadferry.web.throttle import LoginThrottle
+
+if TYPE_CHECKING:
+    from leadferry.scheduler import Scheduler
+    from leadferry.settings import Settings
+    from leadferry.store import Store
+
+API_PREFIX = "/api/v1"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def status_of(exc: LeadferryError) -> int:
+    """The HTTP status an expected failure answers with."""
+    for kind, status in (
+        (NotFoundError, 404),
+        (ConflictError, 409),
+        (BusyError, 409),
+        (ConfigError, 422),
+        (ConnectorError, 502),
+    ):
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def create_app(
+    settings: Settings,
+    store: Store,
+    *,
+    scheduler: Scheduler | None = None,
+    clock: Callable[[], dt.datetime] = _utcnow,
+) -> FastAPI:
+    """The app for *store*. Run Now goes to *scheduler* (serve's own); without one, the app
+    keeps a scheduler of its own that only runs what is asked for."""
+    from leadferry.scheduler import Scheduler
+    from leadferry.web import api, login, pages, wizard
+
+    app = FastAPI(
+        title="leadferry",
+        version=__version__,
+        description="Accounts, reports, datasets, runs and their history. Authenticate with "
+        "`Authorization: Bearer lf_...` (create a token with `leadferry tokens create`).",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,  # Swagger UI would load from a CDN: the OpenAPI document is enough
+        redoc_url=None,
+        dependencies=[Depends(csrf_guard)],
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.scheduler = scheduler or Scheduler(store, settings, clock=clock)
+    app.state.clock = clock
+    app.state.throttle = LoginThrottle()
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.include_router(login.router)
+    app.include_router(api.router, prefix=API_PREFIX)
+    app.include_router(pages.router)
+    app.include_router(wizard.router)
+    _handle_errors(app)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[..., object]) -> Response:
+        response: Response = await call_next(request)  # type: ignore[misc]
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return app
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIX)
+
+
+def _handle_errors(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, _exc: LoginRequired) -> Response:
+        if _is_api(request):
+            return JSONResponse(
+                {"detail": "log in, or send Authorization: Bearer <API token>"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        target = "/login?next=" + quote(request.url.path, safe="/")
+        if is_htmx(request):
+            return Response(status_code=200, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(LeadferryError)
+    async def expected_failure(request: Request, exc: LeadferryError) -> Response:
+        return _problem(request, status_of(exc), str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_problem(request: Request, exc: HTTPException) -> Response:
+        return _problem(request, exc.status_code, str(exc.detail), exc.headers)
+
+
+def _problem(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    """An error as JSON for the API, as a message on the page (or in its flash area) otherwise."""
+    if _is_api(request):
+        return JSONResponse({"detail": message}, status_code=status, headers=headers)
+    if is_htmx(request):
+        response = render(request, "_flash.html", {"error": message}, status_code=status)
+        response.headers["HX-Retarget"] = "#flash"
+        response.headers["HX-Reswap"] = "innerHTML"
+        return response
+    return render(request, "error.html", {"status": status, "error": message}, status_code=status)

@@ -1,0 +1,107 @@
+"""The web app in-process: a store with one user per role, clients logged in as each.
+
+Vendor calls (Test connection, Load Preview, Run Now) go over real HTTP to a simulator served
+on loopback, so the app runs exactly as under ``leadferry serve``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from leadferry.web import create_app
+from leadferry.web.deps import SESSION_COOKIE
+from tests.conftest import API_KEY, NOW, leadexec_app, serve_on_loopback
+
+PASSWORD = "correct-horse-42"
+ROLES = {"ada": "admin", "eddie": "editor", "vera": "viewer"}
+
+
+class Browser(TestClient):
+    """A TestClient logged in as one user, which knows its session's CSRF token."""
+
+    csrf: str = ""
+
+    def send_form(self, method: str, url: str, data: dict[str, Any] | None = None, **kw: Any):
+        return self.request(method, url, data={"csrf_token": self.csrf, **(data or {})}, **kw)
+
+    def htmx(self, method: str, url: str, **kw: Any):
+        headers = {"HX-Request": "true", "X-CSRF-Token": self.csrf} | kw.pop("headers", {})
+        return self.request(method, url, headers=headers, **kw)
+
+
+@pytest.fixture
+def users(store):
+    return {name: store.add_user(name, PASSWORD, role) for name, role in ROLES.items()}
+
+
+@pytest.fixture
+def app(settings, store, users):
+    application = create_app(settings, store, clock=lambda: NOW)
+    yield application
+    application.state.scheduler.shutdown()
+
+
+def log_in(app, store, name: str, password: str = PASSWORD) -> Browser:
+    """Log in through the real form, as a browser would."""
+    browser = Browser(app, base_url="http://testserver", follow_redirects=False)
+    page = browser.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    answer = browser.post(
+        "/login", data={"username": name, "password": password, "csrf_token": token}
+    )
+    assert answer.status_code == 303, answer.text
+    browser.csrf = store.get_session(browser.cookies[SESSION_COOKIE]).csrf_token
+    return browser
+
+
+@pytest.fixture
+def admin(app, store) -> Iterator[Browser]:
+    with log_in(app, store, "ada") as browser:
+        yield browser
+
+
+@pytest.fixture
+def editor(app, store) -> Iterator[Browser]:
+    with log_in(app, store, "eddie") as browser:
+        yield browser
+
+
+@pytest.fixture
+def viewer(app, store) -> Iterator[Browser]:
+    with log_in(app, store, "vera") as browser:
+        yield browser
+
+
+@pytest.fixture
+def anonymous(app) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
+        yield client
+
+
+def api_client(app, store, name: str) -> TestClient:
+    """A REST API client authenticated with a fresh API token of user *name*."""
+    _token, plain = store.create_token(name, "tests")
+    return TestClient(
+        app, base_url="http://testserver", headers={"Authorization": f"Bearer {plain}"}
+    )
+
+
+@pytest.fixture
+def leadexec_url() -> Iterator[str]:
+    """The LeadExec simulator over loopback (6,000 leads over the 10 days before NOW)."""
+    _, simulator = leadexec_app()
+    with serve_on_loopback(simulator) as url:
+        yield url
+
+
+@pytest.fixture
+def acme_account(store, leadexec_url):
+    """A LeadExec account on the loopback simulator."""
+    return store.create_account(
+        "acme", "leadexec", {"base_url": f"{leadexec_url}/"}, {"api_key": API_KEY}
+    )
