@@ -18,7 +18,7 @@ from leadferry.store import Store
 from leadferry.store.database import HEAD, alembic_config, create_store_engine, upgrade
 from leadferry.store.orm import Base, UTCDateTime
 
-TABLES = {"accounts", "datasets", "runs", "alembic_version"}
+TABLES = {"accounts", "datasets", "runs", "users", "api_tokens", "web_sessions", "alembic_version"}
 
 
 @pytest.fixture
