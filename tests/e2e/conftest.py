@@ -107,7 +107,7 @@ class Leadferry:
         }
 
     def __call__(
-        self, *args: str, env: dict[str, str] | None = None
+        self, *args: str, env: dict[str, str] | None = None, input: str | None = None
     ) -> subprocess.CompletedProcess:
         return subprocess.run(
             [LEADFERRY, *args],
@@ -115,11 +115,12 @@ class Leadferry:
             capture_output=True,
             text=True,
             timeout=300,
-            stdin=subprocess.DEVNULL,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
         )
 
-    def ok(self, *args: str, env: dict[str, str] | None = None) -> str:
-        result = self(*args, env=env)
+    def ok(self, *args: str, env: dict[str, str] | None = None, input: str | None = None) -> str:
+        result = self(*args, env=env, input=input)
         assert result.returncode == 0, f"leadferry {' '.join(args)}: {result.stderr}"
         return result.stdout
 
@@ -136,6 +137,14 @@ class Leadferry:
 @pytest.fixture
 def leadferry(tmp_path) -> Leadferry:
     return Leadferry(tmp_path / "home")
+
+
+E2E_PASSWORD = "e2e-password-31"
+
+
+def add_user(leadferry: Leadferry, name: str = "ada", role: str = "admin") -> None:
+    """A user for `leadferry serve`, the password on standard input as a script gives it."""
+    leadferry.ok("users", "add", name, "--role", role, input=f"{E2E_PASSWORD}\n")
 
 
 def add_account(leadferry: Leadferry, url: str, name: str = "acme", key: str = E2E_KEY) -> None:

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI, Request
 
 from tests.conftest import serve_on_loopback
-from tests.e2e.conftest import add_account
+from tests.e2e.conftest import add_account, add_user, free_port
 
 pytestmark = pytest.mark.e2e
 SPEED = 600  # one real second is ten minutes
@@ -32,6 +32,8 @@ def serve(leadferry, start: dt.datetime):
         start.isoformat(),
         "--clock-speed",
         str(SPEED),
+        "--port",
+        str(free_port()),
     )
 
 
@@ -56,7 +58,15 @@ def wait_for(predicate, timeout=60):
     raise AssertionError("timed out")
 
 
+def test_serve_refuses_to_start_without_users(leadferry):
+    result = leadferry("serve", "--port", str(free_port()))
+    assert result.returncode == 2
+    assert "leadferry users add NAME --role admin" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_scheduled_runs_and_a_missed_slot_after_a_restart(leadferry, leadexec_server):
+    add_user(leadferry)
     add_account(leadferry, leadexec_server.url)
     leadferry.ok(
         "datasets",
@@ -99,6 +109,7 @@ def test_scheduled_runs_and_a_missed_slot_after_a_restart(leadferry, leadexec_se
 
 
 def test_two_services_share_a_store_without_running_a_slot_twice(leadferry, leadexec_server):
+    add_user(leadferry)
     add_account(leadferry, leadexec_server.url)
     for name in ("first_leads", "second_leads"):
         leadferry.ok(
@@ -145,6 +156,7 @@ def test_a_failing_run_is_retried_then_succeeds_and_alerts_are_delivered(
         return {}
 
     with serve_on_loopback(app) as hook_url:
+        add_user(leadferry)
         add_account(leadferry, failing_leadexec_server.url, "flaky")
         add_account(leadferry, failing_leadexec_server.url, "broken")
         for name, account in (("flaky_leads", "flaky"), ("broken_leads", "broken")):

@@ -87,6 +87,7 @@ def incremental_settings(
 DescriptionFlag = Annotated[
     str | None, typer.Option("--description", help="What this dataset is for.")
 ]
+OwnerFlag = Annotated[str | None, typer.Option("--owner", help="Who answers for this dataset.")]
 
 
 @app.command("create")
@@ -108,6 +109,7 @@ def create(
     lookback: LookbackFlag = None,
     incremental_start: IncrementalStartFlag = None,
     description: DescriptionFlag = "",
+    owner: OwnerFlag = None,
 ) -> None:
     """Create a dataset from a report, its parameters and a date selection."""
     from leadferry.service.datasets import create_dataset
@@ -124,6 +126,7 @@ def create(
         update_method=update or "replace",
         merge_key=merge_key,
         description=description or "",
+        owner=owner,
         incremental=incremental_settings(incremental, lookback, incremental_start, None),
     )
     with open_store() as store:
@@ -155,6 +158,7 @@ def edit(
     lookback: LookbackFlag = None,
     incremental_start: IncrementalStartFlag = None,
     description: DescriptionFlag = None,
+    owner: OwnerFlag = None,
 ) -> None:
     """Change a dataset; flags not given keep their value."""
     from leadferry.service.datasets import edit_dataset
@@ -178,6 +182,7 @@ def edit(
             ("update_method", update),
             ("merge_key", merge_key),
             ("description", description),
+            ("owner", owner),
         ):
             if value is not None:
                 changes[key] = value

@@ -27,6 +27,7 @@ SPEC_FIELDS = frozenset(
         "update_method",
         "merge_key",
         "description",
+        "owner",
         "incremental",
     )
 )
@@ -196,6 +197,7 @@ def describe(dataset: Dataset, tz: ZoneInfo) -> dict[str, Any]:
         "update_method": dataset.update_method,
         "merge_key": dataset.merge_key,
         "description": dataset.description,
+        "owner": dataset.owner,
         "schedule": schedule_text(dataset),
         "next_run": when(dataset.state.next_run_at, tz) or None,
         "retry": {"every_minutes": dataset.retry_every, "retries": dataset.retries}
