@@ -5,7 +5,7 @@ UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench screenshots clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -28,6 +28,9 @@ lint: .venv/.synced
 format: .venv/.synced
 	$(UV) run --frozen ruff check --fix src tests bench scripts
 	$(UV) run --frozen ruff format src tests bench scripts
+
+screenshots: .venv/.synced
+	LEADFERRY_SCREENSHOTS=docs/screenshots $(UV) run --frozen pytest -m browser -p no:randomly
 
 bench: .venv/.synced
 	$(UV) run --frozen python bench/bench_sync.py

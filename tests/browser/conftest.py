@@ -1,0 +1,124 @@
+"""Real headless Chromium (Debian's package, driven by Playwright) against a real
+`leadferry serve` process and a `leadferry simulate leadexec` process, all on loopback.
+
+Set ``LEADFERRY_SCREENSHOTS=docs/screenshots`` to keep the screenshots the tests take
+(``make screenshots``); otherwise they go to the test's temp folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+from tests.e2e.conftest import (  # noqa: F401 (leadexec_server is a fixture)
+    E2E_PASSWORD,
+    Leadferry,
+    add_user,
+    free_port,
+    leadexec_server,
+)
+
+pytestmark = pytest.mark.browser
+
+# Without the background-networking flags Chromium keeps trying to reach Google's hosts,
+# which this closed network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    path = os.environ.get("LEADFERRY_CHROMIUM") or shutil.which("chromium")
+    if not path:
+        raise RuntimeError(
+            "browser tests need Chromium: apt-get install chromium (or set LEADFERRY_CHROMIUM)"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@dataclass
+class Service:
+    url: str
+    cli: Leadferry
+    process: subprocess.Popen
+
+
+@pytest.fixture
+def service(tmp_path) -> Iterator[Service]:
+    """`leadferry serve` with an admin (ada) and a viewer (vera)."""
+    cli = Leadferry(tmp_path / "home")
+    add_user(cli, "ada", "admin")
+    add_user(cli, "vera", "viewer")
+    port = free_port()
+    process = cli.start("serve", "--port", str(port), "--tick", "0.5", "--workers", "2")
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"leadferry serve exited: {process.communicate()[1]}")
+        try:
+            if httpx2.get(f"{url}/login", timeout=1).status_code == 200:
+                break
+        except httpx2.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("leadferry serve did not answer")
+        time.sleep(0.1)
+    yield Service(url, cli, process)
+    process.send_signal(signal.SIGTERM)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+
+
+@pytest.fixture
+def page(chromium: Browser, service: Service) -> Iterator[Page]:
+    context = chromium.new_context(base_url=service.url, viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(20_000)
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    folder = Path(os.environ.get("LEADFERRY_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def log_in(page: Page, name: str, password: str = E2E_PASSWORD) -> None:
+    page.goto("/login")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/login" not in url)
