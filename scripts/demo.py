@@ -201,6 +201,11 @@ def main() -> None:
             "group by 1 order by 1 desc limit 5",
         )
         console.print(f"\nThe warehouse is plain DuckDB: duckdb {HOME / 'warehouse.duckdb'}")
+        console.print(
+            f"Browse it in the web Data Center: export LEADFERRY_HOME={HOME}; "
+            "uv run leadferry users add me --role admin; uv run leadferry serve",
+            highlight=False,
+        )
     finally:
         for server in servers:
             server.terminate()
