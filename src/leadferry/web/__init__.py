@@ -78,7 +78,7 @@ def create_app(
     """The app for *store*. Run Now goes to *scheduler* (serve's own); without one, the app
     keeps a scheduler of its own that only runs what is asked for."""
     from leadferry.scheduler import Scheduler
-    from leadferry.web import api, login, pages, wizard
+    from leadferry.web import accounts, api, login, pages, people, wizard
 
     app = FastAPI(
         title="leadferry",
@@ -100,6 +100,8 @@ def create_app(
     app.include_router(api.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.include_router(wizard.router)
+    app.include_router(accounts.router)
+    app.include_router(people.router)
     _handle_errors(app)
 
     @app.middleware("http")
