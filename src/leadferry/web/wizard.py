@@ -1,7 +1,202 @@
-"""Add DataSet: the four panes (Credentials, Details, Scheduling, Name & Describe)."""
+"""Add DataSet and Edit: the four panes of the seeds (Credentials, Details, Scheduling, Name &
+Describe), in their order.
+
+Each pane is a plain form post (Back, Next, Save) that re-posts every control; a pane's errors
+re-render it with status 422, each next to its control. HTMX makes the panes live without
+saving anything: controls appear and disappear as choices change (``/wizard/part/...``), the
+window of the date selection and the next five runs follow the inputs, Load Preview fetches
+the first rows, and the name is checked as it is typed.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse
+from starlette.datastructures import FormData
+
+from leadferry.connectors import CONNECTORS
+from leadferry.errors import ConfigError, NotFoundError
+from leadferry.schedule import WEEKDAYS
+from leadferry.service.preview import preview_report
+from leadferry.web import forms
+from leadferry.web.deps import EditorDep, NowDep, SettingsDep, StoreDep
+from leadferry.web.forms import FormError
+from leadferry.web.templating import render
+from leadferry.web.wizard_draft import NEW_ACCOUNT, STEP_TITLES, STEPS, Draft
 
 router = APIRouter(include_in_schema=False)
+
+PARTS = {
+    "new_account": "the inline account's fields, for the chosen connector",
+    "report": "the report's parameters and date controls",
+    "dates": "the date controls of the chosen Duration",
+    "single": "Report Date's controls",
+    "start": "Start Date's controls",
+    "end": "End Date's controls",
+    "schedule": "the Basic or Advanced schedule controls",
+    "retry": "the retry controls",
+    "update": "the update method's controls",
+}
+"""The parts of a pane that HTMX re-renders when a choice changes."""
+PREVIEW_ROWS = 10
+
+
+async def _form(request: Request) -> FormData:
+    return await request.form()
+
+
+FormDep = Annotated[FormData, Depends(_form)]
+
+
+@router.get("/datasets/new")
+def new_dataset(request: Request, store: StoreDep, now: NowDep, user: EditorDep) -> Any:
+    """The Credentials pane of a new dataset."""
+    return _pane(request, Draft(store, now, user, {}), STEPS[0])
+
+
+@router.post("/datasets/new")
+def new_dataset_step(
+    request: Request, store: StoreDep, now: NowDep, user: EditorDep, form: FormDep
+) -> Any:
+    """Back, Next or Save from a pane of a new dataset."""
+    return _advance(request, Draft.from_form(store, now, user, form), form)
+
+
+@router.get("/datasets/{name}/edit")
+def edit_dataset_page(
+    request: Request, name: str, store: StoreDep, now: NowDep, user: EditorDep
+) -> Any:
+    """The panes of a saved dataset, filled in."""
+    draft = Draft.of_dataset(store, now, user, store.get_dataset(name))
+    return _pane(request, draft, STEPS[0])
+
+
+@router.post("/datasets/{name}/edit")
+def edit_dataset_step(
+    request: Request, name: str, store: StoreDep, now: NowDep, user: EditorDep, form: FormDep
+) -> Any:
+    """Back, Next or Save from a pane of a saved dataset."""
+    dataset = store.get_dataset(name)
+    return _advance(request, Draft.from_form(store, now, user, form, dataset), form)
+
+
+def _advance(request: Request, draft: Draft, form: FormData) -> Any:
+    step = str(form.get("step") or STEPS[0])
+    index = STEPS.index(step) if step in STEPS else 0
+    action = form.get("action")
+    if action == "back":
+        return _pane(request, draft, STEPS[max(index - 1, 0)])
+    if action == "save" or index == len(STEPS) - 1:
+        failed = draft.save()
+        if failed is not None:
+            return _pane(request, draft, failed, status_code=422)
+        return RedirectResponse(f"/datasets/{draft.name}", status_code=303)
+    if not draft.check(STEPS[index]):
+        return _pane(request, draft, STEPS[index], status_code=422)
+    return _pane(request, draft, STEPS[index + 1])
+
+
+def _pane(request: Request, draft: Draft, step: str, status_code: int = 200) -> Any:
+    return render(
+        request,
+        "wizard.html",
+        _context(draft) | {"step": step, "steps": STEPS, "titles": STEP_TITLES},
+        status_code=status_code,
+    )
+
+
+def _context(draft: Draft) -> dict[str, Any]:
+    return {
+        "w": draft,
+        "forms": forms,
+        "connectors": CONNECTORS,
+        "weekdays": WEEKDAYS,
+        "add_choice": NEW_ACCOUNT,
+    }
+
+
+# -- HTMX: live parts of a pane, nothing saved ----------------------------------------------
+
+
+@router.post("/wizard/part/{part}")
+def wizard_part(
+    request: Request, part: str, store: StoreDep, now: NowDep, user: EditorDep, form: FormDep
+) -> Any:
+    """Re-render one part of a pane for the choices posted (see :data:`PARTS`)."""
+    if part not in PARTS:
+        raise NotFoundError(f"no part {part!r} in the Add DataSet panes")
+    draft = Draft.from_form(store, now, user, form)
+    return render(request, "_wizard_part.html", _context(draft) | {"part": part})
+
+
+@router.post("/wizard/window")
+def wizard_window(
+    request: Request, store: StoreDep, now: NowDep, user: EditorDep, form: FormDep
+) -> Any:
+    """The line that tells which days the date controls select."""
+    draft = Draft.from_form(store, now, user, form)
+    return render(request, "_wizard_part.html", _context(draft) | {"part": "window"})
+
+
+@router.post("/wizard/next-runs")
+def wizard_next_runs(
+    request: Request, store: StoreDep, now: NowDep, user: EditorDep, form: FormDep
+) -> Any:
+    """The schedule's description and next five runs, or what is wrong with it."""
+    draft = Draft.from_form(store, now, user, form)
+    return render(request, "_wizard_part.html", _context(draft) | {"part": "next_runs"})
+
+
+@router.post("/wizard/name-check")
+def wizard_name_check(
+    request: Request, store: StoreDep, now: NowDep, user: EditorDep, form: FormDep
+) -> Any:
+    """Whether the dataset name can be used, shown next to the field."""
+    draft = Draft.from_form(store, now, user, form)
+    return render(request, "_wizard_part.html", _context(draft) | {"part": "name_check"})
+
+
+@router.post("/wizard/preview")
+def wizard_preview(
+    request: Request,
+    store: StoreDep,
+    settings: SettingsDep,
+    now: NowDep,
+    user: EditorDep,
+    form: FormDep,
+) -> Any:
+    """Load Preview: the first rows of the report for the Details pane's choices, unsaved.
+
+    Raises:
+        ConfigError: the Details pane has errors (shown in the flash area).
+        ConnectorError: the vendor refused or failed (shown in the flash area).
+    """
+    draft = Draft.from_form(store, now, user, form)
+    report = draft.report
+    if report is None:
+        raise ConfigError("choose an account before loading a preview")
+    try:
+        params = forms.params_from_form(report, draft.values)
+        timezone = forms.check_timezone(draft.values, "timezone")
+        selection = forms.date_selection_from_form(draft.values) if report.dated else {}
+    except FormError as exc:
+        raise ConfigError("fix the Details first: " + " ".join(exc.errors.values())) from None
+    window, _ = draft.window() if report.dated else (None, "")
+    result = preview_report(
+        store,
+        settings,
+        draft.value("account"),
+        report.slug,
+        params,
+        selection,
+        timezone,
+        now,
+        limit=PREVIEW_ROWS,
+    )
+    return render(
+        request,
+        "_wizard_preview.html",
+        {"result": result, "report": report, "window": window, "forms": forms},
+    )
