@@ -1,0 +1,109 @@
+"""``/accounts``: vendor logins. Secrets go in and never come out (masks only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+
+from leadferry.connectors import get_connector
+from leadferry.errors import ConnectorError, NotFoundError
+from leadferry.service.accounts import (
+    account_public,
+    add_account,
+    check_connection,
+    sort_fields,
+    update_account,
+)
+from leadferry.store import Store
+from leadferry.web.api.models import (
+    AccountCreate,
+    AccountPublic,
+    AccountsPublic,
+    AccountUpdate,
+    ConnectionTest,
+    problems,
+)
+from leadferry.web.api.routing import ApiRoute
+from leadferry.web.deps import EditorDep, SettingsDep, StoreDep, ViewerDep
+
+router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=ApiRoute)
+
+AccountPath = Annotated[str, Path(max_length=64, description="The account's name.")]
+
+
+def _public(store: Store, name: str) -> AccountPublic:
+    """The account as lists show it (masked secrets, dataset count).
+
+    Raises:
+        NotFoundError: no such account.
+    """
+    for summary in store.list_accounts():
+        if summary.name == name:
+            return AccountPublic(**account_public(summary))
+    raise NotFoundError(f"no account named {name!r}")
+
+
+@router.get("")
+def list_accounts(store: StoreDep, _user: ViewerDep) -> AccountsPublic:
+    """Every account with its connector, settings, masked secrets and dataset count."""
+    found = [AccountPublic(**account_public(a)) for a in store.list_accounts()]
+    return AccountsPublic(data=found, count=len(found))
+
+
+@router.post("", status_code=201, responses=problems(403, 404, 409, 422))
+def create_account(
+    body: AccountCreate, store: StoreDep, request: Request, response: Response, _user: EditorDep
+) -> AccountPublic:
+    """Add an account; ``fields`` holds its settings and secrets by field id."""
+    account = add_account(store, body.name, body.connector, body.fields)
+    response.headers["Location"] = request.url_for("show_account", name=account.name).path
+    return _public(store, account.name)
+
+
+@router.get("/{name}", responses=problems(404))
+def show_account(name: AccountPath, store: StoreDep, _user: ViewerDep) -> AccountPublic:
+    """One account (secrets masked)."""
+    return _public(store, name)
+
+
+@router.patch("/{name}", responses=problems(403, 404, 409, 422))
+def change_account(
+    name: AccountPath, body: AccountUpdate, store: StoreDep, _user: EditorDep
+) -> AccountPublic:
+    """Rename an account and/or change fields; a secret given replaces (rotates) the old one.
+
+    Its datasets follow a rename and keep working after a rotation.
+    """
+    connector = get_connector(store.get_account(name).connector)
+    if body.fields:
+        # Refuse bad fields before renaming, so a refused change changes nothing.
+        sort_fields(connector, body.fields, require=False)
+    if body.name is not None and body.name != name:
+        name = store.rename_account(name, body.name).name
+    if body.fields:
+        update_account(store, name, body.fields)
+    return _public(store, name)
+
+
+@router.delete("/{name}", status_code=204, responses=problems(403, 404, 409))
+def remove_account(name: AccountPath, store: StoreDep, _user: EditorDep) -> None:
+    """Remove an account; refused (409) while datasets use it."""
+    store.remove_account(name)
+
+
+@router.post("/{name}/test", responses=problems(403, 404))
+def check_account(
+    name: AccountPath, store: StoreDep, settings: SettingsDep, _user: EditorDep
+) -> ConnectionTest:
+    """Test connection: one authenticated call to the vendor.
+
+    A refusal or an unreachable vendor is still a 200, with ``ok: false`` and the reason:
+    the test ran, and its answer is the result.
+    """
+    label = get_connector(store.get_account(name).connector).label
+    try:
+        check_connection(store, settings, name)
+    except ConnectorError as exc:
+        return ConnectionTest(ok=False, connector=label, error=str(exc))
+    return ConnectionTest(ok=True, connector=label)

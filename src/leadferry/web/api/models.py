@@ -1,0 +1,485 @@
+"""The shapes the REST API reads and writes (named as in FastAPI's full-stack template).
+
+``...Create`` and ``...Update`` are request bodies: every string and number is bounded, so a
+fuzzed or hostile body is refused with 422 before it reaches the store. ``...Public`` is what
+a response may show: secrets appear masked, never in clear. Lists answer ``{"data", "count"}``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+)
+
+from leadferry.errors import ConfigError
+
+UpdateMethod = Literal["replace", "append", "merge", "partition"]
+WhenFailing = Literal["keep", "pause"]
+Weekday = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+ScheduleKind = Literal["manual", "every", "daily", "weekdays", "weekly", "monthly", "cron", "rule"]
+
+EARLIEST_DAY = dt.date(1970, 1, 1)
+LATEST_DAY = dt.date(2999, 12, 31)
+MAX_DAYS_BACK = 36_600  # a century: further back than any vendor keeps data
+MAX_MINUTES = 525_600 * 10  # ten years, in minutes
+
+
+def _text(max_length: int, min_length: int = 0) -> Any:
+    """The type of a string of *min_length* to *max_length* characters."""
+    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length)]
+
+
+def _known_zone(name: str) -> str:
+    from leadferry.dates import zone
+
+    try:
+        return zone(name).key
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
+TimeZone = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    AfterValidator(_known_zone),
+    Field(description="An IANA time zone, such as America/Los_Angeles or UTC."),
+]
+Day = Annotated[dt.date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)]
+DaysBack = Annotated[int, Field(ge=0, le=MAX_DAYS_BACK)]
+Minutes = Annotated[int, Field(ge=1, le=MAX_MINUTES)]
+Slug = _text(64, 1)
+AccountName = _text(64, 1)
+DatasetName = _text(63, 1)
+FieldValue = _text(4096)
+ParamValue = Annotated[int, Strict(), Field(ge=-(2**53), le=2**53)] | _text(200)
+Description = _text(2000)
+Owner = _text(200)
+MergeKey = _text(500, 1)
+Interval = _text(16)
+ClockTime = _text(5)
+Cron = _text(200)
+Rule = _text(500)
+Params = Annotated[
+    dict[Slug, ParamValue],
+    Field(max_length=20, description='Report parameters by id, e.g. {"lid": 271}.'),
+]
+
+
+def _webhook(value: str) -> str:
+    """An http(s) URL that an HTTP client can send to (refused here rather than at alert time)."""
+    import httpx2
+
+    try:
+        url = httpx2.URL(value)
+    except httpx2.InvalidURL as exc:
+        raise ValueError(f"not a URL: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError("give an http:// or https:// URL with a host")
+    return value
+
+
+WebhookURL = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_webhook)]
+Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+
+
+class Body(BaseModel):
+    """A request body: unknown fields are refused rather than silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+class Problem(BaseModel):
+    """An error: what went wrong and what to do about it."""
+
+    detail: str
+
+
+class ValidationProblem(BaseModel):
+    """A refused input: a message, or FastAPI's list of fields and what is wrong with each."""
+
+    detail: str | list[dict[str, Any]]
+
+
+_PROBLEMS = {
+    401: "No valid API token or session.",
+    403: "The user's role does not allow this.",
+    404: "No such account, dataset, run, token, connector or report.",
+    409: "A name already taken, an account still in use, or a dataset already running.",
+    422: "Invalid input; the message names the field.",
+    502: "The vendor refused the request or could not be reached.",
+}
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers a route may give, for the OpenAPI document."""
+    return {
+        code: {
+            "model": ValidationProblem if code == 422 else Problem,
+            "description": _PROBLEMS[code],
+        }
+        for code in codes
+    }
+
+
+# -- connectors and reports --------------------------------------------------------------------
+
+
+class CredentialFieldPublic(BaseModel):
+    id: str
+    label: str
+    secret: bool
+    required: bool
+    default: str | None
+    advanced: bool
+    help: str
+
+
+class ParamPublic(BaseModel):
+    id: str
+    label: str
+    type: Literal["integer", "string"]
+    required: bool
+    help: str
+
+
+class TablePublic(BaseModel):
+    name: str
+    primary_key: list[str]
+    parent_key: str | None
+
+
+class ReportPublic(BaseModel):
+    slug: str
+    label: str
+    description: str
+    dated: bool = Field(description="Whether the report takes a date selection.")
+    params: list[ParamPublic]
+    tables: list[TablePublic] = Field(description="The first is the main table.")
+    merge_key: list[str] = Field(description="The default merge key (the main table's key).")
+    incremental: bool = Field(description="Whether a dataset of it can load only changes.")
+    partitioned: bool = Field(description="Whether the partition update method applies.")
+
+
+class ReportsPublic(BaseModel):
+    data: list[ReportPublic]
+    count: int
+
+
+class ConnectorPublic(BaseModel):
+    name: str
+    label: str
+    fields: list[CredentialFieldPublic]
+    reports: list[ReportPublic]
+
+
+class ConnectorsPublic(BaseModel):
+    data: list[ConnectorPublic]
+    count: int
+
+
+# -- accounts --------------------------------------------------------------------------------
+
+
+Fields = Annotated[
+    dict[Slug, FieldValue],
+    Field(
+        max_length=32,
+        description="Credential field values by id (GET /connectors lists them), secrets "
+        'included: {"api_key": "...", "timezone": "UTC"}.',
+    ),
+]
+
+
+class AccountCreate(Body):
+    name: AccountName
+    connector: Slug
+    fields: Fields = {}
+
+
+class AccountUpdate(Body):
+    name: AccountName | None = Field(default=None, description="A new name (rename).")
+    fields: Fields | None = Field(
+        default=None, description="Fields to change; a secret given replaces the stored one."
+    )
+
+
+class AccountPublic(BaseModel):
+    name: str
+    connector: str
+    config: dict[str, str]
+    secrets: dict[str, str] = Field(description="Masked: the last characters at most.")
+    datasets: int = Field(description="How many datasets use the account.")
+
+
+class AccountsPublic(BaseModel):
+    data: list[AccountPublic]
+    count: int
+
+
+class ConnectionTest(BaseModel):
+    ok: bool
+    connector: str = Field(description="The connector's label.")
+    error: str | None = Field(default=None, description="Why the vendor refused, when not ok.")
+
+
+# -- dates, schedules, incremental -------------------------------------------------------------
+
+
+class DateSelectionIn(Body):
+    """A date selection (docs/dates.md): nothing is Default (yesterday); else ``date``,
+    ``days_back``, or a range of one start and one end. End dates are included."""
+
+    date: Day | None = None
+    days_back: DaysBack | None = None
+    from_date: Day | None = None
+    from_days_back: DaysBack | None = None
+    to_date: Day | None = None
+    to_days_back: DaysBack | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+def _bounded_instant(value: dt.datetime) -> dt.datetime:
+    if not 2000 <= value.year <= 2999:
+        raise ValueError("give a date and time between the years 2000 and 2999")
+    return value
+
+
+class ScheduleIn(Body):
+    """A schedule (docs/scheduling.md); times are wall-clock times in ``timezone``."""
+
+    kind: ScheduleKind = "manual"
+    every: Minutes | Interval | None = Field(
+        default=None, description="every: minutes, or 15m, 2h, 1d."
+    )
+    at: ClockTime | None = Field(default=None, description="HH:MM start time.")
+    days: Annotated[list[Weekday], Field(min_length=1, max_length=7)] | None = None
+    day: Annotated[int, Field(ge=1, le=31)] | None = Field(
+        default=None, description="monthly: the day of the month (past a month's end: its last)."
+    )
+    cron: Cron | None = None
+    rule: Rule | None = Field(default=None, description="An RRULE, FREQ=DAILY or longer.")
+    timezone: TimeZone = "UTC"
+    active_hours: (
+        Annotated[list[Annotated[int, Field(ge=0, le=24)]], Field(min_length=2, max_length=2)]
+        | None
+    ) = Field(default=None, description="[start, end): run only in these local hours.")
+    start_at: Annotated[dt.datetime, AfterValidator(_bounded_instant)] | None = Field(
+        default=None, description="No run before this (without an offset: local time)."
+    )
+
+    def as_fields(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class IncrementalIn(Body):
+    lookback_minutes: Annotated[int, Field(ge=0, le=MAX_MINUTES)] = 60
+    start: Day | None = Field(default=None, description="The first run loads changes since.")
+
+    def as_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+# -- datasets --------------------------------------------------------------------------------
+
+
+class _DatasetFields(Body):
+    params: Params | None = None
+    date_selection: DateSelectionIn | None = None
+    timezone: TimeZone | None = None
+    update_method: UpdateMethod | None = None
+    merge_key: MergeKey | None = None
+    description: Description | None = None
+    owner: Owner | None = None
+    incremental: IncrementalIn | None = Field(
+        default=None, description="Load only what changed (merge datasets of some reports)."
+    )
+    schedule: ScheduleIn | None = Field(default=None, description="None: manual (Run Now).")
+    retry_every: Annotated[int, Field(ge=1, le=10_080)] | None = Field(
+        default=None, description="Minutes between retries of a failed scheduled run."
+    )
+    retries: Annotated[int, Field(ge=0, le=100)] | None = Field(
+        default=None, description="Retries at most; 0 (or retry_every null) does not retry."
+    )
+    when_failing: WhenFailing | None = Field(
+        default=None, description="After the last failed retry: keep the schedule, or pause."
+    )
+    stale_after: Minutes | None = Field(
+        default=None, description="Alert after this many minutes without a successful run."
+    )
+    alert_webhook: WebhookURL | None = None
+    alert_emails: Annotated[list[Email], Field(max_length=20)] | None = None
+
+
+class DatasetCreate(_DatasetFields):
+    name: DatasetName = Field(description="Unique; also the warehouse schema name.")
+    account: AccountName
+    report: Slug
+
+
+class DatasetUpdate(_DatasetFields):
+    """Fields given change; others keep their value. ``null`` clears a field."""
+
+    account: AccountName | None = Field(
+        default=None, description="Another account of the same connector."
+    )
+    report: Slug | None = None
+
+
+class RetryPublic(BaseModel):
+    every_minutes: int
+    retries: int
+
+
+class LastRunPublic(BaseModel):
+    status: str
+    started_at: str
+    finished_at: str
+    seconds: float | None
+    window: str | None
+    rows: dict[str, int]
+    error: str | None
+
+
+class DatasetPublic(BaseModel):
+    name: str
+    account: str
+    connector: str
+    report: str
+    params: dict[str, Any]
+    date_selection: dict[str, Any]
+    dates: str = Field(description="The date selection in words.")
+    timezone: str | None
+    update_method: str
+    merge_key: str | None
+    description: str
+    owner: str | None
+    schedule: str = Field(description="The schedule in words.")
+    schedule_settings: dict[str, Any] | None = Field(
+        description="The schedule as ScheduleIn takes it; null is manual."
+    )
+    next_run: str | None
+    retry: RetryPublic | None
+    when_failing: str
+    failing: bool
+    stale_after_minutes: int | None
+    alert_webhook: str | None = Field(description="Without its query string.")
+    alert_emails: list[str]
+    incremental: dict[str, Any] | None
+    cursor: str | None
+    last_run: LastRunPublic | None
+
+
+class DatasetDetails(DatasetPublic):
+    effective_timezone: str = Field(description="Its own zone, its account's or its vendor's.")
+    next_window: dict[str, Any] | None = Field(
+        default=None, description="The window a run started now would load."
+    )
+    next_runs: list[str] = Field(description="The next five scheduled runs, in its zone.")
+
+
+class DatasetsPublic(BaseModel):
+    data: list[DatasetPublic]
+    count: int
+
+
+# -- runs, history, previews -----------------------------------------------------------------
+
+
+class RunPublic(BaseModel):
+    id: int
+    dataset: str
+    status: str
+    trigger: str
+    window_start: str | None
+    window_end: str | None
+    rows: dict[str, int]
+    error: str | None
+    started_at: str
+    finished_at: str | None
+    seconds: float | None
+    load_id: str | None
+    slot: str | None
+    attempt: int
+    schema_changes: list[str]
+
+
+class HistorySummary(BaseModel):
+    runs: int
+    success_rate: float | None = Field(description="Of the finished runs listed, 0 to 1.")
+    average_seconds: float | None = Field(description="Of the successful runs listed.")
+
+
+class RunsPublic(BaseModel):
+    data: list[RunPublic]
+    count: int
+    summary: HistorySummary
+
+
+class RunQueued(BaseModel):
+    dataset: str
+    trigger: Literal["manual"]
+    status: Literal["queued"]
+    history: str = Field(description="Where its run appears: GET this URL.")
+
+
+class PreviewRequest(Body):
+    account: AccountName
+    report: Slug
+    params: Params = {}
+    date_selection: DateSelectionIn | None = None
+    timezone: TimeZone | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 10
+
+
+class PreviewPublic(BaseModel):
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+# -- users and tokens --------------------------------------------------------------------------
+
+
+class UserPublic(BaseModel):
+    id: int
+    name: str
+    role: str
+    created_at: dt.datetime
+
+
+class UsersPublic(BaseModel):
+    data: list[UserPublic]
+    count: int
+
+
+class TokenCreate(Body):
+    name: Slug = Field(description="What the token is for, e.g. ci-export.")
+
+
+class TokenPublic(BaseModel):
+    id: int
+    name: str
+    prefix: str = Field(description="Its first characters after lf_, to tell tokens apart.")
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="The token itself: shown this once, never again.")
+
+
+class TokensPublic(BaseModel):
+    data: list[TokenPublic]
+    count: int

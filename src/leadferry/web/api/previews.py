@@ -1,0 +1,69 @@
+"""Previews: the first rows of a dataset's table in the warehouse, or of a report not yet saved
+as a dataset (Load Preview, fetched from the vendor without saving anything)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from leadferry.errors import NotFoundError
+from leadferry.service.data import choose_table
+from leadferry.service.preview import preview_report
+from leadferry.warehouse import QueryResult, Warehouse
+from leadferry.web.api.models import PreviewPublic, PreviewRequest, problems
+from leadferry.web.api.routing import ApiRoute
+from leadferry.web.deps import EditorDep, NowDep, SettingsDep, StoreDep, ViewerDep
+
+router = APIRouter(tags=["previews"], route_class=ApiRoute)
+
+
+def preview_public(result: QueryResult) -> PreviewPublic:
+    return PreviewPublic(columns=result.columns, rows=[list(row) for row in result.rows])
+
+
+@router.get("/datasets/{name}/preview", responses=problems(404, 409, 422))
+def preview_dataset(
+    name: Annotated[str, Path(max_length=63, description="The dataset's name.")],
+    store: StoreDep,
+    settings: SettingsDep,
+    _user: ViewerDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="How many rows.")] = 10,
+    table: Annotated[
+        str | None, Query(max_length=64, description="A table other than the main one.")
+    ] = None,
+) -> PreviewPublic:
+    """The first rows of a dataset's table as loaded (dlt's bookkeeping columns left out).
+
+    404 until a run has loaded the table; 409 while a run holds the warehouse too long.
+    """
+    dataset = store.get_dataset(name)
+    chosen = choose_table(dataset, table)
+    warehouse = Warehouse(settings.warehouse_path, settings.lock_timeout)
+    if chosen not in warehouse.tables(dataset.name):
+        raise NotFoundError(f"dataset {name} has no {chosen} rows yet: run it first")
+    return preview_public(warehouse.preview(dataset.name, chosen, limit))
+
+
+@router.post("/preview", responses=problems(403, 404, 422, 502))
+def preview_unsaved(
+    body: PreviewRequest,
+    store: StoreDep,
+    settings: SettingsDep,
+    now: NowDep,
+    _user: EditorDep,
+) -> PreviewPublic:
+    """Load Preview: the first rows a dataset of these settings would load, fetched from the
+    vendor now; nothing is saved. 502 when the vendor refuses or cannot be reached."""
+    result = preview_report(
+        store,
+        settings,
+        body.account,
+        body.report,
+        body.params,
+        body.date_selection.as_json() if body.date_selection else None,
+        body.timezone,
+        now,
+        limit=body.limit,
+    )
+    return preview_public(result)

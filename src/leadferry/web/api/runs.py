@@ -1,0 +1,78 @@
+"""Runs: start one (Run Now), list a dataset's history, show one run."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from leadferry.dates import zone
+from leadferry.service.datasets import dataset_zone
+from leadferry.service.runs import history_summary, run_json
+from leadferry.store import Run, Store
+from leadferry.web.api.models import (
+    HistorySummary,
+    RunPublic,
+    RunQueued,
+    RunsPublic,
+    problems,
+)
+from leadferry.web.api.routing import ApiRoute
+from leadferry.web.deps import EditorDep, SchedulerDep, StoreDep, ViewerDep
+
+router = APIRouter(tags=["runs"], route_class=ApiRoute)
+
+DatasetPath = Annotated[str, Path(max_length=63, description="The dataset's name.")]
+MAX_RUN_ID = 2**62  # SQLite integers stop at 2**63 - 1
+
+
+def run_public(store: Store, run: Run) -> RunPublic:
+    """A run with its window in its dataset's zone."""
+    tz = zone(dataset_zone(store, store.get_dataset(run.dataset)))
+    return RunPublic(**run_json(run, tz), dataset=run.dataset)
+
+
+@router.post("/datasets/{name}/runs", status_code=202, responses=problems(403, 404, 409))
+def start_run(
+    name: DatasetPath,
+    request: Request,
+    response: Response,
+    scheduler: SchedulerDep,
+    _user: EditorDep,
+) -> RunQueued:
+    """Run Now: queue a manual run of the dataset (409 while it is already running).
+
+    The run appears in the history (``GET /datasets/{name}/runs``) as soon as it starts; a
+    manual run that fails is recorded but not retried.
+    """
+    scheduler.run_now(name)
+    history = request.url_for("list_runs", name=name).path
+    response.headers["Location"] = history
+    return RunQueued(dataset=name, trigger="manual", status="queued", history=history)
+
+
+@router.get("/datasets/{name}/runs", responses=problems(404))
+def list_runs(
+    name: DatasetPath,
+    store: StoreDep,
+    _user: ViewerDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="How many runs, newest first.")] = 20,
+) -> RunsPublic:
+    """A dataset's history, newest first, with the success rate and average duration of
+    the runs listed. Windows are in the dataset's zone, other times in UTC."""
+    dataset = store.get_dataset(name)
+    tz = zone(dataset_zone(store, dataset))
+    runs = store.list_runs(name, limit=limit)
+    return RunsPublic(
+        data=[RunPublic(**run_json(run, tz), dataset=name) for run in runs],
+        count=len(runs),
+        summary=HistorySummary(**history_summary(runs)),
+    )
+
+
+@router.get("/runs/{run_id}", responses=problems(404))
+def show_run(
+    run_id: Annotated[int, Path(ge=1, le=MAX_RUN_ID)], store: StoreDep, _user: ViewerDep
+) -> RunPublic:
+    """One run: its trigger, status, window, rows per table, duration and error."""
+    return run_public(store, store.get_run(run_id))
