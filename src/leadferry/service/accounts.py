@@ -40,10 +40,7 @@ def sort_fields(
             value = ask(connector, field)
         if value is None or value == "":
             if field.required and (require or field.id in given):
-                raise ConfigError(
-                    f"{connector.label} accounts need {field.id} ({field.label}): "
-                    f"add --set {field.id}=..."
-                )
+                raise ConfigError(f"{connector.label} accounts need {field.id} ({field.label})")
             continue
         (secrets if field.secret else config)[field.id] = value
     if "timezone" in config:
@@ -64,7 +61,8 @@ def add_account(
     """Save a new account from field values.
 
     Raises:
-        ConfigError: an unknown connector or field, a missing required field.
+        NotFoundError: an unknown connector.
+        ConfigError: an unknown field, a missing required field.
         ConflictError: the name is taken.
     """
     connector = get_connector(connector_name)

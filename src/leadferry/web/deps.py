@@ -94,7 +94,9 @@ def require(role: str) -> Any:
     def check(user: Annotated[User, Depends(current_user)]) -> User:
         if not role_allows(user.role, role):
             raise HTTPException(
-                status_code=403, detail=f"{user.name} is a {user.role}: this needs the {role} role"
+                status_code=403,
+                detail=f"{user.name} is {_article(user.role)} {user.role}: "
+                f"this needs the {role} role",
             )
         return user
 
@@ -104,6 +106,10 @@ def require(role: str) -> Any:
 ViewerDep = Annotated[User, require("viewer")]
 EditorDep = Annotated[User, require("editor")]
 AdminDep = Annotated[User, require("admin")]
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 async def csrf_guard(request: Request) -> None:
