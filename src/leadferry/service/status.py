@@ -1,0 +1,159 @@
+"""A dataset's health at a glance: its status, whether it needs attention, its last success.
+
+The Data Center, the dataset page and the REST API all show a dataset's status by these rules,
+so a badge means the same thing wherever it appears.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from leadferry import alerts
+from leadferry.errors import BusyError, NotFoundError
+
+if TYPE_CHECKING:
+    from leadferry.store import Dataset, Run, Store
+    from leadferry.warehouse import Warehouse
+
+STATUS_LABELS = {
+    "running": "running",
+    "failing": "failing",
+    "failed": "failed",
+    "stale": "stale",
+    "never": "never run",
+    "success": "success",
+}
+"""Each status and the words its badge shows, in the order they take precedence."""
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetStatus:
+    """What a dataset's badge says, and why it needs attention (if it does).
+
+    ``status`` is a key of :data:`STATUS_LABELS`; ``reasons`` is empty when all is well.
+    """
+
+    status: str
+    last_success: dt.datetime | None
+    reasons: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return STATUS_LABELS[self.status]
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self.reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetOverview:
+    """One line of the Data Center: a dataset, its status, its zone and how many rows it holds.
+
+    ``rows`` counts the main table in the warehouse when ``rows_counted`` is true; otherwise it
+    is what the last run loaded into it (None if it never ran).
+    """
+
+    dataset: Dataset
+    status: DatasetStatus
+    timezone: str
+    rows: int | None
+    rows_counted: bool
+
+
+def last_success(runs: Iterable[Run]) -> dt.datetime | None:
+    """When the newest successful run among *runs* finished (None if none succeeded)."""
+    return max(
+        (r.finished_at for r in runs if r.status == "success" and r.finished_at is not None),
+        default=None,
+    )
+
+
+def is_stale(dataset: Dataset, succeeded_at: dt.datetime | None, now: dt.datetime) -> bool:
+    """Whether the dataset's ``stale_after`` minutes have passed without a success.
+
+    The period counts from the last success, or from the dataset's creation if it never
+    succeeded: the rule the stale-data alert follows.
+    """
+    if not dataset.stale_after:
+        return False
+    limit = dt.timedelta(minutes=dataset.stale_after)
+    alert = alerts.stale_alert(dataset.name, succeeded_at, dataset.created_at, limit, now)
+    return alert is not None
+
+
+def dataset_status(dataset: Dataset, runs: Iterable[Run], now: dt.datetime) -> DatasetStatus:
+    """The status of *dataset* given its *runs* (any order), at *now*.
+
+    The badge is the first that applies of: running, failing (retries exhausted), failed (the
+    last run failed or was interrupted), stale, never run, success. A dataset needs attention
+    when it is failing, its last run failed or was interrupted, it is stale, or it never
+    succeeded.
+    """
+    succeeded_at = last_success(runs)
+    last = dataset.last_run
+    stale = is_stale(dataset, succeeded_at, now)
+    reasons = []
+    if dataset.state.failing:
+        reasons.append("failing: its retries ran out")
+    if last is not None and last.status in ("failed", "interrupted"):
+        reasons.append(f"its last run {last.status}")
+    if stale:
+        reasons.append(f"stale: no success for over {dataset.stale_after} minutes")
+    if succeeded_at is None:
+        reasons.append("never ran" if last is None else "never succeeded")
+    if last is not None and last.status == "running":
+        status = "running"
+    elif dataset.state.failing:
+        status = "failing"
+    elif last is not None and last.status in ("failed", "interrupted"):
+        status = "failed"
+    elif stale:
+        status = "stale"
+    elif last is None:
+        status = "never"
+    else:
+        status = "success"
+    return DatasetStatus(status, succeeded_at, tuple(reasons))
+
+
+def overview(
+    store: Store,
+    warehouse: Warehouse,
+    now: dt.datetime,
+    datasets: list[Dataset] | None = None,
+) -> list[DatasetOverview]:
+    """The Data Center's lines for *datasets* (default: every dataset, by name).
+
+    Row counts are read from the warehouse once, under its shared lock; when the warehouse does
+    not exist yet or is busy loading, each dataset shows what its last run loaded instead.
+
+    Raises:
+        NotFoundError: a dataset's account is gone (a store inconsistency).
+    """
+    from leadferry.service.data import last_run_rows, main_row_counts
+    from leadferry.service.datasets import dataset_zone
+
+    if datasets is None:
+        datasets = store.list_datasets()
+    counts: Mapping[str, int]
+    try:
+        counts = main_row_counts(warehouse, datasets)
+    except (NotFoundError, BusyError):
+        # No warehouse yet, or a run is loading: the page must not wait for it or fail.
+        counts = {}
+    lines = []
+    for dataset in datasets:
+        status = dataset_status(dataset, store.list_runs(dataset.name), now)
+        counted = dataset.name in counts
+        rows = counts[dataset.name] if counted else last_run_rows(dataset)
+        lines.append(DatasetOverview(dataset, status, dataset_zone(store, dataset), rows, counted))
+    return lines
+
+
+def needing_attention(lines: Iterable[DatasetOverview]) -> list[DatasetOverview]:
+    """The lines whose dataset needs attention (see :func:`dataset_status`)."""
+    return [line for line in lines if line.status.needs_attention]
