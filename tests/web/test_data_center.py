@@ -167,10 +167,14 @@ def test_run_now_shows_queued_then_the_line_polls_until_the_run_ends(
     assert answer.text.lstrip().startswith("<tr")
     assert 'hx-trigger="every 2s"' in answer.text
     assert status_in(answer.text) in ("queued", "running")
+    assert 'hx-get="/datasets/acme_leads/row?polling=1"' in answer.text
     app.state.scheduler.wait()
-    after = editor.htmx("GET", "/datasets/acme_leads/row")
+    after = editor.htmx("GET", "/datasets/acme_leads/row?polling=1")
     assert "hx-trigger" not in after.text
     assert status_in(after.text) == "success"
+    # The last poll asks the list to reload, so its counts and filter follow.
+    assert after.headers["HX-Trigger"] == "datasets-changed"
+    assert 'hx-trigger="datasets-changed from:body"' in editor.get("/").text
     assert store.list_runs("acme_leads")[0].trigger == "manual"
 
 

@@ -17,7 +17,7 @@ from leadferry.service.data import remove_dataset
 from leadferry.service.datasets import dataset_zone
 from leadferry.web.deps import EditorDep, NowDep, SchedulerDep, SettingsDep, StoreDep
 from leadferry.web.pages.common import redirect_with_flash
-from leadferry.web.pages.data_center import render_row
+from leadferry.web.pages.data_center import line_of, render_row
 from leadferry.web.pages.dataset import render_history
 from leadferry.web.templating import is_htmx, render
 
@@ -46,7 +46,7 @@ def run_now(
         return redirect_with_flash(f"/datasets/{name}", f"Run of {name} queued.")
     if view == "history":
         return render_history(request, store, now, store.get_dataset(name), can_change=True)
-    return render_row(request, store, settings, now, name, can_change=True)
+    return render_row(request, line_of(request, store, settings, now, name), can_change=True)
 
 
 @router.post("/datasets/{name:dataset}/resume")

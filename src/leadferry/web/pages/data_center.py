@@ -59,22 +59,29 @@ def dataset_row(
     now: NowDep,
     user: ViewerDep,
     name: str,
+    polling: bool = False,
 ) -> Response:
-    """One dataset's line of the Data Center: what a running line polls."""
-    return render_row(request, store, settings, now, name, role_allows(user.role, "editor"))
+    """One dataset's line of the Data Center: what a running line polls. The poll that finds
+    the run over asks the page to reload the list (``datasets-changed``), whose counts and
+    filter may have changed."""
+    row = line_of(request, store, settings, now, name)
+    response = render_row(request, row, role_allows(user.role, "editor"))
+    if polling and not row["active"]:
+        response.headers["HX-Trigger"] = "datasets-changed"
+    return response
 
 
-def render_row(
-    request: Request,
-    store: Store,
-    settings: Settings,
-    now: dt.datetime,
-    name: str,
-    can_change: bool,
-) -> Response:
-    """The ``<tr>`` of dataset *name* (NotFoundError if it is gone)."""
+def line_of(
+    request: Request, store: Store, settings: Settings, now: dt.datetime, name: str
+) -> dict[str, Any]:
+    """The line of dataset *name* (NotFoundError if it is gone)."""
     line = overview(store, page_warehouse(settings), now, [store.get_dataset(name)])[0]
-    context = {"row": row_view(request, line), "can_change": can_change}
+    return row_view(request, line)
+
+
+def render_row(request: Request, row: dict[str, Any], can_change: bool) -> Response:
+    """The ``<tr>`` of one dataset."""
+    context = {"row": row, "can_change": can_change}
     return render(request, "_dataset_row.html", context)  # type: ignore[no-any-return]
 
 
