@@ -7,8 +7,6 @@ reading of an undocumented API; they are all in :data:`API`, to be corrected in 
 from __future__ import annotations
 
 import json
-import re
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -16,8 +14,6 @@ from zoneinfo import ZoneInfo
 
 import httpx2
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pcsv
 from lxml import etree
 
 from leadferry.connectors.base import (
@@ -36,6 +32,7 @@ from leadferry.connectors.columns import (
     ColumnNames,
     ColumnTypes,
 )
+from leadferry.connectors.plain_xml import plain_columns
 from leadferry.dates import DateWindow
 from leadferry.errors import FatalAPIError, RetryableAPIError
 
@@ -167,14 +164,16 @@ class LeadExecConnector(Connector):
         self, report: Report, response: httpx2.Response, window: DateWindow | None
     ) -> Page:
         body = b"".join(response.iter_bytes())
-        try:
-            # libxml2 checks the whole answer, building nothing and without holding the GIL.
-            etree.fromstring(body, etree.XMLParser(huge_tree=True, target=_Checked()))
-            answer = self._read_plain(body) or self._read_tree(body)
-        except etree.XMLSyntaxError as exc:
-            raise RetryableAPIError(
-                f"{self.label}: the answer was cut short or is not XML ({exc.msg})"
-            ) from None
+        # The plain reader proves what it reads well-formed; the element reader takes the rest,
+        # and libxml2 rejects what is not XML (mostly answers cut short).
+        answer = self._read_plain(body)
+        if answer is None:
+            try:
+                answer = self._read_tree(body)
+            except etree.XMLSyntaxError as exc:
+                raise RetryableAPIError(
+                    f"{self.label}: the answer was cut short or is not XML ({exc.msg})"
+                ) from None
         if answer.total is None:
             raise FatalAPIError(f"{self.label}: the answer has no <{API['root']}> element")
         if answer.sent is not None and answer.sent != answer.leads.rows:
@@ -190,23 +189,23 @@ class LeadExecConnector(Connector):
         return Page(batches, answer.leads.rows, answer.total)
 
     def _read_plain(self, body: bytes) -> _Answer | None:
-        """The answer read by :func:`_plain_columns`, or None when it is not plain."""
-        plain = _plain_columns(body)
+        """The answer read by :func:`plain_columns`, or None when it is not plain."""
+        plain = plain_columns(body, API["root"], API["lead"], API["sends"])
         if plain is None:
             return None
-        leads, sends = self._named(plain.leads), self._named(plain.sends)
+        leads, sends = self._named(plain.records), self._named(plain.children)
         if leads is None or sends is None:
             return None
-        if plain.send_count:
+        if plain.child_count:
             uid = leads.get("uid")
             sends["lead_uid"] = (
-                pa.nulls(plain.send_count, pa.string())
+                pa.nulls(plain.child_count, pa.string())
                 if uid is None
-                else uid.take(plain.lead_of_send)
+                else uid.take(plain.record_of_child)
             )
         answer = self._answer(plain.root)
-        answer.leads.add_arrays(leads, plain.lead_count)
-        answer.sends.add_arrays(sends, plain.send_count)
+        answer.leads.add_arrays(leads, plain.record_count)
+        answer.sends.add_arrays(sends, plain.child_count)
         return answer
 
     def _named(self, columns: dict[str, pa.Array]) -> dict[str, pa.Array] | None:
@@ -273,168 +272,3 @@ class _Answer:
     sent: int | None
     leads: BatchBuilder
     sends: BatchBuilder
-
-
-class _Checked:
-    """An lxml parser target that builds nothing: parsing with it only checks the document."""
-
-    def close(self) -> None:
-        return None
-
-
-# -- plain answers, read with Arrow kernels -------------------------------------------------------
-#
-# What LeadExec sends is plain XML: one level of fields per lead, no attributes below the root, no
-# comments, CDATA or character references. Such an answer is cut into one line per tag
-# ("Name>text", newlines inside text swapped for "<", which text cannot hold), Arrow's CSV reader
-# splits the lines, and kernels find each tag's depth, lead and send: no Python per value. Anything
-# else goes to the element-by-element reader, so both give the same batches.
-
-_PROLOG = re.compile(rb"(?:\xef\xbb\xbf)?(?:<\?xml(?P<decl>[^>]*)\?>)?\s*<(?P<root>[\w.-]+)[\s/>]")
-_UTF8 = re.compile(rb"""encoding\s*=\s*["']utf-?8["']""", re.IGNORECASE)
-_TAG_LINES = bytes.maketrans(b"<\n", b"\n<")
-_NAME_BYTES = string.ascii_letters.encode() + string.digits.encode() + b"_-./"
-_CSV_PARSE = pcsv.ParseOptions(
-    delimiter=">", quote_char=False, escape_char=False, ignore_empty_lines=True
-)
-_CSV_CONVERT = pcsv.ConvertOptions(  # libxml2 has checked the UTF-8 already
-    column_types={"tag": pa.string(), "text": pa.string()},
-    strings_can_be_null=False,
-    check_utf8=False,
-)
-_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'"), ("&amp;", "&"))
-_NO_TEXT = pa.scalar(None, pa.string())
-_UNKNOWN = pa.scalar(None, pa.bool_())
-
-
-@dataclass(slots=True)
-class _Plain:
-    """A plain answer's root and text columns, keyed by vendor name."""
-
-    root: etree._Element
-    leads: dict[str, pa.Array]
-    lead_count: int
-    sends: dict[str, pa.Array]
-    send_count: int
-    lead_of_send: pa.Array
-    """For each send, the number of its lead."""
-
-
-def _plain_columns(body: bytes) -> _Plain | None:
-    """Read a well-formed answer with Arrow kernels; None when it is not plain."""
-    prolog = _PROLOG.match(body)
-    if (
-        prolog is None
-        or prolog["root"] != API["root"].encode()
-        or (prolog["decl"] and b"encoding" in prolog["decl"] and not _UTF8.search(prolog["decl"]))
-        or b"\r" in body  # the parser turns CR LF into LF
-    ):
-        return None
-    head_end = body.index(b">", prolog.start("root"))
-    head = body[prolog.start("root") - 1 : head_end + 1]
-    if head.endswith(b"/>") or b"xmlns" in head:
-        return None
-    try:
-        root = etree.fromstring(head + b"</" + prolog["root"] + b">")
-    except etree.XMLSyntaxError:
-        return None
-    has_newlines = b"\n" in body
-    lines = body.translate(_TAG_LINES) if has_newlines else body.replace(b"<", b"\n")
-    try:
-        table = pcsv.read_csv(
-            pa.py_buffer(lines)[body.index(b"<", head_end) :],
-            read_options=pcsv.ReadOptions(
-                column_names=["tag", "text"], use_threads=False, block_size=len(lines) + 1
-            ),
-            parse_options=_CSV_PARSE,
-            convert_options=_CSV_CONVERT,
-        )
-    except pa.ArrowInvalid:
-        return None  # a ">" in some text, or attributes on some element
-    tags, texts = (table.column(name).combine_chunks() for name in ("tag", "text"))
-    spelled = _bytes_of(tags)
-    if spelled.translate(None, _NAME_BYTES).strip(b" ") or (
-        b" " in spelled and spelled.count(b" ") != spelled.count(b" /")
-    ):
-        return None  # names beyond ASCII, namespaces, attributes, comments or instructions
-
-    closing, empty = pc.starts_with(tags, "/"), pc.ends_with(tags, "/")
-    opening = pc.invert(pc.or_(closing, empty))
-    step = pc.subtract(opening.cast(pa.int32()), closing.cast(pa.int32()))
-    level = pc.add(pc.subtract(pc.cumulative_sum(step), step), 2)  # the root's children: 2
-    # From here on, only the elements (opening and empty tags) in document order.
-    element = pc.invert(closing)
-    level, empty, texts = level.filter(element), empty.filter(element), texts.filter(element)
-    names = pc.utf8_rtrim(tags.filter(element), characters=" /")
-
-    def at(depth: int) -> pa.Array:
-        return pc.equal(level, depth)
-
-    lead, named_lead = at(2), pc.equal(names, API["lead"])
-    lead_count = lead.true_count
-    if named_lead.true_count != lead_count or pc.and_(lead, named_lead).true_count != lead_count:
-        return None  # a child of the root that is not a lead, or a lead deeper down
-    field = at(3)
-    is_sends = pc.and_(field, pc.equal(names, API["sends"]))
-    in_sends = pc.fill_null(pc.fill_null_forward(pc.if_else(field, is_sends, _UNKNOWN)), False)
-    send, send_field = pc.and_(at(4), in_sends), pc.and_(at(5), in_sends)
-    lead_field = pc.and_(field, pc.invert(is_sends))
-
-    values = pc.if_else(pc.or_(empty, pc.equal(texts, "")), _NO_TEXT, texts)
-    if has_newlines:  # put them back first, before "&lt;" becomes another "<"
-        values = _replaced(values, pc.match_substring(values, "<"), (("<", "\n"),))
-    if b"&" in body:
-        with_entities = pc.match_substring(values, "&")
-        if pc.any(pc.match_substring(values.filter(with_entities), "&#")).as_py():
-            return None  # character references: the element reader decodes them
-        values = _replaced(values, with_entities, _ENTITIES)
-
-    lead_no = pc.subtract(pc.cumulative_sum(lead.cast(pa.int32())), 1)
-    send_no = pc.subtract(pc.cumulative_sum(send.cast(pa.int32())), 1)
-    send_count = send.true_count
-    leads = _pivot(lead_no, names, values, lead_field, lead_count)
-    sends = _pivot(send_no, names, values, send_field, send_count)
-    if leads is None or sends is None:
-        return None
-    return _Plain(root, leads, lead_count, sends, send_count, lead_no.filter(send))
-
-
-def _replaced(
-    values: pa.Array, marked: pa.Array, replacements: tuple[tuple[str, str], ...]
-) -> pa.Array:
-    """*values* with the *replacements* made in the *marked* ones (few: the others stay put)."""
-    changed = values.filter(marked)
-    for old, new in replacements:
-        changed = pc.replace_substring(changed, old, new)
-    return pc.replace_with_mask(values, marked, changed)
-
-
-def _pivot(
-    rows: pa.Array, names: pa.Array, values: pa.Array, cells: pa.Array, count: int
-) -> dict[str, pa.Array] | None:
-    """Columns of the *cells* (row, name, value), *count* rows each; None when a row has a name
-    twice (the element reader keeps the last one)."""
-    rows, names, values = rows.filter(cells), names.filter(cells), values.filter(cells)
-    if not len(names):
-        return {}
-    keys = pc.unique(names)  # in first-seen order, like the element reader's columns
-    # Each cell's place in a grid of one run of *count* rows per name, then the grid's values.
-    place = pc.add(pc.multiply(pc.index_in(names, value_set=keys), count), rows)
-    grid = pc.index_in(_count_up(len(keys) * count), value_set=place)
-    if len(grid) - grid.null_count != len(place):
-        return None  # two cells in one place
-    values = values.take(grid)
-    return {name: values.slice(k * count, count) for k, name in enumerate(keys.to_pylist())}
-
-
-def _count_up(n: int) -> pa.Array:
-    """0, 1, ..., n - 1."""
-    return pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n)), 1)
-
-
-def _bytes_of(strings: pa.Array) -> bytes:
-    """The characters of every string in *strings*, one after another."""
-    offsets = pa.Array.from_buffers(
-        pa.int32(), len(strings) + 1, [None, strings.buffers()[1]], offset=strings.offset
-    )
-    return strings.buffers()[2].to_pybytes()[offsets[0].as_py() : offsets[-1].as_py()]

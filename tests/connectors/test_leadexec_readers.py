@@ -1,0 +1,258 @@
+"""LeadExec's two XML readers: the plain one (Arrow kernels) and the element one (lxml).
+
+The plain reader proves an answer well-formed itself; it must never accept what libxml2 rejects,
+and whatever it reads it must read exactly like the element reader. Anything it steps aside
+from (None) goes to the element reader.
+"""
+
+from __future__ import annotations
+
+import httpx2
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
+from starlette.testclient import TestClient
+
+from leadferry.connectors.base import Credentials
+from leadferry.connectors.leadexec import LeadExecConnector
+from leadferry.errors import RetryableAPIError
+from tests.conftest import API_KEY, leadexec_app
+
+REPORT = LeadExecConnector.report("leads")
+
+
+def connector() -> LeadExecConnector:
+    """A fresh connector: column types are decided by the first page each one reads."""
+    return LeadExecConnector(httpx2.Client(), Credentials("acme", {"api_key": API_KEY}))
+
+
+def well_formed(body: bytes) -> bool:
+    try:
+        etree.fromstring(body, etree.XMLParser(huge_tree=True))
+    except etree.XMLSyntaxError:
+        return False
+    return True
+
+
+def texts(builder) -> tuple[int, dict[str, list], list[str]]:
+    """A builder's rows, text columns, and the order of its undeclared columns (declared ones
+    have their place in every batch)."""
+    if builder.arrays:
+        columns = {name: values.to_pylist() for name, values in builder.arrays.items()}
+    else:
+        columns = {
+            name: values + [None] * (builder.rows - len(values))
+            for name, values in builder.columns.items()
+        }
+    order = [name for name in columns if name not in builder.table.columns]
+    return builder.rows, columns, order
+
+
+def check(body: bytes, build: bool = False) -> bool:
+    """Compare the readers on *body* (text columns, and typed batches when *build*); True when
+    the plain reader read it."""
+    plain = connector()._read_plain(body)
+    if not well_formed(body):
+        assert plain is None, body
+        return False
+    if plain is None:
+        return False
+    tree = connector()._read_tree(body)
+    assert (plain.total, plain.sent) == (tree.total, tree.sent)
+    for got, want in ((plain.leads, tree.leads), (plain.sends, tree.sends)):
+        assert texts(got) == texts(want), body
+        if build and want.rows:
+            assert got.build().equals(want.build())
+    return True
+
+
+# -- generated answers --------------------------------------------------------------------------
+
+NAMES = ["UID", "DateAdded", "Price", "FirstName", "Notes", "Age", "x.y", "a-b", "_u", "Send"]
+SEND_NAMES = ["ClientUID", "ClientName", "DateSent", "Price", "Notes"]
+CHARS = st.sampled_from(list("ab Z09.-/:é€😀\t\n&<\"'") + ["]]", ">"])
+SPACE = st.sampled_from(["", "", "", "\n", "  ", "\n\t"])
+
+
+def escaped(chars: list[str], raw_gt: bool) -> str:
+    out = []
+    for char in chars:
+        if char == "&#":
+            out.append("&#233;")  # a character reference: the element reader decodes it
+        elif char == "&":
+            out.append("&amp;")
+        elif char == "<":
+            out.append("&lt;")
+        elif char == ">":
+            out.append(">" if raw_gt else "&gt;")
+        elif char in "\"'" and raw_gt:
+            out.append("&quot;" if char == '"' else "&apos;")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+RARELY = st.integers(0, 15).map(lambda n: n == 0)
+
+
+@st.composite
+def fields(draw, names: list[str], most: int) -> list[str]:
+    """Fields with distinct names, but now and then one twice (the last one counts)."""
+    chosen = draw(st.lists(st.sampled_from(names), max_size=most, unique=not draw(RARELY)))
+    return [draw(field(name)) for name in chosen]
+
+
+@st.composite
+def field(draw, name: str) -> str:
+    form = draw(st.sampled_from(["text", "text", "text", "open-close", "empty", "empty-space"]))
+    if form == "open-close":
+        return f"<{name}></{name}>"
+    if form == "empty":
+        return f"<{name}/>"
+    if form == "empty-space":
+        return f"<{name} />"
+    chars = draw(st.lists(CHARS | st.just("&#") if draw(RARELY) else CHARS, max_size=6))
+    value = escaped(chars, draw(RARELY)).replace("]]>", "]]&gt;")
+    return f"<{name}>{value}</{name}>"
+
+
+@st.composite
+def lead(draw) -> str:
+    if draw(st.integers(0, 20)) == 0:
+        return "<Lead/>"
+    space = draw(SPACE)
+    parts = draw(fields(NAMES, 6))
+    if draw(st.booleans()):
+        sends = [
+            "<Send>" + space.join(draw(fields(SEND_NAMES, 4))) + "</Send>"
+            for _ in range(draw(st.integers(0, 3)))
+        ]
+        parts.insert(draw(st.integers(0, len(parts))), "<Sends>" + space.join(sends) + "</Sends>")
+    return "<Lead>" + space + space.join(parts) + space + "</Lead>"
+
+
+@st.composite
+def answer(draw) -> bytes:
+    leads = draw(st.lists(lead(), max_size=6))
+    space = draw(SPACE)
+    declaration = draw(st.sampled_from(["", '<?xml version="1.0" encoding="utf-8"?>\n']))
+    sent = len(leads) + draw(st.sampled_from([0, 0, 0, 1]))
+    head = f'<Leads querytotal="{sent + 5}" takecount="1000" sentcount="{sent}">'
+    tail = draw(st.sampled_from(["", "\n", " \n"]))
+    return (declaration + head + space + space.join(leads) + "</Leads>" + tail).encode()
+
+
+DAMAGE = [
+    b"&", b"<", b">", b"<<", b"\x01", b"\x00", b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xef\xbf\xbe",
+    b"</UID>", b"</Lead>", b"<Lead>", b"<!--c-->", b"<![CDATA[x]]>", b"<?pi x?>", b"&#65;",
+    b"&bogus;", b"&amp", b"\r\n", b'<a b="1">', b"]]>", b"<1a>", b"<a:b>", b"</Leads>", b"<Leads>",
+    b"<Lead/>", b"<Sends>", b"</Sends>", b"<UID>1</UID>", b" x ", b"<>", b"</>", b"< UID>",
+]  # fmt: skip
+
+
+@st.composite
+def damaged(draw) -> bytes:
+    body = draw(answer())
+    how = draw(st.sampled_from(["cut", "insert", "insert", "delete"]))
+    at = draw(st.integers(0, len(body)))
+    if how == "cut":
+        return body[:at]
+    if how == "delete":
+        return body[:at] + body[at + draw(st.integers(1, 12)) :]
+    return body[:at] + draw(st.sampled_from(DAMAGE)) + body[at:]
+
+
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FAST
+@given(answer())
+def test_the_readers_agree_on_well_formed_answers(body):
+    check(body)
+
+
+@FAST
+@given(damaged())
+def test_the_plain_reader_never_accepts_what_libxml2_rejects(body):
+    check(body)
+
+
+def test_plain_answers_are_read_by_the_plain_reader():
+    assert check(
+        b'<Leads querytotal="2" takecount="1000" sentcount="2"><Lead><UID>1</UID>'
+        b"<Notes>a &amp; b &lt;c&gt; &quot;d&apos;\n</Notes><Empty/><None></None>"
+        b"<Sends><Send><ClientUID>7</ClientUID></Send><Send/></Sends></Lead>"
+        b"<Lead><UID>2</UID><Age>41</Age></Lead></Leads>\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<Lead><UID>1</Uid></Lead></Leads>",
+        b"<Lead><UID>1</UID></Leads></Lead>",
+        b"<Lead><UID>1<UID></Lead></Leads>",
+        b"<Lead><UID>1</UID></Lead></Leads><Lead/>",
+        b"<Lead><UID>1</UID></Lead></Leads><",
+        b"<Lead><UID>1</UID></Lead></Leads>x",
+        b"<Lead><<UID>1</UID></Lead></Leads>",
+        b"<Lead><UID>1 & 2</UID></Lead></Leads>",
+        b"<Lead><UID>1 &nbsp; 2</UID></Lead></Leads>",
+        b"<Lead><UID>1\x02</UID></Lead></Leads>",
+        b"<Lead><UID>1\xff</UID></Lead></Leads>",
+        b"<Lead><UID>\xef\xbf\xbf</UID></Lead></Leads>",
+        b"<Lead><UID>a]]>b</UID></Lead></Leads>",
+        b"<Lead><1UID>1</1UID></Lead></Leads>",
+        b"<Lead><UID>1</UID></Lead>",
+        b"<Lead><UID>1</UID>",
+        b"<Lead><UID>1</UI",
+    ],
+)
+def test_malformed_answers_are_left_to_libxml2(body):
+    body = b'<Leads querytotal="1" takecount="1000" sentcount="1">' + body
+    assert not well_formed(body)
+    assert connector()._read_plain(body) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<Lead><UID>&#49;</UID></Lead>",  # a character reference
+        b"<Lead><UID>1</UID><Notes>a > b</Notes></Lead>",  # ">" in text
+        b"<Lead><UID>1</UID><UID>2</UID></Lead>",  # a field twice: the last one counts
+        b"<Lead><UID>1</UID><Notes><!-- c -->x</Notes></Lead>",
+        b"<Lead><UID>1</UID><Notes><![CDATA[<x>]]></Notes></Lead>",
+        b'<Lead><UID kind="n">1</UID></Lead>',
+        b"<Lead><UID>1</UID><Extra><Lead><UID>2</UID></Lead></Extra></Lead>",
+        b"<Other/><Lead><UID>1</UID></Lead>",
+        "<Lead><UID>1</UID><Prénom>Zoé</Prénom></Lead>".encode(),
+    ],
+)
+def test_unusual_answers_go_to_the_element_reader(body):
+    body = b'<Leads querytotal="1" takecount="1000" sentcount="1">' + body + b"</Leads>"
+    assert well_formed(body)
+    assert connector()._read_plain(body) is None
+    assert connector()._read_tree(body).leads.rows >= 1
+
+
+def test_the_simulators_pages_are_read_by_the_plain_reader_like_the_element_reader():
+    _, app = leadexec_app(leads=3_000)
+    with TestClient(app, base_url="http://leadexec.test") as client:
+        for skip in (0, 1000):
+            response = client.get(
+                "/", params={"key": API_KEY, "lid": 271, "skip": skip, "take": 1000}
+            )
+            assert check(response.content, build=True)
+
+
+def test_a_cut_answer_is_retryable_with_libxml2s_reason():
+    body = b'<Leads querytotal="1" takecount="1000" sentcount="1"><Lead><UID>1</UI'
+    client = httpx2.Client(
+        transport=httpx2.MockTransport(lambda request: httpx2.Response(200, content=body))
+    )
+    reader = LeadExecConnector(
+        client, Credentials("acme", {"api_key": API_KEY, "base_url": "http://leadexec.test/"})
+    )
+    with pytest.raises(RetryableAPIError, match="cut short or is not XML"):
+        reader.fetch_page(REPORT, {"lid": 1}, None, 0)
