@@ -60,6 +60,13 @@ def test_a_dataset_name_must_be_a_schema_name(store: Store, account: str, name: 
         store.create_dataset(DatasetSpec(name, account, "leads"))
 
 
+def test_new_is_not_a_dataset_name_because_it_is_the_add_dataset_page(
+    store: Store, account: str
+) -> None:
+    with pytest.raises(ConfigError, match="/datasets/new is a page"):
+        store.create_dataset(DatasetSpec("new", account, "leads"))
+
+
 @pytest.mark.parametrize("name", ["a", "acme_leads", "leads2", "a_b_c", "a" * 63])
 def test_valid_dataset_names_are_accepted(store: Store, account: str, name: str) -> None:
     assert store.create_dataset(DatasetSpec(name, account, "leads")).name == name

@@ -18,7 +18,6 @@ from leadferry.cli.common import (
     progress_bar,
     settings,
 )
-from leadferry.errors import ConfigError
 from leadferry.service.runs import days_of, when
 
 if TYPE_CHECKING:
@@ -100,17 +99,10 @@ def _warehouse() -> Warehouse:
 
 
 def _table_of(name: str, table: str | None) -> str:
-    from leadferry.connectors import get_connector
+    from leadferry.service.data import choose_table
 
     with open_store() as store:
-        dataset = store.get_dataset(name)
-    report = get_connector(dataset.connector).report(dataset.report)
-    names = [t.name for t in report.tables]
-    if table is None:
-        return names[0]
-    if table not in names:
-        raise ConfigError(f"dataset {name} has no table {table!r} (tables: {', '.join(names)})")
-    return table
+        return choose_table(store.get_dataset(name), table)
 
 
 TableFlag = Annotated[

@@ -269,11 +269,8 @@ def remove(
 ) -> None:
     """Remove a dataset and its history (its warehouse tables stay unless --drop-data)."""
     from leadferry.cli.common import settings
-    from leadferry.warehouse import drop_schema
+    from leadferry.service.data import remove_dataset
 
     with open_store() as store:
-        store.get_dataset(name)
-        if drop_data:
-            drop_schema(settings(), name)
-        store.remove_dataset(name)
+        remove_dataset(store, settings(), name, drop_data=drop_data)
     console.print(f"removed dataset {name}" + (" and its data" if drop_data else ""))

@@ -23,6 +23,7 @@ UPDATE_METHODS = ("replace", "append", "merge", "partition")
 WHEN_FAILING = ("keep", "pause")
 
 _DATASET_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_RESERVED_DATASET_NAMES = frozenset(("new",))
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -200,7 +201,9 @@ class Dataset(DatasetSpec):
 
 
 def check_dataset_name(name: str) -> None:
-    """Raise ConfigError unless ``name`` can be a warehouse schema name."""
+    """Raise ConfigError unless ``name`` can be a warehouse schema name (and a page address)."""
+    if name in _RESERVED_DATASET_NAMES:
+        raise ConfigError(f"{name!r} cannot name a dataset: /datasets/{name} is a page of its own")
     if not _DATASET_NAME.fullmatch(name) or "__" in name:
         raise ConfigError(
             f"invalid dataset name {name!r}: it becomes the warehouse schema name, so use 1 to 63 "
