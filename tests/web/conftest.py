@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
+from leadferry import auth
 from leadferry.web import create_app
 from leadferry.web.deps import SESSION_COOKIE
 from tests.conftest import API_KEY, NOW, leadexec_app, serve_on_loopback
@@ -32,6 +34,13 @@ class Browser(TestClient):
     def htmx(self, method: str, url: str, **kw: Any):
         headers = {"HX-Request": "true", "X-CSRF-Token": self.csrf} | kw.pop("headers", {})
         return self.request(method, url, headers=headers, **kw)
+
+
+@pytest.fixture(autouse=True)
+def quick_password_hashing(monkeypatch):
+    """argon2 at its lowest cost: these tests are about who may do what, not about how hard a
+    hash is to crack (tests/store/test_users.py checks the real hashes)."""
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 @pytest.fixture
