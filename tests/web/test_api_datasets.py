@@ -68,6 +68,11 @@ def test_a_dataset_with_a_date_range_a_schedule_and_retries(editor_api):
 
 def test_a_dataset_left_to_its_defaults(editor_api, store):
     shown = create(editor_api).json()
+    assert (shown["status"], shown["attention"], shown["last_success"]) == (
+        "never",
+        ["never ran"],
+        None,
+    )
     assert shown["dates"] == "yesterday"
     assert shown["schedule"] == "manual"
     assert shown["next_runs"] == []

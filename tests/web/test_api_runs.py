@@ -3,8 +3,11 @@ simulator; its history, its runs and its data come back; Load Preview saves noth
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 
+import pyarrow.parquet as pq
 import pytest
 
 from leadferry.warehouse import Warehouse
@@ -77,8 +80,22 @@ def test_a_dataset_made_through_the_api_runs_and_shows_its_history_and_data(edit
     assert "has no table 'calls'" in unknown.json()["detail"]
 
     shown = editor_api.get("/api/v1/datasets/leads").json()
+    assert (shown["status"], shown["attention"]) == ("success", [])
+    assert shown["last_success"] == run["finished_at"]
     assert shown["last_run"]["status"] == "success"
     assert shown["last_run"]["rows"] == run["rows"]
+
+    exported = editor_api.get("/api/v1/datasets/leads/export", params={"format": "csv"})
+    assert exported.status_code == 200
+    assert exported.headers["content-type"].startswith("text/csv")
+    assert 'filename="leads_leads.csv"' in exported.headers["content-disposition"]
+    header, *rows = csv.reader(io.StringIO(exported.text))
+    assert header[0] == "uid"
+    assert len(rows) == run["rows"]["leads"]
+    parquet = editor_api.get("/api/v1/datasets/leads/export?format=parquet&table=lead_sends")
+    assert parquet.status_code == 200
+    assert pq.read_table(io.BytesIO(parquet.content)).num_rows == run["rows"]["lead_sends"]
+    assert editor_api.get("/api/v1/datasets/leads/export?format=xlsx").status_code == 422
 
     removed = editor_api.delete("/api/v1/datasets/leads", params={"drop_data": "true"})
     assert removed.status_code == 204
@@ -101,6 +118,9 @@ def test_a_failed_run_is_in_the_history_with_its_error(editor_api, store, leadex
     assert run["error"] == "LeadExec rejected the API key for account broken"
     assert history["summary"]["success_rate"] == 0.0
     assert API_KEY not in str(history)
+    needing = editor_api.get("/api/v1/datasets", params={"attention": "true"}).json()
+    assert [(d["name"], d["status"]) for d in needing["data"]] == [("broken_leads", "failed")]
+    assert needing["data"][0]["attention"] == ["its last run failed", "never succeeded"]
 
 
 @pytest.fixture
@@ -132,13 +152,13 @@ def test_runs_of_unknown_datasets_are_404(editor_api):
     assert editor_api.get("/api/v1/runs/0").status_code == 422
 
 
-def test_a_preview_of_a_dataset_that_never_ran_is_404(editor_api, settings):
+def test_the_data_of_a_dataset_that_never_ran_is_404(editor_api, settings):
     editor_api.post(
         "/api/v1/datasets",
         json={"name": "leads", "account": "acme", "report": "leads", "params": {"lid": 271}},
     )
-    answer = editor_api.get("/api/v1/datasets/leads/preview")
-    assert answer.status_code == 404
+    assert editor_api.get("/api/v1/datasets/leads/preview").status_code == 404
+    assert editor_api.get("/api/v1/datasets/leads/export").status_code == 404
     assert not settings.warehouse_path.exists()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.security import HTTPBearer
 
-from leadferry.web.api import accounts, datasets, previews, reports, runs, tokens, users
+from leadferry.web.api import accounts, data, datasets, reports, runs, tokens, users
 from leadferry.web.api.models import problems
 
 # Declares the bearer scheme in the OpenAPI document; deps.current_user does the checking
@@ -23,5 +23,5 @@ bearer = HTTPBearer(
 )
 
 router = APIRouter(dependencies=[Depends(bearer)], responses=problems(401))
-for module in (reports, accounts, datasets, runs, previews, tokens, users):
+for module in (reports, accounts, datasets, runs, data, tokens, users):
     router.include_router(module.router)

@@ -23,6 +23,8 @@ from leadferry.service.datasets import (
     schedule_changes,
     set_schedule,
 )
+from leadferry.service.runs import when
+from leadferry.service.status import dataset_status
 from leadferry.store import Dataset, DatasetSpec, Store
 from leadferry.web.api.models import (
     DatasetCreate,
@@ -54,6 +56,17 @@ SCHEDULE_FIELDS = frozenset(
 CLEARABLE = frozenset(("timezone", "merge_key", "owner"))
 
 
+def status_fields(store: Store, dataset: Dataset, now: dt.datetime) -> dict[str, Any]:
+    """The dataset's status badge, why it needs attention, and its last success."""
+    state = dataset_status(dataset, store.list_runs(dataset.name), now)
+    return {
+        "status": state.status,
+        "attention": list(state.reasons),
+        "last_success": when(state.last_success) or None,
+        "schedule_settings": dataset.schedule,
+    }
+
+
 def dataset_details(store: Store, name: str, now: dt.datetime) -> DatasetDetails:
     """A dataset as GET /datasets/{name} shows it, with its next five scheduled runs.
 
@@ -66,7 +79,7 @@ def dataset_details(store: Store, name: str, now: dt.datetime) -> DatasetDetails
     if dataset.schedule:
         plan = Schedule.parse(dataset.schedule)
         upcoming = [local(slot, plan).isoformat() for slot in next_runs(plan, now, 5)]
-    return DatasetDetails(**shown, schedule_settings=dataset.schedule, next_runs=upcoming)
+    return DatasetDetails(**shown, **status_fields(store, dataset, now), next_runs=upcoming)
 
 
 def scheduling(
@@ -114,15 +127,24 @@ def scheduling(
 
 
 @router.get("")
-def list_datasets(store: StoreDep, _user: ViewerDep) -> DatasetsPublic:
-    """Every dataset with its settings, schedule and last run."""
+def list_datasets(
+    store: StoreDep,
+    now: NowDep,
+    _user: ViewerDep,
+    attention: Annotated[
+        bool, Query(description="Only the datasets that need attention (Data Center's filter).")
+    ] = False,
+) -> DatasetsPublic:
+    """Every dataset with its status, settings, schedule and last run."""
     found = [
         DatasetPublic(
             **describe(dataset, zone(dataset_zone(store, dataset))),
-            schedule_settings=dataset.schedule,
+            **status_fields(store, dataset, now),
         )
         for dataset in store.list_datasets()
     ]
+    if attention:
+        found = [dataset for dataset in found if dataset.attention]
     return DatasetsPublic(data=found, count=len(found))
 
 

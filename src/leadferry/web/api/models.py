@@ -355,6 +355,11 @@ class LastRunPublic(BaseModel):
 
 class DatasetPublic(BaseModel):
     name: str
+    status: Literal["running", "failing", "failed", "stale", "never", "success"] = Field(
+        description="As the Data Center's badge shows it."
+    )
+    attention: list[str] = Field(description="Why it needs attention; empty when all is well.")
+    last_success: str | None = Field(description="When its last successful run finished.")
     account: str
     connector: str
     report: str

@@ -1,21 +1,31 @@
-"""Previews: the first rows of a dataset's table in the warehouse, or of a report not yet saved
-as a dataset (Load Preview, fetched from the vendor without saving anything)."""
+"""A dataset's data: the first rows of its tables in the warehouse, the rows of a report not
+yet saved as a dataset (Load Preview, fetched from the vendor without saving anything), and
+exports of its tables as CSV or Parquet files."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import shutil
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
 
 from leadferry.errors import NotFoundError
 from leadferry.service.data import choose_table
+from leadferry.service.export import EXPORT_TYPES, export_file
 from leadferry.service.preview import preview_report
 from leadferry.warehouse import QueryResult, Warehouse
 from leadferry.web.api.models import PreviewPublic, PreviewRequest, problems
 from leadferry.web.api.routing import ApiRoute
 from leadferry.web.deps import EditorDep, NowDep, SettingsDep, StoreDep, ViewerDep
 
-router = APIRouter(tags=["previews"], route_class=ApiRoute)
+router = APIRouter(tags=["data"], route_class=ApiRoute)
+
+DatasetPath = Annotated[str, Path(max_length=63, description="The dataset's name.")]
+TableQuery = Annotated[
+    str | None, Query(max_length=64, description="A table other than the report's main one.")
+]
 
 
 def preview_public(result: QueryResult) -> PreviewPublic:
@@ -24,14 +34,12 @@ def preview_public(result: QueryResult) -> PreviewPublic:
 
 @router.get("/datasets/{name}/preview", responses=problems(404, 409, 422))
 def preview_dataset(
-    name: Annotated[str, Path(max_length=63, description="The dataset's name.")],
+    name: DatasetPath,
     store: StoreDep,
     settings: SettingsDep,
     _user: ViewerDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="How many rows.")] = 10,
-    table: Annotated[
-        str | None, Query(max_length=64, description="A table other than the main one.")
-    ] = None,
+    table: TableQuery = None,
 ) -> PreviewPublic:
     """The first rows of a dataset's table as loaded (dlt's bookkeeping columns left out).
 
@@ -67,3 +75,37 @@ def preview_unsaved(
         limit=body.limit,
     )
     return preview_public(result)
+
+
+@router.get(
+    "/datasets/{name}/export",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "The table as a file to download.",
+            "content": {media_type: {} for media_type in EXPORT_TYPES.values()},
+        },
+        **problems(404, 409, 422),
+    },
+)
+def export_dataset(
+    name: DatasetPath,
+    store: StoreDep,
+    settings: SettingsDep,
+    _user: ViewerDep,
+    format: Annotated[  # noqa: A002 (the query parameter's name)
+        Literal["csv", "parquet"], Query(description="The file format.")
+    ] = "csv",
+    table: TableQuery = None,
+) -> FileResponse:
+    """A table of the dataset as a CSV or Parquet file (``<dataset>_<table>.<format>``).
+
+    404 until a run has loaded the table; 409 while a run holds the warehouse too long.
+    """
+    output = export_file(store, settings, name, format, table)
+    return FileResponse(
+        output,
+        media_type=EXPORT_TYPES[format],
+        filename=output.name,
+        background=BackgroundTask(shutil.rmtree, output.parent, ignore_errors=True),
+    )
