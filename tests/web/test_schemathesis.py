@@ -18,7 +18,7 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis import Case
+from schemathesis import BaseSchema, Case
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
@@ -41,9 +41,10 @@ def operations() -> list[tuple[str, str]]:
 class World:
     """The account, dataset and API token generated requests may find (or destroy)."""
 
-    def __init__(self, store: Store, leadexec_url: str) -> None:
+    def __init__(self, store: Store, leadexec_url: str, schema: BaseSchema) -> None:
         self.store = store
         self.leadexec_url = leadexec_url
+        self.schema = schema
         self.token = ""
 
     def restore(self) -> dict[str, str]:
@@ -72,11 +73,10 @@ def world(tmp_path_factory) -> Iterator[World]:
     _, simulator = leadexec_app()
     with Store.open(config) as store, serve_on_loopback(simulator) as leadexec_url:
         store.add_user("ada", "correct-horse-42", "admin")
-        world = World(store, leadexec_url)
         app = create_app(config, store, clock=lambda: NOW)
-        world.schema = schemathesis.openapi.from_asgi(f"{API_PREFIX}/openapi.json", app)
+        schema = schemathesis.openapi.from_asgi(f"{API_PREFIX}/openapi.json", app)
         try:
-            yield world
+            yield World(store, leadexec_url, schema)
         finally:
             app.state.scheduler.shutdown()
 

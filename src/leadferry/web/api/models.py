@@ -355,8 +355,9 @@ class LastRunPublic(BaseModel):
 
 class DatasetPublic(BaseModel):
     name: str
-    status: Literal["running", "failing", "failed", "stale", "never", "success"] = Field(
-        description="As the Data Center's badge shows it."
+    status: str = Field(
+        description="As the Data Center's badge shows it: running, failing, failed, stale, "
+        "never (never ran) or success."
     )
     attention: list[str] = Field(description="Why it needs attention; empty when all is well.")
     last_success: str | None = Field(description="When its last successful run finished.")
