@@ -7,6 +7,7 @@ Set ``LEADFERRY_SCREENSHOTS=docs/screenshots`` to keep the screenshots the tests
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from tests.e2e.conftest import (  # noqa: F401 (leadexec_server is a fixture)
     E2E_PASSWORD,
@@ -29,6 +30,9 @@ from tests.e2e.conftest import (  # noqa: F401 (leadexec_server is a fixture)
 )
 
 pytestmark = pytest.mark.browser
+# Generous waits: CI machines are small and busy; a wait ends as soon as its condition holds.
+WAIT_MS = 30_000
+expect.set_options(timeout=WAIT_MS)
 
 # Without the background-networking flags Chromium keeps trying to reach Google's hosts,
 # which this closed network refuses.
@@ -100,12 +104,25 @@ def service(tmp_path) -> Iterator[Service]:
     assert process.returncode == 0, err
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def page(chromium: Browser, service: Service) -> Iterator[Page]:
+def page(request, chromium: Browser, service: Service, tmp_path) -> Iterator[Page]:
     context = chromium.new_context(base_url=service.url, viewport={"width": 1280, "height": 860})
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(WAIT_MS)
     opened = context.new_page()
     yield opened
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        # What the browser showed when the test failed: the first thing to look at in CI.
+        failure = tmp_path / "failure.png"
+        opened.screenshot(path=failure, full_page=True)
+        print(f"the page at {opened.url} when the test failed: {failure}")
     context.close()
 
 
@@ -114,6 +131,21 @@ def shots(tmp_path) -> Path:
     folder = Path(os.environ.get("LEADFERRY_SCREENSHOTS") or tmp_path / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@contextlib.contextmanager
+def htmx_swap(page: Page) -> Iterator[None]:
+    """Wait, after the block, until htmx has swapped in (and settled) what the block asked for.
+
+    Waiting for the response is not enough: htmx swaps it in a moment later, and text typed
+    into the old controls in between would be lost.
+    """
+    page.evaluate(
+        "() => { window.leadferrySwapped = new Promise(done => document.body.addEventListener("
+        "'htmx:afterSettle', () => done(true), {once: true})); }"
+    )
+    yield
+    page.evaluate("() => window.leadferrySwapped")
 
 
 def log_in(page: Page, name: str, password: str = E2E_PASSWORD) -> None:
