@@ -4,21 +4,20 @@ exports of its tables as CSV or Parquet files."""
 
 from __future__ import annotations
 
-import shutil
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import FileResponse
-from starlette.background import BackgroundTask
 
 from leadferry.errors import NotFoundError
 from leadferry.service.data import choose_table
-from leadferry.service.export import EXPORT_TYPES, export_file
+from leadferry.service.export import EXPORT_TYPES
 from leadferry.service.preview import preview_report
 from leadferry.warehouse import QueryResult, Warehouse
 from leadferry.web.api.models import PreviewPublic, PreviewRequest, problems
 from leadferry.web.api.routing import ApiRoute
 from leadferry.web.deps import EditorDep, NowDep, SettingsDep, StoreDep, ViewerDep
+from leadferry.web.downloads import export_download
 
 router = APIRouter(tags=["data"], route_class=ApiRoute)
 
@@ -102,10 +101,4 @@ def export_dataset(
 
     404 until a run has loaded the table; 409 while a run holds the warehouse too long.
     """
-    output = export_file(store, settings, name, format, table)
-    return FileResponse(
-        output,
-        media_type=EXPORT_TYPES[format],
-        filename=output.name,
-        background=BackgroundTask(shutil.rmtree, output.parent, ignore_errors=True),
-    )
+    return export_download(store, settings, name, format, table)

@@ -4,14 +4,10 @@ History with its chart, and exports."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, Response
-from starlette.background import BackgroundTask
+from fastapi.responses import Response
 
 from leadferry.auth import role_allows
 from leadferry.connectors import get_connector
@@ -29,6 +25,7 @@ from leadferry.service.runs import days_of, history_summary
 from leadferry.service.status import dataset_status
 from leadferry.warehouse import QueryResult, Warehouse
 from leadferry.web.deps import NowDep, SettingsDep, StoreDep, ViewerDep
+from leadferry.web.downloads import export_download
 from leadferry.web.pages.chart import run_chart
 from leadferry.web.pages.common import is_active, page_warehouse, render_page
 from leadferry.web.templating import render
@@ -104,26 +101,7 @@ def export(
         ConfigError: an unknown format or table; NotFoundError: nothing loaded yet;
         BusyError: the warehouse stayed busy.
     """
-    if format not in EXPORT_TYPES:
-        raise ConfigError(f"unknown export format {format!r}: use csv or parquet")
-    dataset = store.get_dataset(name)
-    chosen = choose_table(dataset, table)
-    warehouse = Warehouse(settings.warehouse_path, settings.lock_timeout)
-    if chosen not in warehouse.tables(dataset.name):
-        raise NotFoundError(f"dataset {name} has no {chosen} rows yet: run it first")
-    folder = Path(tempfile.mkdtemp(prefix="leadferry-export-"))
-    output = folder / f"{name}_{chosen}.{format}"
-    try:
-        warehouse.export(dataset.name, chosen, format, output)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    return FileResponse(
-        output,
-        media_type=EXPORT_TYPES[format],
-        filename=output.name,
-        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
-    )
+    return export_download(store, settings, name, format, table)
 
 
 def render_history(
