@@ -297,9 +297,15 @@ def _configure_dlt(settings: Settings) -> None:
         "DATA_WRITER__BUFFER_MAX_ITEMS": "50000",
     }
     # DuckDB may otherwise take 80% of RAM while loading, so peak memory grew with the run;
-    # bounded, it spills. Insertion order is not needed: tables have keys, not positions.
+    # bounded, it spills. Insertion order is not needed: tables have keys, not positions. One
+    # thread per statement: dlt loads the tables side by side already, and two threads inside
+    # that memory spent a third more CPU on the same insert (2.9 against 2.2 s for 1M leads).
     defaults["DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"] = json.dumps(
-        {"preserve_insertion_order": False, "memory_limit": settings.warehouse_memory}
+        {
+            "preserve_insertion_order": False,
+            "memory_limit": settings.warehouse_memory,
+            "threads": 1,
+        }
     )
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
