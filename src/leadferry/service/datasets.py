@@ -89,6 +89,13 @@ def edit_dataset(store: Store, name: str, changes: Mapping[str, Any], now: dt.da
         raise ConfigError(f"cannot change {', '.join(sorted(unknown))} of a dataset here")
     current = store.get_dataset(name)
     changes = dict(changes)
+    if changes.get("account", current.account) != current.account:
+        moved_to = store.get_account(changes["account"]).connector
+        if moved_to != current.connector:
+            raise ConfigError(
+                f"dataset {name} reads {get_connector(current.connector).label} reports: "
+                f"move it to another {get_connector(current.connector).label} account"
+            )
     if changes.get("update_method", current.update_method) != "merge" and not changes.get(
         "merge_key"
     ):
@@ -117,26 +124,49 @@ def schedule_changes(
     """
     changes: dict[str, Any] = {"schedule": None if plan.kind == "manual" else plan.as_json()}
     if no_retry and (retry_every is not None or retries is not None):
-        raise ConfigError("--no-retry cannot be combined with --retry-every or --retries")
+        raise ConfigError(
+            "do not retry cannot go with a retry interval or count (retry_every, retries)"
+        )
     if no_retry:
         changes |= {"retry_every": None, "retries": 0}
     elif (retry_every is None) != (retries is None):
-        raise ConfigError("give --retry-every MINUTES and --retries N together")
+        raise ConfigError(
+            "give the retry interval in minutes and the number of retries together "
+            "(retry_every and retries; --retry-every and --retries)"
+        )
     elif retry_every is not None and retries is not None:
         if retry_every < 1 or retries < 1:
-            raise ConfigError("--retry-every and --retries must be 1 or more")
+            raise ConfigError("the retry interval and the number of retries must be 1 or more")
         changes |= {"retry_every": retry_every, "retries": retries}
     if stale_after is not None:
         if stale_after < 1:
-            raise ConfigError("--stale-after must be 1 minute or more")
+            raise ConfigError("the stale-data alert needs 1 minute or more (stale_after)")
         changes["stale_after"] = stale_after
     if when_failing is not None:
         changes["when_failing"] = when_failing
     if alert_webhook is not None:
-        changes["alert_webhook"] = alert_webhook
+        changes["alert_webhook"] = check_webhook(alert_webhook) if alert_webhook else None
     if alert_emails is not None:
         changes["alert_emails"] = list(alert_emails)
     return changes
+
+
+def check_webhook(url: str) -> str:
+    """*url* if alerts can be POSTed to it: an http(s) URL with a host.
+
+    Raises:
+        ConfigError: anything else (the message shows the URL without its secrets).
+    """
+    import httpx2
+
+    try:
+        parsed = httpx2.URL(url)
+        usable = parsed.scheme in ("http", "https") and bool(parsed.host)
+    except (httpx2.InvalidURL, ValueError, TypeError):
+        usable = False
+    if not usable:
+        raise ConfigError("the alert webhook must be an http:// or https:// URL with a host")
+    return url
 
 
 def set_schedule(

@@ -75,15 +75,12 @@ Params = Annotated[
 
 def _webhook(value: str) -> str:
     """An http(s) URL that an HTTP client can send to (refused here rather than at alert time)."""
-    import httpx2
+    from leadferry.service.datasets import check_webhook
 
     try:
-        url = httpx2.URL(value)
-    except httpx2.InvalidURL as exc:
-        raise ValueError(f"not a URL: {exc}") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError("give an http:// or https:// URL with a host")
-    return value
+        return check_webhook(value)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
 
 
 WebhookURL = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_webhook)]

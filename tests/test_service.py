@@ -1,0 +1,74 @@
+"""The service layer the CLI, the REST API and the pages share."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadferry.errors import ConfigError
+from leadferry.schedule import Schedule
+from leadferry.scheduler import Scheduler
+from leadferry.service.datasets import edit_dataset, schedule_changes
+from leadferry.store import DatasetSpec
+from tests.conftest import NOW, PIN, SALES_PASSWORD, SALES_USER
+
+DAILY = Schedule.from_flags(daily="06:00", tz="UTC")
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com/hook", "http://", "not a url", "http://x\x00/hook", "/relative"]
+)
+def test_an_alert_webhook_must_be_an_http_url_with_a_host(url):
+    with pytest.raises(ConfigError, match="alert webhook must be an http"):
+        schedule_changes(DAILY, alert_webhook=url)
+
+
+def test_a_usable_webhook_is_kept_and_an_empty_one_clears_it():
+    hook = "https://hooks.example.com/leadferry?token=abc"
+    assert schedule_changes(DAILY, alert_webhook=hook)["alert_webhook"] == hook
+    assert schedule_changes(DAILY, alert_webhook="")["alert_webhook"] is None
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"retry_every": 10}, "retry interval in minutes and the number of retries together"),
+        ({"retry_every": 0, "retries": 2}, "must be 1 or more"),
+        ({"no_retry": True, "retries": 2}, "do not retry cannot go with"),
+        ({"stale_after": 0}, "1 minute or more"),
+    ],
+)
+def test_retry_and_stale_settings_are_named_for_every_front_end(options, message):
+    with pytest.raises(ConfigError, match=message):
+        schedule_changes(DAILY, **options)
+
+
+def test_a_dataset_cannot_move_to_an_account_of_another_connector(store, acme):
+    store.create_account(
+        "sales", "salesexec", {"username": SALES_USER}, {"password": SALES_PASSWORD}
+    )
+    store.create_account("calls", "avidtrak", {"base_url": "http://x/"}, {"pin_code": PIN})
+    store.create_dataset(DatasetSpec("acme_leads", "acme", "leads", params={"lid": 271}))
+    with pytest.raises(ConfigError, match="reads LeadExec reports: move it to another LeadExec"):
+        edit_dataset(store, "acme_leads", {"account": "sales"}, NOW)
+    assert store.get_dataset("acme_leads").account == "acme"
+
+
+def test_a_manual_run_that_fails_is_recorded_but_not_retried(store, settings):
+    settings.http_retries = 0
+    store.create_account(
+        "down", "leadexec", {"base_url": "http://127.0.0.1:9/"}, {"api_key": "k-123456"}
+    )
+    store.create_dataset(
+        DatasetSpec("down_leads", "down", "leads", params={"lid": 271}, retry_every=5, retries=3)
+    )
+    service = Scheduler(store, settings, clock=lambda: NOW, workers=1)
+    try:
+        service.run_now("down_leads")
+        service.wait()
+    finally:
+        service.shutdown()
+    (run,) = store.list_runs("down_leads")
+    assert (run.trigger, run.status) == ("manual", "failed")
+    state = store.get_dataset("down_leads").state
+    assert state.retry_at is None
+    assert state.failing is False
