@@ -228,8 +228,10 @@ def test_a_dataset_moves_only_to_an_account_of_its_connector(editor_api, store, 
     moved = editor_api.patch("/api/v1/datasets/leads", json={"account": "west"})
     assert moved.json()["account"] == "west"
     refused = editor_api.patch("/api/v1/datasets/leads", json={"account": "sales"})
-    assert refused.status_code == 404
-    assert refused.json()["detail"].startswith("SalesExec has no report 'leads'")
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == (
+        "dataset leads reads LeadExec reports: move it to another LeadExec account"
+    )
     assert store.get_dataset("leads").account == "west"
 
 
