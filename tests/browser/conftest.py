@@ -29,7 +29,6 @@ from tests.e2e.conftest import (  # noqa: F401 (leadexec_server is a fixture)
     leadexec_server,
 )
 
-pytestmark = pytest.mark.browser
 # Generous waits: CI machines are small and busy; a wait ends as soon as its condition holds.
 WAIT_MS = 30_000
 expect.set_options(timeout=WAIT_MS)
@@ -102,6 +101,13 @@ def service(tmp_path) -> Iterator[Service]:
     process.send_signal(signal.SIGTERM)
     _out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
+
+
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
