@@ -65,9 +65,7 @@ def render(
     values = {
         "user": getattr(request.state, "user", None),
         "csrf_token": token,
-        "csrf_field": Markup(
-            f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(token)}">'
-        ),
+        "csrf_field": Markup(f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(token)}">'),
         **(context or {}),
     }
     return templates.TemplateResponse(request, name, values, status_code=status_code)
