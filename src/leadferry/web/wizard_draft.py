@@ -19,6 +19,7 @@ from leadferry.errors import ConfigError, ConflictError, InvalidWindowError, Not
 from leadferry.schedule import Schedule, local, next_runs
 from leadferry.service.accounts import add_account
 from leadferry.service.datasets import (
+    SPEC_FIELDS,
     create_dataset,
     edit_dataset,
     schedule_changes,
@@ -509,7 +510,7 @@ class Draft:
             if self.dataset is None:
                 create_dataset(self.store, spec, self.now)
             else:
-                edits = {k: getattr(spec, k) for k in _EDITABLE}
+                edits = {k: getattr(spec, k) for k in SPEC_FIELDS}
                 edit_dataset(self.store, self.dataset.name, edits, self.now)
         except ConflictError as exc:
             self.errors = {"name": str(exc)}
@@ -526,20 +527,6 @@ class Draft:
     @property
     def name(self) -> str:
         return self.dataset.name if self.dataset else self.value("name").strip()
-
-
-_EDITABLE = (
-    "account",
-    "report",
-    "params",
-    "date_selection",
-    "timezone",
-    "update_method",
-    "merge_key",
-    "description",
-    "owner",
-    "incremental",
-)
 
 
 def _needs_value(field: CredentialField) -> bool:

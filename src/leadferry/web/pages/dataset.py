@@ -37,7 +37,6 @@ router = APIRouter(include_in_schema=False)
 
 PREVIEW_ROWS = 20
 NO_DATA = "Nothing loaded yet: run the dataset to fill its tables."
-EXPORT_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
 
 @router.get("/datasets/{name:dataset}")
