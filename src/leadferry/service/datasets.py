@@ -178,15 +178,22 @@ def set_schedule(
     Raises:
         NotFoundError: no such dataset; ConfigError: an invalid value (named).
     """
-    from leadferry.schedule import Schedule, local, next_runs
     from leadferry.scheduler import reschedule
 
     dataset = store.update_dataset(name, **changes)
     reschedule(store, dataset, now)
-    if not dataset.schedule:
-        return []
-    plan = Schedule.parse(dataset.schedule)
-    return [local(slot, plan) for slot in next_runs(plan, now, 5)]
+    return upcoming_runs(dataset, now)
+
+
+def upcoming_runs(plan: Schedule | Dataset, now: dt.datetime, count: int = 5) -> list[dt.datetime]:
+    """The next *count* runs of a schedule (or a dataset's; none when manual), in its zone."""
+    from leadferry.schedule import Schedule, local, next_runs
+
+    if not isinstance(plan, Schedule):
+        if not plan.schedule:
+            return []
+        plan = Schedule.parse(plan.schedule)
+    return [local(slot, plan) for slot in next_runs(plan, now, count)]
 
 
 def dataset_zone(store: Store, dataset: Dataset) -> str:

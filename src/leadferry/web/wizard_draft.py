@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from leadferry.connectors import CONNECTORS, get_connector
 from leadferry.errors import ConfigError, ConflictError, InvalidWindowError, NotFoundError
-from leadferry.schedule import Schedule, local, next_runs
+from leadferry.schedule import Schedule
 from leadferry.service.accounts import add_account
 from leadferry.service.datasets import (
     SPEC_FIELDS,
@@ -24,6 +24,7 @@ from leadferry.service.datasets import (
     edit_dataset,
     schedule_changes,
     set_schedule,
+    upcoming_runs,
     validate,
 )
 from leadferry.store import DatasetSpec
@@ -336,7 +337,7 @@ class Draft:
             plan = forms.schedule_from_form(self.values, self.values["days"])
         except FormError as exc:
             return SchedulePreview(error=" ".join(exc.errors.values()))
-        runs = tuple(local(slot, plan) for slot in next_runs(plan, self.now, 5))
+        runs = tuple(upcoming_runs(plan, self.now))
         return SchedulePreview(plan.describe(), runs, plan.timezone)
 
     def update_methods(self) -> dict[str, str]:

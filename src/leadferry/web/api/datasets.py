@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from leadferry.dates import zone
-from leadferry.schedule import Schedule, local, next_runs
+from leadferry.schedule import Schedule
 from leadferry.service.data import remove_dataset
 from leadferry.service.datasets import (
     create_dataset,
@@ -22,6 +22,7 @@ from leadferry.service.datasets import (
     edit_dataset,
     schedule_changes,
     set_schedule,
+    upcoming_runs,
 )
 from leadferry.service.runs import when
 from leadferry.service.status import dataset_status
@@ -75,10 +76,7 @@ def dataset_details(store: Store, name: str, now: dt.datetime) -> DatasetDetails
     """
     shown = details(store, name, now)
     dataset = store.get_dataset(name)
-    upcoming: list[str] = []
-    if dataset.schedule:
-        plan = Schedule.parse(dataset.schedule)
-        upcoming = [local(slot, plan).isoformat() for slot in next_runs(plan, now, 5)]
+    upcoming = [slot.isoformat() for slot in upcoming_runs(dataset, now)]
     return DatasetDetails(**shown, **status_fields(store, dataset, now), next_runs=upcoming)
 
 
