@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, make_url
 
 from leadferry.errors import BusyError, ConflictError
 from leadferry.settings import Settings
@@ -25,6 +25,30 @@ from ._support import T0
 
 URL = os.environ.get("LEADFERRY_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.skipif(not URL, reason="LEADFERRY_TEST_POSTGRES_URL is not set")
+
+
+def _worker_database(url: str) -> str:
+    """A database of its own for each pytest-xdist worker: the tests empty theirs."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.exec_driver_sql(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).scalar()
+            if not exists:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+if URL:
+    URL = _worker_database(URL)
 
 
 @pytest.fixture
