@@ -50,8 +50,17 @@ class Settings(BaseSettings):
         default=600.0, ge=0, description="Seconds a run waits for another run's load to finish."
     )
 
+    store_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata store, e.g. "
+        "postgresql+psycopg://user:pw@host/db (pip install 'leadferry[postgres]'); "
+        "default: leadferry.sqlite under home.",
+    )
+
     @property
     def metadata_url(self) -> str:
+        if self.store_url is not None:
+            return self.store_url.get_secret_value()
         return f"sqlite:///{self.home / 'leadferry.sqlite'}"
 
     @property

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from pydantic import SecretStr
 from sqlalchemy import create_engine, make_url
 
 from leadferry.errors import BusyError, ConflictError
@@ -121,3 +122,18 @@ def test_threads_racing_on_postgres_let_one_win(pg_store: Store, settings: Setti
     for thread in threads:
         thread.join()
     assert (len(won), len(busy)) == (1, 5)
+
+
+def test_the_store_url_setting_puts_the_metadata_store_on_postgres(pg_store, settings) -> None:
+    assert URL is not None
+    configured = settings.model_copy(update={"store_url": SecretStr(URL)})
+    with Store.open(configured) as store:
+        store.create_account("pg", "leadexec", {}, {"api_key": "k-123456"})
+    engine = create_engine(URL)
+    try:
+        with engine.connect() as conn:
+            names = conn.exec_driver_sql("SELECT name FROM accounts").scalars().all()
+    finally:
+        engine.dispose()
+    assert names == ["pg"]
+    assert not (settings.home / "leadferry.sqlite").exists()
