@@ -6,7 +6,7 @@ stay inside this package.
 
 from __future__ import annotations
 
-from leadferry.store.core import STALE_RUN_ERROR, Store
+from leadferry.store.core import Store
 from leadferry.store.records import (
     STATUSES,
     TRIGGERS,
@@ -21,6 +21,7 @@ from leadferry.store.records import (
     User,
     WebSession,
 )
+from leadferry.store.runs import STALE_RUN_ERROR
 from leadferry.store.secrets import generate_key, mask
 
 __all__ = [
