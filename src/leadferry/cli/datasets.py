@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -25,9 +25,6 @@ from leadferry.cli.common import (
 from leadferry.dates import DateSelection, zone
 from leadferry.errors import ConfigError
 from leadferry.service.runs import days_of, when
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(help="Create, list, show, edit and remove datasets.", no_args_is_help=True)
 
