@@ -32,7 +32,8 @@ from leadferry.connectors.base import (
 from leadferry.dates import DateSelection, DateWindow, parse_day, start_of_day, today_in, zone
 from leadferry.errors import ConfigError, LeadferryError, LoadError
 from leadferry.settings import Settings
-from leadferry.store import UPDATE_METHODS, Account, Dataset, Run, Store
+from leadferry.store import Account, Dataset, Run, Store
+from leadferry.store.records import check_update_method
 from leadferry.warehouse import warehouse_lock
 
 logger = logging.getLogger(__name__)
@@ -109,10 +110,7 @@ def check_dataset_settings(
         raise ConfigError(f"report {report.slug} takes no date selection")
     if timezone:
         zone(timezone)
-    if update_method not in UPDATE_METHODS:
-        raise ConfigError(
-            f"unknown update method {update_method!r}: use one of {', '.join(UPDATE_METHODS)}"
-        )
+    check_update_method(update_method)
     if update_method == "partition" and not report.day_column:
         raise ConfigError(f"report {report.slug} has no date column to partition by")
     if merge_key is not None and update_method != "merge":

@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import SecretStr
 
@@ -238,17 +237,11 @@ def check_dataset_fields(
     when_failing: str = "keep",
 ) -> None:
     """Raise ConfigError for an unknown update method or time zone, or a malformed mapping."""
-    if update_method not in UPDATE_METHODS:
-        raise ConfigError(
-            f"unknown update method {update_method!r}: use one of {', '.join(UPDATE_METHODS)}"
-        )
+    from leadferry.dates import zone
+
+    check_update_method(update_method)
     if timezone is not None:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(
-                f"unknown time zone {timezone!r}: use an IANA name such as America/Los_Angeles"
-            ) from None
+        zone(timezone)
     if when_failing not in WHEN_FAILING:
         raise ConfigError(f"unknown --when-failing {when_failing!r}: use keep or pause")
     if not isinstance(params, dict):
@@ -256,6 +249,14 @@ def check_dataset_fields(
     if date_selection is not None and not isinstance(date_selection, dict):
         raise ConfigError(
             f"a date selection must be a mapping, not {type(date_selection).__name__}"
+        )
+
+
+def check_update_method(method: str) -> None:
+    """Raise ConfigError unless *method* is one of ``UPDATE_METHODS``."""
+    if method not in UPDATE_METHODS:
+        raise ConfigError(
+            f"unknown update method {method!r}: use one of {', '.join(UPDATE_METHODS)}"
         )
 
 
