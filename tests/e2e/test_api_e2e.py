@@ -24,7 +24,7 @@ def wait_until_listening(url: str, process, timeout: float = 30) -> None:
         if process.poll() is not None:
             raise AssertionError(f"serve exited: {process.stderr.read()}")
         try:
-            if httpx2.get(f"{url}/api/v1/openapi.json", timeout=1).status_code == 200:
+            if httpx2.get(f"{url}/login", timeout=1).status_code == 200:
                 return
         except httpx2.TransportError:
             time.sleep(0.1)

@@ -32,8 +32,9 @@ def dataset(store, acme_account):
     )
 
 
-def test_every_operation_needs_credentials(anonymous, dataset):
-    calls = operations(anonymous, changes=False) + operations(anonymous, changes=True)
+def test_every_operation_needs_credentials(app, store, anonymous, dataset):
+    with api_client(app, store, "vera") as reader:
+        calls = operations(reader, changes=False) + operations(reader, changes=True)
     assert len(calls) > 15
     for method, path in calls:
         answer = anonymous.request(method, path, json={})

@@ -17,6 +17,13 @@ def test_the_api_without_credentials_answers_401(anonymous):
     assert answer.headers["www-authenticate"] == "Bearer"
 
 
+def test_even_the_openapi_document_needs_a_login(anonymous, viewer):
+    assert anonymous.get("/api/v1/openapi.json").status_code == 401
+    document = viewer.get("/api/v1/openapi.json")
+    assert document.status_code == 200
+    assert "/api/v1/datasets" in document.json()["paths"]
+
+
 def test_the_session_cookie_is_httponly_and_samesite(app, store):
     browser = log_in(app, store, "ada")
     cookie = next(c for c in browser.cookies.jar if c.name == "leadferry_session")

@@ -41,11 +41,11 @@ def operations() -> list[tuple[str, str]]:
 class World:
     """The account, dataset and API token generated requests may find (or destroy)."""
 
-    def __init__(self, store: Store, leadexec_url: str, schema: BaseSchema) -> None:
+    def __init__(self, store: Store, leadexec_url: str, schema: BaseSchema, token: str) -> None:
         self.store = store
         self.leadexec_url = leadexec_url
         self.schema = schema
-        self.token = ""
+        self.token = token
 
     def restore(self) -> dict[str, str]:
         """Put back what earlier requests removed; return the headers of a live admin token."""
@@ -73,10 +73,13 @@ def world(tmp_path_factory) -> Iterator[World]:
     _, simulator = leadexec_app()
     with Store.open(config) as store, serve_on_loopback(simulator) as leadexec_url:
         store.add_user("ada", "correct-horse-42", "admin")
+        _record, token = store.create_token("ada", "schemathesis")
         app = create_app(config, store, clock=lambda: NOW)
-        schema = schemathesis.openapi.from_asgi(f"{API_PREFIX}/openapi.json", app)
+        schema = schemathesis.openapi.from_asgi(
+            f"{API_PREFIX}/openapi.json", app, headers={"Authorization": f"Bearer {token}"}
+        )
         try:
-            yield World(store, leadexec_url, schema)
+            yield World(store, leadexec_url, schema, token)
         finally:
             app.state.scheduler.shutdown()
 

@@ -28,7 +28,7 @@ from leadferry.errors import (
     LeadferryError,
     NotFoundError,
 )
-from leadferry.web.deps import LoginRequired, csrf_guard
+from leadferry.web.deps import LoginRequired, ViewerDep, csrf_guard
 from leadferry.web.templating import is_htmx, render
 from leadferry.web.throttle import LoginThrottle
 
@@ -85,7 +85,7 @@ def create_app(
         version=__version__,
         description="Accounts, reports, datasets, runs and their history. Authenticate with "
         "`Authorization: Bearer lf_...` (create a token with `leadferry tokens create`).",
-        openapi_url=f"{API_PREFIX}/openapi.json",
+        openapi_url=None,  # served below, behind a login like everything else
         docs_url=None,  # Swagger UI would load from a CDN: the OpenAPI document is enough
         redoc_url=None,
         dependencies=[Depends(csrf_guard)],
@@ -103,6 +103,10 @@ def create_app(
     app.include_router(accounts.router)
     app.include_router(people.router)
     _handle_errors(app)
+
+    @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
+    def openapi_document(_user: ViewerDep) -> JSONResponse:
+        return JSONResponse(app.openapi())
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[..., object]) -> Response:
