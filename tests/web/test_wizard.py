@@ -368,16 +368,16 @@ def test_the_window_of_the_date_controls_is_shown_live(
     editor, acme_account, sales_account, calls_account, account, zone, controls, covers
 ):
     panes = to_details(editor, account)
-    line = panes.live("/wizard/window", **controls).text
+    line = panes.live("/wizard/part/window", **controls).text
     assert line.lstrip().startswith('<p id="window"')
     assert f"This selection covers {covers} {zone}" in html.unescape(line)
 
 
 def test_the_window_follows_the_time_zone(editor, acme_account):
     panes = to_details(editor, "acme")
-    line = panes.live("/wizard/window", timezone="Asia/Tokyo", **LAST_WEEK).text
+    line = panes.live("/wizard/part/window", timezone="Asia/Tokyo", **LAST_WEEK).text
     assert "2026-11-17 .. 2026-11-23 in Asia/Tokyo" in line  # already the 24th in Tokyo
-    assert "unknown time zone" in panes.live("/wizard/window", timezone="Nowhere").text
+    assert "unknown time zone" in panes.live("/wizard/part/window", timezone="Nowhere").text
 
 
 @pytest.mark.parametrize(
@@ -518,7 +518,7 @@ def shown_runs(fragment: str) -> list[str]:
 def test_next_five_runs_of_a_basic_schedule_are_shown_live(editor, acme_account):
     panes = to_scheduling(editor)
     fragment = panes.live(
-        "/wizard/next-runs", frequency="weekly", days=["MON", "THU"], start_time="06:30"
+        "/wizard/part/next_runs", frequency="weekly", days=["MON", "THU"], start_time="06:30"
     ).text
     plan = Schedule.from_flags(weekly="MON,THU@06:30", tz="America/Los_Angeles")
     expected = [local(slot, plan).isoformat() for slot in next_runs(plan, NOW, 5)]
@@ -547,7 +547,7 @@ def test_next_five_runs_of_an_advanced_schedule_are_shown_live(
     editor, acme_account, controls, flags
 ):
     panes = to_scheduling(editor)
-    fragment = panes.live("/wizard/next-runs", schedule_mode="advanced", **controls).text
+    fragment = panes.live("/wizard/part/next_runs", schedule_mode="advanced", **controls).text
     plan = Schedule.from_flags(**({"tz": "America/Los_Angeles"} | flags))
     assert shown_runs(fragment) == [local(s, plan).isoformat() for s in next_runs(plan, NOW, 5)]
 
@@ -636,11 +636,11 @@ def test_the_name_is_checked_next_to_its_field(editor, store, acme_account):
     panes.press()
     assert panes.step == "name"
     assert re.search(r'id="owner"[^>]*value="eddie"', panes.page.text)
-    bad = panes.live("/wizard/name-check", name="Leads-2026").text
+    bad = panes.live("/wizard/part/name_check", name="Leads-2026").text
     assert "invalid dataset name" in bad
     assert 'id="name-error"' in bad
-    assert "already exists" in panes.live("/wizard/name-check", name="acme_leads").text
-    assert "new_leads is free" in panes.live("/wizard/name-check", name="new_leads").text
+    assert "already exists" in panes.live("/wizard/part/name_check", name="acme_leads").text
+    assert "new_leads is free" in panes.live("/wizard/part/name_check", name="new_leads").text
     page = panes.press("save", name="acme_leads")
     assert page.status_code == 422
     assert "already exists" in error_next_to(page.text, "name")

@@ -38,6 +38,9 @@ PARTS = {
     "schedule": "the Basic or Advanced schedule controls",
     "retry": "the retry controls",
     "update": "the update method's controls",
+    "window": "the line that tells which days the date controls select",
+    "next_runs": "the schedule's description and next five runs, or what is wrong with it",
+    "name_check": "whether the dataset name can be used, shown next to the field",
 }
 """The parts of a pane that HTMX re-renders when a choice changes."""
 PREVIEW_ROWS = 10
@@ -129,33 +132,6 @@ def wizard_part(
         raise NotFoundError(f"no part {part!r} in the Add DataSet panes")
     draft = Draft.from_form(store, now, user, form)
     return render(request, "_wizard_part.html", _context(draft) | {"part": part})
-
-
-@router.post("/wizard/window")
-def wizard_window(
-    request: Request, store: StoreDep, now: NowDep, user: EditorDep, form: FormDep
-) -> Any:
-    """The line that tells which days the date controls select."""
-    draft = Draft.from_form(store, now, user, form)
-    return render(request, "_wizard_part.html", _context(draft) | {"part": "window"})
-
-
-@router.post("/wizard/next-runs")
-def wizard_next_runs(
-    request: Request, store: StoreDep, now: NowDep, user: EditorDep, form: FormDep
-) -> Any:
-    """The schedule's description and next five runs, or what is wrong with it."""
-    draft = Draft.from_form(store, now, user, form)
-    return render(request, "_wizard_part.html", _context(draft) | {"part": "next_runs"})
-
-
-@router.post("/wizard/name-check")
-def wizard_name_check(
-    request: Request, store: StoreDep, now: NowDep, user: EditorDep, form: FormDep
-) -> Any:
-    """Whether the dataset name can be used, shown next to the field."""
-    draft = Draft.from_form(store, now, user, form)
-    return render(request, "_wizard_part.html", _context(draft) | {"part": "name_check"})
 
 
 @router.post("/wizard/preview")
