@@ -88,3 +88,14 @@ def test_pages_carry_security_headers(anonymous):
     headers = anonymous.get("/login").headers
     assert "default-src 'self'" in headers["content-security-policy"]
     assert headers["x-frame-options"] == "DENY"
+
+
+def test_a_refused_form_value_is_never_echoed(anonymous):
+    token = anonymous.get("/login").text.split('name="csrf_token" value="')[1].split('"')[0]
+    secret = "p" * 1001 + "-never-shown"
+    answer = anonymous.post(
+        "/login", data={"username": "ada", "password": secret, "csrf_token": token}
+    )
+    assert answer.status_code == 422
+    assert "invalid input: password" in answer.text
+    assert "never-shown" not in answer.text

@@ -91,3 +91,8 @@ def test_tokens_need_a_login_and_the_forms_token(anonymous, viewer, store):
     refused = viewer.post("/tokens", data={"token_name": "sneaky"})
     assert refused.status_code == 403
     assert store.list_tokens() == []
+
+
+def test_revoking_an_impossible_token_id_is_a_422_not_a_crash(viewer):
+    answer = viewer.send_form("POST", "/tokens/99999999999999999999/revoke")
+    assert answer.status_code == 422

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import HTTPException
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -28,6 +29,7 @@ from leadferry.errors import (
     LeadferryError,
     NotFoundError,
 )
+from leadferry.web.api.routing import encodable, without_input
 from leadferry.web.deps import LoginRequired, ViewerDep, csrf_guard
 from leadferry.web.templating import is_htmx, render
 from leadferry.web.throttle import LoginThrottle
@@ -143,6 +145,18 @@ def _handle_errors(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_problem(request: Request, exc: HTTPException) -> Response:
         return _problem(request, exc.status_code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # Never FastAPI's default: it echoes each refused value, which may be a password.
+        errors = [encodable(without_input(error)) for error in exc.errors()]
+        if _is_api(request):
+            return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+        named = "; ".join(
+            f"{error['loc'][-1]}: {error['msg']}" if error.get("loc") else str(error.get("msg"))
+            for error in errors
+        )
+        return _problem(request, 422, f"invalid input: {named}")
 
 
 def _problem(

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
 from leadferry.auth import ROLES, check_password, check_role, role_allows
 from leadferry.errors import ConfigError, NotFoundError
 from leadferry.store.records import check_user_name
 from leadferry.web import status_of
+from leadferry.web.api.tokens import MAX_TOKEN_ID
 from leadferry.web.deps import AdminDep, StoreDep, ViewerDep
 from leadferry.web.templating import is_htmx, render
 
@@ -216,7 +217,12 @@ def create_token(
 
 
 @router.post("/tokens/{token_id}/revoke")
-def revoke_token(request: Request, token_id: int, store: StoreDep, user: ViewerDep) -> Response:
+def revoke_token(
+    request: Request,
+    token_id: Annotated[int, Path(ge=1, le=MAX_TOKEN_ID)],
+    store: StoreDep,
+    user: ViewerDep,
+) -> Response:
     """Revoke one of the user's tokens (an admin may revoke anyone's)."""
     owner = None if role_allows(user.role, "admin") else user.name
     token = store.revoke_token(token_id, owner)
