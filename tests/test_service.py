@@ -7,6 +7,7 @@ import pytest
 from leadferry.errors import ConfigError
 from leadferry.schedule import Schedule
 from leadferry.scheduler import Scheduler
+from leadferry.service.accounts import update_account
 from leadferry.service.datasets import edit_dataset, schedule_changes
 from leadferry.store import DatasetSpec
 from tests.conftest import NOW, PIN, SALES_PASSWORD, SALES_USER
@@ -72,3 +73,16 @@ def test_a_manual_run_that_fails_is_recorded_but_not_retried(store, settings):
     state = store.get_dataset("down_leads").state
     assert state.retry_at is None
     assert state.failing is False
+
+
+def test_a_new_base_url_needs_the_secrets_again(store, acme):
+    with pytest.raises(ConfigError, match="new Base URL would receive this account's secrets"):
+        update_account(store, "acme", {"base_url": "http://127.0.0.1:9/"})
+    update_account(store, "acme", {"base_url": "http://127.0.0.1:9/", "api_key": "k-98765"})
+    assert store.get_account("acme").credentials()["api_key"] == "k-98765"
+
+
+@pytest.mark.parametrize("url", ["notaurl", "http://", "ftp://leadexec.example/"])
+def test_a_base_url_must_be_an_http_url_with_a_host(store, acme, url):
+    with pytest.raises(ConfigError, match="Base URL must be an http"):
+        update_account(store, "acme", {"base_url": url, "api_key": "k-98765"})

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI, Request
 
 from tests.conftest import serve_on_loopback
-from tests.e2e.conftest import add_account, add_user, free_port
+from tests.e2e.conftest import E2E_KEY, add_account, add_user, free_port
 
 pytestmark = pytest.mark.e2e
 SPEED = 600  # one real second is ten minutes
@@ -188,7 +188,8 @@ def test_a_failing_run_is_retried_then_succeeds_and_alerts_are_delivered(
         leadferry.ok("datasets", "schedule", "broken_leads", *common, "--no-retry")
         process = serve(leadferry, slot - dt.timedelta(minutes=5))
         wait_for(lambda: runs(leadferry, "flaky_leads"), timeout=60)
-        leadferry.ok("accounts", "edit", "flaky", "--set", f"base_url={leadexec_server.url}")
+        leadferry.ok("accounts", "edit", "flaky", "--set", f"base_url={leadexec_server.url}",
+                     env={"LEADFERRY_API_KEY": E2E_KEY})  # fmt: skip
         wait_for(lambda: runs(leadferry, "flaky_leads")[0]["status"] == "success", timeout=60)
         wait_for(lambda: received, timeout=30)
         stop(process)

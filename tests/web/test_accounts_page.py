@@ -165,10 +165,12 @@ def test_rotating_the_secret_keeps_datasets_working(editor, store, settings, acm
     assert store.get_dataset("acme_leads").account == "acme"
 
 
-def test_rotating_asks_for_the_secret_fields_only(editor, store, acme_account, leadexec_url):
+def test_rotating_asks_for_the_secret_and_the_address_only(
+    editor, store, acme_account, leadexec_url
+):
     page = editor.get("/accounts/acme").text
     rotate = re.search(r'id="secret-form".*?</form>', page, re.S).group(0)
-    assert re.findall(r'<input name="(\w+)"', rotate) == ["api_key"]
+    assert re.findall(r'<input name="(\w+)"', rotate) == ["api_key", "base_url"]
     assert 'type="password"' in rotate
     empty = editor.send_form("POST", "/accounts/acme/secret", {"api_key": "  "})
     assert empty.status_code == 422
@@ -288,3 +290,18 @@ def test_the_secret_never_appears_in_any_answer(editor, admin, store, acme_accou
     for body in bodies:
         assert API_KEY not in body
         assert API_KEY[:-4] not in body  # not even the part the mask hides
+
+
+def test_the_address_never_changes_without_the_secret(editor, store, acme_account, leadexec_url):
+    # Otherwise an editor could send the stored key to a server of their own.
+    elsewhere = "http://127.0.0.1:9/"
+    editor.send_form("POST", "/accounts/acme/settings", {"base_url": elsewhere})
+    assert store.get_account("acme").config["base_url"] == f"{leadexec_url}/"
+    refused = editor.send_form("POST", "/accounts/acme/secret", {"base_url": elsewhere})
+    assert refused.status_code == 422
+    assert store.get_account("acme").config["base_url"] == f"{leadexec_url}/"
+    moved = editor.send_form(
+        "POST", "/accounts/acme/secret", {"base_url": elsewhere, "api_key": "new-key-7788"}
+    )
+    assert moved.status_code == 303
+    assert store.get_account("acme").credentials()["api_key"] == "new-key-7788"

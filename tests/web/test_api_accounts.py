@@ -196,3 +196,13 @@ def test_testing_a_connection_answers_ok_or_the_vendors_refusal(editor_api, stor
     assert refused.json()["ok"] is False
     assert refused.json()["error"] == "LeadExec rejected the API key for account bad"
     assert editor_api.post("/api/v1/accounts/nobody/test").status_code == 404
+
+
+def test_the_base_url_moves_only_with_the_secret(editor_api, store, acme_account):
+    before = store.get_account("acme").config["base_url"]
+    alone = editor_api.patch(
+        "/api/v1/accounts/acme", json={"fields": {"base_url": "http://127.0.0.1:9/"}}
+    )
+    assert alone.status_code == 422
+    assert "would receive this account's secrets" in alone.json()["detail"]
+    assert store.get_account("acme").config["base_url"] == before

@@ -104,8 +104,11 @@ def edit(
     name: Annotated[str, typer.Argument(help="The account to change.")],
     set_: SetFlag = None,
 ) -> None:
-    """Change non-secret fields (base URL, time zone); use rotate for secrets."""
-    _update(name, set_, ask_secrets=False)
+    """Change non-secret fields (base URL, time zone); a new base URL asks for the secrets again."""
+    from leadferry.service.accounts import ADDRESS_FIELDS
+
+    moving = any(pair.partition("=")[0].strip() in ADDRESS_FIELDS for pair in set_ or [])
+    _update(name, set_, ask_secrets=moving)
     console.print(f"updated account {name}")
 
 

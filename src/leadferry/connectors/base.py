@@ -197,6 +197,22 @@ def scrub_url(url: httpx2.URL | str) -> str:
     return str(parsed.copy_with(query=None, fragment=None, username=None, password=None))
 
 
+def check_http_url(url: str, what: str) -> str:
+    """*url* if requests can be sent to it: an http(s) URL with a host.
+
+    Raises:
+        ConfigError: anything else, naming *what* the URL is for.
+    """
+    try:
+        parsed = httpx2.URL(url)
+        usable = parsed.scheme in ("http", "https") and bool(parsed.host)
+    except (httpx2.InvalidURL, ValueError, TypeError):
+        usable = False
+    if not usable:
+        raise ConfigError(f"{what} must be an http:// or https:// URL with a host")
+    return url
+
+
 class _ScrubURLs(logging.Filter):
     """Rewrites request URLs in httpx2's log records: LeadExec's key travels in the query."""
 

@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from leadferry.settings import Settings
     from leadferry.store import Account, AccountSummary, Store
 
+ADDRESS_FIELDS = ("base_url",)
+"""Fields that decide where an account's requests, secrets included, are sent."""
+
 AskSecret = Callable[["type[Connector]", "CredentialField"], "str | None"]
 """Asked for a secret the caller did not give (the CLI prompts; the web and API never ask)."""
 
@@ -47,6 +50,11 @@ def sort_fields(
         from leadferry.dates import zone
 
         zone(config["timezone"])
+    for field in connector.fields:
+        if field.id in ADDRESS_FIELDS and field.id in config:
+            from leadferry.connectors.base import check_http_url
+
+            check_http_url(config[field.id], f"{connector.label} {field.label}")
     return config, secrets
 
 
@@ -79,12 +87,29 @@ def update_account(
 ) -> None:
     """Change some fields of an account; secrets given (or asked for) replace the stored ones.
 
+    A new address (base URL) must come with the secrets: otherwise whoever may edit accounts
+    could point the account at their own server and receive its stored secrets.
+
     Raises:
         NotFoundError: no such account.
-        ConfigError: an unknown field, an empty required field, an unknown time zone.
+        ConfigError: an unknown field, an empty required field, an unknown time zone, an
+            address that is not an http(s) URL, or a new address without the secrets.
     """
-    connector = get_connector(store.get_account(name).connector)
+    account = store.get_account(name)
+    connector = get_connector(account.connector)
     config, secrets = sort_fields(connector, given, require=False, ask=ask)
+    secret_ids = [f.id for f in connector.fields if f.secret]
+    for field in connector.fields:
+        if field.id not in ADDRESS_FIELDS or field.id not in config:
+            continue
+        if (
+            config[field.id] != account.config.get(field.id)
+            and not set(secret_ids) <= secrets.keys()
+        ):
+            raise ConfigError(
+                f"a new {field.label} would receive this account's secrets: give "
+                f"{' and '.join(secret_ids)} again with it (rotate the secret)"
+            )
     store.update_account(name, config=config, secrets=secrets or None)
 
 

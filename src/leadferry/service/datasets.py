@@ -157,16 +157,9 @@ def check_webhook(url: str) -> str:
     Raises:
         ConfigError: anything else (the message shows the URL without its secrets).
     """
-    import httpx2
+    from leadferry.connectors.base import check_http_url
 
-    try:
-        parsed = httpx2.URL(url)
-        usable = parsed.scheme in ("http", "https") and bool(parsed.host)
-    except (httpx2.InvalidURL, ValueError, TypeError):
-        usable = False
-    if not usable:
-        raise ConfigError("the alert webhook must be an http:// or https:// URL with a host")
-    return url
+    return check_http_url(url, "the alert webhook")
 
 
 def set_schedule(

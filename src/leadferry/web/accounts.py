@@ -20,6 +20,7 @@ from leadferry.auth import role_allows
 from leadferry.connectors import CONNECTORS
 from leadferry.errors import ConfigError, ConnectorError, NotFoundError
 from leadferry.service.accounts import (
+    ADDRESS_FIELDS,
     add_account,
     check_connection,
     sort_fields,
@@ -66,14 +67,25 @@ class FieldGroup:
 
 
 def settings_fields(connector: type[Connector]) -> FieldGroup:
-    """The non-secret fields, all shown (none folded under "Advanced") for editing."""
-    fields = tuple(dataclasses.replace(f, advanced=False) for f in connector.fields if not f.secret)
+    """The non-secret fields but the address (it changes with the secrets), all shown."""
+    fields = tuple(
+        dataclasses.replace(f, advanced=False)
+        for f in connector.fields
+        if not f.secret and f.id not in ADDRESS_FIELDS
+    )
     return FieldGroup(fields)
 
 
 def secret_fields(connector: type[Connector]) -> FieldGroup:
-    """The secret fields: what rotating the secret asks for."""
-    return FieldGroup(tuple(f for f in connector.fields if f.secret))
+    """What rotating the secret asks for: the secret fields, and the address (base URL),
+    which may only change together with them."""
+    return FieldGroup(
+        tuple(
+            dataclasses.replace(f, advanced=False)
+            for f in connector.fields
+            if f.secret or f.id in ADDRESS_FIELDS
+        )
+    )
 
 
 def field_errors(
