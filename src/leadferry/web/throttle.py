@@ -12,6 +12,9 @@ FIRST_WAIT = dt.timedelta(seconds=30)
 LONGEST_WAIT = dt.timedelta(minutes=15)
 FORGET_AFTER = dt.timedelta(hours=1)
 """A key with no failure for this long starts afresh."""
+KEEP_AT_MOST = 10_000
+"""Past this many keys (guesses at many names), stale ones are dropped: memory stays bounded
+by the failures of the last hour."""
 
 
 @dataclass(slots=True)
@@ -46,6 +49,8 @@ class LoginThrottle:
 
     def failed(self, keys: list[str], now: dt.datetime) -> None:
         with self._lock:
+            if len(self._records) >= KEEP_AT_MOST:
+                self._forget_before(now - FORGET_AFTER)
             for key in keys:
                 record = self._records.get(key)
                 if record is None or now - record.last > FORGET_AFTER:
@@ -55,6 +60,14 @@ class LoginThrottle:
                 beyond = record.failures - FREE_ATTEMPTS
                 if beyond >= 0:
                     record.locked_until = now + min(FIRST_WAIT * 2**beyond, LONGEST_WAIT)
+
+    def _forget_before(self, moment: dt.datetime) -> None:
+        """Drop keys whose last failure is older than *moment* and that are not locked."""
+        for key, record in list(self._records.items()):
+            if record.last < moment and (
+                record.locked_until is None or record.locked_until < moment
+            ):
+                del self._records[key]
 
     def succeeded(self, keys: list[str]) -> None:
         with self._lock:
