@@ -122,14 +122,7 @@ class RunsMixin:
             )
         require_aware(now, "now")
         with self._write() as session:
-            found = session.execute(
-                select(RunRow, DatasetRow.name)
-                .join(DatasetRow, RunRow.dataset_id == DatasetRow.id)
-                .where(RunRow.id == run_id)
-            ).first()
-            if found is None:
-                raise NotFoundError(f"no run with id {run_id}")
-            run, dataset = found
+            run, dataset = _run_and_dataset(session, run_id)
             if run.status != "running":
                 raise ConflictError(
                     f"run {run_id} of dataset {dataset!r} already ended ({run.status})"
@@ -164,14 +157,7 @@ class RunsMixin:
             NotFoundError: no such run.
         """
         with self._read() as session:
-            found = session.execute(
-                select(RunRow, DatasetRow.name)
-                .join(DatasetRow, RunRow.dataset_id == DatasetRow.id)
-                .where(RunRow.id == run_id)
-            ).first()
-            if found is None:
-                raise NotFoundError(f"no run with id {run_id}")
-            run, dataset = found
+            run, dataset = _run_and_dataset(session, run_id)
             return to_run(run, dataset)
 
     def interrupt_stale_runs(self, now: datetime) -> list[Run]:
@@ -213,3 +199,15 @@ class RunsMixin:
         running.error = STALE_RUN_ERROR
         session.flush()  # before the new run's insert, for the one-running-run index
         return None
+
+
+def _run_and_dataset(session: Session, run_id: int) -> tuple[RunRow, str]:
+    """The run with id *run_id* and its dataset's name; NotFoundError when there is none."""
+    found = session.execute(
+        select(RunRow, DatasetRow.name)
+        .join(DatasetRow, RunRow.dataset_id == DatasetRow.id)
+        .where(RunRow.id == run_id)
+    ).first()
+    if found is None:
+        raise NotFoundError(f"no run with id {run_id}")
+    return found[0], found[1]
