@@ -139,7 +139,9 @@ def test_500s_after_retries_leave_the_warehouse_as_it_was(
     leadferry.ok("run", "acme_leads")
     query = "select count(*) as n, max(_dlt_load_id) as load from acme_leads.leads"
     before = leadferry.ok("query", query, "--json")
-    leadferry.ok("accounts", "edit", "acme", "--set", f"base_url={failing_leadexec_server.url}")
+    # A new base URL takes the key again (it would be sent there).
+    leadferry.ok("accounts", "edit", "acme", "--set", f"base_url={failing_leadexec_server.url}",
+                 env={"LEADFERRY_API_KEY": E2E_KEY})  # fmt: skip
     result = leadferry("run", "acme_leads")
     assert result.returncode == 1
     assert "answered HTTP 5" in result.stderr
