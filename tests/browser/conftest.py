@@ -10,23 +10,18 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx2
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from tests.e2e.conftest import (  # noqa: F401 (leadexec_server is a fixture)
     E2E_PASSWORD,
     Leadferry,
-    add_user,
-    free_port,
     leadexec_server,
+    serving,
 )
 
 # Generous waits: CI machines are small and busy; a wait ends as soon as its condition holds.
@@ -72,35 +67,14 @@ def chromium(playwright: Playwright) -> Iterator[Browser]:
 class Service:
     url: str
     cli: Leadferry
-    process: subprocess.Popen
 
 
 @pytest.fixture
 def service(tmp_path) -> Iterator[Service]:
     """`leadferry serve` with an admin (ada) and a viewer (vera)."""
     cli = Leadferry(tmp_path / "home")
-    add_user(cli, "ada", "admin")
-    add_user(cli, "vera", "viewer")
-    port = free_port()
-    process = cli.start("serve", "--port", str(port), "--tick", "0.5", "--workers", "2")
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"leadferry serve exited: {process.communicate()[1]}")
-        try:
-            if httpx2.get(f"{url}/login", timeout=1).status_code == 200:
-                break
-        except httpx2.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("leadferry serve did not answer")
-        time.sleep(0.1)
-    yield Service(url, cli, process)
-    process.send_signal(signal.SIGTERM)
-    _out, err = process.communicate(timeout=60)
-    assert process.returncode == 0, err
+    with serving(cli, "--workers", "2") as url:
+        yield Service(url, cli)
 
 
 def pytest_collection_modifyitems(items):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -151,3 +153,32 @@ def add_account(leadferry: Leadferry, url: str, name: str = "acme", key: str = E
     """A LeadExec account at *url*, its key given the way a script would: in the environment."""
     leadferry.ok("accounts", "add", name, "--connector", "leadexec", "--set", f"base_url={url}",
                  env={"LEADFERRY_API_KEY": key})  # fmt: skip
+
+
+@contextlib.contextmanager
+def serving(leadferry: Leadferry, *options: str) -> Iterator[str]:
+    """`leadferry serve` on a free loopback port with an admin (ada) and a viewer (vera), once
+    it answers; yield its base URL. On the way out it must stop cleanly on SIGTERM."""
+    add_user(leadferry, "ada", "admin")
+    add_user(leadferry, "vera", "viewer")
+    port = free_port()
+    process = leadferry.start("serve", "--port", str(port), "--tick", "0.5", *options)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"leadferry serve exited: {process.stderr.read()}")
+            try:
+                if httpx2.get(f"{url}/login", timeout=1).status_code == 200:
+                    break
+            except httpx2.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"leadferry serve did not answer on {url}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err

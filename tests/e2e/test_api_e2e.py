@@ -6,45 +6,22 @@ a token made by `leadferry tokens create`, against `leadferry simulate leadexec`
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Iterator
 
 import httpx2
 import pytest
 
-from tests.e2e.conftest import E2E_KEY, add_user, free_port
+from tests.e2e.conftest import E2E_KEY, serving
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_until_listening(url: str, process, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited: {process.stderr.read()}")
-        try:
-            if httpx2.get(f"{url}/login", timeout=1).status_code == 200:
-                return
-        except httpx2.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"serve did not answer on {url}")
 
 
 @pytest.fixture
 def server(leadferry) -> Iterator[str]:
     """`leadferry serve` on a free loopback port, with an admin and a viewer; its base URL."""
-    add_user(leadferry, "ada", "admin")
-    add_user(leadferry, "vera", "viewer")
-    url = f"http://127.0.0.1:{free_port()}"
-    process = leadferry.start("serve", "--port", url.rsplit(":", 1)[1], "--tick", "0.5")
-    try:
-        wait_until_listening(url, process)
+    with serving(leadferry) as url:
         yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _out, err = process.communicate(timeout=60)
-    assert process.returncode == 0, err
 
 
 def token(leadferry, user: str) -> str:
