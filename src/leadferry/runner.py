@@ -7,9 +7,7 @@ lock is taken only for dlt's load step. Every run, failed or not, ends up in the
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -285,34 +283,6 @@ def run_dataset(
 # -- loading ------------------------------------------------------------------------------------
 
 
-def _configure_dlt(settings: Settings) -> None:
-    defaults = {
-        "RUNTIME__DLTHUB_TELEMETRY": "false",
-        "RUNTIME__LOG_LEVEL": "ERROR",
-        "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
-        "LOAD__TRUNCATE_STAGING_DATASET": "true",
-        "LOAD__DELETE_COMPLETED_JOBS": "true",
-        "DATA_WRITER__BUFFER_MAX_ITEMS": "50000",
-    }
-    # DuckDB may otherwise take 80% of RAM while loading, so peak memory grew with the run;
-    # bounded, it spills. Insertion order is not needed: tables have keys, not positions. One
-    # thread per statement: dlt loads the tables side by side already, and two threads inside
-    # that memory spent a third more CPU on the same insert (2.9 against 2.2 s for 1M leads).
-    defaults["DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"] = json.dumps(
-        {
-            "preserve_insertion_order": False,
-            "memory_limit": settings.warehouse_memory,
-            "threads": 1,
-        }
-    )
-    for key, value in defaults.items():
-        os.environ.setdefault(key, value)
-    # Arrow's default allocator keeps freed blocks per thread; the system one gives them back.
-    pa.set_memory_pool(pa.system_memory_pool())
-    logging.getLogger("dlt").setLevel(logging.ERROR)
-    settings.pipelines_dir.mkdir(parents=True, exist_ok=True)
-
-
 def table_hints(plan: RunPlan, table: Table) -> dict[str, Any]:
     """dlt hints for one table under the dataset's update method."""
     method = plan.dataset.update_method
@@ -397,15 +367,16 @@ def load(
 
     Extraction and normalisation run without the warehouse lock; the load step holds it.
     """
-    _configure_dlt(settings)
     import dlt
     from dlt.common.exceptions import DltException
     from dlt.pipeline.exceptions import PipelineStepFailed
 
+    from leadferry.destination import configure_dlt, warehouse_destination
+
+    configure_dlt(settings)
+
     name = plan.dataset.name
-    destination = dlt.destinations.duckdb(
-        str(settings.warehouse_path), replace_strategy="insert-from-staging"
-    )
+    destination = warehouse_destination(settings.warehouse_path)
     pipeline = dlt.pipeline(
         pipeline_name=name,
         destination=destination,
