@@ -296,8 +296,14 @@ def table_hints(plan: RunPlan, table: Table) -> dict[str, Any]:
     return {"write_disposition": merge, "merge_key": DAY_COLUMN}
 
 
+LOAD_CHUNK_ROWS = 20_000
+"""Pages go to dlt in tables of about this many rows: dlt's work per item is mostly per table,
+so 1,000-row pages cost it twice the CPU (3.4 against 1.7 s for 1M leads)."""
+
+
 class _Extraction:
-    """Feeds connector batches to dlt, adding the day column and table hints on first sight."""
+    """Feeds connector batches to dlt in chunks, adding the day column and table hints on first
+    sight."""
 
     def __init__(self, plan: RunPlan, batches: Iterator[TableBatch]) -> None:
         self.plan = plan
@@ -307,22 +313,36 @@ class _Extraction:
         self.cursor: dt.datetime | None = None
 
     def items(self) -> Iterator[Any]:
-        import dlt
-
         tables = {table.name: table for table in self.plan.report.tables}
+        pending: dict[str, list[pa.RecordBatch]] = {}
         for item in self.batches:
             batch = item.batch
             table = tables[item.table]
             if table is self.plan.report.main_table:
                 batch = self._with_day(batch)
                 self._advance_cursor(batch)
-            if item.table in self.seen:
-                yield dlt.mark.with_table_name(batch, item.table)
-                continue
-            self.seen.add(item.table)
-            self._check_merge_key(table, batch)
-            hints = dlt.mark.make_hints(table_name=item.table, **table_hints(self.plan, table))
-            yield dlt.mark.with_hints(batch, hints, create_table_variant=True)
+            queued = pending.setdefault(item.table, [])
+            if queued and not queued[0].schema.equals(batch.schema):
+                yield self._chunk(table, queued)  # a new column: its own chunk from here on
+                queued = pending[item.table] = []
+            queued.append(batch)
+            if sum(len(queued_batch) for queued_batch in queued) >= LOAD_CHUNK_ROWS:
+                yield self._chunk(table, queued)
+                pending[item.table] = []
+        for name, queued in pending.items():
+            if queued:
+                yield self._chunk(tables[name], queued)
+
+    def _chunk(self, table: Table, batches: list[pa.RecordBatch]) -> Any:
+        import dlt
+
+        chunk = pa.Table.from_batches(batches)
+        if table.name in self.seen:
+            return dlt.mark.with_table_name(chunk, table.name)
+        self.seen.add(table.name)
+        self._check_merge_key(table, chunk)
+        hints = dlt.mark.make_hints(table_name=table.name, **table_hints(self.plan, table))
+        return dlt.mark.with_hints(chunk, hints, create_table_variant=True)
 
     def _with_day(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         column = self.plan.report.day_column
@@ -349,7 +369,7 @@ class _Extraction:
         if newest is not None and (self.cursor is None or newest > self.cursor):
             self.cursor = newest
 
-    def _check_merge_key(self, table: Table, batch: pa.RecordBatch) -> None:
+    def _check_merge_key(self, table: Table, batch: pa.Table) -> None:
         if self.plan.dataset.update_method != "merge" or table.parent_key:
             return
         missing = [key for key in self.plan.merge_key if key not in batch.schema.names]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
 import pyarrow as pa
@@ -78,7 +78,11 @@ class ColumnNames(dict[str, str]):
 
 
 class ColumnTypes:
-    """The type each undeclared column got when first seen in a run; shared by page threads."""
+    """The type each undeclared column got when first seen in a run; shared by page threads.
+
+    Columns also keep the order they were first seen in, so every page of a run lists them the
+    same way whatever order its records spell them in (the loader then takes pages as they are).
+    """
 
     def __init__(self) -> None:
         self._types: dict[tuple[str, str], pa.DataType] = {}
@@ -90,6 +94,12 @@ class ColumnTypes:
             if key not in self._types:
                 self._types[key] = infer_type(column, values)
             return self._types[key]
+
+    def in_order(self, table: str, columns: Iterable[str]) -> list[str]:
+        """*columns* (all decided already) in the order they were first seen."""
+        with self._lock:
+            rank = {key: place for place, key in enumerate(self._types)}
+        return sorted(columns, key=lambda column: rank[table, column])
 
 
 def infer_type(column: str, values: pa.Array) -> pa.DataType:
@@ -231,42 +241,49 @@ class BatchBuilder:
         self.rows = rows
 
     def build(self) -> pa.RecordBatch:
+        declared = self.table.columns
+        texts = {name: self._text(name) for name in [*declared, *self.arrays, *self.columns]}
+        undeclared = {
+            name: self.types.decide(self.table.name, name, text)
+            for name, text in texts.items()
+            if name not in declared
+        }
         arrays: list[pa.Array] = []
         names: list[str] = []
-        declared = self.table.columns
-        given = [*self.arrays, *self.columns]
-        for name in [*declared, *(n for n in given if n not in declared)]:
-            text = self.arrays.get(name)
-            if text is None:
-                raw = self.columns.get(name) or []
-                if len(raw) < self.rows:
-                    raw.extend([None] * (self.rows - len(raw)))
-                text = pa.array(raw, pa.string())
-            if name in declared:
-                try:
-                    arrays.append(to_type(text, declared[name], self.timezone))
-                except ValueError as exc:
-                    raise FatalAPIError(
-                        f"{self.table.name}.{name}: a value is not a {declared[name]}: {exc}"
-                    ) from None
-            else:
-                data_type = self.types.decide(self.table.name, name, text)
-                try:
-                    arrays.append(to_type(text, data_type, self.timezone))
-                except ValueError:
-                    typed, misfits = split_misfits(text, data_type, self.timezone)
-                    logger.warning(
-                        "%s.%s: %d values do not fit %s; they go to %s%s",
-                        self.table.name,
-                        name,
-                        len(misfits) - misfits.null_count,
-                        data_type,
-                        name,
-                        VARIANT_SUFFIX,
-                    )
-                    arrays.append(typed)
-                    names.append(name)
-                    name, typed = name + VARIANT_SUFFIX, misfits
-                    arrays.append(typed)
+        for name, data_type in declared.items():
+            try:
+                arrays.append(to_type(texts[name], data_type, self.timezone))
+            except ValueError as exc:
+                raise FatalAPIError(
+                    f"{self.table.name}.{name}: a value is not a {data_type}: {exc}"
+                ) from None
             names.append(name)
+        for name in self.types.in_order(self.table.name, undeclared):
+            text, data_type = texts[name], undeclared[name]
+            try:
+                arrays.append(to_type(text, data_type, self.timezone))
+                names.append(name)
+            except ValueError:
+                typed, misfits = split_misfits(text, data_type, self.timezone)
+                logger.warning(
+                    "%s.%s: %d values do not fit %s; they go to %s%s",
+                    self.table.name,
+                    name,
+                    len(misfits) - misfits.null_count,
+                    data_type,
+                    name,
+                    VARIANT_SUFFIX,
+                )
+                arrays += [typed, misfits]
+                names += [name, name + VARIANT_SUFFIX]
         return pa.RecordBatch.from_arrays(arrays, names=names)
+
+    def _text(self, name: str) -> pa.Array:
+        """Column *name* as Arrow text, nulls where a row has no value."""
+        text = self.arrays.get(name)
+        if text is not None:
+            return text
+        raw = self.columns.get(name) or []
+        if len(raw) < self.rows:
+            raw.extend([None] * (self.rows - len(raw)))
+        return pa.array(raw, pa.string())
