@@ -32,7 +32,8 @@ from leadferry.connectors.columns import (
     ColumnNames,
     ColumnTypes,
 )
-from leadferry.connectors.plain_xml import plain_columns
+from leadferry.connectors.known_xml import KnownFieldsReader
+from leadferry.connectors.plain_xml import PlainColumns, plain_columns
 from leadferry.dates import DateWindow
 from leadferry.errors import FatalAPIError, RetryableAPIError
 
@@ -137,6 +138,7 @@ class LeadExecConnector(Connector):
         super().__init__(*args, **kwargs)
         self.types = ColumnTypes()
         self.names = ColumnNames()
+        self.known = KnownFieldsReader(API["root"], API["lead"], API["sends"], API["send"])
 
     def page_request(
         self, report: Report, params: Mapping[str, Any], window: DateWindow | None, page: int
@@ -164,9 +166,9 @@ class LeadExecConnector(Connector):
         self, report: Report, response: httpx2.Response, window: DateWindow | None
     ) -> Page:
         body = b"".join(response.iter_bytes())
-        # The plain reader proves what it reads well-formed; the element reader takes the rest,
-        # and libxml2 rejects what is not XML (mostly answers cut short).
-        answer = self._read_plain(body)
+        # The first two readers prove what they read well-formed; the element reader takes the
+        # rest, and libxml2 rejects what is not XML (mostly answers cut short).
+        answer = self._read_known(body) or self._read_plain(body)
         if answer is None:
             try:
                 answer = self._read_tree(body)
@@ -188,11 +190,23 @@ class LeadExecConnector(Connector):
         ]
         return Page(batches, answer.leads.rows, answer.total)
 
+    def _read_known(self, body: bytes) -> _Answer | None:
+        """The answer read by the known-fields reader, or None when it holds anything else."""
+        columns = self.known.read(body)
+        return None if columns is None else self._answer_of(columns)
+
     def _read_plain(self, body: bytes) -> _Answer | None:
-        """The answer read by :func:`plain_columns`, or None when it is not plain."""
+        """The answer read by :func:`plain_columns`, or None when it is not plain. The fields it
+        finds are taught to the known-fields reader."""
         plain = plain_columns(body, API["root"], API["lead"], API["sends"])
         if plain is None:
             return None
+        answer = self._answer_of(plain)
+        if answer is not None:
+            self.known.learn(plain.records, plain.children)
+        return answer
+
+    def _answer_of(self, plain: PlainColumns) -> _Answer | None:
         leads, sends = self._named(plain.records), self._named(plain.children)
         if leads is None or sends is None:
             return None
