@@ -336,7 +336,9 @@ class Connector:
         A window longer than the report's ``max_window_days`` is fetched part by part. Within a
         part, the first page tells the total; the remaining pages are then fetched by up to
         ``concurrency`` threads and yielded in order, so that memory stays bounded by the pages
-        in flight. Without a total, pages are fetched one after another until a short page.
+        in flight: twice as many pages as threads, so that a thread goes on to the next page
+        while the oldest one is still on its way. Without a total, pages are fetched one after
+        another until a short page.
 
         Raises:
             AuthError: the credentials were refused.
@@ -384,7 +386,7 @@ class Connector:
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.name) as pool:
             in_flight = [
                 pool.submit(self.fetch_page, report, params, window, number)
-                for number in itertools.islice(numbers, self.concurrency)
+                for number in itertools.islice(numbers, 2 * self.concurrency)
             ]
             try:
                 while in_flight:
