@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from leadferry.dates import DateSelection, today_in
 from leadferry.errors import BusyError, ConfigError, ConnectorError, RetryableAPIError
-from leadferry.runner import run_dataset
+from leadferry.runner import ReadAhead, run_dataset
 from leadferry.simulators import leadexec as leadexec_sim
 from leadferry.store import DatasetSpec
 from leadferry.warehouse import warehouse_lock
@@ -301,3 +301,34 @@ def test_the_key_never_reaches_logs_history_or_metadata(
     for path in settings.pipelines_dir.rglob("*"):
         if path.is_file():
             assert API_KEY.encode() not in path.read_bytes(), path
+
+
+# -- reading ahead --------------------------------------------------------------------------------
+
+
+def test_read_ahead_gives_every_item_in_order_then_the_sources_error():
+    def source():
+        yield from range(50)
+        raise ConnectorError("the vendor went away")
+
+    got = []
+    with ReadAhead(source(), most=3) as items, pytest.raises(ConnectorError, match="went away"):
+        got.extend(items)
+    assert got == list(range(50))
+
+
+def test_read_ahead_stops_and_closes_its_source_when_the_reader_leaves():
+    produced, closed = [], threading.Event()
+
+    def source():
+        try:
+            for number in range(10_000):
+                produced.append(number)
+                yield number
+        finally:
+            closed.set()
+
+    with ReadAhead(source(), most=2) as items:
+        assert next(items) == 0
+    assert closed.is_set()
+    assert len(produced) <= 5  # the one read, two queued, and the one it was offering

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx2
 import pyarrow as pa
@@ -35,6 +37,8 @@ from leadferry.store.records import check_update_method
 from leadferry.warehouse import warehouse_lock
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DAY_COLUMN = "report_day"
 """The local calendar day of a row (in the dataset's time zone): what partition replaces by."""
@@ -280,6 +284,62 @@ def run_dataset(
     )
 
 
+class ReadAhead(Generic[T]):
+    """Iterates *items* on a thread of its own, at most *most* items ahead of the reader.
+
+    The reader gets the items in order, and the thread's exception where it stopped. Leaving
+    the block stops the thread (and closes *items*) whether or not everything was read.
+    """
+
+    _DONE = object()
+
+    def __init__(self, items: Iterator[T], most: int) -> None:
+        self._items = items
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=most)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="read-ahead", daemon=True)
+
+    def __enter__(self) -> Iterator[T]:
+        self._thread.start()
+        return self._consume()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _produce(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put(item):
+                    break
+            self._put(self._DONE)
+        except BaseException as exc:
+            self._put(exc)
+        finally:
+            close = getattr(self._items, "close", None)
+            if close is not None:
+                close()
+
+    def _put(self, item: Any) -> bool:
+        """Queue *item* unless the reader has gone; False when it has."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _consume(self) -> Iterator[T]:
+        while True:
+            item = self._queue.get()
+            if item is self._DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+
 # -- loading ------------------------------------------------------------------------------------
 
 
@@ -394,26 +454,27 @@ def load(
     from leadferry.destination import configure_dlt, warehouse_destination
 
     configure_dlt(settings)
-
     name = plan.dataset.name
-    destination = warehouse_destination(settings.warehouse_path)
-    pipeline = dlt.pipeline(
-        pipeline_name=name,
-        destination=destination,
-        dataset_name=name,
-        pipelines_dir=str(settings.pipelines_dir),
-    )
-    # A package left by a failed run would be loaded before this one: drop it instead, so a
-    # failed run never lands later by surprise.
-    pipeline.abort_packages()
-    before = _columns(pipeline)
-    extraction = _Extraction(plan, batches)
-    resource = dlt.resource(extraction.items(), name=plan.report.slug)
-    try:
-        pipeline.extract(resource)
-        pipeline.normalize()
-    except PipelineStepFailed as exc:
-        raise _cause(exc) from None
+    # Pages start coming while dlt sets the pipeline up (half a second or more); dlt is imported
+    # first, as the page threads use its naming convention.
+    with ReadAhead(batches, most=4 * settings.concurrency) as ahead:
+        pipeline = dlt.pipeline(
+            pipeline_name=name,
+            destination=warehouse_destination(settings.warehouse_path),
+            dataset_name=name,
+            pipelines_dir=str(settings.pipelines_dir),
+        )
+        # A package left by a failed run would be loaded before this one: drop it instead, so
+        # a failed run never lands later by surprise.
+        pipeline.abort_packages()
+        before = _columns(pipeline)
+        extraction = _Extraction(plan, ahead)
+        resource = dlt.resource(extraction.items(), name=plan.report.slug)
+        try:
+            pipeline.extract(resource)
+            pipeline.normalize()
+        except PipelineStepFailed as exc:
+            raise _cause(exc) from None
     counts = dict(pipeline.last_trace.last_normalize_info.row_counts)
     outcome = LoadOutcome(
         rows={table.name: int(counts.get(table.name, 0)) for table in plan.report.tables},
