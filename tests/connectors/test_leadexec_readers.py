@@ -7,6 +7,7 @@ step aside from (None) goes to the next reader.
 
 from __future__ import annotations
 
+import functools
 import httpx2
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -58,11 +59,18 @@ def knowing(fields=NAMES, send_fields=SEND_NAMES) -> LeadExecConnector:
     return reader
 
 
+@functools.cache
+def knowing_every_field() -> LeadExecConnector:
+    """One such connector for comparing text columns (compiling xml2arrow's paths takes a
+    while); never for typed batches, whose types its earlier reads decided."""
+    return knowing()
+
+
 def check(body: bytes, build: bool = False) -> bool:
     """Compare the readers on *body* (text columns, and typed batches when *build*); True when
     the plain reader read it."""
     plain = connector()._read_plain(body)
-    known = knowing()._read_known(body)
+    known = (knowing() if build else knowing_every_field())._read_known(body)
     if not well_formed(body):
         assert plain is None, body
         assert known is None, body
