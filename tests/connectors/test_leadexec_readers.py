@@ -8,6 +8,7 @@ step aside from (None) goes to the next reader.
 from __future__ import annotations
 
 import functools
+
 import httpx2
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -346,6 +347,8 @@ def test_anything_but_known_fields_goes_to_the_other_readers(leads):
         known_fields_answer(b"<Lead><UID>1 &nbsp; 2</UID></Lead>"),
         known_fields_answer(b"<Lead><UID>1 & 2</UID></Lead>"),
         known_fields_answer(b"<Lead><UID>1</Notes></Lead>"),
+        known_fields_answer(b"<Lead><UID x >1</UID></Lead>"),  # an attribute without a value
+        known_fields_answer(b"<Lead>< UID>1</UID></Lead>"),
     ],
 )
 def test_the_known_fields_reader_never_accepts_what_libxml2_rejects(body):

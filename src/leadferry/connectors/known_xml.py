@@ -33,15 +33,14 @@ from leadferry.connectors.plain_xml import PlainColumns, root_element
 
 _RECORDS, _CHILDREN, _OWNER = "records", "children", "<record>"
 _SPACE = b" \t\n"
-# What plain XML never holds: control characters XML forbids (CR too: the other readers see the
-# line ends XML makes of it), U+FFFE and U+FFFF, "]]>" in text, and empty elements (so that every
-# element is two tags, which the count of tags relies on: comments, instructions and CDATA then
-# show up there too).
-_NEVER = "[\x00-\x08\x0b-\x1f]|[\ufffe\uffff]|]]>|/>"
+# What the content of a plain answer never holds: control characters XML forbids (CR too: the
+# other readers see the line ends XML makes of it), U+FFFE and U+FFFF, "]]>" in text, empty
+# elements (so that every element is two tags, which the count of tags relies on: comments,
+# instructions and CDATA then show up there too), and anything but white space after a tag's
+# name (attributes, or worse). Text never holds a "<", so every "<" starts a tag.
+_NEVER = "[\x00-\x08\x0b-\x1f]|[\ufffe\uffff]|]]>|/>|<[^>\\s]*\\s+[^>\\s]"
 _ENTITY = "&(?:amp|lt|gt|quot|apos);"
 _NO_CHILDREN = pa.record_batch({_OWNER: pa.array([], pa.uint32())})
-_MOST_EQUALS = 2000
-"""Past this many "=" (which text may hold, and attributes need), the answer goes elsewhere."""
 
 
 class KnownFieldsReader:
@@ -110,16 +109,14 @@ class KnownFieldsReader:
             end -= 1
         if body[end : end + len(self._closing)] != self._closing:
             return False
-        text = _as_text(body)
+        text = _as_text(body, content)
         if text is None:
             return False
         # One pass of RE2 (without the GIL) for what plain XML never holds, then the entities.
         if pc.match_substring_regex(text, _NEVER)[0].as_py():
             return False
         ampersands = pc.count_substring_regex(text, "&")[0].as_py()
-        if ampersands and ampersands != pc.count_substring_regex(text, _ENTITY)[0].as_py():
-            return False  # character references too: the other readers decode those
-        return not _attribute_below_root(body, content)
+        return not ampersands or ampersands == pc.count_substring_regex(text, _ENTITY)[0].as_py()
 
     def _compile(
         self, records: tuple[str, ...], children: tuple[str, ...]
@@ -172,27 +169,13 @@ def _present(batch: pa.RecordBatch) -> dict[str, pa.Array]:
     }
 
 
-def _as_text(body: bytes) -> pa.StringArray | None:
-    """*body* as one Arrow string, or None when it is not all UTF-8 (xml2arrow checks only the
-    text it keeps)."""
-    offsets = pa.array([0, len(body)], pa.int32()).buffers()[1]
+def _as_text(body: bytes, start: int) -> pa.StringArray | None:
+    """*body* from *start* on as one Arrow string (no copy), or None when it is not all UTF-8
+    (xml2arrow checks only the text it keeps; libxml2 read the root's tag)."""
+    offsets = pa.array([start, len(body)], pa.int32()).buffers()[1]
     text = pa.StringArray.from_buffers(1, offsets, pa.py_buffer(body))
     try:
         text.validate(full=True)
     except pa.ArrowInvalid:
         return None
     return text
-
-
-def _attribute_below_root(body: bytes, content: int) -> bool:
-    """Whether some tag after *content* has an attribute: an "=" inside a tag (text can hold
-    "=" too, and ">", but never "<": an "=" is in a tag when the last "<" before it comes after
-    the last ">"; a tag's first attribute always has its "=" before any ">")."""
-    place = body.find(b"=", content)
-    for _ in range(_MOST_EQUALS):
-        if place < 0:
-            return False
-        if body.rfind(b"<", content, place) > body.rfind(b">", content, place):
-            return True
-        place = body.find(b"=", place + 1)
-    return True
