@@ -30,12 +30,12 @@ _PROLOG = re.compile(rb"(?:\xef\xbb\xbf)?(?:<\?xml(?P<decl>[^>]*)\?>)?\s*<(?P<ro
 _UTF8 = re.compile(rb"""encoding\s*=\s*["']utf-?8["']""", re.IGNORECASE)
 # Control characters XML forbids become ">": a line holding one then has a third field, which the
 # CSV reader refuses (CR is refused earlier: the parser would turn CR LF into LF).
-FORBIDDEN = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
-_TAG_LINES = bytes.maketrans(b"<\n" + FORBIDDEN, b"\n<" + b">" * len(FORBIDDEN))
+_FORBIDDEN = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
+_TAG_LINES = bytes.maketrans(b"<\n" + _FORBIDDEN, b"\n<" + b">" * len(_FORBIDDEN))
 # An "&" that does not start one of the five predefined entities (character references too: the
 # element reader decodes them), and the two characters XML forbids among the UTF-8 ones.
-BAD_AMPERSAND = re.compile(rb"&(?!(?:amp|lt|gt|quot|apos);)")
-NONCHARACTER = re.compile(rb"\xef\xbf[\xbe\xbf]")
+_BAD_AMPERSAND = re.compile(rb"&(?!(?:amp|lt|gt|quot|apos);)")
+_NONCHARACTER = re.compile(rb"\xef\xbf[\xbe\xbf]")
 # Tags as lines show them: "Name", "Name/" (empty element), "/Name"; white space ("<" stands for
 # a newline) may end a tag. Anything else (attributes, namespaces, names beyond ASCII, comments,
 # instructions, CDATA, DOCTYPE) is not plain.
@@ -80,9 +80,9 @@ def plain_columns(body: bytes, root: str, record: str, children: str) -> PlainCo
     if head is None:
         return None
     element, start = head
-    if b"&" in body and BAD_AMPERSAND.search(body, start):
+    if b"&" in body and _BAD_AMPERSAND.search(body, start):
         return None
-    if NONCHARACTER.search(body, start):
+    if _NONCHARACTER.search(body, start):
         return None
     tokens = _tokens(body, start)
     if tokens is None:
