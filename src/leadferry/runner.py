@@ -19,6 +19,7 @@ import httpx2
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from leadferry.apply import DAY_COLUMN, LoadSpec, TableSpec, apply_load
 from leadferry.connectors import get_connector
 from leadferry.connectors.base import (
     Connector,
@@ -34,14 +35,11 @@ from leadferry.errors import ConfigError, LeadferryError, LoadError
 from leadferry.settings import Settings
 from leadferry.store import Account, Dataset, Run, Store
 from leadferry.store.records import check_update_method
-from leadferry.warehouse import warehouse_lock
+from leadferry.warehouse import warehouse_writer
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-DAY_COLUMN = "report_day"
-"""The local calendar day of a row (in the dataset's time zone): what partition replaces by."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +255,9 @@ def run_dataset(
         batches = connector.fetch(
             plan.report, plan.params, plan.window, progress, updated_since=plan.updated_since
         )
-        outcome = load(plan, settings, batches, holder=f"dataset {name} (run {run.id})")
+        outcome = load(
+            plan, settings, batches, holder=f"dataset {name} (run {run.id})", run_id=run.id
+        )
         if outcome.cursor is not None and (
             dataset.state.cursor is None or outcome.cursor > dataset.state.cursor
         ):
@@ -343,27 +343,14 @@ class ReadAhead(Generic[T]):
 # -- loading ------------------------------------------------------------------------------------
 
 
-def table_hints(plan: RunPlan, table: Table) -> dict[str, Any]:
-    """dlt hints for one table under the dataset's update method."""
-    method = plan.dataset.update_method
-    if method in ("replace", "append"):
-        return {"write_disposition": method}
-    merge = {"disposition": "merge", "strategy": "delete-insert"}
-    if table.parent_key:
-        return {"write_disposition": merge, "merge_key": table.parent_key}
-    if method == "merge":
-        return {"write_disposition": merge, "primary_key": list(plan.merge_key)}
-    return {"write_disposition": merge, "merge_key": DAY_COLUMN}
-
-
 LOAD_CHUNK_ROWS = 20_000
 """Pages go to dlt in tables of about this many rows: dlt's work per item is mostly per table,
 so 1,000-row pages cost it twice the CPU (3.4 against 1.7 s for 1M leads)."""
 
 
 class _Extraction:
-    """Feeds connector batches to dlt in chunks, adding the day column and table hints on first
-    sight."""
+    """Feeds connector batches to dlt in chunks, adding the day column, checking the merge key
+    on first sight."""
 
     def __init__(self, plan: RunPlan, batches: Iterator[TableBatch]) -> None:
         self.plan = plan
@@ -397,12 +384,10 @@ class _Extraction:
         import dlt
 
         chunk = pa.Table.from_batches(batches)
-        if table.name in self.seen:
-            return dlt.mark.with_table_name(chunk, table.name)
-        self.seen.add(table.name)
-        self._check_merge_key(table, chunk)
-        hints = dlt.mark.make_hints(table_name=table.name, **table_hints(self.plan, table))
-        return dlt.mark.with_hints(chunk, hints, create_table_variant=True)
+        if table.name not in self.seen:
+            self.seen.add(table.name)
+            self._check_merge_key(table, chunk)
+        return dlt.mark.with_table_name(chunk, table.name)
 
     def _with_day(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         column = self.plan.report.day_column
@@ -441,14 +426,19 @@ class _Extraction:
 
 
 def load(
-    plan: RunPlan, settings: Settings, batches: Iterator[TableBatch], holder: str
+    plan: RunPlan,
+    settings: Settings,
+    batches: Iterator[TableBatch],
+    holder: str,
+    run_id: int,
 ) -> LoadOutcome:
-    """Load *batches* into the dataset's schema with its update method.
+    """Load *batches* into the dataset's schema with its update method, as run *run_id*.
 
-    Extraction and normalisation run without the warehouse lock; the load step holds it.
+    dlt extracts and normalises without the warehouse lock; then every table of the dataset and
+    the record of the load change in one transaction under the lock (:mod:`leadferry.apply`).
     """
     import dlt
-    from dlt.common.exceptions import DltException
+    import duckdb
     from dlt.pipeline.exceptions import PipelineStepFailed
 
     from leadferry.destination import configure_dlt, warehouse_destination
@@ -464,10 +454,9 @@ def load(
             dataset_name=name,
             pipelines_dir=str(settings.pipelines_dir),
         )
-        # A package left by a failed run would be loaded before this one: drop it instead, so
-        # a failed run never lands later by surprise.
+        # A package a failed or killed run left is never applied: it may hold rows that are in
+        # the warehouse already, or rows of a window that was since loaded again.
         pipeline.abort_packages()
-        before = _columns(pipeline)
         extraction = _Extraction(plan, ahead)
         resource = dlt.resource(extraction.items(), name=plan.report.slug)
         try:
@@ -476,53 +465,64 @@ def load(
         except PipelineStepFailed as exc:
             raise _cause(exc) from None
     counts = dict(pipeline.last_trace.last_normalize_info.row_counts)
+    load_id, files = _normalized_files(pipeline)
     outcome = LoadOutcome(
         rows={table.name: int(counts.get(table.name, 0)) for table in plan.report.tables},
-        schema_changes=_schema_changes(before, _columns(pipeline), plan.report),
+        load_id=load_id,
         cursor=extraction.cursor,
     )
-    with warehouse_lock(
-        settings.warehouse_path, exclusive=True, timeout=settings.writer_timeout, holder=holder
-    ):
-        if pipeline.has_pending_data:
-            try:
-                info = pipeline.load()
-                info.raise_on_failed_jobs()
-            except (PipelineStepFailed, DltException) as exc:
-                raise LoadError(f"loading into the warehouse failed: {_reason(exc)}") from None
-            outcome.load_id = info.loads_ids[-1] if info.loads_ids else None
-        if plan.dataset.update_method == "partition" and plan.window is not None:
-            _drop_emptied_days(pipeline, plan, extraction.days)
+    spec = _load_spec(plan, outcome, run_id, extraction.days)
+    sources = {
+        table: f"select * from read_parquet({_sql_list(paths)}, union_by_name = true)"
+        for table, paths in files.items()
+        if table in outcome.rows
+    }
+    with warehouse_writer(settings, holder) as connection:
+        try:
+            outcome.schema_changes = apply_load(connection, spec, sources)
+        except duckdb.Error as exc:
+            raise LoadError(f"loading into the warehouse failed: {_reason(exc)}") from None
+    pipeline.abort_packages()
     return outcome
 
 
-def _drop_emptied_days(pipeline: Any, plan: RunPlan, loaded_days: set[dt.date]) -> None:
-    """Partition: window days that got no rows this time must end up empty too."""
-    assert plan.window is not None
+def _normalized_files(pipeline: Any) -> tuple[str, dict[str, list[str]]]:
+    """The load id of the package dlt normalised, and its Parquet files per table."""
+    packages = pipeline.list_normalized_load_packages()
+    if not packages:  # nothing was extracted: the load still replaces, and is recorded
+        return f"{utc_now().timestamp():.6f}", {}
+    load_id = packages[-1]
+    files: dict[str, list[str]] = {}
+    for job in pipeline.get_load_package_info(load_id).jobs["new_jobs"]:
+        if job.job_file_info.file_format == "parquet":
+            files.setdefault(job.job_file_info.table_name, []).append(job.file_path)
+    return load_id, files
+
+
+def _load_spec(
+    plan: RunPlan, outcome: LoadOutcome, run_id: int, loaded_days: set[dt.date]
+) -> LoadSpec:
     main = plan.report.main_table
-    emptied = [day for day in plan.window.days() if day not in loaded_days]
-    with pipeline.sql_client() as client:
-        existing = {
-            row[0]
-            for row in client.execute_sql(
-                "select table_name from information_schema.tables where table_schema = %s",
-                plan.dataset.name,
-            )
-        }
-        if emptied and main.name in existing:
-            placeholders = ", ".join(["%s"] * len(emptied))
-            client.execute_sql(
-                f'delete from "{plan.dataset.name}"."{main.name}" '
-                f"where {DAY_COLUMN} in ({placeholders})",
-                *emptied,
-            )
-        key = main.primary_key[0] if main.primary_key else None
-        for child in plan.report.tables[1:]:
-            if child.parent_key and key and child.name in existing and main.name in existing:
-                client.execute_sql(
-                    f'delete from "{plan.dataset.name}"."{child.name}" where {child.parent_key} '
-                    f'not in (select {key} from "{plan.dataset.name}"."{main.name}")'
-                )
+    method = plan.dataset.update_method
+    days: tuple[dt.date, ...] = ()
+    if method == "partition" and plan.window is not None:
+        days = tuple(sorted(set(plan.window.days()) | loaded_days))
+    return LoadSpec(
+        schema=plan.dataset.name,
+        method=method,
+        tables=tuple(TableSpec(table.name, table.parent_key) for table in plan.report.tables),
+        load_id=outcome.load_id or "",
+        run_id=run_id,
+        rows=outcome.rows,
+        parent_id=main.primary_key[0] if main.primary_key else None,
+        merge_key=plan.merge_key if method == "merge" else (),
+        days=days,
+        cursor=outcome.cursor,
+    )
+
+
+def _sql_list(paths: list[str]) -> str:
+    return "[" + ", ".join("'" + path.replace("'", "''") + "'" for path in paths) + "]"
 
 
 def _cause(exc: BaseException) -> BaseException:
@@ -545,31 +545,3 @@ def _reason(exc: BaseException) -> str:
     text = str(_cause(exc))
     lines = _ERROR_LINE.findall(text)
     return (lines[-1] if lines else text.strip().splitlines()[0]).strip()
-
-
-def _columns(pipeline: Any) -> dict[str, set[str]]:
-    if not pipeline.schema_names:
-        return {}
-    schema = pipeline.default_schema
-    return {
-        name: {c for c in table.get("columns", {}) if not c.startswith("_dlt")}
-        for name, table in schema.tables.items()
-        if not name.startswith("_dlt")
-    }
-
-
-def _schema_changes(
-    before: dict[str, set[str]], after: dict[str, set[str]], report: Report
-) -> list[str]:
-    if not before:
-        return []
-    changes = []
-    for table in report.tables:
-        added = sorted(after.get(table.name, set()) - before.get(table.name, set()))
-        if added and table.name in before:
-            changes.append(
-                f"{table.name}: new column{'s' if len(added) > 1 else ''} " + ", ".join(added)
-            )
-        elif added:
-            changes.append(f"{table.name}: new table")
-    return changes

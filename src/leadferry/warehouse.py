@@ -70,6 +70,35 @@ def warehouse_lock(
         os.close(fd)
 
 
+@contextlib.contextmanager
+def warehouse_writer(settings: Settings, holder: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection to the warehouse, under the exclusive lock for the block.
+
+    Raises:
+        BusyError: another process held the lock longer than ``settings.writer_timeout``.
+    """
+    import duckdb
+
+    with warehouse_lock(
+        settings.warehouse_path, exclusive=True, timeout=settings.writer_timeout, holder=holder
+    ):
+        # DuckDB may otherwise take 80% of RAM while loading, so peak memory grew with the run;
+        # bounded, it spills. Insertion order is not needed: tables have keys, not positions.
+        # One thread: the machine's other cores fetch and parse the next run's pages.
+        connection = duckdb.connect(
+            str(settings.warehouse_path),
+            config={
+                "preserve_insertion_order": False,
+                "memory_limit": settings.warehouse_memory,
+                "threads": 1,
+            },
+        )
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+
 def _busy_message(lock_path: Path, timeout: float) -> str:
     holder = lock_path.read_text(errors="replace").strip() or "another leadferry process"
     return f"the warehouse is busy: {holder} is writing to it (waited {timeout:g}s); try again"
@@ -122,11 +151,11 @@ class Warehouse:
                 raise ConfigError(f"query failed: {first_line}") from None
 
     def tables(self, schema: str) -> list[str]:
-        """The user tables of a dataset's schema (dlt's own tables left out)."""
+        """The user tables of a dataset's schema (bookkeeping tables, named ``_...``, left out)."""
         with self.reader() as connection:
             rows = connection.execute(
                 "select table_name from information_schema.tables "
-                "where table_schema = ? and table_name not like '\\_dlt%' escape '\\' "
+                "where table_schema = ? and not starts_with(table_name, '_') "
                 "order by table_name",
                 [_identifier(schema)],
             ).fetchall()

@@ -96,9 +96,9 @@ def table_schemas(warehouse: Warehouse, dataset: Dataset) -> list[TableSchema]:
     with warehouse.reader() as connection:
         found = connection.execute(
             "select table_name, column_name, data_type from information_schema.columns "
-            "where table_schema = ? and not starts_with(table_name, ?) "
+            "where table_schema = ? and not starts_with(table_name, '_') "
             "and not starts_with(column_name, ?) order by table_name, ordinal_position",
-            [dataset.name, _DLT_PREFIX, _DLT_PREFIX],
+            [dataset.name, _DLT_PREFIX],
         ).fetchall()
     columns: dict[str, list[tuple[str, str]]] = {}
     for table, column, data_type in found:

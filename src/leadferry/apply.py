@@ -1,0 +1,290 @@
+"""Applying one run's rows to its dataset: every table and the run's record in ONE transaction.
+
+dlt extracts and normalises a run into files per table; this module writes them into the dataset's
+schema itself, so that a run's changes to the main table, its child tables (LeadExec's
+``lead_sends``), partition's emptied days and the bookkeeping row that says the run committed
+become visible together or not at all. A process killed at any instant leaves the dataset as it
+was before the run or as it is after it, and :func:`committed_load` tells which.
+
+The SQL is generated here and only here. Where the incoming rows come from is the caller's: a
+relation per table (``read_parquet([...])`` on DuckDB), which this module reads through views
+named ``incoming_<table>``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from leadferry.errors import LoadError
+
+LOADS_TABLE = "_leadferry_loads"
+"""The dataset's record of its committed loads: one row per run, written with the run's rows."""
+
+DAY_COLUMN = "report_day"
+"""The local calendar day of a row (in the dataset's time zone): what partition replaces by."""
+
+
+class Connection(Protocol):
+    """What the apply needs of a database connection (DuckDB's, for one)."""
+
+    def execute(self, query: str, parameters: Sequence[Any] | None = None, /) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    name: str
+    parent_key: str | None = None
+    """For a child table: its column holding the main table's id."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSpec:
+    """What one run writes, and how (its dataset's update method)."""
+
+    schema: str
+    method: str
+    tables: tuple[TableSpec, ...]
+    """The report's tables, main table first."""
+    load_id: str
+    run_id: int
+    rows: Mapping[str, int]
+    parent_id: str | None = None
+    """The main table's column that child tables refer to."""
+    merge_key: tuple[str, ...] = ()
+    days: tuple[dt.date, ...] = ()
+    """Partition: the window's days; with the days of the loaded rows they are replaced."""
+    cursor: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedLoad:
+    """A load the warehouse has: the run it belongs to and what it wrote."""
+
+    load_id: str
+    run_id: int
+    rows: dict[str, int] = field(default_factory=dict)
+    cursor: dt.datetime | None = None
+    schema_changes: list[str] = field(default_factory=list)
+
+
+def quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def apply_load(connection: Connection, spec: LoadSpec, sources: Mapping[str, str]) -> list[str]:
+    """Write the rows of *sources* (table -> relation) into ``spec.schema`` in one transaction.
+
+    Creates the schema, tables and new columns, applies the update method to every table of the
+    report, records the load in ``_leadferry_loads``, and commits. Returns the schema changes
+    (new columns and tables) in the history's words. On any error nothing is left changed.
+
+    Raises:
+        LoadError: the load was applied before (a load is never applied twice).
+        The database's own error when it refuses the rows (rolled back).
+    """
+    connection.execute("begin transaction")
+    try:
+        changes = _apply(connection, spec, sources)
+        connection.execute("commit")
+    except BaseException:
+        connection.execute("rollback")
+        raise
+    return changes
+
+
+def _apply(connection: Connection, spec: LoadSpec, sources: Mapping[str, str]) -> list[str]:
+    schema = quoted(spec.schema)
+    connection.execute(f"create schema if not exists {schema}")
+    connection.execute(
+        f"create table if not exists {schema}.{LOADS_TABLE} (load_id varchar primary key, "
+        "run_id bigint not null, rows_json varchar not null, cursor timestamptz, "
+        "schema_changes_json varchar not null, committed_at timestamptz not null)"
+    )
+    applied = connection.execute(
+        f"select count(*) from {schema}.{LOADS_TABLE} where load_id = ? or run_id = ?",
+        [spec.load_id, spec.run_id],
+    ).fetchone()[0]
+    if applied:
+        raise LoadError(f"load {spec.load_id} (run {spec.run_id}) is in the warehouse already")
+    for table, relation in sources.items():
+        connection.execute(f"create or replace temp view {_incoming(table)} as {relation}")
+    changes = _evolve(connection, spec, sources)
+    existing = _columns(connection, spec.schema)
+    present = [table for table in spec.tables if table.name in existing]
+    if spec.method == "replace":
+        for table in present:
+            connection.execute(f"delete from {_target(spec, table.name)}")
+    elif spec.method == "merge":
+        _delete_merged(connection, spec, present, sources)
+    elif spec.method == "partition":
+        _delete_partitions(connection, spec, present, sources)
+    elif spec.method != "append":
+        raise ValueError(f"unknown update method {spec.method!r}")
+    for table in spec.tables:
+        if table.name in sources:
+            connection.execute(
+                f"insert into {_target(spec, table.name)} by name {_incoming_rows(spec, table)}"
+            )
+    if spec.method == "partition":
+        _delete_orphans(connection, spec)
+    connection.execute(
+        f"insert into {schema}.{LOADS_TABLE} values (?, ?, ?, ?, ?, current_timestamp)",
+        [
+            spec.load_id,
+            spec.run_id,
+            json.dumps(dict(spec.rows)),
+            spec.cursor,
+            json.dumps(changes),
+        ],
+    )
+    return changes
+
+
+def _evolve(connection: Connection, spec: LoadSpec, sources: Mapping[str, str]) -> list[str]:
+    """Create missing tables and add new columns, typed as the incoming rows are."""
+    existing = _columns(connection, spec.schema)
+    loaded_before = any(table.name in existing for table in spec.tables)
+    changes = []
+    for table in spec.tables:
+        if table.name not in sources:
+            continue
+        incoming = connection.execute(f"describe select * from {_incoming(table.name)}").fetchall()
+        target = _target(spec, table.name)
+        if table.name not in existing:
+            columns = ", ".join(f"{quoted(name)} {kind}" for name, kind, *_ in incoming)
+            connection.execute(f"create table {target} ({columns})")
+            if loaded_before:
+                changes.append(f"{table.name}: new table")
+            continue
+        added = [(name, kind) for name, kind, *_ in incoming if name not in existing[table.name]]
+        for name, kind in added:
+            connection.execute(f"alter table {target} add column {quoted(name)} {kind}")
+        visible = sorted(name for name, _kind in added if not name.startswith("_dlt"))
+        if visible:
+            plural = "s" if len(visible) > 1 else ""
+            changes.append(f"{table.name}: new column{plural} " + ", ".join(visible))
+    return changes
+
+
+def _delete_merged(
+    connection: Connection,
+    spec: LoadSpec,
+    present: list[TableSpec],
+    sources: Mapping[str, str],
+) -> None:
+    """Merge: main rows whose key arrives go, with their children; so do children of arriving
+    parents, whose deliveries are replaced as a whole."""
+    main, children = spec.tables[0], [t for t in present if t.parent_key]
+    main_target = _target(spec, main.name)
+    main_arrives = main.name in sources and main in present
+    matches = " and ".join(f"m.{quoted(k)} = i.{quoted(k)}" for k in spec.merge_key)
+    leaving = f"select 1 from {_incoming(main.name)} i where {matches}"
+    for child in children:
+        parent = quoted(child.parent_key or "")
+        replaced = []
+        if main_arrives and spec.parent_id:
+            parent_id = quoted(spec.parent_id)
+            replaced.append(f"select m.{parent_id} from {main_target} m where exists ({leaving})")
+            replaced.append(f"select {parent_id} from {_incoming(main.name)}")
+        if child.name in sources:
+            replaced.append(f"select {parent} from {_incoming(child.name)}")
+        if replaced:
+            connection.execute(
+                f"delete from {_target(spec, child.name)} where {parent} in "
+                f"({' union '.join(replaced)})"
+            )
+    if main_arrives:
+        connection.execute(f"delete from {main_target} m where exists ({leaving})")
+
+
+def _delete_partitions(
+    connection: Connection,
+    spec: LoadSpec,
+    present: list[TableSpec],
+    sources: Mapping[str, str],
+) -> None:
+    """Partition: the window's days and the days that arrive are emptied; children of arriving
+    parents go too (the rest of the orphans after the insert)."""
+    main = spec.tables[0]
+    if main in present:
+        days = " union ".join(["select ?::date"] * len(spec.days))
+        if main.name in sources:
+            loaded = f"select {DAY_COLUMN} from {_incoming(main.name)}"
+            days = f"{days} union {loaded}" if days else loaded
+        if days:
+            connection.execute(
+                f"delete from {_target(spec, main.name)} where {DAY_COLUMN} in ({days})",
+                list(spec.days),
+            )
+    for child in present:
+        if child.parent_key and child.name in sources:
+            parent = quoted(child.parent_key)
+            connection.execute(
+                f"delete from {_target(spec, child.name)} where {parent} in "
+                f"(select {parent} from {_incoming(child.name)})"
+            )
+
+
+def _delete_orphans(connection: Connection, spec: LoadSpec) -> None:
+    main = spec.tables[0]
+    existing = _columns(connection, spec.schema)
+    if not spec.parent_id or main.name not in existing:
+        return
+    for child in spec.tables[1:]:
+        if child.parent_key and child.name in existing:
+            connection.execute(
+                f"delete from {_target(spec, child.name)} c where not exists (select 1 from "
+                f"{_target(spec, main.name)} m where m.{quoted(spec.parent_id)} = "
+                f"c.{quoted(child.parent_key)})"
+            )
+
+
+def _incoming_rows(spec: LoadSpec, table: TableSpec) -> str:
+    """The rows to insert: for merge's main table, one per key (the incoming may repeat one)."""
+    rows = f"select * from {_incoming(table.name)}"
+    if spec.method == "merge" and table is spec.tables[0] and spec.merge_key:
+        keys = ", ".join(quoted(k) for k in spec.merge_key)
+        rows += f" qualify row_number() over (partition by {keys}) = 1"
+    return rows
+
+
+def _columns(connection: Connection, schema: str) -> dict[str, set[str]]:
+    found = connection.execute(
+        "select table_name, column_name from information_schema.columns where table_schema = ?",
+        [schema],
+    ).fetchall()
+    columns: dict[str, set[str]] = {}
+    for table, column in found:
+        columns.setdefault(table, set()).add(column)
+    return columns
+
+
+def _target(spec: LoadSpec, table: str) -> str:
+    return f"{quoted(spec.schema)}.{quoted(table)}"
+
+
+def _incoming(table: str) -> str:
+    return quoted(f"incoming_{table}")
+
+
+def committed_load(connection: Connection, schema: str, run_id: int) -> CommittedLoad | None:
+    """The load run *run_id* committed into *schema*, or None when it committed none."""
+    found = connection.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, LOADS_TABLE],
+    ).fetchone()[0]
+    if not found:
+        return None
+    row = connection.execute(
+        f"select load_id, rows_json, cursor, schema_changes_json "
+        f"from {quoted(schema)}.{LOADS_TABLE} where run_id = ?",
+        [run_id],
+    ).fetchone()
+    if row is None:
+        return None
+    load_id, rows, cursor, changes = row
+    return CommittedLoad(load_id, run_id, json.loads(rows), cursor, json.loads(changes))
