@@ -66,6 +66,7 @@ class CommittedLoad:
 
     load_id: str
     run_id: int
+    committed_at: dt.datetime
     rows: dict[str, int] = field(default_factory=dict)
     cursor: dt.datetime | None = None
     schema_changes: list[str] = field(default_factory=list)
@@ -280,11 +281,18 @@ def committed_load(connection: Connection, schema: str, run_id: int) -> Committe
     if not found:
         return None
     row = connection.execute(
-        f"select load_id, rows_json, cursor, schema_changes_json "
+        f"select load_id, committed_at, rows_json, cursor, schema_changes_json "
         f"from {quoted(schema)}.{LOADS_TABLE} where run_id = ?",
         [run_id],
     ).fetchone()
     if row is None:
         return None
-    load_id, rows, cursor, changes = row
-    return CommittedLoad(load_id, run_id, json.loads(rows), cursor, json.loads(changes))
+    load_id, committed_at, rows, cursor, changes = row
+    return CommittedLoad(
+        load_id, run_id, _utc(committed_at), json.loads(rows), _utc(cursor), json.loads(changes)
+    )
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A stored instant, aware and in UTC whatever the session's time zone."""
+    return None if value is None else value.astimezone(dt.UTC)

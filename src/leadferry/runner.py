@@ -482,7 +482,10 @@ def load(
             outcome.schema_changes = apply_load(connection, spec, sources)
         except duckdb.Error as exc:
             raise LoadError(f"loading into the warehouse failed: {_reason(exc)}") from None
-    pipeline.abort_packages()
+    try:
+        pipeline.abort_packages()  # the package is applied: only its files are left to go
+    except Exception as exc:  # the load committed: a file left behind must not fail the run
+        logger.warning("%s: could not delete the applied package: %s", name, exc)
     return outcome
 
 

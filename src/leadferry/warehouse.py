@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from leadferry.errors import BusyError, ConfigError, NotFoundError
+from leadferry.errors import BusyError, ConfigError, LoadError, NotFoundError
 from leadferry.settings import Settings
 
 if TYPE_CHECKING:
     import duckdb
+
+    from leadferry.apply import CommittedLoad
 
 logger = logging.getLogger(__name__)
 
@@ -147,8 +149,27 @@ class Warehouse:
                     relation = relation.limit(limit)
                 return QueryResult(list(relation.columns), relation.fetchall())
             except duckdb.Error as exc:
-                first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise ConfigError(f"query failed: {first_line}") from None
+                raise ConfigError(f"query failed: {first_line(exc)}") from None
+
+    def committed_load(self, schema: str, run_id: int) -> CommittedLoad | None:
+        """The load run *run_id* committed into dataset *schema*; None if it committed none
+        (or there is no warehouse yet).
+
+        Raises:
+            BusyError: a run held the warehouse longer than the lock timeout.
+            LoadError: the warehouse cannot be read.
+        """
+        import duckdb
+
+        from leadferry.apply import committed_load
+
+        if not self.path.exists():
+            return None
+        with self.reader() as connection:
+            try:
+                return committed_load(connection, _identifier(schema), run_id)
+            except duckdb.Error as exc:
+                raise LoadError(f"cannot read the warehouse's loads: {first_line(exc)}") from None
 
     def tables(self, schema: str) -> list[str]:
         """The user tables of a dataset's schema (bookkeeping tables, named ``_...``, left out)."""
@@ -182,6 +203,11 @@ class Warehouse:
                 relation.write_parquet(str(partial))
         partial.replace(output)
         return int(rows[0])
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a database error: its message without DuckDB's hints."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _identifier(name: str) -> str:

@@ -115,24 +115,35 @@ def test_processes_racing_to_start_a_run_let_one_win(
     assert sorted(o.split()[0] for o in outputs) == ["busy"] * (PROCESSES - 1) + ["won"]
     runs = store.list_runs(dataset)
     assert len(runs) == 1
-    assert runs[0].status == "running"
+    # The winner exited without finishing its run: reading the history settles it.
+    assert (runs[0].status, runs[0].error) == ("interrupted", STALE_RUN_ERROR)
     assert runs[0].pid != os.getpid()
 
 
-def test_a_run_left_by_a_dead_process_is_interrupted(
+def test_a_run_left_by_a_dead_process_is_interrupted_when_next_read(
     settings: Settings, store: Store, dataset: str
 ) -> None:
     (output,) = claim_in_processes(settings.home, 1)  # the child exits with its run "running"
     orphan = store.get_run(int(output.split()[1]))
-    assert orphan.status == "running"
+    # It loaded nothing (there is no warehouse): the first read settles it as interrupted.
+    assert (orphan.status, orphan.error) == ("interrupted", STALE_RUN_ERROR)
     assert orphan.pid is not None
     assert not process_is_alive(orphan.pid, orphan.host)
     now = T0 + timedelta(hours=1)
     run = store.start_run(dataset, "manual", None, None, now)
     assert run.status == "running"
-    interrupted = store.get_run(orphan.id)
-    assert (interrupted.status, interrupted.error) == ("interrupted", STALE_RUN_ERROR)
-    assert interrupted.finished_at == now
+    assert store.get_run(orphan.id) == orphan
+    assert [r.id for r in store.list_runs(dataset)] == [run.id, orphan.id]
+
+
+def test_a_run_left_by_a_dead_process_is_interrupted_when_the_next_starts(
+    settings: Settings, store: Store, dataset: str
+) -> None:
+    (output,) = claim_in_processes(settings.home, 1)
+    now = T0 + timedelta(hours=1)
+    run = store.start_run(dataset, "manual", None, None, now)  # settles before it reads
+    orphan = store.get_run(int(output.split()[1]))
+    assert (orphan.status, orphan.finished_at) == ("interrupted", now)
     assert [r.id for r in store.list_runs(dataset)] == [run.id, orphan.id]
 
 

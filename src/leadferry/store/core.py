@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 from sqlalchemy import Engine, delete, func, select
@@ -48,6 +48,9 @@ from leadferry.store.runs import RunsMixin
 from leadferry.store.scheduling import SchedulingMixin
 from leadferry.store.secrets import SecretBox, ensure_home, mask
 from leadferry.store.users import UsersMixin
+
+if TYPE_CHECKING:
+    from leadferry.apply import CommittedLoad
 
 logger = logging.getLogger(__name__)
 
@@ -391,8 +394,15 @@ class Store(RunsMixin, SchedulingMixin, UsersMixin):
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
+        self.settle_dead_runs()
         with locked_is_busy(), self._reader.begin() as session:
             yield session
+
+    def _committed_load(self, dataset: str, run_id: int, wait: bool) -> CommittedLoad | None:
+        from leadferry.warehouse import Warehouse
+
+        timeout = self._settings.lock_timeout if wait else 0.0
+        return Warehouse(self._settings.warehouse_path, timeout).committed_load(dataset, run_id)
 
     @contextmanager
     def _write(self) -> Iterator[Session]:

@@ -1,5 +1,5 @@
-"""Runs in the store: starting one atomically per dataset, finishing, listing, and marking the
-runs of processes that died as interrupted."""
+"""Runs in the store: starting one atomically per dataset, finishing, listing, and settling the
+runs of processes that died: the warehouse says whether their load committed."""
 
 from __future__ import annotations
 
@@ -9,16 +9,18 @@ import socket
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from leadferry.errors import BusyError, ConflictError, NotFoundError
+from leadferry.errors import BusyError, ConflictError, LeadferryError, NotFoundError
 from leadferry.store.orm import DatasetRow, RunRow
 from leadferry.store.queries import (
     busy_error,
     dataset_row,
+    locked_is_busy,
     process_is_alive,
     to_run,
 )
@@ -28,6 +30,9 @@ from leadferry.store.records import (
     Run,
     require_aware,
 )
+
+if TYPE_CHECKING:
+    from leadferry.apply import CommittedLoad
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +44,11 @@ class RunsMixin:
 
     _read: Callable[[], AbstractContextManager[Session]]
     _write: Callable[[], AbstractContextManager[Session]]
+    _reader: sessionmaker[Session]
+    _committed_load: Callable[[str, int, bool], CommittedLoad | None]
+    """The load a run committed into its dataset, from the warehouse (None if none); with
+    False as the last argument it does not wait for a busy warehouse (BusyError at once)."""
+    _now: Callable[[], datetime]
 
     def start_run(
         self,
@@ -58,11 +68,13 @@ class RunsMixin:
 
         The check and the claim are one transaction holding the write lock, and a unique index
         forbids two running runs of a dataset, so of two processes racing exactly one wins.
-        A running run whose process has died on this host is first marked ``interrupted``.
+        A running run whose process has died on this host is first settled: ``success`` if the
+        warehouse has its load, else ``interrupted``.
 
         Raises:
             NotFoundError: no such dataset.
-            BusyError: the dataset is already running.
+            BusyError: the dataset is already running, or the warehouse stayed busy while a
+                dead run's load was looked up.
             ValueError: an unknown trigger or a naive datetime (bugs).
         """
         if trigger not in TRIGGERS:
@@ -161,10 +173,10 @@ class RunsMixin:
             return to_run(run, dataset)
 
     def interrupt_stale_runs(self, now: datetime) -> list[Run]:
-        """Mark as interrupted every running run whose process died on this host.
+        """Settle every running run whose process died on this host; return them settled.
 
-        ``start_run`` does this for its own dataset; a scheduler calls this when it starts, so
-        the history stops showing runs that will never end.
+        Reads of datasets and runs settle such runs already (:meth:`settle_dead_runs`); a
+        scheduler calls this when it starts, and waits for a busy warehouse to tell.
         """
         require_aware(now, "now")
         with self._write() as session:
@@ -180,25 +192,85 @@ class RunsMixin:
                 if self._live_run(session, dataset, now) is None
             ]
 
-    @staticmethod
-    def _live_run(session: Session, dataset: DatasetRow, now: datetime) -> RunRow | None:
-        """The dataset's running run, after marking one whose process died as interrupted."""
+    def settle_dead_runs(self) -> None:
+        """Settle the running runs whose process died on this host, as the warehouse tells.
+
+        Cheap when there are none (one query); a warehouse busy with a load leaves them to the
+        next read. Every read of the store calls this first, so the history never shows a dead
+        run as running, nor a committed load as interrupted.
+        """
+        with locked_is_busy(), self._reader.begin() as session:
+            running = session.execute(
+                select(RunRow.id, RunRow.pid, RunRow.host, DatasetRow.name)
+                .join(DatasetRow, RunRow.dataset_id == DatasetRow.id)
+                .where(RunRow.status == "running")
+            ).all()
+        for run_id, pid, host, dataset in running:
+            if process_is_alive(pid, host):
+                continue
+            try:
+                committed = self._committed_load(dataset, run_id, False)
+            except LeadferryError as exc:  # busy or unreadable: the next read tries again
+                logger.info("dataset %s: run %d is left to settle later: %s", dataset, run_id, exc)
+                continue
+            with self._write() as session:
+                run = session.get(RunRow, run_id)
+                if run is not None and run.status == "running":
+                    self._settle(session, run, dataset, committed, self._now())
+
+    def _live_run(self, session: Session, dataset: DatasetRow, now: datetime) -> RunRow | None:
+        """The dataset's running run, after settling one whose process died."""
         running = session.scalars(
             select(RunRow).where(RunRow.dataset_id == dataset.id, RunRow.status == "running")
         ).first()
         if running is None or process_is_alive(running.pid, running.host):
             return running
-        logger.warning(
-            "dataset %s: run %d was left running by process %s, which stopped: interrupted",
-            dataset.name,
-            running.id,
-            running.pid,
-        )
-        running.status = "interrupted"
-        running.finished_at = now
-        running.error = STALE_RUN_ERROR
+        committed = self._committed_load(dataset.name, running.id, True)
+        self._settle(session, running, dataset.name, committed, now)
         session.flush()  # before the new run's insert, for the one-running-run index
         return None
+
+    @staticmethod
+    def _settle(
+        session: Session,
+        run: RunRow,
+        dataset: str,
+        committed: CommittedLoad | None,
+        now: datetime,
+    ) -> None:
+        """Finish a dead process's run: success with what it committed, else interrupted."""
+        if committed is None:
+            logger.warning(
+                "dataset %s: run %d was left running by process %s, which stopped before its "
+                "load committed: interrupted",
+                dataset,
+                run.id,
+                run.pid,
+            )
+            run.status = "interrupted"
+            run.finished_at = now
+            run.error = STALE_RUN_ERROR
+            return
+        logger.warning(
+            "dataset %s: run %d was left running by process %s, which stopped after its load "
+            "%s committed: success",
+            dataset,
+            run.id,
+            run.pid,
+            committed.load_id,
+        )
+        run.status = "success"
+        run.finished_at = committed.committed_at
+        run.rows = dict(committed.rows)
+        run.load_id = committed.load_id
+        run.schema_changes = list(committed.schema_changes)
+        run.error = None
+        row = session.get(DatasetRow, run.dataset_id)
+        newer = committed.cursor is not None and (
+            row.cursor is None or committed.cursor > row.cursor
+        )
+        if row is not None and newer:
+            row.cursor = committed.cursor
 
 
 def _run_and_dataset(session: Session, run_id: int) -> tuple[RunRow, str]:
