@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -216,11 +216,16 @@ def _identifier(name: str) -> str:
     return name
 
 
-def drop_schema(settings: Settings, dataset: str) -> None:
-    """Drop a dataset's schema (and dlt's staging schema and work folder for it)."""
+def drop_schema(settings: Settings, dataset: str, leftovers: Sequence[str] = ()) -> None:
+    """Drop a dataset's schema and its dlt work folder, and nothing of any other dataset.
+
+    *leftovers* are other schemas the dataset owns: ``<dataset>_staging``, which dlt's merge
+    left in warehouses loaded before leadferry applied loads itself, when no dataset has that
+    name.
+    """
     import duckdb
 
-    schema = _identifier(dataset)
+    schemas = [_identifier(dataset), *(_identifier(name) for name in leftovers)]
     if settings.warehouse_path.exists():
         with warehouse_lock(
             settings.warehouse_path,
@@ -230,8 +235,8 @@ def drop_schema(settings: Settings, dataset: str) -> None:
         ):
             connection = duckdb.connect(str(settings.warehouse_path))
             try:
-                connection.execute(f'drop schema if exists "{schema}" cascade')
-                connection.execute(f'drop schema if exists "{schema}_staging" cascade')
+                for schema in schemas:
+                    connection.execute(f'drop schema if exists "{schema}" cascade')
             finally:
                 connection.close()
-    shutil.rmtree(settings.pipelines_dir / schema, ignore_errors=True)
+    shutil.rmtree(settings.pipelines_dir / schemas[0], ignore_errors=True)

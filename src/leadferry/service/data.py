@@ -122,7 +122,9 @@ def remove_dataset(store: Store, settings: Settings, name: str, *, drop_data: bo
     if dataset.last_run is not None and dataset.last_run.status == "running":
         raise BusyError(f"dataset {name} is running: remove it once its run has finished")
     if drop_data:
-        drop_schema(settings, name)
+        staging = f"{name}_staging"
+        taken = any(other.name == staging for other in store.list_datasets())
+        drop_schema(settings, name, leftovers=() if taken else (staging,))
     store.remove_dataset(name)
 
 

@@ -23,6 +23,8 @@ WHEN_FAILING = ("keep", "pause")
 
 _DATASET_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _RESERVED_DATASET_NAMES = frozenset(("new",))
+_DATABASE_SCHEMAS = frozenset(("main", "temp", "information_schema", "pg_catalog", "system"))
+"""Schemas DuckDB (and PostgreSQL) keep for themselves; with ``pg_...`` no dataset may take them."""
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -203,6 +205,11 @@ def check_dataset_name(name: str) -> None:
     """Raise ConfigError unless ``name`` can be a warehouse schema name (and a page address)."""
     if name in _RESERVED_DATASET_NAMES:
         raise ConfigError(f"{name!r} cannot name a dataset: /datasets/{name} is a page of its own")
+    if name in _DATABASE_SCHEMAS or name.startswith("pg_"):
+        raise ConfigError(
+            f"{name!r} cannot name a dataset: the warehouse keeps a schema of that name for "
+            "itself; choose another name"
+        )
     if not _DATASET_NAME.fullmatch(name) or "__" in name:
         raise ConfigError(
             f"invalid dataset name {name!r}: it becomes the warehouse schema name, so use 1 to 63 "
