@@ -4,8 +4,9 @@ SHELL := /bin/bash
 UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 PYTEST_ARGS ?=
+N ?= 1000
 
-.PHONY: demo test lint format bench screenshots clean
+.PHONY: demo test soak lint format bench screenshots clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -20,6 +21,12 @@ demo: .venv/.synced
 
 test: .venv/.synced
 	$(UV) run --frozen pytest -n 2 $(PYTEST_ARGS)
+
+# N random faults (kill -9 in fetch and load, vendor 5xx/429/truncation, concurrent runs) over real
+# processes; the figures go to soak.json (docs/reliability.md). LEADFERRY_FAULTS_SEED repeats a run.
+soak: .venv/.synced
+	LEADFERRY_FAULTS=$(N) LEADFERRY_FAULTS_REPORT=soak.json \
+		$(UV) run --frozen pytest -p no:randomly tests/e2e/test_faults.py
 
 lint: .venv/.synced
 	$(UV) run --frozen ruff check src tests bench scripts
