@@ -19,7 +19,8 @@ After each fault: every process has ended, and
 - no load applied twice (append: each recorded load's rows are there exactly once);
 - the history agrees with the warehouse (read by a real ``leadferry history``, which settles dead
   runs): no run left running, a success iff its load is recorded, with the recorded rows;
-- no file under ``$LEADFERRY_HOME`` holds the vendor key, in clear or percent-encoded.
+- no file under ``$LEADFERRY_HOME``, and no run's error output, holds the vendor key, in clear
+  or percent-encoded.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ METHODS = ("replace", "append", "merge", "partition")
 KINDS = ("kill-fetch", "kill-load", "http", "concurrent")
 FAULT_KEY = "fault+key/=9f8e7d6c"
 """The vendor key: a '+', '/' and '=' so that every encoding of it differs from the clear text."""
+KEY_SPELLINGS = (
+    FAULT_KEY,
+    urllib.parse.quote(FAULT_KEY, safe=""),
+    urllib.parse.quote_plus(FAULT_KEY),
+)
 
 Snapshot = dict[str, Counter[str]]
 
@@ -113,6 +119,10 @@ class FaultBench:
         self.tally.faults[kind] += 1
         for name in self.all_datasets():
             self.check(f"{kind} {'+'.join(names)}", name, before[name], changed=name in names)
+        # After a kill, the next command must settle the dead run: a real one reads the history.
+        for name in names:
+            self.check_history(kind, name, real=kind.startswith("kill"))
+        self.check_secrets()
 
     def all_datasets(self) -> list[str]:
         return [self.dataset(m, flaky=f) for m in METHODS for f in (False, True)]
@@ -132,6 +142,9 @@ class FaultBench:
             self.tally.endings["success" if process.returncode == 0 else "failed"] += 1
             if process.returncode != 0 and len(err.strip().splitlines()) != 1:
                 self.violate(f"a failed run did not say why in one line: {err[-500:]!r}")
+            for spelling in KEY_SPELLINGS:
+                if spelling in err:
+                    self.violate(f"a run printed the vendor key as {spelling!r}")
 
     def kill(self, name: str, *, during_load: bool) -> str:
         """Kill a run at a random instant of its fetch or of its load; return the phase hit."""
@@ -225,10 +238,20 @@ class FaultBench:
                 for table, count in rows.items():
                     if tables.get(table, Counter())[load] != count:
                         self.violate(f"{where}: load {load} is not in {table} exactly once")
-        self.check_history(where, name, loads)
 
-    def check_history(self, where: str, name: str, loads: dict) -> None:
-        runs = json.loads(self.leadferry.ok("history", name, "--json", "--limit", "100000"))
+    def check_history(self, where: str, name: str, *, real: bool) -> None:
+        """The history of *name* (settled by a real `leadferry history` when *real*, else by
+        this process's store) agrees with the warehouse's record of loads."""
+        self.tally.checks += 1
+        if real:
+            runs = json.loads(self.leadferry.ok("history", name, "--json", "--limit", "100000"))
+        else:
+            with Store.open(self.settings) as store:
+                runs = [
+                    {"id": r.id, "status": r.status, "load_id": r.load_id, "rows": r.rows}
+                    for r in store.list_runs(name)
+                ]
+        loads = self.snapshot(name)["loads"]
         committed = {run: (load, rows) for load, (run, rows) in loads.items()}
         for run in runs:
             recorded = committed.get(run["id"])
@@ -244,15 +267,10 @@ class FaultBench:
     def check_secrets(self) -> None:
         """No file under the home holds the vendor key in any spelling."""
         self.tally.checks += 1
-        spellings = {
-            FAULT_KEY,
-            urllib.parse.quote(FAULT_KEY, safe=""),
-            urllib.parse.quote_plus(FAULT_KEY),
-        }
         for path in self.settings.home.rglob("*"):
             if path.is_file():
                 content = path.read_bytes()
-                for spelling in spellings:
+                for spelling in KEY_SPELLINGS:
                     if spelling.encode() in content:
                         self.violate(f"{path} holds the vendor key as {spelling!r}")
 
