@@ -100,9 +100,7 @@ class Scheduler:
 
     def serve(self, stop: threading.Event, tick_seconds: float = 1.0) -> None:
         """Tick until *stop* is set, then let running work finish."""
-        interrupted = self.store.interrupt_stale_runs(self.clock())
-        for run in interrupted:
-            logger.warning("%s: run %d was left running by a stopped process", run.dataset, run.id)
+        self.store.settle_dead_runs(self.clock())  # each is logged as it is settled
         try:
             while not stop.is_set():
                 self.tick()

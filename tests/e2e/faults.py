@@ -80,20 +80,22 @@ class FaultBench:
         self.random = random.Random(seed)
         self.settings = Settings(home=home, secret_key=self.leadferry.env["LEADFERRY_SECRET_KEY"])
         self.tally = Tally()
-        with Store.open(self.settings) as store:
-            for account, url in (("acme", clean_url), ("flaky", flaky_url)):
-                store.create_account(account, "leadexec", {"base_url": url}, {"api_key": FAULT_KEY})
-                for method in METHODS:
-                    store.create_dataset(
-                        DatasetSpec(
-                            name=self.dataset(method, flaky=account == "flaky"),
-                            account=account,
-                            report="leads",
-                            params={"lid": 271},
-                            date_selection={"days_back": 7},
-                            update_method=method,
-                        )
+        self.store = Store.open(self.settings)
+        for account, url in (("acme", clean_url), ("flaky", flaky_url)):
+            self.store.create_account(
+                account, "leadexec", {"base_url": url}, {"api_key": FAULT_KEY}
+            )
+            for method in METHODS:
+                self.store.create_dataset(
+                    DatasetSpec(
+                        name=self.dataset(method, flaky=account == "flaky"),
+                        account=account,
+                        report="leads",
+                        params={"lid": 271},
+                        date_selection={"days_back": 3},
+                        update_method=method,
                     )
+                )
 
     @staticmethod
     def dataset(method: str, *, flaky: bool = False) -> str:
@@ -246,11 +248,10 @@ class FaultBench:
         if real:
             runs = json.loads(self.leadferry.ok("history", name, "--json", "--limit", "100000"))
         else:
-            with Store.open(self.settings) as store:
-                runs = [
-                    {"id": r.id, "status": r.status, "load_id": r.load_id, "rows": r.rows}
-                    for r in store.list_runs(name)
-                ]
+            runs = [
+                {"id": r.id, "status": r.status, "load_id": r.load_id, "rows": r.rows}
+                for r in self.store.list_runs(name)
+            ]
         loads = self.snapshot(name)["loads"]
         committed = {run: (load, rows) for load, (run, rows) in loads.items()}
         for run in runs:
@@ -273,6 +274,9 @@ class FaultBench:
                 for spelling in KEY_SPELLINGS:
                     if spelling.encode() in content:
                         self.violate(f"{path} holds the vendor key as {spelling!r}")
+
+    def close(self) -> None:
+        self.store.close()
 
     def violate(self, message: str) -> None:
         self.tally.violations.append(message)

@@ -29,6 +29,7 @@ def test_random_faults_never_break_an_invariant(tmp_path):
         "leadexec", *common, "--fail-rate", "0.3", "--truncate-rate", "0.2", "--rate-limit", "30"
     )
     report = os.environ.get("LEADFERRY_FAULTS_REPORT")
+    bench = None
     try:
         bench = FaultBench(tmp_path / "home", clean.url, flaky.url, seed)
         for kind in [*KINDS, *[None] * count]:
@@ -37,6 +38,8 @@ def test_random_faults_never_break_an_invariant(tmp_path):
                 figures = bench.tally.as_json() | {"seed": seed}
                 Path(report).write_text(json.dumps(figures, indent=2) + "\n")
     finally:
+        if bench is not None:
+            bench.close()
         stop(clean)
         stop(flaky)
     assert bench.tally.violations == [], f"seed {seed}: " + "\n".join(bench.tally.violations)

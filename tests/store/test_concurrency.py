@@ -155,11 +155,11 @@ def test_a_sweep_interrupts_only_the_runs_of_dead_processes(
     store.create_dataset(DatasetSpec("acme_calls", "acme", "leads", {"lid": 2}))
     alive = store.start_run("acme_calls", "manual", None, None, T0)
     now = T0 + timedelta(hours=1)
-    (swept,) = store.interrupt_stale_runs(now)
+    (swept,) = store.settle_dead_runs(now)
     assert (swept.id, swept.status, swept.finished_at) == (orphan_id, "interrupted", now)
     assert store.get_run(orphan_id) == swept
     assert store.get_run(alive.id).status == "running"
-    assert store.interrupt_stale_runs(now) == []
+    assert store.settle_dead_runs(now) == []
 
 
 def test_processes_elsewhere_or_alive_are_presumed_running() -> None:

@@ -172,39 +172,23 @@ class RunsMixin:
             run, dataset = _run_and_dataset(session, run_id)
             return to_run(run, dataset)
 
-    def interrupt_stale_runs(self, now: datetime) -> list[Run]:
-        """Settle every running run whose process died on this host; return them settled.
+    def settle_dead_runs(self, now: datetime | None = None) -> list[Run]:
+        """Settle the running runs whose process died on this host, as the warehouse tells;
+        return them settled.
 
-        Reads of datasets and runs settle such runs already (:meth:`settle_dead_runs`); a
-        scheduler calls this when it starts, and waits for a busy warehouse to tell.
-        """
-        require_aware(now, "now")
-        with self._write() as session:
-            found = session.execute(
-                select(RunRow, DatasetRow)
-                .join(DatasetRow, RunRow.dataset_id == DatasetRow.id)
-                .where(RunRow.status == "running")
-                .order_by(RunRow.id)
-            ).all()
-            return [
-                to_run(run, dataset.name)
-                for run, dataset in found
-                if self._live_run(session, dataset, now) is None
-            ]
-
-    def settle_dead_runs(self) -> None:
-        """Settle the running runs whose process died on this host, as the warehouse tells.
-
-        Cheap when there are none (one query); a warehouse busy with a load leaves them to the
-        next read. Every read of the store calls this first, so the history never shows a dead
-        run as running, nor a committed load as interrupted.
+        Cheap when there are none (one query). A warehouse busy with a load (or unreadable)
+        leaves a run to the next read. Every read of the store calls this first, so the history
+        never shows a dead run as running, nor a committed load as interrupted; ``now`` stamps
+        the end of the interrupted ones (default: the store's clock).
         """
         with locked_is_busy(), self._reader.begin() as session:
             running = session.execute(
                 select(RunRow.id, RunRow.pid, RunRow.host, DatasetRow.name)
                 .join(DatasetRow, RunRow.dataset_id == DatasetRow.id)
                 .where(RunRow.status == "running")
+                .order_by(RunRow.id)
             ).all()
+        settled = []
         for run_id, pid, host, dataset in running:
             if process_is_alive(pid, host):
                 continue
@@ -216,7 +200,9 @@ class RunsMixin:
             with self._write() as session:
                 run = session.get(RunRow, run_id)
                 if run is not None and run.status == "running":
-                    self._settle(session, run, dataset, committed, self._now())
+                    self._settle(session, run, dataset, committed, now or self._now())
+                    settled.append(to_run(run, dataset))
+        return settled
 
     def _live_run(self, session: Session, dataset: DatasetRow, now: datetime) -> RunRow | None:
         """The dataset's running run, after settling one whose process died."""
