@@ -10,10 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from leadferry.apply import LoadSpec, TableSpec, apply_load, committed_load
+from leadferry.apply import LoadSpec, apply_load, committed_load
+from leadferry.connectors.base import Table
 from leadferry.errors import LoadError
 
-TABLES = (TableSpec("leads"), TableSpec("lead_sends", parent_key="lead_uid"))
+TABLES = (Table("leads", primary_key=("uid",)), Table("lead_sends", parent_key="lead_uid"))
 DAY = dt.date(2026, 11, 20)
 
 
@@ -50,7 +51,6 @@ class Warehouse:
             load_id=load_id,
             run_id=self.loads,
             rows={name: len(rows) for name, rows in tables.items()},
-            parent_id="uid",
             merge_key=("uid",) if method == "merge" else (),
             days=(DAY,) if method == "partition" else (),
         )

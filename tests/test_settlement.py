@@ -18,7 +18,8 @@ DIES = """
 import datetime as dt, sys
 from pathlib import Path
 import pyarrow as pa, pyarrow.parquet as pq
-from leadferry.apply import LoadSpec, TableSpec, apply_load
+from leadferry.apply import LoadSpec, apply_load
+from leadferry.connectors.base import Table
 from leadferry.settings import Settings
 from leadferry.store import Store
 from leadferry.warehouse import warehouse_writer
@@ -30,7 +31,7 @@ with Store.open(settings) as store:
     rows = pa.table({"uid": [7], "updated": [cursor], "_dlt_load_id": ["load-7"]})
     pq.write_table(rows, home / "leads.parquet")
     spec = LoadSpec(
-        schema="acme_leads", method="append", tables=(TableSpec("leads"),),
+        schema="acme_leads", method="append", tables=(Table("leads"),),
         load_id="load-7", run_id=run.id, rows={"leads": 1}, cursor=cursor,
     )
     with warehouse_writer(settings, "a test") as connection:

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from leadferry.connectors.base import Table
 from leadferry.errors import LoadError
 
 LOADS_TABLE = "_leadferry_loads"
@@ -35,29 +36,26 @@ class Connection(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class TableSpec:
-    name: str
-    parent_key: str | None = None
-    """For a child table: its column holding the main table's id."""
-
-
-@dataclass(frozen=True, slots=True)
 class LoadSpec:
     """What one run writes, and how (its dataset's update method)."""
 
     schema: str
     method: str
-    tables: tuple[TableSpec, ...]
-    """The report's tables, main table first."""
+    tables: tuple[Table, ...]
+    """The report's tables, main table first; child tables refer to its first key column."""
     load_id: str
     run_id: int
     rows: Mapping[str, int]
-    parent_id: str | None = None
-    """The main table's column that child tables refer to."""
     merge_key: tuple[str, ...] = ()
     days: tuple[dt.date, ...] = ()
     """Partition: the window's days; with the days of the loaded rows they are replaced."""
     cursor: dt.datetime | None = None
+
+    @property
+    def parent_id(self) -> str | None:
+        """The main table's column that child tables refer to."""
+        key = self.tables[0].primary_key
+        return key[0] if key else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +172,7 @@ def _evolve(connection: Connection, spec: LoadSpec, sources: Mapping[str, str]) 
 def _delete_merged(
     connection: Connection,
     spec: LoadSpec,
-    present: list[TableSpec],
+    present: list[Table],
     sources: Mapping[str, str],
 ) -> None:
     """Merge: main rows whose key arrives go, with their children; so do children of arriving
@@ -205,7 +203,7 @@ def _delete_merged(
 def _delete_partitions(
     connection: Connection,
     spec: LoadSpec,
-    present: list[TableSpec],
+    present: list[Table],
     sources: Mapping[str, str],
 ) -> None:
     """Partition: the window's days and the days that arrive are emptied; children of arriving
@@ -244,7 +242,7 @@ def _delete_orphans(connection: Connection, spec: LoadSpec) -> None:
             )
 
 
-def _incoming_rows(spec: LoadSpec, table: TableSpec) -> str:
+def _incoming_rows(spec: LoadSpec, table: Table) -> str:
     """The rows to insert: for merge's main table, one per key (the incoming may repeat one)."""
     rows = f"select * from {_incoming(table.name)}"
     if spec.method == "merge" and table is spec.tables[0] and spec.merge_key:

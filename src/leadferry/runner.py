@@ -19,7 +19,7 @@ import httpx2
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadferry.apply import DAY_COLUMN, LoadSpec, TableSpec, apply_load
+from leadferry.apply import DAY_COLUMN, LoadSpec, apply_load
 from leadferry.connectors import get_connector
 from leadferry.connectors.base import (
     Connector,
@@ -505,7 +505,6 @@ def _normalized_files(pipeline: Any) -> tuple[str, dict[str, list[str]]]:
 def _load_spec(
     plan: RunPlan, outcome: LoadOutcome, run_id: int, loaded_days: set[dt.date]
 ) -> LoadSpec:
-    main = plan.report.main_table
     method = plan.dataset.update_method
     days: tuple[dt.date, ...] = ()
     if method == "partition" and plan.window is not None:
@@ -513,11 +512,10 @@ def _load_spec(
     return LoadSpec(
         schema=plan.dataset.name,
         method=method,
-        tables=tuple(TableSpec(table.name, table.parent_key) for table in plan.report.tables),
+        tables=plan.report.tables,
         load_id=outcome.load_id or "",
         run_id=run_id,
         rows=outcome.rows,
-        parent_id=main.primary_key[0] if main.primary_key else None,
         merge_key=plan.merge_key if method == "merge" else (),
         days=days,
         cursor=outcome.cursor,
