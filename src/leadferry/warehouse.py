@@ -341,7 +341,7 @@ class Warehouse:
             with self.reader(timed=False) as connection:
                 name = _table(connection, schema, table)
                 relation = connection.sql(f"select {_USER_COLUMNS} from {name}")
-                batches = relation.fetch_record_batch(_EXPORT_BATCH_ROWS)
+                batches = relation.to_arrow_reader(_EXPORT_BATCH_ROWS)
                 try:
                     rows = _write_batches(batches, fmt, partial)
                     partial.replace(output)
@@ -365,7 +365,7 @@ def _write_batches(batches: Any, fmt: str, path: Path) -> int:
         writer = pyarrow.csv.CSVWriter(
             str(path),
             batches.schema,
-            write_options=pyarrow.csv.WriteOptions(quoting_style="needed"),
+            write_options=pyarrow.csv.WriteOptions(quoting_header="none"),
         )
     else:
         writer = pyarrow.parquet.ParquetWriter(str(path), batches.schema)
