@@ -112,6 +112,10 @@ class DateWindow:
         return f"[{self.start.isoformat()}, {self.end.isoformat()})"
 
 
+MAX_DAYS_BACK = 36_600
+"""A century: further back than any vendor keeps data, and within the calendar."""
+
+
 class DateSelection(BaseModel):
     """A date selection as the connector pages offer it; empty means Default (yesterday).
 
@@ -135,6 +139,11 @@ class DateSelection(BaseModel):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise InvalidWindowError(f"{_flag(name)}: {value} is negative; use 0 or more")
+            if value is not None and value > MAX_DAYS_BACK:
+                raise InvalidWindowError(
+                    f"{_flag(name)}: {value} is more than a century back; "
+                    f"use at most {MAX_DAYS_BACK:,}"
+                )
         pairs = (("from_date", "from_days_back"), ("to_date", "to_days_back"))
         for specific, relative in pairs:
             if getattr(self, specific) is not None and getattr(self, relative) is not None:
@@ -206,6 +215,21 @@ class DateSelection(BaseModel):
                 window starts in the future.
         """
         tz = zone(timezone)
+        start = self.date or self.from_date
+        if start is not None and start > today:
+            raise InvalidWindowError(f"the window starts in the future ({start}; today is {today})")
+        try:
+            first, stop = self._days(today)
+        except OverflowError:  # a day after 9999-12-31
+            raise InvalidWindowError(
+                f"{self.describe()}: the calendar ends on {dt.date.max}; choose an earlier day"
+            ) from None
+        if first > today:
+            raise InvalidWindowError(f"the window starts in the future ({first}; today is {today})")
+        return DateWindow.of_days(first, stop, tz)
+
+    def _days(self, today: dt.date) -> tuple[dt.date, dt.date]:
+        """The first day of the window and the day after its last."""
         one = dt.timedelta(days=1)
         if self.date is not None:
             first, stop = self.date, self.date + one
@@ -228,9 +252,7 @@ class DateSelection(BaseModel):
             stop = last + one
         else:
             first, stop = today - one, today
-        if first > today:
-            raise InvalidWindowError(f"the window starts in the future ({first}; today is {today})")
-        return DateWindow.of_days(first, stop, tz)
+        return first, stop
 
 
 def today_in(timezone: str, now: dt.datetime) -> dt.date:

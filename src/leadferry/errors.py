@@ -8,6 +8,8 @@ The tree says what to do next (after the Singer SDK's recovery-intent classes)::
     │   ├── NotFoundError          an account, dataset, report or connector that does not exist
     │   └── ConflictError          a name already taken, an account still in use
     ├── LoadError                  the warehouse refused the data (disk full, type conflict)
+    ├── StorageError               a file it keeps cannot be read or written (corrupt, disk full)
+    ├── QueryTimeoutError          a read of the warehouse ran out of time and was cancelled
     ├── BusyError                  the dataset is running or the warehouse is locked: retry later
     └── ConnectorError             a vendor call failed
         ├── RetryableAPIError      429, 5xx, timeouts, dropped connections, truncated bodies
@@ -42,6 +44,14 @@ class ConflictError(ConfigError):
 
 class LoadError(LeadferryError):
     """The warehouse refused the data; the previous tables are left as they were."""
+
+
+class StorageError(LeadferryError):
+    """A file leadferry keeps (warehouse, store, export) cannot be read or written."""
+
+
+class QueryTimeoutError(LeadferryError):
+    """A read of the warehouse ran longer than its timeout and was cancelled."""
 
 
 class BusyError(LeadferryError):

@@ -542,7 +542,11 @@ _ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?_?\w*(?:Error|Exception): .+$", re.M
 
 
 def _reason(exc: BaseException) -> str:
-    """One line saying why a load failed: the database's own error, not dlt's traceback."""
-    text = str(_cause(exc))
+    """One line saying why a load failed: the database's own error, not dlt's wrappers (whose
+    first line ends in "with exception:")."""
+    seen = _cause(exc)
+    while not isinstance(seen, LeadferryError) and (seen.__cause__ or seen.__context__):
+        seen = seen.__cause__ or seen.__context__
+    text = str(seen).strip() or type(seen).__name__
     lines = _ERROR_LINE.findall(text)
-    return (lines[-1] if lines else text.strip().splitlines()[0]).strip()
+    return (lines[-1] if lines else text.splitlines()[0]).strip()

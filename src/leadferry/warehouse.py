@@ -1,9 +1,16 @@
-"""The DuckDB warehouse: who may open it when, and read-only access for query, preview and export.
+"""The DuckDB warehouse: who may open it when, and sandboxed reads for query, preview and export.
 
 DuckDB lets one process write a file, or many processes read it, never both. leadferry keeps that
-promise with an advisory lock file beside the warehouse: a run holds it exclusively only while it
-loads (fetching happens outside it), and readers hold it shared for the length of one query. Anyone
-who waits does so for a bounded time and is then told who holds the lock.
+promise with advisory lock files beside the warehouse. A run holds ``warehouse.duckdb.lock``
+exclusively only while it loads (fetching happens outside it); readers hold it shared for one
+statement. A writer first takes ``warehouse.duckdb.lock.writer``: readers pass it on their way in,
+so none starts while a writer waits, and every running read checks it and cancels itself, so a
+long query never holds a run up. Anyone who waits does so for a bounded time and is then told who
+holds the lock.
+
+Every read runs in a sandbox: a private DuckDB instance that attaches the warehouse read-only,
+with external access off and its configuration locked, so SQL can read the warehouse's tables and
+no file, URL or extension (``docs/architecture.md``).
 """
 
 from __future__ import annotations
@@ -13,14 +20,24 @@ import fcntl
 import logging
 import os
 import re
+import secrets
 import shutil
+import stat
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from leadferry.errors import BusyError, ConfigError, LoadError, NotFoundError
+from leadferry.errors import (
+    BusyError,
+    ConfigError,
+    LoadError,
+    NotFoundError,
+    QueryTimeoutError,
+    StorageError,
+)
 from leadferry.settings import Settings
 
 if TYPE_CHECKING:
@@ -30,10 +47,17 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+_EXPORT_BATCH_ROWS = 100_000
 _POLL_SECONDS = 0.05
 # Every column but dlt's bookkeeping (_dlt_load_id, _dlt_id).
 _USER_COLUMNS = "columns(lambda c: not starts_with(c, '_dlt_'))"
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+DEFAULT_STATEMENT_TIMEOUT = 60.0
+"""Seconds a read may run before it is cancelled (``leadferry query --timeout``)."""
+_READ_STATEMENTS = ("SELECT", "EXPLAIN")
+"""What a query may be: SELECT (with SHOW, DESCRIBE, SUMMARIZE, FROM-first and VALUES) and
+EXPLAIN. Anything else could change the reader's own in-memory database or its session."""
 
 
 @contextlib.contextmanager
@@ -42,34 +66,66 @@ def warehouse_lock(
 ) -> Iterator[None]:
     """Hold the warehouse's lock (exclusive to write, shared to read) for the block.
 
+    A writer announces itself on the writer lock before it waits for the lock itself, and keeps
+    both until it is done: readers that come later wait behind it, and readers inside cancel
+    themselves (:class:`_Watchdog`), so a writer waits for no read.
+
     Raises:
         BusyError: the lock was not free within *timeout* seconds; says who holds it.
     """
-    lock_path = path.with_name(path.name + ".lock")
+    lock_path = _lock_path(path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise BusyError(_busy_message(lock_path, timeout)) from None
-                time.sleep(_POLL_SECONDS)
-        if exclusive:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, holder.encode(), 0)
+    deadline = time.monotonic() + timeout
+    if exclusive:
+        writer = _acquire(_writer_path(path), fcntl.LOCK_EX, deadline, lock_path, timeout)
         try:
-            yield
-        finally:
-            if exclusive:
+            fd = _acquire(lock_path, fcntl.LOCK_EX, deadline, lock_path, timeout)
+            try:
                 os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
+                os.pwrite(fd, holder.encode(), 0)
+                yield
+            finally:
+                os.ftruncate(fd, 0)
+                _release(fd)
+        finally:
+            _release(writer)
+        return
+    writer = _acquire(_writer_path(path), fcntl.LOCK_SH, deadline, lock_path, timeout)
+    try:
+        fd = _acquire(lock_path, fcntl.LOCK_SH, deadline, lock_path, timeout)
     finally:
-        os.close(fd)
+        _release(writer)
+    try:
+        yield
+    finally:
+        _release(fd)
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def _writer_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock.writer")
+
+
+def _acquire(path: Path, mode: int, deadline: float, lock_path: Path, timeout: float) -> int:
+    """An open descriptor of *path* holding *mode*, polled until *deadline*."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    while True:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise BusyError(_busy_message(lock_path, timeout)) from None
+            time.sleep(_POLL_SECONDS)
+
+
+def _release(fd: int) -> None:
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
 
 
 @contextlib.contextmanager
@@ -106,6 +162,68 @@ def _busy_message(lock_path: Path, timeout: float) -> str:
     return f"the warehouse is busy: {holder} is writing to it (waited {timeout:g}s); try again"
 
 
+class _Watchdog:
+    """Cancels a read when its time is up or when a writer waits for the warehouse.
+
+    A thread polls the writer lock (shared, without blocking: a writer holds it exclusively from
+    the moment it starts waiting) and the clock, and interrupts the connection, which stops the
+    statement that runs and any that follows.
+    """
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, path: Path, timeout: float | None):
+        self.connection = connection
+        self.writer_path = _writer_path(path)
+        self.timeout = timeout
+        self.cause: str | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="warehouse-watchdog", daemon=True)
+
+    def __enter__(self) -> _Watchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        fd = os.open(self.writer_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            while not self._done.wait(_POLL_SECONDS):
+                if deadline is not None and time.monotonic() >= deadline:
+                    self.cause = "timeout"
+                elif _writer_waits(fd):
+                    self.cause = "writer"
+                else:
+                    continue
+                self.connection.interrupt()
+                return
+        finally:
+            os.close(fd)
+
+    def error(self) -> Exception:
+        """What to tell the reader whose statement was interrupted."""
+        if self.cause == "writer":
+            return BusyError(
+                "the read was cancelled: a run is loading into the warehouse; "
+                "try again when it has finished"
+            )
+        return QueryTimeoutError(
+            f"the query ran longer than {self.timeout:g}s and was cancelled: "
+            "narrow it, or allow it more time (leadferry query --timeout SECONDS)"
+        )
+
+
+def _writer_waits(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class QueryResult:
     columns: list[str]
@@ -116,38 +234,101 @@ class QueryResult:
 
 
 class Warehouse:
-    """Read-only access to the DuckDB warehouse file."""
+    """Sandboxed, read-only access to the DuckDB warehouse file."""
 
-    def __init__(self, path: Path, lock_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        lock_timeout: float = 10.0,
+        statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
+    ) -> None:
         self.path = path
         self.lock_timeout = lock_timeout
+        self.statement_timeout = statement_timeout
 
     @contextlib.contextmanager
-    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only connection, held under the shared lock for the block."""
+    def reader(self, *, timed: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A sandboxed read-only connection, held under the shared lock for the block.
+
+        Its statements are cancelled as soon as a writer waits and, when *timed*, once the block
+        has run for the statement timeout.
+
+        Raises:
+            NotFoundError: there is no warehouse yet.
+            BusyError: a writer held the warehouse past the lock timeout, or came while reading.
+            QueryTimeoutError: the block's statements ran out of time.
+            StorageError: the warehouse file cannot be opened (corrupt, unreadable).
+        """
         if not self.path.exists():
             raise NotFoundError(f"there is no warehouse yet at {self.path}: run a dataset first")
         import duckdb
 
         with warehouse_lock(self.path, exclusive=False, timeout=self.lock_timeout):
-            connection = duckdb.connect(str(self.path), read_only=True)
+            connection = self._sandbox()
             try:
-                yield connection
+                timeout = self.statement_timeout if timed else None
+                with _Watchdog(connection, self.path, timeout) as watchdog:
+                    try:
+                        yield connection
+                    except duckdb.InterruptException:
+                        raise watchdog.error() from None
             finally:
                 connection.close()
 
-    def query(self, sql: str, limit: int | None = None) -> QueryResult:
-        """Run one read-only SQL statement; ConfigError carries DuckDB's message."""
+    def _sandbox(self) -> duckdb.DuckDBPyConnection:
+        """A private in-memory DuckDB with the warehouse attached read-only and nothing else
+        reachable: external access off (no file but the warehouse, no URL, no extension), then
+        the configuration locked so that no statement can turn it back on. A private instance,
+        as DuckDB shares one per file and process, settings included."""
+        import duckdb
+
+        connection = duckdb.connect(
+            ":memory:",
+            config={
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+            },
+        )
+        try:
+            connection.execute(f"attach {_literal(str(self.path))} as warehouse (read_only)")
+            connection.execute("use warehouse")
+            connection.execute("set enable_progress_bar = false")
+            # Spill where DuckDB would beside the file, not into the working directory.
+            connection.execute(f"set temp_directory = {_literal(str(self.path) + '.tmp')}")
+            connection.execute("set enable_external_access = false")
+            connection.execute("set lock_configuration = true")
+        except duckdb.Error as exc:
+            connection.close()
+            raise StorageError(
+                f"cannot open the warehouse {self.path}: {first_line(exc)}; restore it from a "
+                "backup, or move it aside and run your datasets again"
+            ) from None
+        return connection
+
+    def query(self, sql: str) -> QueryResult:
+        """Run one read-only SQL statement in the sandbox.
+
+        Raises:
+            ConfigError: not exactly one SELECT or EXPLAIN, or DuckDB refused it (its message).
+            QueryTimeoutError: it ran longer than the statement timeout.
+        """
         import duckdb
 
         with self.reader() as connection:
             try:
+                _check_statement(connection, sql)
                 relation = connection.sql(sql)
                 if relation is None:
                     return QueryResult([], [])
-                if limit is not None:
-                    relation = relation.limit(limit)
-                return QueryResult(list(relation.columns), relation.fetchall())
+                return QueryResult(
+                    list(relation.columns), _interruptible(connection, relation.fetchall)
+                )
+            except duckdb.InterruptException:
+                raise
+            except duckdb.PermissionException as exc:
+                raise ConfigError(
+                    f"query refused: it may read only the warehouse's tables ({first_line(exc)})"
+                ) from None
             except duckdb.Error as exc:
                 raise ConfigError(f"query failed: {first_line(exc)}") from None
 
@@ -174,46 +355,178 @@ class Warehouse:
     def tables(self, schema: str) -> list[str]:
         """The user tables of a dataset's schema (bookkeeping tables, named ``_...``, left out)."""
         with self.reader() as connection:
-            rows = connection.execute(
-                "select table_name from information_schema.tables "
-                "where table_schema = ? and not starts_with(table_name, '_') "
-                "order by table_name",
-                [_identifier(schema)],
-            ).fetchall()
-        return [row[0] for row in rows]
+            return _tables(connection, schema)
 
     def preview(self, schema: str, table: str, limit: int) -> QueryResult:
-        """The first *limit* rows of ``schema.table``, without dlt's bookkeeping columns."""
-        name = f'"{_identifier(schema)}"."{_identifier(table)}"'
-        return self.query(f"select {_USER_COLUMNS} from {name}", limit=limit)
+        """The first *limit* rows of ``schema.table``, without dlt's bookkeeping columns.
+
+        Raises:
+            NotFoundError: nothing was loaded into the table yet.
+        """
+        with self.reader() as connection:
+            relation = connection.sql(
+                f"select {_USER_COLUMNS} from {_table(connection, schema, table)}"
+            )
+            relation = relation.limit(limit)
+            return QueryResult(list(relation.columns), relation.fetchall())
 
     def export(self, schema: str, table: str, fmt: str, output: Path) -> int:
-        """Write ``schema.table`` to *output* as CSV or Parquet; return the row count."""
+        """Write ``schema.table`` to *output* as CSV or Parquet; return the row count.
+
+        Arrow batches are read from the sandbox and written by pyarrow, so memory holds one
+        batch and DuckDB itself never writes a file. The rows go to a hidden file beside
+        *output*, renamed over it once complete: *output* is either untouched or whole, and no
+        partial file is left behind on a failure, a full disk or Ctrl-C.
+
+        Raises:
+            ConfigError: an unknown format, or *output* is a folder, device, pipe or socket, or
+                its folder cannot be made.
+            NotFoundError: nothing was loaded into the table yet.
+            BusyError: a run came to load while exporting (nothing was written).
+            StorageError: writing failed (a full disk...); nothing was written.
+        """
         if fmt not in ("csv", "parquet"):
             raise ConfigError(f"unknown export format {fmt!r}: use csv or parquet")
-        name = f'"{_identifier(schema)}"."{_identifier(table)}"'
+        _check_output(output)
+        partial = output.with_name(f".{output.name}.{secrets.token_hex(4)}.partial")
+        try:
+            with self.reader(timed=False) as connection:
+                name = _table(connection, schema, table)
+                relation = connection.sql(f"select {_USER_COLUMNS} from {name}")
+                batches = relation.to_arrow_reader(_EXPORT_BATCH_ROWS)
+                try:
+                    rows = _write_batches(batches, fmt, partial)
+                    partial.replace(output)
+                except OSError as exc:
+                    raise StorageError(
+                        f"cannot write {output}: {exc.strerror}; nothing was written"
+                    ) from None
+        finally:
+            partial.unlink(missing_ok=True)
+        return rows
+
+
+def _write_batches(batches: Any, fmt: str, path: Path) -> int:
+    """Write a pyarrow RecordBatchReader to *path* as CSV or Parquet; return the rows written."""
+    import pyarrow.csv
+    import pyarrow.parquet
+
+    rows = 0
+    writer: Any
+    if fmt == "csv":
+        writer = pyarrow.csv.CSVWriter(
+            str(path),
+            batches.schema,
+            write_options=pyarrow.csv.WriteOptions(quoting_header="none"),
+        )
+    else:
+        writer = pyarrow.parquet.ParquetWriter(str(path), batches.schema)
+    with writer:
+        for batch in batches:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows
+
+
+def _interruptible(connection: duckdb.DuckDBPyConnection, work: Callable[[], _T]) -> _T:
+    """*work* done on a thread while this one waits, so that Ctrl-C, which only the main thread
+    sees and DuckDB does not look for while it works, interrupts the statement at once."""
+    outcome: dict[str, Any] = {}
+    # An Event, not Thread.join: a join that Ctrl-C interrupts may take the thread for finished.
+    done = threading.Event()
+
+    def attempt() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed over to the waiting thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=attempt, name="warehouse-read", daemon=True).start()
+    try:
+        while not done.wait(_POLL_SECONDS):
+            pass
+    except KeyboardInterrupt:
+        connection.interrupt()
+        done.wait()
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _check_statement(connection: duckdb.DuckDBPyConnection, sql: str) -> None:
+    statements = connection.extract_statements(sql)
+    if not statements:
+        raise ConfigError("the query is empty: give one SQL statement")
+    if len(statements) > 1:
+        raise ConfigError(
+            f"give exactly one SQL statement (this has {len(statements)}): run them one by one"
+        )
+    kind = statements[0].type.name
+    if kind not in _READ_STATEMENTS:
+        raise ConfigError(
+            f"query runs SELECT and EXPLAIN only, not {kind}: the warehouse is read-only here"
+        )
+
+
+def _check_output(output: Path) -> None:
+    """Refuse an export target that is not a regular file, and make its folder."""
+    try:
+        found = output.stat()
+    except FileNotFoundError:
+        found = None
+    except OSError as exc:
+        raise ConfigError(f"cannot write {output}: {exc.strerror}") from None
+    if found is not None and stat.S_ISDIR(found.st_mode):
+        raise ConfigError(f"{output} is a folder: name a file to write, e.g. {output / 'export'}")
+    if found is not None and not stat.S_ISREG(found.st_mode):
+        raise ConfigError(
+            f"{output} exists and is not a regular file (a device, pipe or socket): "
+            "name a regular file to write"
+        )
+    try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        partial = output.with_name(output.name + ".partial")
-        with self.reader() as connection:
-            relation = connection.sql(f"select {_USER_COLUMNS} from {name}")
-            rows = connection.sql(f"select count(*) from {name}").fetchall()[0]
-            if fmt == "csv":
-                relation.write_csv(str(partial), header=True)
-            else:
-                relation.write_parquet(str(partial))
-        partial.replace(output)
-        return int(rows[0])
+    except OSError as exc:
+        raise ConfigError(f"cannot make the folder {output.parent}: {exc.strerror}") from None
+
+
+def _tables(connection: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
+    rows = connection.execute(
+        "select table_name from information_schema.tables "
+        "where table_schema = ? and not starts_with(table_name, '_') "
+        "order by table_name",
+        [_identifier(schema)],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _table(connection: duckdb.DuckDBPyConnection, schema: str, table: str) -> str:
+    """``"schema"."table"``, quoted, once it is known to exist.
+
+    Raises:
+        NotFoundError: nothing was loaded into it yet.
+    """
+    if _identifier(table) not in _tables(connection, schema):
+        raise NotFoundError(f"dataset {schema} has no {table} rows yet: run it first")
+    return f'"{schema}"."{table}"'
 
 
 def first_line(exc: BaseException) -> str:
     """The first line of a database error: its message without DuckDB's hints."""
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _identifier(name: str) -> str:
     if not _IDENTIFIER.match(name):
         raise ConfigError(f"{name!r} is not a valid dataset or table name")
     return name
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def drop_schema(settings: Settings, dataset: str, leftovers: Sequence[str] = ()) -> None:

@@ -1,8 +1,9 @@
 """The ``leadferry`` command: a thin layer that turns flags into calls of the core.
 
 Every command lives in a module named after its noun; this module builds the app, sets up
-logging and turns the errors we raise on purpose into one line on stderr and an exit status
-(2 for bad input, 1 for work that failed).
+logging and turns every error into one line on stderr and an exit status (2 for bad input, 1
+for work that failed): the ones we raise on purpose say what to do, the others are named by
+``failures``. Only ``--debug`` shows a traceback.
 """
 
 from __future__ import annotations
@@ -11,19 +12,34 @@ import logging
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
 
-from leadferry.cli import accounts, backfill, data, datasets, serve, tools, users
+# typer's copy of click's errors: a bad flag is one line too (the help still shows with no args).
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
+
+from leadferry.cli import accounts, backfill, data, datasets, failures, serve, tools, users
 from leadferry.cli.common import state
 from leadferry.errors import ConfigError, LeadferryError
 
 
 class _Group(TyperGroup):
-    """Turns a LeadferryError into one line on stderr and exit 2 (bad input) or 1 (failure)."""
+    """Turns any error into one line on stderr and exit 2 (bad input) or 1 (failure); only
+    ``--debug`` shows a traceback."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except NoArgsIsHelpError:
+            raise
+        except UsageError as exc:
+            if state.debug:
+                raise
+            hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+            typer.echo(f"error: {exc.format_message()}{hint}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, typer.Abort, TyperException):
+            raise
         except LeadferryError as exc:
             if state.debug:
                 raise
@@ -32,6 +48,20 @@ class _Group(TyperGroup):
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
+        except Exception as exc:
+            if state.debug:
+                raise
+            line, status = failures.describe(exc)
+            typer.echo(f"error: {line}", err=True)
+            raise typer.Exit(status) from None
+
+
+class _DltToDebug(logging.Handler):
+    """dlt gives its logger a console handler of its own unless the logger has one already: this
+    one takes its place and passes dlt's records on as leadferry DEBUG lines (shown by -vv)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger("leadferry.dlt").debug("%s", record.getMessage())
 
 
 app = typer.Typer(
@@ -63,6 +93,9 @@ def configure(
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One line per HTTP request is noise next to our own per-page lines.
     logging.getLogger("httpx2").setLevel(max(level, logging.WARNING))
+    dlt_logger = logging.getLogger("dlt")
+    if not any(isinstance(handler, _DltToDebug) for handler in dlt_logger.handlers):
+        dlt_logger.addHandler(_DltToDebug())
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,7 +19,9 @@ from leadferry.cli.common import (
     progress_bar,
     settings,
 )
+from leadferry.errors import ConfigError
 from leadferry.service.runs import days_of, when
+from leadferry.warehouse import DEFAULT_STATEMENT_TIMEOUT
 
 if TYPE_CHECKING:
     from leadferry.connectors.base import FetchProgress
@@ -91,11 +94,11 @@ def history(
     )
 
 
-def _warehouse() -> Warehouse:
+def _warehouse(statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT) -> Warehouse:
     from leadferry.warehouse import Warehouse
 
     config = settings()
-    return Warehouse(config.warehouse_path, config.lock_timeout)
+    return Warehouse(config.warehouse_path, config.lock_timeout, statement_timeout)
 
 
 def _table_of(name: str, table: str | None) -> str:
@@ -125,11 +128,18 @@ def preview(
 
 
 def query(
-    sql: Annotated[str, typer.Argument(help="One SQL statement, run read-only.")],
+    sql: Annotated[str, typer.Argument(help="One SELECT or EXPLAIN statement.")],
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", min=0.001, help="Seconds before the query is cancelled."),
+    ] = DEFAULT_STATEMENT_TIMEOUT,
     json_: JsonFlag = False,
 ) -> None:
-    """Run read-only SQL against the warehouse (schemas are dataset names)."""
-    result = _warehouse().query(sql)
+    """Run one read-only SQL statement against the warehouse (schemas are dataset names).
+
+    It reads the warehouse's tables and nothing else: no file, URL or extension. It is
+    cancelled after --timeout seconds, or as soon as a run waits to load."""
+    result = _warehouse(timeout).query(sql)
     if json_:
         print_json(result.as_dicts())
     else:
@@ -139,9 +149,17 @@ def query(
 def export(
     name: Annotated[str, typer.Argument(help="The dataset.")],
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The file to write.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="The file to write.")],
     table: TableFlag = None,
 ) -> None:
-    """Export a dataset's table to CSV or Parquet."""
-    rows = _warehouse().export(name, _table_of(name, table), fmt, output)
-    console.print(f"wrote {rows:,} rows to {output}")
+    """Export a dataset's table to CSV or Parquet.
+
+    The file appears whole or not at all: rows go to a hidden file beside it, renamed once
+    complete. An output that is a folder, device or pipe is refused."""
+    if not output.strip():
+        raise ConfigError("--output is empty: name the file to write")
+    if output.endswith(("/", os.sep)):
+        raise ConfigError(f"--output {output} names a folder: name a file to write")
+    path = Path(output)
+    rows = _warehouse().export(name, _table_of(name, table), fmt, path)
+    console.print(f"wrote {rows:,} rows to {path}")

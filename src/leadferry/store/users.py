@@ -235,11 +235,15 @@ class UsersMixin:
                 ``user_name`` (the same message: a user does not learn others' token ids).
         """
         with self._write() as session:
-            found = session.execute(
-                select(ApiTokenRow, UserRow.name)
-                .join(UserRow, ApiTokenRow.user_id == UserRow.id)
-                .where(ApiTokenRow.id == token_id)
-            ).first()
+            found = (
+                session.execute(
+                    select(ApiTokenRow, UserRow.name)
+                    .join(UserRow, ApiTokenRow.user_id == UserRow.id)
+                    .where(ApiTokenRow.id == token_id)
+                ).first()
+                if 0 < token_id < 2**63  # a database id, or no token at all
+                else None
+            )
             if found is None or (user_name is not None and found[1] != user_name):
                 whose = "" if user_name is None else f" of user {user_name!r}"
                 raise NotFoundError(f"no API token with id {token_id}{whose}")

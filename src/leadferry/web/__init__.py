@@ -28,6 +28,7 @@ from leadferry.errors import (
     ConnectorError,
     LeadferryError,
     NotFoundError,
+    QueryTimeoutError,
 )
 from leadferry.web.api.routing import encodable, without_input
 from leadferry.web.deps import LoginRequired, ViewerDep, csrf_guard
@@ -60,6 +61,7 @@ def status_of(exc: LeadferryError) -> int:
         (BusyError, 409),
         (ConfigError, 422),
         (ConnectorError, 502),
+        (QueryTimeoutError, 504),
     ):
         if isinstance(exc, kind):
             return status

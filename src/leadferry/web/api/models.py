@@ -19,6 +19,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from leadferry.dates import MAX_DAYS_BACK
 from leadferry.errors import ConfigError
 
 UpdateMethod = Literal["replace", "append", "merge", "partition"]
@@ -28,7 +29,6 @@ ScheduleKind = Literal["manual", "every", "daily", "weekdays", "weekly", "monthl
 
 EARLIEST_DAY = dt.date(1970, 1, 1)
 LATEST_DAY = dt.date(2999, 12, 31)
-MAX_DAYS_BACK = 36_600  # a century: further back than any vendor keeps data
 MAX_MINUTES = 525_600 * 10  # ten years, in minutes
 
 

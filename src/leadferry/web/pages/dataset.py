@@ -12,7 +12,13 @@ from fastapi.responses import Response
 from leadferry.auth import role_allows
 from leadferry.connectors import get_connector
 from leadferry.dates import zone
-from leadferry.errors import BusyError, ConfigError, NotFoundError
+from leadferry.errors import (
+    BusyError,
+    ConfigError,
+    NotFoundError,
+    QueryTimeoutError,
+    StorageError,
+)
 from leadferry.service.data import (
     choose_table,
     last_run_rows,
@@ -151,14 +157,15 @@ def _settings_context(dataset: Dataset, timezone: str, now: dt.datetime) -> dict
 
 
 def _data_context(warehouse: Warehouse, dataset: Dataset, table: str) -> dict[str, Any]:
-    """Schema, preview and row count, each read under the shared lock; less when it is busy."""
+    """Schema, preview and row count, each read under the shared lock; less when it is busy,
+    too slow or unreadable (the page says why)."""
     schemas, counts, problem = [], {}, None
     try:
         schemas = table_schemas(warehouse, dataset)
         counts = main_row_counts(warehouse, [dataset])
     except NotFoundError:
         problem = NO_DATA
-    except BusyError as exc:
+    except (BusyError, QueryTimeoutError, StorageError) as exc:
         problem = str(exc)
     preview = None
     if problem is None:
@@ -185,5 +192,5 @@ def _preview(
         return warehouse.preview(dataset.name, table, PREVIEW_ROWS), None
     except NotFoundError:
         return None, NO_DATA
-    except BusyError as exc:
+    except (BusyError, QueryTimeoutError, StorageError) as exc:
         return None, str(exc)

@@ -1,0 +1,131 @@
+"""One line for a failure leadferry did not raise on purpose: a full disk, a corrupt store or
+warehouse, a bad setting in the environment, or a bug. ``--debug`` shows the traceback instead.
+
+The exception types of DuckDB, SQLAlchemy and pydantic are looked up only if their module was
+imported: an error cannot come from a module that never loaded, and the CLI starts faster
+without them.
+"""
+
+from __future__ import annotations
+
+import errno
+import sys
+from typing import Any
+
+from leadferry.settings import Settings
+
+_CORRUPT = ("not a database", "malformed", "not a valid duckdb", "corrupt", "checksum")
+
+
+def describe(exc: BaseException) -> tuple[str, int]:
+    """The line to print for *exc* and the exit status (2 bad input, 1 failed work).
+
+    A wrapper (dlt's PipelineStepFailed, say) is described by the file or database error it
+    wraps, when it wraps one.
+    """
+    exc = _storage_cause(exc) or exc
+    if _is(exc, "pydantic_core", "ValidationError"):
+        return _bad_setting(exc), 2
+    if isinstance(exc, OSError):
+        return _os_error(exc), 1
+    if _is(exc, "sqlalchemy.exc", "DBAPIError"):
+        return _store_error(exc), 1
+    if _is(exc, "duckdb", "Error"):
+        return _warehouse_error(exc), 1
+    return (
+        f"unexpected {type(exc).__name__}: {_first_line(exc)} "
+        "(run again with --debug for the traceback, and please report it)",
+        1,
+    )
+
+
+def _storage_cause(exc: BaseException) -> BaseException | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if (
+            isinstance(seen, OSError)
+            or _is(seen, "sqlalchemy.exc", "DBAPIError")
+            or _is(seen, "duckdb", "Error")
+        ):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _is(exc: BaseException, module: str, name: str) -> bool:
+    loaded = sys.modules.get(module)
+    kind = getattr(loaded, name, None) if loaded is not None else None
+    return isinstance(kind, type) and isinstance(exc, kind)
+
+
+def _bad_setting(exc: Any) -> str:
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else ""
+    name = f"LEADFERRY_{field.upper()}" if field else "a LEADFERRY_ setting"
+    return f"{name} in the environment: {error['msg']}; fix it or unset it"
+
+
+def _os_error(exc: OSError) -> str:
+    where = exc.filename or _home()
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on the disk of {where}: free some space and try again"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write or read {where}: {exc.strerror}; check its permissions"
+    return f"{exc.strerror or _first_line(exc)}: {where}"
+
+
+def _store_error(exc: Any) -> str:
+    reason = _first_line(exc.orig if exc.orig is not None else exc)
+    where = _store_name()
+    if "full" in reason:
+        return f"the metadata store {where} cannot be written ({reason}): free some space"
+    if any(word in reason.lower() for word in _CORRUPT):
+        return (
+            f"the metadata store {where} is unreadable ({reason}): restore it from a backup, "
+            "or move it aside to start afresh"
+        )
+    return f"the metadata store {where} failed: {reason}"
+
+
+def _warehouse_error(exc: BaseException) -> str:
+    reason = _first_line(exc)
+    where = _settings_or_none()
+    path = where.warehouse_path if where else "warehouse.duckdb"
+    if "space left" in reason or "disk is full" in reason:
+        return f"the warehouse {path} cannot be written ({reason}): free some space"
+    if any(word in reason.lower() for word in _CORRUPT):
+        return (
+            f"the warehouse {path} is unreadable ({reason}): restore it from a backup, or move "
+            "it aside and run your datasets again"
+        )
+    return f"the warehouse {path} failed: {reason}"
+
+
+def _store_name() -> str:
+    """Where the store is, without a password: its file for SQLite."""
+    from sqlalchemy.engine import make_url
+
+    found = _settings_or_none()
+    if found is None:
+        return "(LEADFERRY_STORE_URL)"
+    url = make_url(found.metadata_url)
+    if url.get_backend_name() == "sqlite":
+        return str(url.database)
+    return url.render_as_string(hide_password=True)
+
+
+def _home() -> str:
+    found = _settings_or_none()
+    return str(found.home) if found else "$LEADFERRY_HOME"
+
+
+def _settings_or_none() -> Settings | None:
+    try:
+        return Settings()
+    except Exception:  # a bad setting is reported on its own; here it only names a place
+        return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
