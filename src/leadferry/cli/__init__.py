@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 from leadferry.cli import accounts, backfill, data, datasets, serve, tools, users
 from leadferry.cli.common import state
 from leadferry.errors import ConfigError, LeadferryError
+from leadferry.scrub import scrub
 
 
 class _Group(TyperGroup):
@@ -27,7 +28,7 @@ class _Group(TyperGroup):
         except LeadferryError as exc:
             if state.debug:
                 raise
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {scrub(str(exc))}", err=True)
             raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)

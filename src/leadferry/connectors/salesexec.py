@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import httpx2
 import pyarrow as pa
 
+from leadferry.scrub import SECRETS
 from leadferry.connectors.base import (
     Connector,
     CredentialField,
@@ -255,6 +256,7 @@ class SalesExecConnector(Connector):
         token = answer.get("access_token") if isinstance(answer, dict) else None
         if not isinstance(token, str) or not token:
             raise FatalAPIError(f"{self.label}: the login answer has no access_token")
+        SECRETS.add(token)
         lifetime = float(answer.get("expires_in") or 0)
         expires = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
         with _TOKENS_LOCK:
