@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, quote_plus
 
 from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse, RedirectResponse
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from tests.conftest import serve_on_loopback
 
@@ -68,25 +68,33 @@ class Elsewhere:
     seen: list[str] = field(default_factory=list)
 
 
+async def _record(elsewhere: Elsewhere, request: Request) -> PlainTextResponse:
+    """Note the request, answer as LeadExec does when there are no leads."""
+    elsewhere.seen.append(f"{request.url} {dict(request.headers)} {await request.body()!r}")
+    return PlainTextResponse("<Leads querytotal='0'></Leads>")
+
+
 def elsewhere_app(elsewhere: Elsewhere) -> FastAPI:
     app = FastAPI()
 
     @app.api_route("/{path:path}", methods=["GET", "POST"])
     async def record(request: Request, path: str) -> PlainTextResponse:
-        elsewhere.seen.append(f"{request.url} {dict(request.headers)} {await request.body()!r}")
-        return PlainTextResponse("<Leads querytotal='0'></Leads>")
+        return await _record(elsewhere, request)
 
     return app
 
 
-def redirect_app(target: str) -> FastAPI:
-    """A vendor that sends every request on to *target*, query string and all."""
+def redirect_app(target: str, elsewhere: Elsewhere | None = None) -> FastAPI:
+    """A vendor that sends requests under /old/ on to *target*, query string and all; with
+    *elsewhere*, it answers every other request itself, as that host would."""
     app = FastAPI()
 
     @app.api_route("/{path:path}", methods=["GET", "POST"])
-    async def redirect(request: Request, path: str) -> RedirectResponse:
+    async def redirect(request: Request, path: str) -> Response:
+        if elsewhere is not None and not path.startswith("old/"):
+            return await _record(elsewhere, request)
         query = f"?{request.url.query}" if request.url.query else ""
-        return RedirectResponse(f"{target}/{path}{query}", status_code=307)
+        return RedirectResponse(f"{target}/{path.removeprefix('old/')}{query}", status_code=307)
 
     return app
 
@@ -105,4 +113,15 @@ def redirecting_vendor() -> Iterator[tuple[str, Elsewhere]]:
     with serve_on_loopback(elsewhere_app(elsewhere)) as there:
         elsewhere.url = there.replace("127.0.0.1", "localhost")
         with serve_on_loopback(redirect_app(elsewhere.url)) as here:
-            yield here + "/", elsewhere
+            yield here + "/old/", elsewhere
+
+
+@contextmanager
+def moving_vendor() -> Iterator[tuple[str, Elsewhere]]:
+    """A vendor whose /old/ redirects to /new/ on its own host and port, and what /new/ got."""
+    moved = Elsewhere("")
+    app = FastAPI()
+    with serve_on_loopback(app) as here:
+        moved.url = here + "/new"
+        app.mount("/", redirect_app(moved.url, moved))
+        yield here + "/old/", moved

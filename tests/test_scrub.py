@@ -8,12 +8,13 @@ import logging
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leadferry.scrub import MASK, SECRETS, Scrubber, scrub_record
+from leadferry.scrub import MASK, SECRETS, SHORTEST_SECRET, Scrubber, scrub_record
 from tests.fake_vendors import CANARY, spellings
 
 # Any text but lone surrogates (no encoder can write them); no "*", which the mask is made of.
 secrets = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="*"), min_size=1
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="*"),
+    min_size=SHORTEST_SECRET,
 )
 texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 
@@ -52,7 +53,7 @@ def test_mixed_spellings_are_masked(secret: str) -> None:
 
 def test_the_issue_canary_in_a_vendor_answer() -> None:
     answer = (
-        'Bad request GET https://api.example/?key=KEY-canary%2B%2F%3D123456&lid=1 '
+        "Bad request GET https://api.example/?key=KEY-canary%2B%2F%3D123456&lid=1 "
         '{"url": "https:\\/\\/api.example\\/?key=KEY-canary%2b%2f%3d123456"} '
         "<url>https://api.example/?key=KEY-canary%2B%2F%3D123456&amp;lid=1</url> "
         "form: key=KEY-canary%2B%2F%3D123456 clear: KEY-canary+/=123456"
@@ -66,8 +67,8 @@ def test_a_longer_secret_containing_a_shorter_one_is_masked_whole() -> None:
     assert Scrubber(["abcd", "xxabcdxx"])("[xxabcdxx]") == f"[{MASK}]"
 
 
-def test_empty_values_are_not_secrets() -> None:
-    scrubber = Scrubber(["", None])  # type: ignore[list-item]
+def test_empty_and_very_short_values_are_not_masked() -> None:
+    scrubber = Scrubber(["", None, "k", "abc"])
     assert not scrubber
     assert scrubber("anything") == "anything"
 

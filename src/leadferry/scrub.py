@@ -22,6 +22,9 @@ from collections.abc import Iterable
 from typing import Any
 
 MASK = "****"
+SHORTEST_SECRET = 4
+"""Shorter values are not masked: a 1-3 character secret protects nothing (it is guessed in a
+few thousand tries), and masking every "k" or "12" would garble every message."""
 
 _BACKSLASHED = frozenset("/\\\"'")
 """Characters JSON or Python may write with a backslash in front."""
@@ -69,10 +72,10 @@ class Scrubber:
         self.add(*secrets)
 
     def add(self, *secrets: str | None) -> None:
-        """Know these secrets too (empty values are not secrets)."""
+        """Know these secrets too (values shorter than ``SHORTEST_SECRET`` are ignored)."""
         with self._lock:
             for secret in secrets:
-                if secret and secret not in self._patterns:
+                if secret and len(secret) >= SHORTEST_SECRET and secret not in self._patterns:
                     self._patterns[secret] = secret_pattern(secret)
                     self._compiled = None
 

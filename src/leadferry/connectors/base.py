@@ -230,7 +230,11 @@ def refuse_cross_host_redirect(response: httpx2.Response) -> None:
     except (httpx2.InvalidURL, ValueError):
         return  # the client refuses a malformed location itself
     downgrade = here.scheme == "https" and there.scheme != "https"
-    if there.host != here.host or downgrade or (there.scheme == here.scheme and there.port != here.port):
+    if (
+        there.host != here.host
+        or downgrade
+        or (there.scheme == here.scheme and there.port != here.port)
+    ):
         raise FatalAPIError(
             f"{here.host} redirected {response.request.method} {scrub_url(here)} to "
             f"{scrub_url(there)}: refused, so that the account's credentials are not sent "

@@ -19,7 +19,6 @@ from typing import Any, ClassVar
 import httpx2
 import pyarrow as pa
 
-from leadferry.scrub import SECRETS
 from leadferry.connectors.base import (
     Connector,
     CredentialField,
@@ -32,6 +31,7 @@ from leadferry.connectors.base import (
 from leadferry.connectors.columns import TIMESTAMP, BatchBuilder, ColumnTypes, column_name
 from leadferry.dates import DateWindow
 from leadferry.errors import FatalAPIError, RetryableAPIError
+from leadferry.scrub import SECRETS
 
 API = {
     # confirmed: the token travels in an AuthToken header

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from leadferry.scrub import scrub
 from leadferry.errors import BusyError, ConflictError, NotFoundError
+from leadferry.scrub import scrub
 from leadferry.store.orm import DatasetRow, RunRow
 from leadferry.store.queries import (
     busy_error,
