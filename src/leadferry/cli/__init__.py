@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from leadferry.cli import accounts, backfill, data, datasets, serve, tools, users
+from leadferry.cli import accounts, backfill, data, datasets, secrets, serve, tools, users
 from leadferry.cli.common import state
 from leadferry.errors import ConfigError, LeadferryError
 from leadferry.scrub import scrub
@@ -47,6 +47,7 @@ app.add_typer(accounts.app, name="accounts")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(users.app, name="users")
 app.add_typer(users.tokens_app, name="tokens")
+app.add_typer(secrets.app, name="secrets")
 data.register(app)
 backfill.register(app)
 serve.register(app, datasets.app)
