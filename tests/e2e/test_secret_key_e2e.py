@@ -4,6 +4,7 @@ needs no secret keeps working, and the way back is one command away."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -14,10 +15,22 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def with_key_file(leadferry):
-    """The home's key file holds the key (the default), not LEADFERRY_SECRET_KEY."""
+def with_key_file(leadferry, leadexec_server):
+    """An account and a dataset that ran, their key in the home's key file (the default), not
+    in LEADFERRY_SECRET_KEY."""
     del leadferry.env["LEADFERRY_SECRET_KEY"]
+    set_up(leadferry, leadexec_server.url)
     return leadferry
+
+
+def key_file(leadferry) -> Path:
+    return leadferry.home / "secret.key"
+
+
+def rotate_then_run(leadferry) -> None:
+    leadferry.ok("accounts", "rotate", "acme", env={"LEADFERRY_API_KEY": E2E_KEY})
+    assert "accepted" in leadferry.ok("accounts", "test", "acme")
+    leadferry.ok("run", "acme_leads")
 
 
 def one_line(result) -> str:
@@ -57,59 +70,52 @@ def test_a_replaced_key_leaves_the_rest_working_and_rotate_recovers(with_key_fil
         f"{leadferry.home / 'secret.key'} (another key encrypted them): restore that key, or "
         "re-enter them with `leadferry accounts rotate acme`"
     )
-    leadferry.ok("accounts", "rotate", "acme", env={"LEADFERRY_API_KEY": E2E_KEY})
-    assert "accepted" in leadferry.ok("accounts", "test", "acme")
-    leadferry.ok("run", "acme_leads")
+    rotate_then_run(leadferry)
 
 
-def test_a_missing_key_file_is_refused_until_restored(with_key_file, leadexec_server):
+def test_a_missing_key_file_is_refused_until_restored(with_key_file):
     leadferry = with_key_file
-    set_up(leadferry, leadexec_server.url)
-    key_file = leadferry.home / "secret.key"
-    backup = key_file.read_text()
-    key_file.unlink()
+    backup = key_file(leadferry).read_text()
+    key_file(leadferry).unlink()
 
     nothing_secret_is_refused(leadferry)
     added = leadferry("accounts", "add", "other", "--connector", "leadexec",
                       env={"LEADFERRY_API_KEY": E2E_KEY})  # fmt: skip
     assert added.returncode == 2
     assert one_line(added).startswith(
-        f"error: the key file {key_file} is missing, yet 1 account has secrets encrypted with "
+        f"error: the key file {key_file(leadferry)} is missing, yet 1 account has secrets "
+        "encrypted with "
         "it: restore it from your backup"
     )
     assert leadferry("run", "acme_leads").returncode == 2
-    assert not key_file.exists()  # never silently replaced
+    assert not key_file(leadferry).exists()  # never silently replaced
 
-    key_file.write_text(backup)
+    key_file(leadferry).write_text(backup)
     leadferry.ok("run", "acme_leads")
 
 
-def test_a_lost_key_is_replaced_by_rekey_then_secrets_re_entered(with_key_file, leadexec_server):
+def test_a_lost_key_is_replaced_by_rekey_then_secrets_re_entered(with_key_file):
     leadferry = with_key_file
-    set_up(leadferry, leadexec_server.url)
-    (leadferry.home / "secret.key").unlink()
+    key_file(leadferry).unlink()
 
     refused = leadferry("secrets", "rekey")
     assert refused.returncode == 2
     assert "--forget-unreadable" in one_line(refused)
     out = leadferry.ok("secrets", "rekey", "--forget-unreadable")
     assert "forgot the unreadable secrets of acme: `leadferry accounts rotate acme`" in out
-    assert (leadferry.home / "secret.key").exists()
-    leadferry.ok("accounts", "rotate", "acme", env={"LEADFERRY_API_KEY": E2E_KEY})
-    leadferry.ok("run", "acme_leads")
+    assert key_file(leadferry).exists()
+    rotate_then_run(leadferry)
 
 
-def test_rekey_re_encrypts_under_a_new_key_file(with_key_file, leadexec_server):
+def test_rekey_re_encrypts_under_a_new_key_file(with_key_file):
     leadferry = with_key_file
-    set_up(leadferry, leadexec_server.url)
-    key_file = leadferry.home / "secret.key"
-    old = key_file.read_text()
+    old = key_file(leadferry).read_text()
     out = leadferry.ok("secrets", "rekey")
     assert "re-encrypted the secrets of 1 account(s) under a new key" in out
     assert "back it up" in out
-    assert key_file.read_text() != old
+    assert key_file(leadferry).read_text() != old
     assert "accepted" in leadferry.ok("accounts", "test", "acme")
-    key_file.write_text(old)  # the old key no longer opens them
+    key_file(leadferry).write_text(old)  # the old key no longer opens them
     assert leadferry("accounts", "test", "acme").returncode == 2
 
 
