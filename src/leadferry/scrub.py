@@ -89,6 +89,9 @@ class Scrubber:
         return text if pattern is None else pattern.sub(MASK, text)
 
     def _pattern(self) -> re.Pattern[str] | None:
+        compiled = self._compiled  # compiled already: no lock needed to read it
+        if compiled is not None or not self._patterns:
+            return compiled
         with self._lock:
             if self._compiled is None and self._patterns:
                 # Longest first: a secret that contains another is masked whole.
