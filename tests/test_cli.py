@@ -109,6 +109,7 @@ def test_accounts_mask_secrets_and_count_datasets(account):
             "connector": "leadexec",
             "config": {"base_url": "http://127.0.0.1:9/"},
             "secrets": {"api_key": "••••-key"},
+            "secrets_readable": True,
             "datasets": 0,
         }
     ]

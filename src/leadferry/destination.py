@@ -36,6 +36,9 @@ def configure_dlt(settings: Settings) -> None:
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
+    # dlt would pickle each run's trace (exceptions, config values) under pipelines/: nothing
+    # reads it, and nothing written there may hold what a vendor said.
+    os.environ["ENABLE_RUNTIME_TRACE"] = "false"
     # Every row carries the load that wrote it: what `_leadferry_loads` records per run.
     os.environ["NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"] = "true"
     # Arrow's default allocator keeps freed blocks per thread; the system one gives them back.

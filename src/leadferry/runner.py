@@ -29,6 +29,7 @@ from leadferry.connectors.base import (
     RetryPolicy,
     Table,
     TableBatch,
+    refuse_cross_host_redirect,
 )
 from leadferry.dates import DateSelection, DateWindow, parse_day, start_of_day, today_in, zone
 from leadferry.errors import ConfigError, LeadferryError, LoadError
@@ -175,11 +176,13 @@ def _changes_since(dataset: Dataset, timezone: str, now: dt.datetime) -> dt.date
 
 
 def make_client(settings: Settings) -> httpx2.Client:
-    """The HTTP client runs use: bounded timeouts, enough connections for the page threads."""
+    """The HTTP client runs use: bounded timeouts, enough connections for the page threads,
+    redirects followed only on the same host."""
     return httpx2.Client(
         timeout=httpx2.Timeout(60.0, connect=10.0),
         limits=httpx2.Limits(max_connections=settings.concurrency + 2),
         follow_redirects=True,
+        event_hooks={"response": [refuse_cross_host_redirect]},
         headers={"User-Agent": "leadferry"},
     )
 
@@ -461,10 +464,10 @@ def load(
         resource = dlt.resource(extraction.items(), name=plan.report.slug)
         try:
             pipeline.extract(resource)
-            pipeline.normalize()
+            normalized = pipeline.normalize()
         except PipelineStepFailed as exc:
             raise _cause(exc) from None
-    counts = dict(pipeline.last_trace.last_normalize_info.row_counts)
+    counts = dict(normalized.row_counts)
     load_id, files = _normalized_files(pipeline)
     outcome = LoadOutcome(
         rows={table.name: int(counts.get(table.name, 0)) for table in plan.report.tables},

@@ -83,6 +83,7 @@ def test_adding_an_account_returns_it_with_its_secret_masked(editor_api):
         "connector": "leadexec",
         "config": {},
         "secrets": {"api_key": "••••-key"},
+        "secrets_readable": True,
         "datasets": 0,
     }
     listed = editor_api.get("/api/v1/accounts").json()

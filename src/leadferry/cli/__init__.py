@@ -18,9 +18,10 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from leadferry.cli import accounts, backfill, data, datasets, failures, serve, tools, users
+from leadferry.cli import accounts, backfill, data, datasets, failures, secrets, serve, tools, users
 from leadferry.cli.common import state
 from leadferry.errors import ConfigError, LeadferryError
+from leadferry.scrub import scrub
 
 
 class _Group(TyperGroup):
@@ -43,7 +44,7 @@ class _Group(TyperGroup):
         except LeadferryError as exc:
             if state.debug:
                 raise
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {scrub(str(exc))}", err=True)
             raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
@@ -76,6 +77,7 @@ app.add_typer(accounts.app, name="accounts")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(users.app, name="users")
 app.add_typer(users.tokens_app, name="tokens")
+app.add_typer(secrets.app, name="secrets")
 data.register(app)
 backfill.register(app)
 serve.register(app, datasets.app)

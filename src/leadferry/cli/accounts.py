@@ -70,7 +70,9 @@ def list_(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = F
                 a.name,
                 a.connector,
                 " ".join(f"{k}={v}" for k, v in sorted(a.config.items())),
-                " ".join(f"{k}={v}" for k, v in sorted(a.masked.items())),
+                " ".join(f"{k}={v}" for k, v in sorted(a.masked.items()))
+                if a.readable
+                else "unreadable: rotate them",
                 a.dataset_count,
             )
             for a in accounts

@@ -130,6 +130,14 @@ def serve(
         int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one).")
     ] = 8700,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Runs at once.")] = 4,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="Comma-separated addresses (or networks) of reverse proxies whose "
+            "X-Forwarded-For and X-Forwarded-Proto are believed; default: none.",
+        ),
+    ] = None,
     tick: Annotated[float, typer.Option("--tick", help="Seconds between looks.")] = 5.0,
     clock_origin: Annotated[
         str | None, typer.Option("--clock-origin", hidden=True, help="Testing: start time.")
@@ -167,8 +175,17 @@ def serve(
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         scheduler = Scheduler(store, config, clock=clock, workers=workers)
         app = create_app(config, store, scheduler=scheduler, clock=clock)
+        # Proxy headers name the client the login throttle counts: believed only from the
+        # proxies named (uvicorn's own default would believe any local process).
         web = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+            uvicorn.Config(
+                app,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+                proxy_headers=bool(forwarded_allow_ips),
+                forwarded_allow_ips=forwarded_allow_ips or [],
+            )
         )
         # Off the main thread uvicorn leaves signals alone: the handlers below stop both.
         web_thread = threading.Thread(

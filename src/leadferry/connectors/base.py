@@ -3,7 +3,7 @@
 A vendor module subclasses :class:`Connector`, declares its credential fields and reports as class
 attributes, and overrides two hooks: :meth:`Connector.page_request` (how to ask for page N) and
 :meth:`Connector.read_page` (how to turn an answer into column batches). Paging, bounded
-concurrency, retries with backoff, status mapping and URL scrubbing live here, once.
+concurrency, retries with backoff, status mapping and scrubbing live here, once.
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ from leadferry.errors import (
     AuthError,
     ConfigError,
     FatalAPIError,
+    LeadferryError,
     NotFoundError,
     RetryableAPIError,
 )
+from leadferry.scrub import SECRETS, scrub, scrub_exception
 
 logger = logging.getLogger(__name__)
 
@@ -213,18 +215,31 @@ def check_http_url(url: str, what: str) -> str:
     return url
 
 
-class _ScrubURLs(logging.Filter):
-    """Rewrites request URLs in httpx2's log records: LeadExec's key travels in the query."""
+def refuse_cross_host_redirect(response: httpx2.Response) -> None:
+    """An HTTP client's response hook: a redirect may stay on its host (or move from http to
+    https there), never leave it, as the credentials in the query, headers or body would follow.
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                scrub_url(arg) if isinstance(arg, httpx2.URL) else arg for arg in record.args
-            )
-        return True
-
-
-logging.getLogger("httpx2").addFilter(_ScrubURLs())
+    Raises:
+        FatalAPIError: the answer redirects to another host, or from https to http.
+    """
+    if not response.has_redirect_location:
+        return
+    here = response.request.url
+    try:
+        there = here.join(response.headers["location"])
+    except (httpx2.InvalidURL, ValueError):
+        return  # the client refuses a malformed location itself
+    downgrade = here.scheme == "https" and there.scheme != "https"
+    if (
+        there.host != here.host
+        or downgrade
+        or (there.scheme == here.scheme and there.port != here.port)
+    ):
+        raise FatalAPIError(
+            f"{here.host} redirected {response.request.method} {scrub_url(here)} to "
+            f"{scrub_url(there)}: refused, so that the account's credentials are not sent "
+            "there; if the vendor has moved, set the account's base URL to its new address"
+        )
 
 
 class Connector:
@@ -252,6 +267,7 @@ class Connector:
         self.retry = retry or RetryPolicy()
         self.updated_since: datetime | None = None
         """Set by an incremental fetch: only rows changed at or after this instant."""
+        SECRETS.add(*(credentials.values.get(item.id) for item in self.fields if item.secret))
 
     # -- declarations ---------------------------------------------------------------------
 
@@ -444,6 +460,14 @@ class Connector:
                 waited += delay
 
     def _send(self, request: httpx2.Request, read: Callable[[httpx2.Response], T]) -> T:
+        try:
+            return self._exchange(request, read)
+        except LeadferryError as exc:
+            # A vendor's words may quote the request, and with it the credentials.
+            scrub_exception(exc)
+            raise
+
+    def _exchange(self, request: httpx2.Request, read: Callable[[httpx2.Response], T]) -> T:
         where = f"{request.method} {scrub_url(request.url)}"
         try:
             response = self.client.send(request, stream=True)
@@ -464,14 +488,6 @@ class Connector:
         finally:
             response.close()
 
-    def scrub(self, text: str) -> str:
-        """*text* with every secret value of the account masked."""
-        for item in self.fields:
-            value = self.credentials.values.get(item.id)
-            if item.secret and value:
-                text = text.replace(value, "****")
-        return text
-
     def raise_for_status(self, response: httpx2.Response, where: str) -> None:
         """Map an HTTP status to the error tree: the one place that does it."""
         status = response.status_code
@@ -485,7 +501,7 @@ class Connector:
                 retry_after=_retry_after(response),
             )
         response.read()
-        detail = self.scrub(response.text)[:200].strip()
+        detail = " ".join(scrub(response.text).split())[:200]
         raise FatalAPIError(f"{self.label}: {where} answered HTTP {status}: {detail}")
 
 

@@ -31,6 +31,7 @@ from leadferry.connectors.base import (
 from leadferry.connectors.columns import TIMESTAMP, BatchBuilder, ColumnTypes, column_name
 from leadferry.dates import DateWindow
 from leadferry.errors import FatalAPIError, RetryableAPIError
+from leadferry.scrub import SECRETS
 
 API = {
     # confirmed: the token travels in an AuthToken header
@@ -255,6 +256,7 @@ class SalesExecConnector(Connector):
         token = answer.get("access_token") if isinstance(answer, dict) else None
         if not isinstance(token, str) or not token:
             raise FatalAPIError(f"{self.label}: the login answer has no access_token")
+        SECRETS.add(token)
         lifetime = float(answer.get("expires_in") or 0)
         expires = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
         with _TOKENS_LOCK:

@@ -88,17 +88,28 @@ def update_account(
     """Change some fields of an account; secrets given (or asked for) replace the stored ones.
 
     A new address (base URL) must come with the secrets: otherwise whoever may edit accounts
-    could point the account at their own server and receive its stored secrets.
+    could point the account at their own server and receive its stored secrets. Secrets the
+    current key cannot read are re-entered whole: every required one must be given.
 
     Raises:
         NotFoundError: no such account.
         ConfigError: an unknown field, an empty required field, an unknown time zone, an
-            address that is not an http(s) URL, or a new address without the secrets.
+            address that is not an http(s) URL, a new address without the secrets, or only
+            some of the secrets of an account whose secrets are unreadable.
     """
     account = store.get_account(name)
     connector = get_connector(account.connector)
     config, secrets = sort_fields(connector, given, require=False, ask=ask)
     secret_ids = [f.id for f in connector.fields if f.secret]
+    if account.unreadable is not None and secrets:
+        missing = [
+            f.id for f in connector.fields if f.secret and f.required and f.id not in secrets
+        ]
+        if missing:
+            raise ConfigError(
+                f"the secrets of account {name} are unreadable: give all of them again "
+                f"(missing: {', '.join(missing)})"
+            )
     for field in connector.fields:
         if field.id not in ADDRESS_FIELDS or field.id not in config:
             continue
@@ -137,5 +148,6 @@ def account_public(account: AccountSummary) -> dict[str, Any]:
         "connector": account.connector,
         "config": account.config,
         "secrets": account.masked,
+        "secrets_readable": account.readable,
         "datasets": account.dataset_count,
     }

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from leadferry.errors import ConfigError, ConflictError, NotFoundError
 from leadferry.settings import Settings
 from leadferry.store.database import WRITE, create_store_engine, upgrade
+from leadferry.store.keys import KeysMixin, open_secret_box
 from leadferry.store.orm import AccountRow, DatasetRow, RunRow
 from leadferry.store.queries import (
     account_row,
@@ -61,7 +62,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Store(RunsMixin, SchedulingMixin, UsersMixin):
+class Store(RunsMixin, SchedulingMixin, UsersMixin, KeysMixin):
     """Accounts, datasets, runs and users, kept in a SQL database (SQLite by default).
 
     Safe to share between threads; several processes may open the same database.
@@ -182,15 +183,16 @@ class Store(RunsMixin, SchedulingMixin, UsersMixin):
             rows = session.execute(select(AccountRow, count).order_by(AccountRow.name)).all()
             summaries = []
             for row, dataset_count in rows:
-                secrets = self._decrypt(row)
+                account = self._account(row)
                 summaries.append(
                     AccountSummary(
                         name=row.name,
                         connector=row.connector,
                         config=dict(row.config),
-                        masked={k: mask(v) for k, v in secrets.items()},
+                        masked={k: mask(v.get_secret_value()) for k, v in account.secrets.items()},
                         dataset_count=dataset_count,
                         created_at=row.created_at,
+                        readable=account.unreadable is None,
                     )
                 )
             return summaries
@@ -223,10 +225,12 @@ class Store(RunsMixin, SchedulingMixin, UsersMixin):
     ) -> Account:
         """Set some config or secret fields of an account, keeping the others.
 
-        Rotating a secret is setting it anew: the datasets of the account keep working.
+        Rotating a secret is setting it anew: the datasets of the account keep working. Secrets
+        the current key cannot read are replaced by those given.
 
         Raises:
             NotFoundError: no such account.
+            ConfigError: secrets given while the key file is missing (or the key invalid).
         """
         with self._write() as session:
             row = account_row(session, name)
@@ -234,7 +238,8 @@ class Store(RunsMixin, SchedulingMixin, UsersMixin):
                 row.config = {**row.config, **config}
             if secrets:
                 box = self._secret_box()
-                row.secrets = box.encrypt({**self._decrypt(row), **secrets})
+                kept = {k: v.get_secret_value() for k, v in self._account(row).secrets.items()}
+                row.secrets = box.encrypt({**kept, **secrets})
                 logger.info("account %s: secrets %s replaced", name, ", ".join(sorted(secrets)))
             row.updated_at = self._now()
             session.flush()
@@ -420,21 +425,27 @@ class Store(RunsMixin, SchedulingMixin, UsersMixin):
     def _secret_box(self) -> SecretBox:
         with self._box_lock:
             if self._box is None:
-                self._box = SecretBox.from_settings(self._settings)
+                with self._read() as session:
+                    self._box = open_secret_box(self._settings, session)
             return self._box
 
-    def _decrypt(self, row: AccountRow) -> dict[str, str]:
-        return self._secret_box().decrypt(row.secrets, row.name)
-
     def _account(self, row: AccountRow) -> Account:
+        """The account of *row*; its secrets marked unreadable (with how to recover) when the
+        key is wrong or missing, so that whatever needs no secret keeps working."""
+        try:
+            secrets = self._secret_box().decrypt(row.secrets, row.name)
+            unreadable = None
+        except ConfigError as exc:
+            secrets, unreadable = {}, str(exc)
         return Account(
             id=row.id,
             name=row.name,
             connector=row.connector,
             config=dict(row.config),
-            secrets={k: SecretStr(v) for k, v in self._decrypt(row).items()},
+            secrets={k: SecretStr(v) for k, v in secrets.items()},
             created_at=row.created_at,
             updated_at=row.updated_at,
+            unreadable=unreadable,
         )
 
 

@@ -63,7 +63,11 @@ class Run:
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """One vendor login. Secrets are ``SecretStr``: reprs and logs never show them."""
+    """One vendor login. Secrets are ``SecretStr``: reprs and logs never show them.
+
+    ``unreadable`` says why the secrets cannot be read (the key is wrong or missing); then
+    ``secrets`` is empty, and everything but :meth:`credentials` still works.
+    """
 
     id: int
     name: str
@@ -72,9 +76,16 @@ class Account:
     secrets: dict[str, SecretStr]
     created_at: datetime
     updated_at: datetime
+    unreadable: str | None = None
 
     def credentials(self) -> dict[str, str]:
-        """Config and secrets in clear, merged: what a connector needs to log in."""
+        """Config and secrets in clear, merged: what a connector needs to log in.
+
+        Raises:
+            ConfigError: the secrets cannot be read (the message says how to recover).
+        """
+        if self.unreadable is not None:
+            raise ConfigError(self.unreadable)
         return self.config | {k: v.get_secret_value() for k, v in self.secrets.items()}
 
 
@@ -88,6 +99,8 @@ class AccountSummary:
     masked: dict[str, str]
     dataset_count: int
     created_at: datetime
+    readable: bool = True
+    """False when the current key cannot read the secrets (``masked`` is then empty)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadferry.errors import BusyError, ConflictError, LeadferryError, NotFoundError
+from leadferry.scrub import scrub
 from leadferry.store.orm import DatasetRow, RunRow
 from leadferry.store.queries import (
     busy_error,
@@ -142,7 +143,7 @@ class RunsMixin:
             run.status = status
             run.finished_at = now
             run.rows = {str(k): int(v) for k, v in (rows or {}).items()}
-            run.error = error
+            run.error = None if error is None else scrub(error)
             run.load_id = load_id
             run.schema_changes = list(schema_changes or [])
             session.flush()

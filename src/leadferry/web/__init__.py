@@ -30,6 +30,7 @@ from leadferry.errors import (
     NotFoundError,
     QueryTimeoutError,
 )
+from leadferry.scrub import scrub
 from leadferry.web.api.routing import encodable, without_input
 from leadferry.web.deps import LoginRequired, ViewerDep, csrf_guard
 from leadferry.web.templating import is_htmx, render
@@ -51,6 +52,13 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
+
+
+class ScrubbedJSONResponse(JSONResponse):
+    """JSON whose text has every known secret masked: the last guard of every API answer."""
+
+    def render(self, content: object) -> bytes:
+        return scrub(super().render(content).decode()).encode()
 
 
 def status_of(exc: LeadferryError) -> int:
@@ -93,6 +101,7 @@ def create_app(
         docs_url=None,  # Swagger UI would load from a CDN: the OpenAPI document is enough
         redoc_url=None,
         dependencies=[Depends(csrf_guard)],
+        default_response_class=ScrubbedJSONResponse,
     )
     app.state.settings = settings
     app.state.store = store
@@ -166,7 +175,7 @@ def _problem(
 ) -> Response:
     """An error as JSON for the API, as a message on the page (or in its flash area) otherwise."""
     if _is_api(request):
-        return JSONResponse({"detail": message}, status_code=status, headers=headers)
+        return ScrubbedJSONResponse({"detail": message}, status_code=status, headers=headers)
     if is_htmx(request):
         response = render(request, "_flash.html", {"error": message}, status_code=status)
         response.headers["HX-Retarget"] = "#flash"

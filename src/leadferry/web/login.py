@@ -62,17 +62,21 @@ def login(
 ) -> Response:
     throttle = request.app.state.throttle
     keys = [f"user:{username.strip().lower()}", f"address:{_address(request)}"]
-    wait = throttle.wait(keys, now)
+    wait = throttle.reserve(keys, now)
     if wait is not None:
         seconds = max(1, int(wait.total_seconds()))
         return _form_again(
             request, next, f"Too many failed logins: try again in {seconds} s.", status_code=429
         )
-    user = store.authenticate(username.strip(), password)
+    try:
+        user = store.authenticate(username.strip(), password)
+    except BaseException:
+        throttle.failed(keys, now)
+        raise
     if user is None:
         throttle.failed(keys, now)
         return _form_again(request, next, "Wrong user name or password.", status_code=401)
-    throttle.succeeded(keys[:1])
+    throttle.succeeded(keys, forgiven=keys[:1])
     plain, _session = store.create_session(user.name, SESSION_LIFETIME)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(

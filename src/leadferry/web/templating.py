@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 from leadferry import __version__
+from leadferry.scrub import scrub
 from leadferry.web.deps import CSRF_FIELD, LOGIN_CSRF_COOKIE, web_session
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -41,6 +42,14 @@ def _count(value: int | None) -> str:
     return "" if value is None else f"{value:,}"
 
 
+def _scrubbed(value: Any) -> Any:
+    """Every value a template prints, secrets masked: the last guard of every page."""
+    if isinstance(value, Markup):
+        return Markup(scrub(str(value)))
+    return scrub(value) if isinstance(value, str) else value
+
+
+templates.env.finalize = _scrubbed
 templates.env.filters["local"] = _local
 templates.env.filters["seconds"] = _seconds
 templates.env.filters["count"] = _count

@@ -216,6 +216,11 @@ class AccountPublic(BaseModel):
     connector: str
     config: dict[str, str]
     secrets: dict[str, str] = Field(description="Masked: the last characters at most.")
+    secrets_readable: bool = Field(
+        default=True,
+        description="False when the secret key cannot read the secrets (it was replaced or "
+        "lost): rotate them (POST fields again) to use the account.",
+    )
     datasets: int = Field(description="How many datasets use the account.")
 
 
