@@ -252,6 +252,8 @@ class Connector:
         self.retry = retry or RetryPolicy()
         self.updated_since: datetime | None = None
         """Set by an incremental fetch: only rows changed at or after this instant."""
+        self.note: str | None = None
+        """Set by a fetch that loaded other than what was asked (and why), for the run history."""
 
     # -- declarations ---------------------------------------------------------------------
 
