@@ -8,6 +8,8 @@ and names the test that pins each.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Iterator
@@ -285,3 +287,41 @@ def test_a_one_lead_page_loads_exactly_one_row(api, variant):
     sends = lead.find("Sends")
     expected_sends = 0 if sends is None else len(sends)
     assert tables.get("lead_sends", pa.table({"x": []})).num_rows == expected_sends
+
+
+class InFlight:
+    """An ASGI wrapper counting the most requests the app answers at once. Every request after
+    the first waits (up to 10 s) until another one is in flight with it, so that requests sent
+    in parallel are seen together however slow the machine, and sequential ones never are."""
+
+    def __init__(self, app: Any) -> None:
+        self.app, self.seen, self.now, self.most = app, 0, 0, 0
+        self.together = asyncio.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.seen += 1
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            if self.seen > 1:
+                if self.now == 2:
+                    self.together.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.together.wait(), 10)
+            await self.app(scope, receive, send)
+        finally:
+            self.now -= 1
+
+
+def test_the_pages_after_the_first_are_fetched_in_parallel():
+    _, app = leadexec_app()
+    gauge = InFlight(app)
+    with TestClient(gauge, base_url="http://le.test") as client:
+        credentials = Credentials("acme", {"api_key": API_KEY, "base_url": "http://le.test/"})
+        connector = LeadExecConnector(client, credentials, concurrency=4)
+        tables = load(connector, WEEK)
+    assert tables["leads"].num_rows == 2100
+    assert gauge.most == 2, "the first page alone, then the other two together"
