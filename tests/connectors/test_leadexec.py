@@ -227,3 +227,26 @@ def test_a_value_that_does_not_fit_its_column_keeps_its_text_beside_it():
     batch = later.build()
     assert batch.column("age").to_pylist() == [52, None]
     assert batch.column("age__v_text").to_pylist() == [None, "unknown"]
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (f"Lead type locked for key {API_KEY}", "LeadExec rejected the API key for account acme"),
+        ("Lead type 271 is archived", "LeadExec: Lead type 271 is archived"),
+    ],
+)
+def test_an_error_element_in_a_200_answer_is_the_vendors_word(message, expected):
+    """A 200 whose body is an <Error> (a service that does not use HTTP statuses) names the key
+    when the message is about it, else fails with the vendor's message; never retried."""
+    calls = []
+
+    def answer(request):
+        calls.append(request)
+        return httpx2.Response(200, text=f"<Error>{message}</Error>")
+
+    client = httpx2.Client(transport=httpx2.MockTransport(answer))
+    with pytest.raises((AuthError, FatalAPIError)) as error:
+        fetch_tables(connect(client))
+    assert str(error.value) == expected
+    assert len(calls) == 1
