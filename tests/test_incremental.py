@@ -27,8 +27,16 @@ def count(settings, sql):
         connection.close()
 
 
-def test_leadexec_loads_only_leads_changed_since_the_cursor(store, settings, acme):
-    config, app = leadexec_app()
+TRUSTED_FILTERS = [
+    pytest.param([], id="as-specified"),
+    pytest.param([leadexec_sim.Variant.BAD_KEY_200], id="bad-key-200"),
+    pytest.param([leadexec_sim.Variant.DATES_REQUIRED], id="dates-required"),
+]
+
+
+@pytest.mark.parametrize("variant", TRUSTED_FILTERS)
+def test_leadexec_loads_only_leads_changed_since_the_cursor(store, settings, acme, variant):
+    config, app = leadexec_app(variant=variant)
     truth = leadexec_sim.Simulation(config, now=NOW)
     incremental = {"lookback_minutes": 30, "start": "2026-11-20"}
     store.create_dataset(DatasetSpec(name="changes", account="acme", report="leads",
@@ -55,6 +63,33 @@ def test_leadexec_loads_only_leads_changed_since_the_cursor(store, settings, acm
     assert second.rows["leads"] < first.rows["leads"]
     assert count(settings, "select count(*) from changes.leads") == first.rows["leads"]
     assert count(settings, "select count(distinct uid) from changes.leads") == first.rows["leads"]
+    assert first.error is None
+    assert second.error is None
+
+
+@pytest.mark.parametrize(
+    ("variant", "reason"),
+    [
+        (leadexec_sim.Variant.XML_WITHOUT_LAST_UPDATED, "the answers carry no <LastUpdated>"),
+        (leadexec_sim.Variant.QUERY_DATES_AS_TEXT, "its filter on LastUpdated does not compare"),
+    ],
+)
+def test_leadexec_loads_every_lead_with_a_note_when_changes_cannot_be_told(
+    store, settings, acme, variant, reason
+):
+    config, app = leadexec_app(variant=[variant])
+    store.create_dataset(DatasetSpec(name="changes", account="acme", report="leads",
+                                     params={"lid": 271}, update_method="merge",
+                                     incremental={"start": "2026-11-20"}))  # fmt: skip
+    with TestClient(app, base_url="http://leadexec.test") as client:
+        result = run_dataset(store, settings, "changes", clock=lambda: NOW, client=client)
+    assert result.status == "success"
+    assert result.rows["leads"] == leadexec_sim.Simulation(config, now=NOW).total(271)
+    assert result.error.startswith(f"LeadExec: {reason}")
+    assert result.error.endswith(
+        "every lead added since 2000-01-01 was loaded, not only the changes"
+    )
+    assert store.list_runs("changes")[0].error == result.error
 
 
 def test_salesexec_last_updated_leads_follow_their_cursor(store, settings):

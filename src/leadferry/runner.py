@@ -282,6 +282,7 @@ def run_dataset(
         "success",
         clock(),
         rows=outcome.rows,
+        error=connector.note,  # a successful run's note: what was loaded other than asked
         load_id=outcome.load_id,
         schema_changes=outcome.schema_changes,
     )

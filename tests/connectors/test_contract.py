@@ -1,6 +1,8 @@
 """Every report of every connector, against its simulator: the contract all of them keep.
 
-Rows arrive, primary keys are unique, dated rows fall inside the window, and paging ends.
+Rows arrive, primary keys are unique, dated rows fall inside the window, and paging ends; against
+the simulator as specified and against each variant it plays of a reconstructed behaviour (and
+AvidTrak in both of its formats).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from starlette.testclient import TestClient
 from leadferry.connectors import CONNECTORS
 from leadferry.connectors.base import Credentials, RetryPolicy
 from leadferry.dates import DateSelection, today_in
+from leadferry.simulators import SIMULATORS
 from tests.conftest import (
     API_KEY,
     AVIDTRAK_ZONE,
@@ -54,29 +57,41 @@ VENDORS = {
         {},
     ),
 }
-CASES = [
-    pytest.param(name, report.slug, id=f"{name}-{report.slug}")
-    for name, connector in CONNECTORS.items()
-    for report in connector.reports
-]
-DATED_CASES = [
-    pytest.param(name, report.slug, id=f"{name}-{report.slug}")
-    for name, connector in CONNECTORS.items()
-    for report in connector.reports
-    if report.dated
-]
+FORMATS = {"avidtrak": ({"format": "json"}, {"format": "xml"})}
+"""Credential settings each case is also run with (AvidTrak answers JSON or XML)."""
+
+
+def _cases(dated_only: bool) -> list[Any]:
+    cases = []
+    for name, connector in CONNECTORS.items():
+        variants = [None, *SIMULATORS[name].Variant]
+        for report in connector.reports:
+            if dated_only and not report.dated:
+                continue
+            for variant in variants:
+                for extra in FORMATS.get(name, ({},)):
+                    label = "-".join(
+                        [name, report.slug, variant or "as-specified", *extra.values()]
+                    )
+                    cases.append(pytest.param(name, report.slug, variant, extra, id=label))
+    return cases
+
+
+CASES = _cases(dated_only=False)
+DATED_CASES = _cases(dated_only=True)
 
 
 def test_every_connector_has_a_simulated_vendor():
     assert set(VENDORS) == set(CONNECTORS)
 
 
-def fetch(connector_name, slug, selection=None, **app_options):
+def fetch(connector_name, slug, variant=None, extra=None, selection=None):
     vendor = VENDORS[connector_name]
     connector_cls = CONNECTORS[connector_name]
     report = connector_cls.report(slug)
-    _, app = vendor.app(**app_options)
-    credentials = Credentials("acme", {"base_url": vendor.base_url, **vendor.credentials})
+    _, app = vendor.app(variant=[variant] if variant else [])
+    values = {"base_url": vendor.base_url, **vendor.credentials, **(extra or {})}
+    credentials = Credentials("acme", values)
     with TestClient(app, base_url="http://vendor.test") as client:
         connector = connector_cls(
             client, credentials, retry=RetryPolicy(attempts=2, base_delay=0, max_delay=0)
@@ -96,9 +111,9 @@ def fetch(connector_name, slug, selection=None, **app_options):
     return report, window, merged
 
 
-@pytest.mark.parametrize(("connector_name", "slug"), CASES)
-def test_rows_arrive_with_unique_keys_inside_the_window(connector_name, slug):
-    report, window, tables = fetch(connector_name, slug)
+@pytest.mark.parametrize(("connector_name", "slug", "variant", "extra"), CASES)
+def test_rows_arrive_with_unique_keys_inside_the_window(connector_name, slug, variant, extra):
+    report, window, tables = fetch(connector_name, slug, variant, extra)
     main = tables[report.main_table.name]
     assert main.num_rows > 0
     keys = list(zip(*(main.column(k).to_pylist() for k in report.merge_key), strict=True))
@@ -119,7 +134,7 @@ def test_rows_arrive_with_unique_keys_inside_the_window(connector_name, slug):
             assert set(tables[child.name].column(child.parent_key).to_pylist()) <= parents
 
 
-@pytest.mark.parametrize(("connector_name", "slug"), DATED_CASES)
-def test_a_window_before_any_data_is_empty_not_an_error(connector_name, slug):
-    _, _, tables = fetch(connector_name, slug, {"date": "2026-01-05"})
+@pytest.mark.parametrize(("connector_name", "slug", "variant", "extra"), DATED_CASES)
+def test_a_window_before_any_data_is_empty_not_an_error(connector_name, slug, variant, extra):
+    _, _, tables = fetch(connector_name, slug, variant, extra, {"date": "2026-01-05"})
     assert tables == {}

@@ -227,3 +227,46 @@ def test_a_value_that_does_not_fit_its_column_keeps_its_text_beside_it():
     batch = later.build()
     assert batch.column("age").to_pylist() == [52, None]
     assert batch.column("age__v_text").to_pylist() == [None, "unknown"]
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (f"Lead type locked for key {API_KEY}", "LeadExec rejected the API key for account acme"),
+        ("Lead type 271 is archived", "LeadExec: Lead type 271 is archived"),
+    ],
+)
+def test_an_error_element_in_a_200_answer_is_the_vendors_word(message, expected):
+    """A 200 whose body is an <Error> (a service that does not use HTTP statuses) names the key
+    when the message is about it, else fails with the vendor's message; never retried."""
+    calls = []
+
+    def answer(request):
+        calls.append(request)
+        return httpx2.Response(200, text=f"<Error>{message}</Error>")
+
+    client = httpx2.Client(transport=httpx2.MockTransport(answer))
+    with pytest.raises((AuthError, FatalAPIError)) as error:
+        fetch_tables(connect(client))
+    assert str(error.value) == expected
+    assert len(calls) == 1
+
+
+def test_a_changed_lead_older_than_the_cursor_fails_the_run():
+    """A filter that passes the three-question check but then lets an old lead through."""
+    lead = (
+        "<Lead><UID>7</UID><DateAdded>11/1/2026 9:00:00 AM</DateAdded>"
+        "<LastUpdated>11/2/2026 9:00:00 AM</LastUpdated></Lead>"
+    )
+
+    def answer(request):
+        query = request.url.params.get("query", "")
+        total, body = (0, "") if "$lt" in query else (1, lead)
+        return httpx2.Response(
+            200, text=f'<Leads querytotal="{total}" sentcount="{total}">{body}</Leads>'
+        )
+
+    client = httpx2.Client(transport=httpx2.MockTransport(answer))
+    since = dt.datetime(2026, 11, 20, tzinfo=ZoneInfo(LA))
+    with pytest.raises(FatalAPIError, match="let through a lead not changed since 2026-11-20"):
+        list(connect(client).fetch(REPORT, {"lid": 271}, None, updated_since=since))

@@ -156,7 +156,7 @@ def test_call_rows_are_plausible(truth):
 
 
 def test_typed_json_sends_numbers():
-    with TestClient(make_app(typed_json=True)) as client:
+    with TestClient(make_app(variant=["typed-json"])) as client:
         calls = ok_json(call(client, perpage=5))
         geo = ok_json(call(client, method=GEO, perpage=5))
     assert isinstance(calls[0]["call_id"], int)
@@ -228,7 +228,7 @@ def test_a_wrong_pincode_fails_with_401_in_json_and_4_in_xml(avidtrak_api):
 
 
 def test_documented_codes_make_json_say_1_and_4():
-    with TestClient(make_app(documented_codes=True)) as client:
+    with TestClient(make_app(variant=["documented-codes"])) as client:
         assert error(call(client, pincode="nope")) == (4, "Authentication Failed")
         body = call(client, perpage=1).json()
     assert (body["code"], body["status"], len(body["data"])) == (1, "Success", 1)
@@ -347,7 +347,7 @@ def test_perpage_is_capped_at_1000(avidtrak_api, truth):
 
 
 def test_paging_info_is_added_on_request():
-    with TestClient(make_app(paging_info=True)) as client:
+    with TestClient(make_app(variant=["paging-info"])) as client:
         body = call(client, perpage=7, page=2).json()
         root = ET.fromstring(call(client, perpage=7, page=2, format="xml").content)
     assert (body["page"], body["perpage"], len(body["data"])) == (2, 7, 7)
@@ -478,3 +478,20 @@ def test_latency_delays_every_answer():
         started = time.perf_counter()
         call(client, pincode="nope")
         assert time.perf_counter() - started >= 0.06
+
+
+def test_published_errors_are_the_vendors_literal_xml():
+    """The vendor's example, as published: code 401 and a <data> that is never closed."""
+    with TestClient(make_app(variant=["published-errors"])) as client:
+        refused = call(client, pincode="nope", format="xml")
+        assert refused.status_code == 200
+        assert refused.text.endswith(
+            "<response><code>401</code><status>Authentication Failed</status>"
+            "<data><data/></response>"
+        )
+        with pytest.raises(ET.ParseError):
+            ET.fromstring(refused.content)
+        assert error(call(client, pincode="nope")) == (401, "Authentication Failed")
+        missing = call(client, pincode=None, format="xml").text
+        assert "<code>3</code><status>Authentication Required</status><data><data/>" in missing
+        assert xml_body(call(client, perpage=1, format="xml"))[0] == 1  # successes parse

@@ -154,6 +154,9 @@ def test_parameter_names_are_case_insensitive(leadexec_api):
         ("2026-03-01", "2026-03-02T06:30:00", wall(2026, 3, 1), wall(2026, 3, 2, 6, 30)),
         ("2026-03-01T21:00:00Z", "2026-03-02T09:00:00+01:00", wall(2026, 3, 1, 13),
          wall(2026, 3, 2)),
+        # what .NET's DateTime.Parse also reads: year first with slashes, two-digit years
+        ("2026/03/01", "2026/3/2 06:30", wall(2026, 3, 1), wall(2026, 3, 2, 6, 30)),
+        ("3/1/26", "03/02/26 12:00:00 AM", wall(2026, 3, 1), wall(2026, 3, 2)),
     ],
 )  # fmt: skip
 def test_every_documented_date_format_is_accepted(leadexec_api, sim, start, end, first, last):
@@ -552,3 +555,69 @@ def test_settings_reject_an_unknown_time_zone():
 def test_a_naive_now_is_refused():
     with pytest.raises(ValueError, match="aware"):
         leadexec_sim.create_app(leadexec_sim.Settings(), wall(2026, 1, 1))  # noqa: DTZ001
+
+
+# -- variants: each plausible form of a reconstructed behaviour -----------------------------------
+
+
+def test_the_vendors_own_relaxed_query_example_is_read():
+    """LeadExec documents ``{ "LoanAmount" : { $gte : 150000, $lte : 200000 } }``: operators
+    unquoted, as a .NET reader takes them."""
+    with make_client() as client:
+        relaxed = get(client, query='{ "LoanAmount" : { $gte : 150000, $lte : 200000 } }')
+        strict = get(client, query=json.dumps({"LoanAmount": {"$gte": 150000, "$lte": 200000}}))
+    assert relaxed.status_code == 200
+    assert relaxed.content == strict.content
+    assert 0 < int(leads_xml(relaxed).get("querytotal")) < 2000
+
+
+def test_bad_key_200_answers_the_error_with_200():
+    with make_client(variant=["bad-key-200"]) as client:
+        response = get(client, key="wrong")
+    assert response.status_code == 200
+    assert response.text == "<Error>Invalid API Key</Error>"
+
+
+def test_dates_required_refuses_a_request_without_them():
+    with make_client(variant=["dates-required"]) as client:
+        missing_end = get(client, startdate="3/1/2026")
+        both = get(client, startdate="3/1/2026", enddate="3/2/2026")
+    assert missing_end.status_code == 400
+    assert missing_end.text == "<Error>Missing required parameter: enddate</Error>"
+    assert both.status_code == 200
+
+
+def test_xml_without_lastupdated_leaves_it_out_of_xml_only(sim):
+    with make_client(variant=["xml-without-lastupdated"]) as client:
+        root = leads_xml(get(client, take=50))
+        as_json = get(client, JSON, take=50).json()
+        queried = get(client, query=json.dumps({"LastUpdated": {"$gte": "3/10/2026"}}), take=0)
+    assert len(root) == 50
+    assert root.xpath("Lead/LastUpdated") == []
+    assert [child.tag for child in root[0]][:8] == [
+        "UID", "LeadSource", "DateAdded", "FileUID", "Campaign", "IsValid", "MaxSell", "Price"
+    ]  # fmt: skip
+    assert all("LastUpdated" in lead for lead in as_json["Leads"])
+    expected = sum(lead["LastUpdated"] >= wall(2026, 3, 10) for lead in sim.leads(1))
+    assert int(leads_xml(queried).get("querytotal")) == expected
+
+
+def test_query_dates_as_text_compares_the_xml_spelling_as_text(sim):
+    operand = "3/10/2026 12:00:00 PM"
+    with make_client(variant=["query-dates-as-text"]) as client:
+        root = leads_xml(get(client, query=json.dumps({"LastUpdated": {"$gte": operand}}), take=0))
+    as_text = sum(leadexec_sim.format_us(lead["LastUpdated"]) >= operand for lead in sim.leads(1))
+    as_dates = sum(lead["LastUpdated"] >= wall(2026, 3, 10, 12) for lead in sim.leads(1))
+    assert int(root.get("querytotal")) == as_text != as_dates
+
+
+def test_variants_are_listed_in_the_command_help():
+    from typer.testing import CliRunner
+
+    from leadferry.cli import app
+
+    for name, module in SIMULATORS.items():
+        result = CliRunner().invoke(app, ["simulate", name, "--help"], terminal_width=400)
+        assert result.exit_code == 0, result.output
+        for variant in module.Variant:
+            assert variant.value in result.output, (name, variant)

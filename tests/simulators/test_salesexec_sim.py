@@ -407,6 +407,10 @@ def test_a_bad_lead_type_is_a_bad_request(salesexec_api):
         "2026-11-16T00:00:00.0000000Z",
         "2026-11-15T16:00:00-08:00",
         "2026-11-16 00:00:00Z",
+        "11/16/2026",  # the US spellings .NET model binding also reads
+        "2026/11/16",
+        "11/16/26",
+        "11/16/2026 12:00:00 AM",
     ],
 )
 def test_iso_dates_are_read_as_utc_instants(salesexec_api, truth, start):
@@ -421,7 +425,7 @@ def test_iso_dates_are_read_as_utc_instants(salesexec_api, truth, start):
     "start",
     [
         "yesterday",
-        "11/16/2026",
+        "13/16/2026",
         "2026-13-01",
         "2026-02-30",
         "2026-11-16T25:00:00Z",
@@ -591,3 +595,28 @@ def test_latency_delays_answers():
         began = time.perf_counter()
         client.post("/token", data={"grant_type": "password"})
         assert time.perf_counter() - began >= 0.06
+
+
+# -- variants ----------------------------------------------------------------------------------
+
+
+def test_bearer_only_refuses_a_token_in_authtoken():
+    config = CONFIG.model_copy(update={"variant": [salesexec_sim.Variant.BEARER_ONLY]})
+    with TestClient(salesexec_sim.create_app(config, NOW)) as client:
+        token = login(client)
+        params = {"startDate": "2026-11-16", "endDate": "2026-11-17"}
+        refused = client.get("/api/Leads", params=params, headers={"AuthToken": token})
+        assert refused.status_code == 401
+        assert refused.json() == {"Message": "Authorization has been denied for this request."}
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert client.get("/api/Leads", params=params, headers=bearer).status_code == 200
+
+
+def test_login_401_refuses_a_bad_login_with_401():
+    config = CONFIG.model_copy(update={"variant": [salesexec_sim.Variant.LOGIN_401]})
+    with TestClient(salesexec_sim.create_app(config, NOW)) as client:
+        answer = client.post(
+            "/token", data={"grant_type": "password", "username": "alice", "password": "no"}
+        )
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "invalid_grant"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -29,7 +30,7 @@ from leadferry.dates import DateWindow
 from leadferry.errors import ConfigError, FatalAPIError, RetryableAPIError
 
 API = {
-    # confirmed
+    # confirmed (specs/vendor-apis.md section 3; dates, page and perpage from the older SOAP API)
     "endpoint": "/webservice/api.php",
     "pin": "pincode",
     "method": "method",
@@ -39,7 +40,7 @@ API = {
     "page": "page",
     "per_page": "perpage",
     "date_format": "%Y-%m-%d %H:%M:%S",
-    # reconstructed
+    # reconstructed: the method names (the row fields are in REPORTS)
     "methods": {"geographical_data": "geo_data", "offline_portal_calls": "offline_portal_calls"},
 }
 MAX_PER_PAGE = 1000
@@ -173,20 +174,26 @@ class AvidTrakConnector(Connector):
     def read_page(
         self, report: Report, response: httpx2.Response, window: DateWindow | None
     ) -> Page:
-        code, status, rows = self._envelope(response)
-        if code in AUTH_CODES:
-            raise self.auth_error()
-        if code == NO_DATA_CODE:
-            rows = []
-        elif code not in SUCCESS_CODES:
-            meaning = CODE_MEANINGS.get(code, status or "unknown error")
-            raise FatalAPIError(f"{self.label}: code {code} ({meaning}) for report {report.slug}")
+        rows = self._rows(response, f"report {report.slug}")
         table = report.main_table
         builder = BatchBuilder(table, self.types, self.timezone)
         for row in rows:
             builder.add(row)
         batches = [TableBatch(table.name, builder.build())] if builder.rows else []
         return Page(batches, builder.rows)
+
+    def _rows(self, response: httpx2.Response, what: str) -> list[dict[str, Any]]:
+        """The rows of an answer; what its code means otherwise, raised (never retried: an
+        envelope that says what is wrong is the vendor's last word)."""
+        code, status, rows = self._envelope(response)
+        if code in AUTH_CODES:
+            raise self.auth_error()
+        if code == NO_DATA_CODE:
+            return []
+        if code not in SUCCESS_CODES:
+            meaning = CODE_MEANINGS.get(code, status or "unknown error")
+            raise FatalAPIError(f"{self.label}: code {code} ({meaning}) for {what}")
+        return rows
 
     def _envelope(self, response: httpx2.Response) -> tuple[int, str, list[dict[str, Any]]]:
         body = response.read()
@@ -195,9 +202,14 @@ class AvidTrakConnector(Connector):
                 return _json_envelope(body)
             return _xml_envelope(body)
         except (ValueError, etree.XMLSyntaxError):
-            raise RetryableAPIError(
-                f"{self.label}: the answer was cut short or is not {self._format.upper()}"
-            ) from None
+            # The vendor's own XML error example is not well-formed (<data><data/></response>):
+            # a code that says something other than success is read from the text as it is.
+            code, status = _loose_code(body)
+            if code is None or code in SUCCESS_CODES:
+                raise RetryableAPIError(
+                    f"{self.label}: the answer was cut short or is not {self._format.upper()}"
+                ) from None
+            return code, status, []
 
     def check_connection(self) -> None:
         today = dt.datetime.now(ZoneInfo(self.timezone)).strftime("%Y-%m-%d")
@@ -206,9 +218,7 @@ class AvidTrakConnector(Connector):
             {API["start"]: f"{today} 00:00:00", API["end"]: f"{today} 00:00:00",
              API["per_page"]: 1},
         )  # fmt: skip
-        code, _, _ = self.call(lambda: request, self._envelope)
-        if code in AUTH_CODES:
-            raise self.auth_error()
+        self.call(lambda: request, lambda response: self._rows(response, "the connection test"))
 
 
 def _json_envelope(body: bytes) -> tuple[int, str, list[dict[str, Any]]]:
@@ -230,6 +240,18 @@ def _xml_envelope(body: bytes) -> tuple[int, str, list[dict[str, Any]]]:
     # An empty element is an empty value, as the same row says "" in JSON.
     rows = [{child.tag: child.text or "" for child in row} for row in root.iterfind("data/row")]
     return int(code), root.findtext("status") or "", rows
+
+
+_LOOSE_CODE = re.compile(rb'<code>\s*(\d+)\s*</code>|"code"\s*:\s*"?(\d+)')
+_LOOSE_STATUS = re.compile(rb'<status>([^<]*)</status>|"status"\s*:\s*"([^"]*)"')
+
+
+def _loose_code(body: bytes) -> tuple[int | None, str]:
+    """The code and status of an envelope that does not parse, found in its text."""
+    code, status = _LOOSE_CODE.search(body), _LOOSE_STATUS.search(body)
+    number = next((int(g) for g in code.groups() if g is not None), None) if code else None
+    text = next((g for g in status.groups() if g is not None), b"") if status else b""
+    return number, text.decode("utf-8", "replace").strip()
 
 
 def _text(value: Any) -> str | None:

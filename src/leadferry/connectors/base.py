@@ -268,6 +268,8 @@ class Connector:
         self.updated_since: datetime | None = None
         """Set by an incremental fetch: only rows changed at or after this instant."""
         SECRETS.add(*(credentials.values.get(item.id) for item in self.fields if item.secret))
+        self.note: str | None = None
+        """Set by a fetch that loaded other than what was asked (and why), for the run history."""
 
     # -- declarations ---------------------------------------------------------------------
 

@@ -6,14 +6,16 @@ reading of an undocumented API; they are all in :data:`API`, to be corrected in 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 from zoneinfo import ZoneInfo
 
 import httpx2
 import pyarrow as pa
+import pyarrow.compute as pc
 from lxml import etree
 
 from leadferry.connectors.base import (
@@ -21,6 +23,7 @@ from leadferry.connectors.base import (
     CredentialField,
     Page,
     Param,
+    ProgressCallback,
     Report,
     Table,
     TableBatch,
@@ -34,11 +37,11 @@ from leadferry.connectors.columns import (
 )
 from leadferry.connectors.known_xml import KnownFieldsReader
 from leadferry.connectors.plain_xml import PlainColumns, plain_columns
-from leadferry.dates import DateWindow
+from leadferry.dates import DateWindow, start_of_day
 from leadferry.errors import FatalAPIError, RetryableAPIError
 
 API = {
-    # confirmed
+    # confirmed (specs/vendor-apis.md section 1)
     "key": "key",
     "lid": "lid",
     "start": "startdate",
@@ -47,18 +50,25 @@ API = {
     "take": "take",
     "sort_fields": "sortfields",
     "sort_order": "sortorder",
+    "added": "DateAdded",
     "root": "Leads",
     "lead": "Lead",
     "total": "querytotal",
     "sent": "sentcount",
     "query": "query",
-    # reconstructed: the layout of a lead's deliveries, the naive window format, the time zone
+    # reconstructed: the layout of a lead's deliveries, the window's spelling (one of the
+    # confirmed ones), the error element and that a refused key's message names the key
     "sends": "Sends",
     "send": "Send",
     "date_format": "%m-%d-%Y %H:%M:%S",
+    "error": "Error",
+    "key_refused": "key",
     # seen once (in JSON answers); filtered through the confirmed Mongo-like `query`
     "updated": "LastUpdated",
 }
+CHANGES_SEARCHED_FROM = dt.date(2000, 1, 1)
+"""Where an incremental run's window starts: a lead changed since the cursor may have been added
+at any time, and no LeadExec account holds leads older than this (the product dates from 2008)."""
 
 LEADS = Table(
     "leads",
@@ -139,27 +149,114 @@ class LeadExecConnector(Connector):
         self.types = ColumnTypes()
         self.names = ColumnNames()
         self.known = KnownFieldsReader(API["root"], API["lead"], API["sends"], API["send"])
+        self.filter_changes = False
+        """Whether pages ask only for leads changed since :attr:`updated_since` (see fetch)."""
+
+    def fetch(
+        self,
+        report: Report,
+        params: Mapping[str, Any],
+        window: DateWindow | None,
+        progress: ProgressCallback | None = None,
+        updated_since: dt.datetime | None = None,
+    ) -> Iterator[TableBatch]:
+        """As :meth:`Connector.fetch`; changes since *updated_since* are asked for with a window
+        as well (every lead added from :data:`CHANGES_SEARCHED_FROM` until tomorrow), in case
+        the vendor requires one, and only once the vendor is seen to filter changes by date.
+        Otherwise the whole window is loaded and :attr:`note` says why."""
+        self.filter_changes, self.note = False, None
+        if updated_since is not None and window is None:
+            zone = ZoneInfo(self.timezone)
+            tomorrow = dt.datetime.now(zone).date() + dt.timedelta(days=1)
+            window = DateWindow(
+                start_of_day(CHANGES_SEARCHED_FROM, zone), start_of_day(tomorrow, zone)
+            )
+            doubt = self._change_filter_doubt(params, window, updated_since)
+            self.filter_changes = doubt is None
+            if doubt is not None:
+                self.note = (
+                    f"{self.label}: {doubt}, so every lead added since "
+                    f"{CHANGES_SEARCHED_FROM.isoformat()} was loaded, not only the changes"
+                )
+        yield from super().fetch(report, params, window, progress, updated_since)
+
+    def _change_filter_doubt(
+        self, params: Mapping[str, Any], window: DateWindow, since: dt.datetime
+    ) -> str | None:
+        """Why the vendor's change filter cannot be trusted, or None when it can.
+
+        Three one-lead requests: all leads of the window, those changed since *since*, and those
+        changed before it, the two filters spelling *since* differently (US and ISO). Compared as
+        dates, the two parts add up to the whole; compared as text, or not at all, they do not.
+        """
+        total, lead = self._probe(params, window, None)
+        if total == 0:
+            return None
+        if lead is None or lead.find(API["updated"]) is None:
+            return f"the answers carry no <{API['updated']}>"
+        local = since.astimezone(ZoneInfo(self.timezone))
+        changed, _ = self._probe(params, window, self._change_query("$gte", local))
+        unchanged, _ = self._probe(
+            params, window, {API["updated"]: {"$lt": local.strftime("%Y-%m-%dT%H:%M:%S")}}
+        )
+        if changed + unchanged != total:
+            return (
+                f"its filter on {API['updated']} does not compare dates ({changed} leads changed "
+                f"since and {unchanged} before {local:%Y-%m-%d %H:%M:%S} of {total})"
+            )
+        return None
+
+    def _probe(
+        self, params: Mapping[str, Any], window: DateWindow, query: dict[str, Any] | None
+    ) -> tuple[int, etree._Element | None]:
+        """The total of a one-lead request, and its lead."""
+        request = self._request(params["lid"], window, query, skip=0, take=1)
+        root = self.call(lambda: request, self._root)
+        total = _int_attribute(root, API["total"]) or 0
+        return total, root.find(API["lead"])
+
+    def _change_query(self, operator: str, local: dt.datetime) -> dict[str, Any]:
+        return {API["updated"]: {operator: local.strftime(API["date_format"])}}
 
     def page_request(
         self, report: Report, params: Mapping[str, Any], window: DateWindow | None, page: int
     ) -> httpx2.Request:
-        query: dict[str, str | int] = {
+        changes = None
+        if self.filter_changes and self.updated_since is not None:
+            changes = self._change_query(
+                "$gte", self.updated_since.astimezone(ZoneInfo(self.timezone))
+            )
+        skip = page * self.page_size
+        return self._request(params["lid"], window, changes, skip=skip, take=self.page_size)
+
+    def _request(
+        self,
+        lid: int,
+        window: DateWindow | None,
+        query: dict[str, Any] | None,
+        *,
+        skip: int,
+        take: int,
+    ) -> httpx2.Request:
+        """A GET of the Data Interface: leads of *lid* added in *window* matching *query*."""
+        params: dict[str, str | int] = {
             API["key"]: self.setting("api_key"),
-            API["lid"]: params["lid"],
-            API["skip"]: page * self.page_size,
-            API["take"]: self.page_size,
-            API["sort_fields"]: "DateAdded",
+            API["lid"]: lid,
+            API["skip"]: skip,
+            API["take"]: take,
+            API["sort_fields"]: API["added"],
             API["sort_order"]: "ASC",
         }
         account_zone = ZoneInfo(self.timezone)
-        if self.updated_since is not None:
-            since = self.updated_since.astimezone(account_zone).strftime(API["date_format"])
-            query[API["query"]] = json.dumps({API["updated"]: {"$gte": since}})
-        elif window is not None:
-            query[API["start"]] = window.start.astimezone(account_zone).strftime(API["date_format"])
-            query[API["end"]] = window.end.astimezone(account_zone).strftime(API["date_format"])
+        if window is not None:
+            params[API["start"]] = window.start.astimezone(account_zone).strftime(
+                API["date_format"]
+            )
+            params[API["end"]] = window.end.astimezone(account_zone).strftime(API["date_format"])
+        if query is not None:
+            params[API["query"]] = json.dumps(query)
         return self.client.build_request(
-            "GET", self.setting("base_url"), params=query, headers={"Accept": "application/xml"}
+            "GET", self.setting("base_url"), params=params, headers={"Accept": "application/xml"}
         )
 
     def read_page(
@@ -177,7 +274,7 @@ class LeadExecConnector(Connector):
                     f"{self.label}: the answer was cut short or is not XML ({exc.msg})"
                 ) from None
         if answer.total is None:
-            raise FatalAPIError(f"{self.label}: the answer has no <{API['root']}> element")
+            self._refuse(body)
         if answer.sent is not None and answer.sent != answer.leads.rows:
             raise RetryableAPIError(
                 f"{self.label}: the answer announced {answer.sent} leads "
@@ -188,7 +285,44 @@ class LeadExecConnector(Connector):
             for builder in (answer.leads, answer.sends)
             if builder.rows
         ]
+        if self.filter_changes and batches:
+            self._check_changes(batches[0].batch)
         return Page(batches, answer.leads.rows, answer.total)
+
+    def _check_changes(self, leads: pa.RecordBatch) -> None:
+        """Refuse a page of "changed" leads that holds one changed before the cursor."""
+        assert self.updated_since is not None
+        since = self.updated_since.replace(microsecond=0)  # the filter is sent to the second
+        column = self.names[API["updated"]]
+        oldest = pc.min(leads.column(column)).as_py() if column in leads.schema.names else None
+        if oldest is None or oldest < since:
+            raise FatalAPIError(
+                f"{self.label}: the filter on {API['updated']} let through a lead not changed "
+                f"since {since:%Y-%m-%d %H:%M:%S %Z}: load this dataset without --incremental"
+            )
+
+    def _refuse(self, body: bytes) -> NoReturn:
+        """Raise what an answer without <Leads> means: a refused key, the vendor's own error,
+        or an answer leadferry cannot read."""
+        message = _error_message(body)
+        if message is None:
+            raise FatalAPIError(f"{self.label}: the answer has no <{API['root']}> element")
+        if API["key_refused"] in message.lower():
+            raise self.auth_error()
+        raise FatalAPIError(f"{self.label}: {self.scrub(message)}")
+
+    def _root(self, response: httpx2.Response) -> etree._Element:
+        """The <Leads> element of a small answer; what an answer without one means, raised."""
+        body = response.read()
+        try:
+            root = etree.fromstring(body, _SAFE_XML)
+        except etree.XMLSyntaxError:
+            raise RetryableAPIError(
+                f"{self.label}: the answer was cut short or is not XML"
+            ) from None
+        if root.tag != API["root"]:
+            self._refuse(body)
+        return root
 
     def _read_known(self, body: bytes) -> _Answer | None:
         """The answer read by the known-fields reader, or None when it holds anything else."""
@@ -260,12 +394,24 @@ class LeadExecConnector(Connector):
         )
 
     def check_connection(self) -> None:
-        request = self.client.build_request(
-            "GET",
-            self.setting("base_url"),
-            params={API["key"]: self.setting("api_key"), API["lid"]: 0, API["take"]: 1},
-        )
-        self.call(lambda: request, lambda response: response.read())
+        # Lead type 0 holds no leads; the window is sent in case the vendor requires one.
+        zone = ZoneInfo(self.timezone)
+        today = dt.datetime.now(zone).date()
+        window = DateWindow(start_of_day(today, zone), start_of_day(today + dt.timedelta(1), zone))
+        request = self._request(0, window, None, skip=0, take=1)
+        self.call(lambda: request, self._root)
+
+
+_SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True)
+
+
+def _error_message(body: bytes) -> str | None:
+    """The text of an answer that is one <Error> element, else None."""
+    try:
+        root = etree.fromstring(body, _SAFE_XML)
+    except etree.XMLSyntaxError:
+        return None
+    return (root.text or "").strip() if root.tag == API["error"] else None
 
 
 def _int_attribute(element: etree._Element, name: str) -> int | None:

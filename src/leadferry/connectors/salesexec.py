@@ -34,10 +34,16 @@ from leadferry.errors import FatalAPIError, RetryableAPIError
 from leadferry.scrub import SECRETS
 
 API = {
-    # confirmed: the token travels in an AuthToken header
+    # seen once (one public client): the token travels in an AuthToken header
     "token_header": "AuthToken",
-    # reconstructed
+    # reconstructed: the login (an OAuth password grant), and every report name below
     "login": "/token",
+    "login_form": {"grant_type": "password", "username": "username", "password": "password"},
+    "token": "access_token",
+    "lifetime": "expires_in",
+    "bad_login": "invalid_grant",
+    # also sent, for a service that takes the token the OAuth way only
+    "bearer_header": "Authorization",
     "start": "startDate",
     "end": "endDate",
     "lead_type": "leadTypeUID",
@@ -246,25 +252,27 @@ class SalesExecConnector(Connector):
             "POST",
             self.setting("base_url").rstrip("/") + API["login"],
             data={
-                "grant_type": "password",
-                "username": self.setting("username"),
-                "password": self.setting("password"),
+                "grant_type": API["login_form"]["grant_type"],
+                API["login_form"]["username"]: self.setting("username"),
+                API["login_form"]["password"]: self.setting("password"),
             },
             headers={"Accept": "application/json"},
         )
         answer = self.call(lambda: request, _read_json, authenticate=False)
-        token = answer.get("access_token") if isinstance(answer, dict) else None
+        token = answer.get(API["token"]) if isinstance(answer, dict) else None
         if not isinstance(token, str) or not token:
-            raise FatalAPIError(f"{self.label}: the login answer has no access_token")
+            raise FatalAPIError(f"{self.label}: the login answer has no {API['token']}")
         SECRETS.add(token)
-        lifetime = float(answer.get("expires_in") or 0)
+        lifetime = float(answer.get(API["lifetime"]) or 0)
         expires = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
         with _TOKENS_LOCK:
             _TOKENS[self._token_key] = (token, expires)
         return token
 
     def prepare(self, request: httpx2.Request) -> httpx2.Request:
-        request.headers[API["token_header"]] = self._token()
+        token = self._token()
+        request.headers[API["token_header"]] = token
+        request.headers[API["bearer_header"]] = f"Bearer {token}"
         return request
 
     def refresh_auth(self, refused: httpx2.Request) -> bool:
@@ -280,7 +288,7 @@ class SalesExecConnector(Connector):
         # The password grant refuses bad credentials with 400 invalid_grant, not 401.
         if response.status_code == 400 and response.request.url.path.endswith(API["login"]):
             response.read()
-            if "invalid_grant" in response.text:
+            if API["bad_login"] in response.text:
                 raise self.auth_error()
         super().raise_for_status(response, where)
 

@@ -26,14 +26,19 @@ query string (PHP's ``$_REQUEST``). Names are exact (lower case); empty values c
 
 Answers are HTTP 200, errors included. JSON ``{"code", "status", "data"}`` in PHP's
 ``json_encode`` style (compact, ``\\/``, non-ASCII as ``\\uXXXX``), rows as objects whose values are
-all strings (PHP encoding MySQL rows) unless ``typed_json``. XML ``<?xml ...?><response><code/>
+all strings (PHP encoding MySQL rows) unless ``typed-json``. XML ``<?xml ...?><response><code/>
 <status/><data><row><column>value</column>...</row></data></response>``, ``<data/>`` when null.
 
 Codes [reconstructed where the spec's example and its list disagree]: XML follows the documented
 list (1 Success, 0, 3, 4, 6, 404). JSON follows the examples where there is one (200 Success, 401
-Authentication Failed) and the list elsewhere; ``documented_codes`` makes JSON use 1 and 4 too.
-A client must accept both. ``paging_info`` adds ``total``, ``page`` and ``perpage`` to successes
-(off by default: the documented envelope has no paging fields; clients page until a short page).
+Authentication Failed) and the list elsewhere. A client must accept both.
+
+Variants (``Settings.variant``, repeatable, see :data:`VARIANTS`): ``documented-codes`` makes JSON
+use 1 and 4 too; ``published-errors`` writes XML errors as the vendor's published example does,
+literally (code 401 for a bad pin, ``<data><data/></response>``: not well-formed);
+``paging-info`` adds ``total``, ``page`` and ``perpage`` to successes (off by default: the
+documented envelope has no paging fields; clients page until a short page); ``typed-json`` sends
+numeric columns as JSON numbers.
 
 Faults, drawn from one seeded ``random.Random`` per app: ``latency_ms`` delays every answer;
 ``fail_rate`` answers HTTP 500 or 503 (with ``Retry-After: 1``). ``GET /__health`` answers ``ok``
@@ -52,6 +57,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 from xml.sax.saxutils import escape
@@ -93,6 +99,26 @@ STATUS = {
 JSON_EXAMPLE_CODES = {SUCCESS: 200, AUTH_FAILED: 401}
 
 
+class Variant(StrEnum):
+    """Another plausible form of a reconstructed behaviour, played on request (``--variant``)."""
+
+    DOCUMENTED_CODES = "documented-codes"
+    PUBLISHED_ERRORS = "published-errors"
+    PAGING_INFO = "paging-info"
+    TYPED_JSON = "typed-json"
+
+
+VARIANTS = {
+    Variant.DOCUMENTED_CODES: "JSON answers use the documented codes 1 (Success) and 4 "
+    "(Authentication Failed) instead of the examples' 200 and 401",
+    Variant.PUBLISHED_ERRORS: "XML errors as the vendor publishes them, literally: "
+    "<response><code>401</code><status>...</status><data><data/></response> "
+    "(code 401 for a bad pin, and not well-formed)",
+    Variant.PAGING_INFO: "successful answers add total, page and perpage",
+    Variant.TYPED_JSON: "JSON sends numeric columns as numbers instead of strings",
+}
+
+
 class Settings(BaseModel):
     """Options of the AvidTrak simulator (each becomes a ``leadferry simulate avidtrak`` flag)."""
 
@@ -113,16 +139,10 @@ class Settings(BaseModel):
         default_factory=list,
         description="A day (YYYY-MM-DD, in the account's zone) with no calls at all (repeatable).",
     )
-    documented_codes: bool = Field(
-        default=False,
-        description="JSON answers use the documented codes 1 (Success) and 4 (Authentication "
-        "Failed) instead of the examples' 200 and 401.",
-    )
-    paging_info: bool = Field(
-        default=False, description="Add total, page and perpage to successful answers."
-    )
-    typed_json: bool = Field(
-        default=False, description="JSON sends numeric columns as numbers instead of strings."
+    variant: list[Variant] = Field(
+        default_factory=list,
+        description="Play a reconstructed behaviour another plausible way (repeatable): "
+        + "; ".join(f"{name}: {meaning}" for name, meaning in VARIANTS.items()),
     )
     latency_ms: float = Field(default=0, ge=0, description="Milliseconds added to every answer.")
     fail_rate: float = Field(
@@ -207,8 +227,10 @@ def _render(
     columns: Sequence[str] = (),
     paging: dict[str, int] | None = None,
     typed: bool = False,
+    published: bool = False,
 ) -> Response:
-    """The envelope around ``rows`` (None: ``data`` null) with ``shown_code`` as its code."""
+    """The envelope around ``rows`` (None: ``data`` null) with ``shown_code`` as its code;
+    ``published``: an XML ``data`` null as the vendor's example writes it, never closed."""
     paging = paging or {}
     if fmt == "xml":
         parts = [
@@ -217,7 +239,7 @@ def _render(
             *(f"<{name}>{number}</{name}>" for name, number in paging.items()),
         ]
         if rows is None:
-            parts.append("<data/>")
+            parts.append("<data><data/>" if published else "<data/>")
         else:
             parts.append("<data>")
             for row in rows:
@@ -320,9 +342,14 @@ def create_app(settings: Settings, now: datetime | None = None) -> FastAPI:
     app = FastAPI(title="AvidTrak (simulated)", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.simulation = sim
 
+    variants = set(settings.variant)
+    published = Variant.PUBLISHED_ERRORS in variants
+
     def shown(code: int, fmt: str) -> int:
-        if fmt == "json" and not settings.documented_codes:
+        if fmt == "json" and Variant.DOCUMENTED_CODES not in variants:
             return JSON_EXAMPLE_CODES.get(code, code)
+        if fmt == "xml" and published and code == AUTH_FAILED:
+            return JSON_EXAMPLE_CODES[code]
         return code
 
     @app.get("/__health")
@@ -342,7 +369,7 @@ def create_app(settings: Settings, now: datetime | None = None) -> FastAPI:
         params = await _params(request)
         fmt = params.get("format", "json").lower()
         if fmt not in ("json", "xml"):
-            return _render("json", BAD_FORMAT, shown(BAD_FORMAT, "json"))
+            return _render("json", BAD_FORMAT, shown(BAD_FORMAT, "json"), published=published)
         method = params.get("method", "")
         try:
             if "pincode" not in params:
@@ -353,7 +380,7 @@ def create_app(settings: Settings, now: datetime | None = None) -> FastAPI:
                 raise _Reply(BAD_METHOD)
             rows, paging = _query(sim, orderer, method, params)
         except _Reply as reply:
-            return _render(fmt, reply.code, shown(reply.code, fmt))
+            return _render(fmt, reply.code, shown(reply.code, fmt), published=published)
         columns = GEO_COLUMNS if method == GEO_METHOD else OFFLINE_COLUMNS
         return _render(
             fmt,
@@ -361,8 +388,8 @@ def create_app(settings: Settings, now: datetime | None = None) -> FastAPI:
             shown(SUCCESS, fmt),
             rows,
             columns,
-            paging if settings.paging_info else None,
-            typed=settings.typed_json,
+            paging if Variant.PAGING_INFO in variants else None,
+            typed=Variant.TYPED_JSON in variants,
         )
 
     return app
@@ -381,7 +408,9 @@ __all__ = [
     "SUCCESS",
     "UNKNOWN_ERROR",
     "Settings",
+    "VARIANTS",
     "Simulation",
+    "Variant",
     "create_app",
     "parse_date",
 ]

@@ -12,15 +12,18 @@ multipart form (form fields win over the query string). Names are case-insensiti
 - ``key`` must be one of ``Settings.api_key``, else 401 ``<Error>Invalid API Key</Error>``.
 - ``lid`` is required (else 400 naming it); a lid the account lacks answers 200, ``querytotal="0"``.
 - ``startdate``/``enddate`` are naive wall-clock times in ``Settings.timezone``, read loosely
-  (``1/1/2010``, ``01/05/2014``, ``11-20-2026 13:05:00``, ``1/5/2014 10:50:54 AM``, ISO 8601). They
-  filter ``DateAdded``, start inclusive, end exclusive; a missing one leaves that side open.
+  (``1/1/2010``, ``01/05/2014``, ``11-20-2026 13:05:00``, ``1/5/2014 10:50:54 AM``, the .NET
+  spellings ``2014/01/05`` and ``11/20/26``, ISO 8601). They filter ``DateAdded``, start inclusive,
+  end exclusive; a missing one leaves that side open.
 - ``skip`` (default 0) and ``take`` (default and cap 1000; 0 sends no leads but still counts them).
 - ``sortfields``: pipe-separated, default ``DateAdded``; ``sortorder``: ``ASC`` (default), ``DESC``.
   DateAdded and UID sort for free; other fields scan the window once (cached), missing values first.
 - ``fields``: a pipe-separated projection matched case-insensitively. ``UID`` is always kept,
   ``Sends`` keeps the deliveries, unknown names are ignored.
-- ``query``: a Mongo-like JSON object. Supported: ``{"F": v}`` (equality; ``null`` matches a missing
-  field), ``{"F": {"$eq"|"$ne"|"$gt"|"$gte"|"$lt"|"$lte": v}}``, ``{"F": {"$in"|"$nin": [...]}}``,
+- ``query``: a Mongo-like JSON object, read leniently like the vendor's own example
+  ``{ "LoanAmount" : { $gte : 150000, $lte : 200000 } }`` (names may go unquoted). Supported:
+  ``{"F": v}`` (equality; ``null`` matches a missing field),
+  ``{"F": {"$eq"|"$ne"|"$gt"|"$gte"|"$lt"|"$lte": v}}``, ``{"F": {"$in"|"$nin": [...]}}``,
   ``{"F": {"$exists": bool}}``; several operators or fields must all hold; ``{"$and": [...]}`` and
   ``{"$or": [...]}``. Operands are converted to the field's type (dates are read like
   ``startdate``); ``$ne`` and ``$nin`` match a missing field, as in MongoDB; ``Sends`` cannot be
@@ -33,6 +36,10 @@ declaration), or with ``Accept: application/json`` ``{"QueryTotal", "TakeCount",
 UID, LeadSource, DateAdded, FileUID, Campaign, IsValid, MaxSell, Price, LastUpdated, then its lead
 type's fields (each absent on some leads but a few), then ``<Sends>`` (left out in XML when the lead
 was never sold). Errors are ``<Error>message</Error>``, or ``{"Error": message}`` in JSON.
+
+Variants (``Settings.variant``, repeatable): each plays a reconstructed behaviour in another
+plausible form, see :data:`VARIANTS`: a wrong key as HTTP 200 with ``<Error>``, dates required,
+XML without ``LastUpdated``, query dates compared as text.
 
 Faults, drawn from one ``random.Random(seed)`` per app: ``latency_ms`` delays every answer;
 ``rate_limit`` (requests per second, a token bucket holding one second's worth) answers 429 with
@@ -55,6 +62,7 @@ from array import array
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 from xml.sax.saxutils import escape
@@ -64,6 +72,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
+from leadferry.simulators._dotnet import loads_relaxed, parse_us_date
 from leadferry.simulators._faults import RateLimiter
 from leadferry.simulators._leadexec_data import (
     DEFAULT_LID,
@@ -81,6 +90,25 @@ MAX_TAKE = 1000
 CHUNK_LEADS = 100
 XML_TYPE = "application/xml; charset=utf-8"
 JSON_TYPE = "application/json; charset=utf-8"
+
+
+class Variant(StrEnum):
+    """Another plausible form of a reconstructed behaviour, played on request (``--variant``)."""
+
+    BAD_KEY_200 = "bad-key-200"
+    DATES_REQUIRED = "dates-required"
+    XML_WITHOUT_LAST_UPDATED = "xml-without-lastupdated"
+    QUERY_DATES_AS_TEXT = "query-dates-as-text"
+
+
+VARIANTS = {
+    Variant.BAD_KEY_200: "a wrong key answers HTTP 200 with <Error>Invalid API Key</Error>, "
+    "not 401",
+    Variant.DATES_REQUIRED: "startdate and enddate are required (400 naming the missing one)",
+    Variant.XML_WITHOUT_LAST_UPDATED: "XML leads carry no LastUpdated (queries still know it)",
+    Variant.QUERY_DATES_AS_TEXT: "query compares a DateTime field's XML text "
+    "(1/5/2014 10:50:54 AM) with the operand as text, not as dates",
+}
 
 
 class Settings(BaseModel):
@@ -115,6 +143,11 @@ class Settings(BaseModel):
     timezone: str = Field(
         default="America/Los_Angeles", description="Time zone of DateAdded and the date parameters."
     )
+    variant: list[Variant] = Field(
+        default_factory=list,
+        description="Play a reconstructed behaviour another plausible way (repeatable): "
+        + "; ".join(f"{name}: {meaning}" for name, meaning in VARIANTS.items()),
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -129,33 +162,22 @@ class Settings(BaseModel):
 # ---------------------------------------------------------------------------------------------
 # Dates
 
-_US_DATE = re.compile(
-    r"(\d{1,2})[/-](\d{1,2})[/-](\d{4})"
-    r"(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?\s*([AaPp][Mm])?)?"
-)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T].*)?")
 
 
 def parse_date(text: str, tz: ZoneInfo) -> datetime:
     """Read a date the loose way LeadExec does, as a naive wall-clock time in ``tz``.
 
-    Accepts ``1/1/2010``, ``01/05/2014``, ``11-20-2026 13:05:00``, ``1/5/2014 10:50:54 AM`` and
-    ISO 8601 (``2026-11-20``, ``2026-11-20T13:05:00``; one with an offset is converted to ``tz``).
+    Accepts ``1/1/2010``, ``01/05/2014``, ``11-20-2026 13:05:00``, ``1/5/2014 10:50:54 AM``, the
+    other spellings .NET reads (``2014/01/05``, ``11/20/26``) and ISO 8601 (``2026-11-20``,
+    ``2026-11-20T13:05:00``; one with an offset is converted to ``tz``).
 
     Raises:
         ValueError: the text is none of those, or not a real date.
     """
     text = text.strip()
-    if m := _US_DATE.fullmatch(text):
-        month, day, year, hour, minute, second, fraction, half = m.groups()
-        h = int(hour or 0)
-        if half:
-            if not 1 <= h <= 12:
-                raise ValueError(f"hour {h} with {half}")
-            h = h % 12 + (12 if half.upper() == "PM" else 0)
-        micro = int((fraction or "0").ljust(6, "0")[:6])
-        parts = (int(year), int(month), int(day), h, int(minute or 0), int(second or 0), micro)
-        return datetime(*parts)  # noqa: DTZ001 - the vendor's dates are naive wall-clock times
+    if (us := parse_us_date(text)) is not None:
+        return us
     if not _ISO_DATE.fullmatch(text):
         raise ValueError(f"not a date: {text!r}")
     value = datetime.fromisoformat(text)
@@ -173,9 +195,12 @@ class QueryError(ValueError):
 
 
 def _coerce(value: Any, dtype: str, tz: ZoneInfo) -> Any:
-    """A query operand in the field's type, so that 150000 and "150000" compare alike."""
+    """A query operand in the field's type, so that 150000 and "150000" compare alike
+    (``Text``: a DateTime field compared as text, see :attr:`Variant.QUERY_DATES_AS_TEXT`)."""
     if value is None:
         return MISSING
+    if dtype == "Text":
+        return str(value)
     try:
         if dtype in ("Int32", "Int64"):
             return value if isinstance(value, float) else int(value)
@@ -242,12 +267,25 @@ def _compile(query: Any, sim: Simulation, lid: int) -> _Test:
             raise QueryError(f"Unsupported operator: {key}")
         name = sim.resolve_field(lid, key) or key
         get = sim.accessor(lid, name)
+        dtype = types.get(name, "String")
+        if dtype == "DateTime" and Variant.QUERY_DATES_AS_TEXT in sim.settings.variant:
+            get, dtype = _as_text(get), "Text"
         is_ops = (
             isinstance(condition, dict) and condition and all(k.startswith("$") for k in condition)
         )
         for op, operand in condition.items() if is_ops else [("$eq", condition)]:
-            tests.append(_operator(op, operand, types.get(name, "String"), sim.tz, get))
+            tests.append(_operator(op, operand, dtype, sim.tz, get))
     return lambda i, d: all(t(i, d) for t in tests)
+
+
+def _as_text(get: Callable[[int, bytes], Any]) -> Callable[[int, bytes], Any]:
+    """A DateTime accessor giving the value's XML text instead."""
+
+    def text(i: int, d: bytes) -> Any:
+        value = get(i, d)
+        return value if value is MISSING else format_us(value)
+
+    return text
 
 
 def _missing_first(value: Any) -> tuple[int, Any]:
@@ -318,7 +356,7 @@ class _Selector:
         canonical = None
         if query:
             try:
-                parsed = json.loads(query)
+                parsed = loads_relaxed(query)
             except ValueError as exc:
                 raise QueryError(f"query is not valid JSON: {exc}") from exc
             _compile(parsed, self.sim, lid)  # reject a bad query before the cache sees it
@@ -381,6 +419,10 @@ def _answer(
     if not params["lid"].lstrip("-").isdigit():
         raise _Reject(400, f"Invalid lid: {params['lid']}")
     lid = int(params["lid"])
+    if Variant.DATES_REQUIRED in sim.settings.variant:
+        for name in ("startdate", "enddate"):
+            if name not in params:
+                raise _Reject(400, f"Missing required parameter: {name}")
     start, end = _date(params, "startdate", sim.tz), _date(params, "enddate", sim.tz)
     skip = _number(params, "skip", 0)
     take = min(_number(params, "take", MAX_TAKE), MAX_TAKE)
@@ -399,6 +441,9 @@ def _answer(
     fields = None
     if "fields" in params and lid in sim.lids:
         fields = sim.resolve_fields(lid, params["fields"].split("|"))
+    if not as_json and Variant.XML_WITHOUT_LAST_UPDATED in sim.settings.variant and sent:
+        every = fields or frozenset(name for name, _ in sim.fields(lid))
+        fields = every - {"LastUpdated"}
     fmt = "json" if as_json else "xml"
     chunks = sim.render(lid, page, fmt, fields, CHUNK_LEADS) if sent else iter(())
     if as_json:
@@ -443,6 +488,7 @@ def create_app(settings: Settings, now: datetime | None = None) -> FastAPI:
     limiter = RateLimiter(settings.rate_limit)
     chaos = random.Random(settings.seed)
     keys = frozenset(settings.api_key)
+    bad_key_status = 200 if Variant.BAD_KEY_200 in settings.variant else 401
     app = FastAPI(title="LeadExec (simulated)", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.simulation = sim
 
@@ -465,7 +511,7 @@ def create_app(settings: Settings, now: datetime | None = None) -> FastAPI:
         try:
             params = await _params(request)
             if params.get("key") not in keys:
-                raise _Reject(401, "Invalid API Key")
+                raise _Reject(bad_key_status, "Invalid API Key")
             frame, chunks, count = _answer(sim, selector, params, as_json)
         except _Reject as exc:
             return _error(exc.status, exc.message, as_json)
@@ -480,9 +526,11 @@ __all__ = [
     "MISSING",
     "SYSTEM_FIELDS",
     "UID_BASE",
+    "VARIANTS",
     "QueryError",
     "Settings",
     "Simulation",
+    "Variant",
     "create_app",
     "format_iso",
     "format_us",

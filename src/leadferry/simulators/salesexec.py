@@ -11,6 +11,9 @@ Login: ``POST /token`` with the form ``grant_type=password&username=U&password=P
 Unknown user or wrong password (both case-sensitive): 400 ``{"error": "invalid_grant",
 "error_description": "The user name or password is incorrect."}``. Every login issues a new token.
 
+Variants (``Settings.variant``, repeatable, see :data:`VARIANTS`): ``bearer-only`` accepts the
+token only as ``Authorization: Bearer``; ``login-401`` refuses a bad login with HTTP 401.
+
 Reports: ``GET /api/...`` (paths matched case-insensitively, as ASP.NET routes; an unknown one is
 404 ``{"Message": "No HTTP resource was found ..."}``), sending the token as ``AuthToken: <token>``
 or ``Authorization: Bearer <token>``; missing, unknown or expired: 401 ``{"Message":
@@ -18,7 +21,8 @@ or ``Authorization: Bearer <token>``; missing, unknown or expired: 401 ``{"Messa
 empty value counts as missing.
 
 - ``startDate`` and ``endDate`` are required for every report but the awaiting-import count (which
-  ignores them). ISO 8601: ``2026-11-20``, ``2026-11-20T08:00``, ``2026-11-20T08:00:00Z``,
+  ignores them). ISO 8601, or a US spelling .NET reads (``11/20/2026``, ``2014/01/05``,
+  ``11/20/26``, taken as UTC): ``2026-11-20``, ``2026-11-20T08:00``, ``2026-11-20T08:00:00Z``,
   ``...+00:00``, with 1 to 7 fractional digits; no offset means UTC, another offset is converted.
   Start inclusive, end exclusive, compared to the 100 ns tick; end before start: 400.
 - ``leadTypeUID`` (integer) filters on the lead's type; an unknown one selects nothing (the
@@ -51,12 +55,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
+from leadferry.simulators._dotnet import parse_us_date
 from leadferry.simulators._faults import RateLimiter
 from leadferry.simulators._salesexec_data import (
     ACTION_FIELDS,
@@ -98,6 +104,20 @@ JSON_TYPE = "application/json; charset=utf-8"
 _ROUTES = {path.lower(): report for report, path in REPORT_PATHS.items()}
 
 
+class Variant(StrEnum):
+    """Another plausible form of a reconstructed behaviour, played on request (``--variant``)."""
+
+    BEARER_ONLY = "bearer-only"
+    LOGIN_401 = "login-401"
+
+
+VARIANTS = {
+    Variant.BEARER_ONLY: "calls must carry Authorization: Bearer <token> (the OAuth convention); "
+    "an AuthToken header alone is refused with 401",
+    Variant.LOGIN_401: "a wrong username or password answers HTTP 401 (not 400) invalid_grant",
+}
+
+
 class Settings(BaseModel):
     """Options of the SalesExec simulator (each becomes a ``leadferry simulate salesexec`` flag)."""
 
@@ -122,6 +142,11 @@ class Settings(BaseModel):
     )
     awaiting_import: int = Field(
         default=37, ge=0, description="Leads awaiting import, spread over the lead types."
+    )
+    variant: list[Variant] = Field(
+        default_factory=list,
+        description="Play a reconstructed behaviour another plausible way (repeatable): "
+        + "; ".join(f"{name}: {meaning}" for name, meaning in VARIANTS.items()),
     )
 
     @field_validator("users")
@@ -150,14 +175,18 @@ _ISO = re.compile(
 
 
 def parse_ticks(text: str) -> int:
-    """An ISO 8601 date or time (no offset: UTC) as 100 ns ticks since 1970, keeping 7 digits.
+    """An ISO 8601 date or time (no offset: UTC) as 100 ns ticks since 1970, keeping 7 digits;
+    also the US spellings .NET model binding reads (``2014/01/05``, ``11/20/26``), as UTC.
 
     Raises:
-        ValueError: not ISO 8601, or not a real date.
+        ValueError: neither, or not a real date.
     """
     m = _ISO.fullmatch(text.strip())
     if m is None:
-        raise ValueError(f"not an ISO 8601 date: {text!r}")
+        us = parse_us_date(text)
+        if us is None:
+            raise ValueError(f"not an ISO 8601 date: {text!r}")
+        return to_ticks(us)
     year, month, day, hour, minute, second, fraction, _z, sign, off_h, off_m = m.groups()
     if sign and (int(off_h) > 23 or int(off_m) > 59):
         raise ValueError(f"bad offset in {text!r}")
@@ -255,8 +284,8 @@ class _Tokens:
         return session.user
 
 
-def _token_of(request: Request) -> str | None:
-    if token := request.headers.get("authtoken", "").strip():
+def _token_of(request: Request, bearer_only: bool) -> str | None:
+    if not bearer_only and (token := request.headers.get("authtoken", "").strip()):
         return token
     scheme, _, value = request.headers.get("authorization", "").strip().partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
@@ -319,7 +348,8 @@ def create_app(
             return _json(400, {"error": "unsupported_grant_type"})
         user, password = fields.get("username", ""), fields.get("password", "")
         if not user or logins.get(user) != password:
-            return _json(400, {"error": "invalid_grant", "error_description": BAD_LOGIN})
+            status = 401 if Variant.LOGIN_401 in settings.variant else 400
+            return _json(status, {"error": "invalid_grant", "error_description": BAD_LOGIN})
         body = {
             "access_token": tokens.issue(user),
             "token_type": "bearer",
@@ -339,7 +369,7 @@ def create_app(
         if request.method != "GET":
             message = f"The requested resource does not support http method '{request.method}'."
             return _json(405, {"Message": message}, {"Allow": "GET"})
-        if tokens.user(_token_of(request)) is None:
+        if tokens.user(_token_of(request, Variant.BEARER_ONLY in settings.variant)) is None:
             return _json(401, {"Message": DENIED}, {"WWW-Authenticate": "Bearer"})
         pairs = request.query_params.multi_items()
         params = {k.lower(): v.strip() for k, v in reversed(pairs) if v.strip()}
@@ -358,8 +388,10 @@ __all__ = [
     "REPORT_PATHS",
     "TICKS_PER_SECOND",
     "TOKEN_PATH",
+    "VARIANTS",
     "Settings",
     "Simulation",
+    "Variant",
     "create_app",
     "format_ticks",
     "parse_ticks",
