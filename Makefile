@@ -5,7 +5,7 @@ UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint format bench screenshots clean
+.PHONY: demo test check lint format bench screenshots clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -18,8 +18,13 @@ PYTEST_ARGS ?=
 demo: .venv/.synced
 	$(UV) run --frozen python scripts/demo.py
 
+# Everything, with Chromium, PostgreSQL and Redis installed and started when missing.
 test: .venv/.synced
-	$(UV) run --frozen pytest -n 2 $(PYTEST_ARGS)
+	scripts/test-services $(UV) run --frozen pytest -n 2 $(PYTEST_ARGS)
+
+# The inner loop: every test that runs in-process (no browser, no real processes or servers).
+check: .venv/.synced
+	$(UV) run --frozen pytest -n 2 -m "not e2e and not browser and not services" $(PYTEST_ARGS)
 
 lint: .venv/.synced
 	$(UV) run --frozen ruff check src tests bench scripts

@@ -8,9 +8,12 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
+import httpx2
 import pytest
 import uvicorn
+from starlette.datastructures import Headers
 from starlette.testclient import TestClient
 
 from leadferry.settings import Settings
@@ -83,6 +86,37 @@ def avidtrak_app(**options):
         **{"calls": 3_000, "days": 10, "pin": [PIN], "timezone": AVIDTRAK_ZONE} | options
     )
     return config, avidtrak_sim.create_app(config, now=NOW)
+
+
+class Vendors:
+    """Simulators in-process, each at a host name of its own: one HTTP client reaches them all.
+
+    ``vendors.add("leadexec.test", app)`` answers ``http://leadexec.test/...`` with *app*; a host
+    nobody added fails to connect, like an address where nothing listens.
+    """
+
+    def __init__(self) -> None:
+        self.apps: dict[str, Any] = {}
+
+    def add(self, host: str, app: Any) -> str:
+        self.apps[host] = app
+        return f"http://{host}"
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        host = Headers(scope=scope).get("host", "").split(":")[0]
+        if host not in self.apps:
+            raise httpx2.ConnectError(f"nothing listens at {host}")
+        await self.apps[host](scope, receive, send)
+
+    def client(self) -> TestClient:
+        """The client leadferry's vendor calls go through (runs, Test connection, Preview)."""
+        return TestClient(self)
+
+
+@pytest.fixture
+def vendors() -> Vendors:
+    """No simulator yet: tests add theirs (the web tests' app sends vendor calls here)."""
+    return Vendors()
 
 
 @contextlib.contextmanager
