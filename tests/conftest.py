@@ -103,6 +103,11 @@ class Vendors:
         return f"http://{host}"
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":  # the simulators do nothing at start-up or shutdown
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
         host = Headers(scope=scope).get("host", "").split(":")[0]
         if host not in self.apps:
             raise httpx2.ConnectError(f"nothing listens at {host}")

@@ -1,4 +1,7 @@
-"""Every report of every connector, against its simulator: the contract all of them keep.
+"""Every report of every installed connector, against its simulator: the contract all keep.
+
+The cases come from the registries (entry points), so a connector package's reports are checked
+as soon as it is installed next to leadferry.
 
 Rows arrive, primary keys are unique, dated rows fall inside the window, and paging ends.
 """
@@ -6,8 +9,6 @@ Rows arrive, primary keys are unique, dated rows fall inside the window, and pag
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -16,44 +17,9 @@ from starlette.testclient import TestClient
 from leadferry.connectors import CONNECTORS
 from leadferry.connectors.base import Credentials, RetryPolicy
 from leadferry.dates import DateSelection, today_in
-from tests.conftest import (
-    API_KEY,
-    AVIDTRAK_ZONE,
-    NOW,
-    PIN,
-    SALES_PASSWORD,
-    SALES_USER,
-    avidtrak_app,
-    leadexec_app,
-    salesexec_app,
-)
+from leadferry.simulators import SIMULATORS
+from tests.conftest import NOW
 
-
-@dataclass
-class Vendor:
-    app: Any
-    base_url: str
-    credentials: dict[str, str]
-    params: dict[str, dict[str, Any]]
-
-
-VENDORS = {
-    "leadexec": Vendor(
-        leadexec_app, "http://vendor.test/", {"api_key": API_KEY}, {"leads": {"lid": 271}}
-    ),
-    "salesexec": Vendor(
-        salesexec_app,
-        "http://vendor.test",
-        {"username": SALES_USER, "password": SALES_PASSWORD},
-        {},
-    ),
-    "avidtrak": Vendor(
-        avidtrak_app,
-        "http://vendor.test/white-label/calls",
-        {"pin_code": PIN, "timezone": AVIDTRAK_ZONE},
-        {},
-    ),
-}
 CASES = [
     pytest.param(name, report.slug, id=f"{name}-{report.slug}")
     for name, connector in CONNECTORS.items()
@@ -67,16 +33,19 @@ DATED_CASES = [
 ]
 
 
-def test_every_connector_has_a_simulated_vendor():
-    assert set(VENDORS) == set(CONNECTORS)
+def test_every_connector_has_a_simulator():
+    assert set(SIMULATORS) == set(CONNECTORS)
 
 
-def fetch(connector_name, slug, selection=None, **app_options):
-    vendor = VENDORS[connector_name]
+def fetch(connector_name, slug, selection=None):
+    """Every row of report *slug* from the connector's simulator (its default settings)."""
+    simulator = SIMULATORS[connector_name]
+    config = simulator.Settings()
+    account = simulator.account(config, "http://vendor.test")
     connector_cls = CONNECTORS[connector_name]
     report = connector_cls.report(slug)
-    _, app = vendor.app(**app_options)
-    credentials = Credentials("acme", {"base_url": vendor.base_url, **vendor.credentials})
+    credentials = Credentials("acme", account.fields)
+    app = simulator.create_app(config, now=NOW)
     with TestClient(app, base_url="http://vendor.test") as client:
         connector = connector_cls(
             client, credentials, retry=RetryPolicy(attempts=2, base_delay=0, max_delay=0)
@@ -88,7 +57,7 @@ def fetch(connector_name, slug, selection=None, **app_options):
                 timezone, today_in(timezone, NOW)
             )
         tables: dict[str, list[pa.Table]] = {}
-        for item in connector.fetch(report, vendor.params.get(slug, {}), window):
+        for item in connector.fetch(report, account.params.get(slug, {}), window):
             tables.setdefault(item.table, []).append(pa.Table.from_batches([item.batch]))
     merged = {
         name: pa.concat_tables(parts, promote_options="default") for name, parts in tables.items()

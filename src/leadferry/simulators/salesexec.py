@@ -57,6 +57,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
+from leadferry.simulators import SimulatedAccount
 from leadferry.simulators._faults import RateLimiter
 from leadferry.simulators._salesexec_data import (
     ACTION_FIELDS,
@@ -351,6 +352,12 @@ def create_app(
     return app
 
 
+def account(settings: Settings, url: str) -> SimulatedAccount:
+    """The account that reads this simulator at *url* with its first login."""
+    username, password = settings.users[0].split(":", 1)
+    return SimulatedAccount({"base_url": url, "username": username, "password": password})
+
+
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE_SIZE",
@@ -360,6 +367,7 @@ __all__ = [
     "TOKEN_PATH",
     "Settings",
     "Simulation",
+    "account",
     "create_app",
     "format_ticks",
     "parse_ticks",
