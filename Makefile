@@ -27,12 +27,12 @@ check: .venv/.synced
 	$(UV) run --frozen pytest -n 2 -m "not e2e and not browser and not services" $(PYTEST_ARGS)
 
 lint: .venv/.synced
-	$(UV) run --frozen ruff check src tests bench scripts
-	$(UV) run --frozen ruff format --check src tests bench scripts
+	$(UV) run --frozen ruff check src tests bench scripts examples
+	$(UV) run --frozen ruff format --check src tests bench scripts examples
 
 format: .venv/.synced
-	$(UV) run --frozen ruff check --fix src tests bench scripts
-	$(UV) run --frozen ruff format src tests bench scripts
+	$(UV) run --frozen ruff check --fix src tests bench scripts examples
+	$(UV) run --frozen ruff format src tests bench scripts examples
 
 screenshots: .venv/.synced
 	LEADFERRY_SCREENSHOTS=docs/screenshots $(UV) run --frozen pytest -m browser -p no:randomly
