@@ -30,7 +30,8 @@ test: .venv/.synced
 
 # The inner loop: every test that runs in-process (no browser, no real processes or servers).
 check: .venv/.synced
-	$(PYTEST) -n 2 -m "not e2e and not browser and not services" $(PYTEST_ARGS)
+	LEADFERRY_TEST_QUICK=1 $(PYTEST) -n 2 -m "not e2e and not browser and not services" \
+		$(PYTEST_ARGS)
 
 lint: .venv/.synced
 	$(UV) run --frozen ruff check src tests bench scripts examples

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import socket
 import threading
 import time
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx2
+import hypothesis
 import pytest
 import uvicorn
 from starlette.datastructures import Headers
@@ -21,6 +23,19 @@ from leadferry.simulators import avidtrak as avidtrak_sim
 from leadferry.simulators import leadexec as leadexec_sim
 from leadferry.simulators import salesexec as salesexec_sim
 from leadferry.store import Store, generate_key
+
+# `make check`, the inner loop, runs the property tests with a fifth of their examples (at least
+# ten); `make test` runs them all.
+EXAMPLE_SHARE = 0.2 if os.environ.get("LEADFERRY_TEST_QUICK") else 1.0
+
+
+def examples(count: int) -> int:
+    """*count* property-test examples, or a fifth of them under ``make check``."""
+    return max(10, round(count * EXAMPLE_SHARE))
+
+
+hypothesis.settings.register_profile("leadferry", max_examples=examples(100))
+hypothesis.settings.load_profile("leadferry")
 
 # A fixed clock: Monday 2026-11-23, 12:00 in Los Angeles (US daylight saving ended 2026-11-01).
 NOW = dt.datetime(2026, 11, 23, 20, 0, tzinfo=dt.UTC)
