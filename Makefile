@@ -6,7 +6,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 PYTEST_ARGS ?=
 N ?= 1000
 
-.PHONY: demo test soak lint format bench screenshots clean
+.PHONY: demo test check soak lint format bench screenshots clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -19,8 +19,20 @@ N ?= 1000
 demo: .venv/.synced
 	$(UV) run --frozen python scripts/demo.py
 
+# The suite starts hundreds of Python processes: they keep their bytecode (in .cache/, out of
+# the tree) even where the environment says not to write any, or each would compile leadferry and
+# its dependencies again (seconds of CPU per process).
+PYTEST := env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(CURDIR)/.cache/pycache \
+	$(UV) run --frozen pytest
+
+# Everything, with Chromium, PostgreSQL and Redis installed and started when missing.
 test: .venv/.synced
-	$(UV) run --frozen pytest -n 2 $(PYTEST_ARGS)
+	scripts/test-services $(PYTEST) -n 2 $(PYTEST_ARGS)
+
+# The inner loop: every test that runs in-process (no browser, no real processes or servers).
+check: .venv/.synced
+	LEADFERRY_TEST_QUICK=1 $(PYTEST) -n 2 -m "not e2e and not browser and not services" \
+		$(PYTEST_ARGS)
 
 # N random faults (kill -9 in fetch and load, vendor 5xx/429/truncation, concurrent runs) over real
 # processes; the figures go to soak.json (docs/reliability.md). LEADFERRY_FAULTS_SEED repeats a run.
@@ -29,12 +41,12 @@ soak: .venv/.synced
 		$(UV) run --frozen pytest -p no:randomly tests/e2e/test_faults.py
 
 lint: .venv/.synced
-	$(UV) run --frozen ruff check src tests bench scripts
-	$(UV) run --frozen ruff format --check src tests bench scripts
+	$(UV) run --frozen ruff check src tests bench scripts examples
+	$(UV) run --frozen ruff format --check src tests bench scripts examples
 
 format: .venv/.synced
-	$(UV) run --frozen ruff check --fix src tests bench scripts
-	$(UV) run --frozen ruff format src tests bench scripts
+	$(UV) run --frozen ruff check --fix src tests bench scripts examples
+	$(UV) run --frozen ruff format src tests bench scripts examples
 
 screenshots: .venv/.synced
 	LEADFERRY_SCREENSHOTS=docs/screenshots $(UV) run --frozen pytest -m browser -p no:randomly
@@ -43,4 +55,4 @@ bench: .venv/.synced
 	$(UV) run --frozen python bench/bench_sync.py
 
 clean:
-	rm -rf .venv .tools .leadferry-demo
+	rm -rf .venv .tools .leadferry-demo .cache

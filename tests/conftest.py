@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
+import httpx2
+import hypothesis
 import pytest
 import uvicorn
+from starlette.datastructures import Headers
 from starlette.testclient import TestClient
 
 from leadferry.settings import Settings
@@ -18,6 +23,19 @@ from leadferry.simulators import avidtrak as avidtrak_sim
 from leadferry.simulators import leadexec as leadexec_sim
 from leadferry.simulators import salesexec as salesexec_sim
 from leadferry.store import Store, generate_key
+
+# `make check`, the inner loop, runs the property tests with a fifth of their examples (at least
+# ten); `make test` runs them all.
+EXAMPLE_SHARE = 0.2 if os.environ.get("LEADFERRY_TEST_QUICK") else 1.0
+
+
+def examples(count: int) -> int:
+    """*count* property-test examples, or a fifth of them under ``make check``."""
+    return max(10, round(count * EXAMPLE_SHARE))
+
+
+hypothesis.settings.register_profile("leadferry", max_examples=examples(100))
+hypothesis.settings.load_profile("leadferry")
 
 # A fixed clock: Monday 2026-11-23, 12:00 in Los Angeles (US daylight saving ended 2026-11-01).
 NOW = dt.datetime(2026, 11, 23, 20, 0, tzinfo=dt.UTC)
@@ -83,6 +101,42 @@ def avidtrak_app(**options):
         **{"calls": 3_000, "days": 10, "pin": [PIN], "timezone": AVIDTRAK_ZONE} | options
     )
     return config, avidtrak_sim.create_app(config, now=NOW)
+
+
+class Vendors:
+    """Simulators in-process, each at a host name of its own: one HTTP client reaches them all.
+
+    ``vendors.add("leadexec.test", app)`` answers ``http://leadexec.test/...`` with *app*; a host
+    nobody added fails to connect, like an address where nothing listens.
+    """
+
+    def __init__(self) -> None:
+        self.apps: dict[str, Any] = {}
+
+    def add(self, host: str, app: Any) -> str:
+        self.apps[host] = app
+        return f"http://{host}"
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":  # the simulators do nothing at start-up or shutdown
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        host = Headers(scope=scope).get("host", "").split(":")[0]
+        if host not in self.apps:
+            raise httpx2.ConnectError(f"nothing listens at {host}")
+        await self.apps[host](scope, receive, send)
+
+    def client(self) -> TestClient:
+        """The client leadferry's vendor calls go through (runs, Test connection, Preview)."""
+        return TestClient(self)
+
+
+@pytest.fixture
+def vendors() -> Vendors:
+    """No simulator yet: tests add theirs (the web tests' app sends vendor calls here)."""
+    return Vendors()
 
 
 @contextlib.contextmanager

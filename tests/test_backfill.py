@@ -187,6 +187,7 @@ def test_the_command_refuses_bad_input_with_one_line(settings, flags, message):
     assert message in lines[0]
 
 
+@pytest.mark.e2e  # the command makes its own HTTP client: the simulator serves on loopback
 def test_the_command_prints_a_line_per_chunk_and_a_summary(store, settings, leadexec_truth):
     _, simulator = leadexec_app()
     with serve_on_loopback(simulator) as url:

@@ -1,7 +1,9 @@
-"""Every report of every connector through run_dataset, against the simulators over loopback.
+"""Every report of every connector through run_dataset, into real DuckDB files and SQLite.
 
-The simulators run as real HTTP servers on 127.0.0.1 (uvicorn in a thread); leadferry talks to
-them with its own HTTP client, loads real DuckDB files and records runs in real SQLite.
+Every installed simulator runs in-process at a host of its own (``http://leadexec.test``...),
+reached through one HTTP client, so the reports, fixtures and accounts come from the registries:
+an installed connector package is loaded here too. The built-ins get the settings the
+vendor-specific tests below need; tests/e2e runs the same over real loopback servers.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -19,9 +23,8 @@ from leadferry.connectors import CONNECTORS
 from leadferry.dates import DateSelection, today_in
 from leadferry.errors import AuthError
 from leadferry.runner import run_dataset
+from leadferry.simulators import SIMULATORS, SimulatedAccount
 from leadferry.simulators import avidtrak as avidtrak_sim
-from leadferry.simulators import leadexec as leadexec_sim
-from leadferry.simulators import salesexec as salesexec_sim
 from leadferry.store import DatasetSpec
 from tests.conftest import (
     API_KEY,
@@ -30,10 +33,8 @@ from tests.conftest import (
     PIN,
     SALES_PASSWORD,
     SALES_USER,
+    Vendors,
     avidtrak_app,
-    leadexec_app,
-    salesexec_app,
-    serve_on_loopback,
 )
 
 EMPTY_DAY = "2026-11-20"
@@ -51,31 +52,54 @@ class MovableClock:
 
 
 SALES_CLOCK = MovableClock()
+OWN_LOGINS = [f"{name}:{name}-pw" for name in ("one_login", "expiring", "looping")]
+SETTINGS: dict[str, dict[str, Any]] = {
+    "leadexec": {"leads": 6_000, "days": 10, "api_key": [API_KEY], "lid": [271, 272]},
+    "salesexec": {
+        "leads": 3_000,
+        "days": 10,
+        "token_ttl": TOKEN_TTL,
+        "users": [f"{SALES_USER}:{SALES_PASSWORD}", *OWN_LOGINS],
+    },
+    "avidtrak": {"calls": 3_000, "days": 10, "pin": [PIN], "timezone": AVIDTRAK_ZONE,
+                 "empty_days": [EMPTY_DAY]},
+}  # fmt: skip
+"""The built-in simulators' settings for the tests below; other simulators take their defaults."""
+
+
+@dataclass
+class Simulated:
+    url: str
+    account: SimulatedAccount
+    config: Any
+    """The simulator's Settings."""
+
+    def simulation(self, name: str) -> Any:
+        """The vendor's own truth (a built-in simulator's ``Simulation``)."""
+        return SIMULATORS[name].Simulation(self.config, now=NOW)
+
+
+@dataclass
+class World:
+    vendors: Vendors
+    simulated: dict[str, Simulated]
+    client: httpx2.Client
+
+    def __getitem__(self, name: str) -> Simulated:
+        return self.simulated[name]
 
 
 @pytest.fixture(scope="module")
-def vendors() -> Iterator[dict[str, Any]]:
-    le_config, le_app = leadexec_app()
-    own_logins = [f"{name}:{name}-pw" for name in ("one_login", "expiring", "looping")]
-    se_config, se_app = salesexec_app(
-        clock=SALES_CLOCK,
-        token_ttl=TOKEN_TTL,
-        users=[f"{SALES_USER}:{SALES_PASSWORD}", *own_logins],
-    )
-    av_config, av_app = avidtrak_app(empty_days=[EMPTY_DAY])
-    with (
-        serve_on_loopback(le_app) as le_url,
-        serve_on_loopback(se_app) as se_url,
-        serve_on_loopback(av_app) as av_url,
-    ):
-        yield {
-            "leadexec": (le_url + "/", {"api_key": API_KEY},
-                         leadexec_sim.Simulation(le_config, now=NOW)),
-            "salesexec": (se_url, {"username": SALES_USER, "password": SALES_PASSWORD},
-                          salesexec_sim.Simulation(se_config, now=NOW)),
-            "avidtrak": (av_url + "/reseller/acme", {"pin_code": PIN, "timezone": AVIDTRAK_ZONE},
-                         avidtrak_sim.Simulation(av_config, now=NOW)),
-        }  # fmt: skip
+def world() -> Iterator[World]:
+    vendors = Vendors()
+    simulated = {}
+    for name, simulator in SIMULATORS.items():
+        config = simulator.Settings(**SETTINGS.get(name, {}))
+        own_clock = {"clock": SALES_CLOCK} if name == "salesexec" else {}
+        url = vendors.add(f"{name}.test", simulator.create_app(config, now=NOW, **own_clock))
+        simulated[name] = Simulated(url, simulator.account(config, url), config)
+    with closing(vendors.client()) as client:
+        yield World(vendors, simulated, client)
 
 
 @pytest.fixture(autouse=True)
@@ -85,23 +109,35 @@ def quick_retries(settings):
 
 
 @pytest.fixture
-def accounts(store, vendors):
-    for connector, (url, secrets, _) in vendors.items():
-        config = {"base_url": url} | {k: v for k, v in secrets.items() if k == "timezone"}
-        hidden = {k: v for k, v in secrets.items() if k != "timezone"}
-        config |= {k: v for k, v in hidden.items() if k == "username"}
-        hidden.pop("username", None)
-        store.create_account(connector, connector, config, hidden)
-    return vendors
+def accounts(store, world) -> World:
+    """One account per simulator, named after its connector."""
+    for name, simulated in world.simulated.items():
+        connector = CONNECTORS[name]
+        secret = {field.id for field in connector.fields if field.secret}
+        fields = simulated.account.fields
+        store.create_account(
+            name,
+            name,
+            {k: v for k, v in fields.items() if k not in secret},
+            {k: v for k, v in fields.items() if k in secret},
+        )
+    return world
+
+
+@pytest.fixture
+def run(store, settings, world):
+    """``run(name, client=...)`` runs dataset *name* now, through the simulators' client."""
+
+    def run_now(name, *, client=None, **kwargs):
+        client = client or world.client
+        return run_dataset(store, settings, name, clock=lambda: NOW, client=client, **kwargs)
+
+    return run_now
 
 
 def make(store, name, connector, report, params=None, **fields):
     return store.create_dataset(DatasetSpec(
         name=name, account=connector, report=report, params=params or {}, **fields))  # fmt: skip
-
-
-def run(store, settings, name, **kwargs):
-    return run_dataset(store, settings, name, clock=lambda: NOW, **kwargs)
 
 
 def rows(settings, sql):
@@ -125,11 +161,12 @@ EVERY_REPORT = [
 
 
 @pytest.mark.parametrize(("connector", "slug"), EVERY_REPORT)
-def test_every_report_loads_into_its_table(store, settings, accounts, connector, slug):
+def test_every_report_loads_into_its_table(store, settings, accounts, run, connector, slug):
     report = CONNECTORS[connector].report(slug)
     selection = {"days_back": 7} if report.dated else None
-    make(store, "ds", connector, slug, PARAMS.get(slug), date_selection=selection)
-    result = run(store, settings, "ds")
+    params = accounts[connector].account.params.get(slug)
+    make(store, "ds", connector, slug, params, date_selection=selection)
+    result = run("ds")
     assert result.status == "success"
     loaded = rows(settings, f"select count(*) from ds.{report.main_table.name}")[0][0]
     assert loaded == result.rows[report.main_table.name] > 0
@@ -174,14 +211,14 @@ DATED = {"leadexec": ("leads", "America/Los_Angeles"), "salesexec": ("all_leads"
 @pytest.mark.parametrize("connector", list(DATED))
 @pytest.mark.parametrize("selection", SELECTIONS, ids=lambda s: "-".join(map(str, s)) or "default")
 def test_every_date_option_loads_exactly_the_vendors_rows(
-    store, settings, accounts, connector, selection
+    run, store, settings, accounts, connector, selection
 ):
     slug, zone = DATED[connector]
     make(store, "ds", connector, slug, PARAMS.get(slug), date_selection=selection)
-    result = run(store, settings, "ds")
+    result = run("ds")
     win = window(selection, zone)
     assert (result.window_start, result.window_end) == (win.start, win.end)
-    simulation = accounts[connector][2]
+    simulation = accounts[connector].simulation(connector)
     assert result.rows.get(slug, 0) == truth(connector, simulation, win, zone)
 
 
@@ -192,7 +229,7 @@ METHOD_REPORTS = {"leadexec": "leads", "salesexec": "all_actions", "avidtrak": "
 
 @pytest.mark.parametrize("connector", list(METHOD_REPORTS))
 @pytest.mark.parametrize("method", ["replace", "append", "merge", "partition"])
-def test_every_update_method(store, settings, accounts, connector, method):
+def test_every_update_method(run, store, settings, accounts, connector, method):
     slug = METHOD_REPORTS[connector]
     report = CONNECTORS[connector].report(slug)
     make(
@@ -204,8 +241,8 @@ def test_every_update_method(store, settings, accounts, connector, method):
         date_selection={"days_back": 3},
         update_method=method,
     )
-    first = run(store, settings, "ds").rows[slug]
-    run(store, settings, "ds")
+    first = run("ds").rows[slug]
+    run("ds")
     table = f"ds.{slug}"
     total = rows(settings, f"select count(*) from {table}")[0][0]
     keys = ", ".join(report.merge_key)
@@ -215,7 +252,7 @@ def test_every_update_method(store, settings, accounts, connector, method):
         assert distinct == total
     # A wider window adds the new days and keeps one copy of the overlap.
     store.update_dataset("ds", date_selection={"days_back": 5})
-    wider = run(store, settings, "ds").rows[slug]
+    wider = run("ds").rows[slug]
     total = rows(settings, f"select count(*) from {table}")[0][0]
     expected = {"replace": wider, "append": 2 * first + wider}.get(method, wider)
     assert total == expected
@@ -227,33 +264,35 @@ def test_every_update_method(store, settings, accounts, connector, method):
 def fresh_sales_account(store, accounts, name):
     """An account of its own user: tokens are cached per login, so it starts with none."""
     store.create_account(name, "salesexec",
-                         {"base_url": accounts["salesexec"][0], "username": name},
+                         {"base_url": accounts["salesexec"].url, "username": name},
                          {"password": f"{name}-pw"})  # fmt: skip
 
 
-def counting_client(logins, refused):
+def counting_client(world, logins, refused):
     def on_response(response):
         if response.request.url.path.endswith("/token"):
             logins.append(response)
         if response.status_code == 401:
             refused.append(response)
 
-    return httpx2.Client(event_hooks={"response": [on_response]})
+    client = world.vendors.client()
+    client.event_hooks = {"response": [on_response]}
+    return client
 
 
-def test_one_login_serves_every_page_and_the_next_run(store, settings, accounts):
+def test_one_login_serves_every_page_and_the_next_run(run, store, accounts):
     fresh_sales_account(store, accounts, "one_login")
     make(store, "actions", "one_login", "all_actions", date_selection={"days_back": 9})
     make(store, "leads_made", "one_login", "all_leads", date_selection={"days_back": 9})
     logins, refused = [], []
-    with counting_client(logins, refused) as client:
-        assert run(store, settings, "actions", client=client).rows["all_actions"] > 1000
-        run(store, settings, "leads_made", client=client)
+    with counting_client(accounts, logins, refused) as client:
+        assert run("actions", client=client).rows["all_actions"] > 1000
+        run("leads_made", client=client)
     assert len(logins) == 1
     assert refused == []
 
 
-def test_a_token_that_expires_mid_run_is_renewed_once(store, settings, accounts):
+def test_a_token_that_expires_mid_run_is_renewed_once(run, store, settings, accounts):
     fresh_sales_account(store, accounts, "expiring")
     make(store, "actions", "expiring", "all_actions", date_selection={"days_back": 9})
     logins, refused = [], []
@@ -262,16 +301,18 @@ def test_a_token_that_expires_mid_run_is_renewed_once(store, settings, accounts)
         if progress.pages_done == 1:
             SALES_CLOCK.offset += dt.timedelta(seconds=TOKEN_TTL + 1)
 
-    with counting_client(logins, refused) as client:
-        result = run(store, settings, "actions", client=client, progress=expire_after_first_page)
-    simulation = accounts["salesexec"][2]
+    with counting_client(accounts, logins, refused) as client:
+        result = run("actions", client=client, progress=expire_after_first_page)
+    simulation = accounts["salesexec"].simulation("salesexec")
     win = window({"days_back": 9}, "UTC")
     assert result.rows["all_actions"] == len(simulation.actions(win.start, win.end))
     assert 1 <= len(refused) <= settings.concurrency, "pages in flight were refused once each"
     assert len(logins) == 2, "one login, then exactly one more after the token expired"
 
 
-def test_a_token_refused_again_after_renewal_fails_instead_of_looping(store, settings, accounts):
+def test_a_token_refused_again_after_renewal_fails_instead_of_looping(
+    run, store, settings, accounts
+):
     fresh_sales_account(store, accounts, "looping")
     make(store, "actions", "looping", "all_actions", date_selection={"days_back": 1})
     logins, refused = [], []
@@ -280,33 +321,33 @@ def test_a_token_refused_again_after_renewal_fails_instead_of_looping(store, set
         if response.request.url.path.endswith("/token"):
             SALES_CLOCK.offset += dt.timedelta(seconds=TOKEN_TTL + 1)
 
-    with counting_client(logins, refused) as client:
+    with counting_client(accounts, logins, refused) as client:
         client.event_hooks["response"].append(expire_every_token)
         with pytest.raises(AuthError, match="SalesExec rejected the username or password"):
-            run(store, settings, "actions", client=client)
+            run("actions", client=client)
     assert len(logins) == 2
     assert len(refused) == 2
 
 
-def test_wrong_salesexec_credentials_fail_at_once(store, settings, accounts):
+def test_wrong_salesexec_credentials_fail_at_once(run, store, settings, accounts):
     store.create_account("bad_sales", "salesexec",
-                         {"base_url": accounts["salesexec"][0], "username": SALES_USER},
+                         {"base_url": accounts["salesexec"].url, "username": SALES_USER},
                          {"password": "wrong-password"})  # fmt: skip
     make(store, "ds", "bad_sales", "all_leads")
     with pytest.raises(AuthError) as raised:
-        run(store, settings, "ds")
+        run("ds")
     assert str(raised.value) == "SalesExec rejected the username or password for account bad_sales"
     assert "wrong-password" not in store.list_runs("ds")[0].error
 
 
-def test_salesexec_reports_agree_through_their_datasets(store, settings, accounts):
+def test_salesexec_reports_agree_through_their_datasets(run, store, settings, accounts):
     for name, slug in (
         ("counts", "branch_lead_count"),
         ("made", "all_leads"),
         ("closed", "closed_leads"),
     ):
         make(store, name, "salesexec", slug, date_selection={"days_back": 10})
-        run(store, settings, name)
+        run(name)
     per_branch = dict(
         rows(
             settings, "select branch_name, sum(lead_count) from counts.branch_lead_count group by 1"
@@ -337,9 +378,9 @@ def test_salesexec_reports_agree_through_their_datasets(store, settings, account
     )
 
 
-def test_awaiting_import_count_takes_no_dates(store, settings, accounts):
+def test_awaiting_import_count_takes_no_dates(run, store, settings, accounts):
     make(store, "waiting", "salesexec", "leads_awaiting_import_count")
-    result = run(store, settings, "waiting")
+    result = run("waiting")
     assert (result.window_start, result.window_end) == (None, None)
     counts = dict(
         rows(settings, "select lead_type_uid, count from waiting.leads_awaiting_import_count")
@@ -350,14 +391,14 @@ def test_awaiting_import_count_takes_no_dates(store, settings, accounts):
 # -- AvidTrak: codes, empty days, formats ------------------------------------------------------
 
 
-def test_an_empty_day_is_an_empty_report_not_a_failure(store, settings, accounts):
+def test_an_empty_day_is_an_empty_report_not_a_failure(run, store, settings, accounts):
     make(store, "calls", "avidtrak", "offline_portal_calls", date_selection={"date": EMPTY_DAY})
-    result = run(store, settings, "calls")
+    result = run("calls")
     assert result.status == "success"
     assert result.rows == {"offline_portal_calls": 0}
 
 
-def test_partition_empties_a_day_that_became_empty(store, settings, accounts):
+def test_partition_empties_a_day_that_became_empty(run, store, settings, accounts):
     make(
         store,
         "geo",
@@ -366,7 +407,7 @@ def test_partition_empties_a_day_that_became_empty(store, settings, accounts):
         update_method="partition",
         date_selection={"from_date": "2026-11-19", "to_date": "2026-11-21"},
     )
-    run(store, settings, "geo")
+    run("geo")
     days = {d for (d,) in rows(settings, "select distinct date from geo.geographical_data")}
     assert dt.date.fromisoformat(EMPTY_DAY) not in days
     assert len(days) == 2
@@ -374,35 +415,35 @@ def test_partition_empties_a_day_that_became_empty(store, settings, accounts):
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
 @pytest.mark.parametrize("variant", [None, *avidtrak_sim.Variant])
-def test_a_wrong_pin_is_named_in_every_envelope(store, settings, vendors, variant, fmt):
-    config, app = avidtrak_app(variant=[variant] if variant else [])
-    with serve_on_loopback(app) as url:
-        store.create_account(
-            "bad_pin", "avidtrak", {"base_url": url, "format": fmt}, {"pin_code": "0000-wrong"}
-        )
-        make(store, "ds", "bad_pin", "geographical_data")
-        with pytest.raises(AuthError, match="^AvidTrak rejected the pin code for account bad_pin$"):
-            run(store, settings, "ds")
+def test_a_wrong_pin_is_named_in_every_envelope(store, world, run, variant, fmt):
+    _, app = avidtrak_app(variant=[variant] if variant else [])
+    url = world.vendors.add(f"avidtrak-{variant or 'as-specified'}-{fmt}.test", app)
+    store.create_account(
+        "bad_pin", "avidtrak", {"base_url": url, "format": fmt}, {"pin_code": "0000-wrong"}
+    )
+    make(store, "ds", "bad_pin", "geographical_data")
+    with pytest.raises(AuthError, match="^AvidTrak rejected the pin code for account bad_pin$"):
+        run("ds")
 
 
-def test_xml_answers_load_the_same_rows_as_json(store, settings, accounts):
-    url = accounts["avidtrak"][0]
+def test_xml_answers_load_the_same_rows_as_json(run, store, settings, accounts):
+    url = accounts["avidtrak"].account.fields["base_url"]
     store.create_account("xml_calls", "avidtrak",
                          {"base_url": url, "format": "xml", "timezone": AVIDTRAK_ZONE},
                          {"pin_code": PIN})  # fmt: skip
     make(store, "as_json", "avidtrak", "offline_portal_calls", date_selection={"days_back": 2})
     make(store, "as_xml", "xml_calls", "offline_portal_calls", date_selection={"days_back": 2})
-    run(store, settings, "as_json")
-    run(store, settings, "as_xml")
+    run("as_json")
+    run("as_xml")
     select = "select * exclude (_dlt_load_id) from {}.offline_portal_calls order by call_id"
     assert rows(settings, select.format("as_json")) == rows(settings, select.format("as_xml"))
 
 
-def test_geographical_rows_agree_with_the_calls(store, settings, accounts):
+def test_geographical_rows_agree_with_the_calls(run, store, settings, accounts):
     make(store, "geo", "avidtrak", "geographical_data", date_selection={"days_back": 4})
     make(store, "calls", "avidtrak", "offline_portal_calls", date_selection={"days_back": 4})
-    run(store, settings, "geo")
-    run(store, settings, "calls")
+    run("geo")
+    run("calls")
     geo = dict(rows(settings, "select date, sum(calls) from geo.geographical_data group by 1"))
     calls = Counter(
         d for (d,) in rows(settings, "select report_day from calls.offline_portal_calls")

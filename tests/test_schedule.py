@@ -23,6 +23,7 @@ from leadferry.schedule import (
     parse_monthly,
     parse_weekly,
 )
+from tests.conftest import examples
 
 UTC = dt.UTC
 LA, LONDON, SYDNEY, KOLKATA = (
@@ -716,7 +717,9 @@ def build(flags, zone, hours, start_at):
 SCHEDULES = st.builds(
     build, KIND_FLAGS, st.sampled_from(ZONES), HOURS, st.one_of(st.none(), INSTANTS)
 ).filter(lambda schedule: schedule is not None)
-PROPERTIES = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTIES = settings(
+    max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @PROPERTIES

@@ -12,8 +12,11 @@ from starlette.testclient import TestClient
 from leadferry.schedule import Schedule
 from leadferry.scheduler import Scheduler, reschedule, resume
 from leadferry.store import DatasetSpec, Store
-from tests.conftest import NOW, leadexec_app, serve_on_loopback
+from tests.conftest import NOW, leadexec_app
 
+# Webhooks are posted with their own short timeout; the in-process client has no network to
+# time out, and starlette says so with a warning.
+pytestmark = pytest.mark.filterwarnings("ignore:You should not use the 'timeout' argument")
 HOUR = dt.timedelta(hours=1)
 
 
@@ -48,8 +51,8 @@ def failing_api():
 
 
 @pytest.fixture
-def receiver():
-    """A real webhook receiver on loopback, collecting what it is sent."""
+def receiver(vendors):
+    """A webhook receiver at http://hooks.test/hook, collecting what it is sent."""
     received: list[dict] = []
     app = FastAPI()
 
@@ -58,8 +61,23 @@ def receiver():
         received.append(await request.json())
         return {"ok": True}
 
-    with serve_on_loopback(app) as url:
-        yield url + "/hook", received
+    return vendors.add("hooks.test", app) + "/hook", received
+
+
+@pytest.fixture
+def reaching(vendors):
+    """``reaching(leadexec)``: a client to the receiver and to the *leadexec* simulator app."""
+    clients = []
+
+    def client(leadexec=None):
+        if leadexec is not None:
+            vendors.add("leadexec.test", leadexec)
+        clients.append(vendors.client())
+        return clients[-1]
+
+    yield client
+    for opened in clients:
+        opened.close()
 
 
 def hourly(store, clock, name="acme_leads", **fields):
@@ -169,12 +187,12 @@ def test_a_failed_run_is_retried_then_succeeds(
 
 
 def test_after_the_last_retry_the_dataset_is_failing_and_an_alert_goes_out(
-    store, settings, acme, failing_api, clock, receiver
+    store, settings, acme, clock, receiver, reaching
 ):
     url, received = receiver
     hourly(store, clock, retry_every=10, retries=1, alert_webhook=url)
     clock.advance(HOUR)
-    service = scheduler(store, settings, clock, failing_api)
+    service = scheduler(store, settings, clock, reaching(leadexec_app(fail_rate=1.0)[1]))
     service.tick()
     service.wait()
     clock.advance(dt.timedelta(minutes=10))
@@ -228,13 +246,13 @@ def test_a_failing_dataset_that_keeps_its_schedule_runs_its_next_slot(
     service.shutdown()
 
 
-def test_stale_manual_datasets_alert_once(settings, acme, clock, receiver):
+def test_stale_manual_datasets_alert_once(settings, acme, clock, receiver, reaching):
     url, received = receiver
     spec = DatasetSpec(name="manual_leads", account="acme", report="leads", params={"lid": 271},
                        stale_after=60, alert_webhook=url)  # fmt: skip
     with Store.open(settings, clock=clock) as store:
         store.create_dataset(spec)
-        service = scheduler(store, settings, clock, None)
+        service = scheduler(store, settings, clock, reaching())
         service.tick()
         service.wait()
         assert received == [], "not stale before an hour has passed"
@@ -250,11 +268,11 @@ def test_stale_manual_datasets_alert_once(settings, acme, clock, receiver):
 
 
 def test_zero_rows_where_the_last_runs_had_rows_sends_an_alert(
-    store, settings, acme, leadexec_api, clock, receiver
+    store, settings, acme, clock, receiver, reaching
 ):
     url, received = receiver
     hourly(store, clock, alert_webhook=url)
-    service = scheduler(store, settings, clock, leadexec_api)
+    service = scheduler(store, settings, clock, reaching(leadexec_app()[1]))
     for _ in range(2):
         clock.advance(HOUR)
         service.tick()

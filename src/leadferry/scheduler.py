@@ -76,7 +76,11 @@ def resume(store: Store, name: str, now: dt.datetime) -> dt.datetime | None:
 
 
 class Scheduler:
-    """Runs due datasets on a bounded pool of worker threads."""
+    """Runs due datasets on a bounded pool of worker threads.
+
+    Every outgoing HTTP call (vendor pages, alert webhooks) goes through *client* when given
+    (tests give one that reaches simulators in-process), otherwise through clients of its own.
+    """
 
     def __init__(
         self,
@@ -287,5 +291,5 @@ class Scheduler:
         )
         logger.warning("%s: %s", dataset.name, alert.message)
         if targets:
-            for problem in alerts.deliver(alert, targets, self.settings):
+            for problem in alerts.deliver(alert, targets, self.settings, self.client):
                 logger.warning("%s: alert not delivered: %s", dataset.name, problem)

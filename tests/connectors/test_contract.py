@@ -1,4 +1,7 @@
-"""Every report of every connector, against its simulator: the contract all of them keep.
+"""Every report of every installed connector, against its simulator: the contract all keep.
+
+The cases come from the registries (entry points), so a connector package's reports are checked
+as soon as it is installed next to leadferry.
 
 Rows arrive, primary keys are unique, dated rows fall inside the window, and paging ends; against
 the simulator as specified and against each variant it plays of a reconstructed behaviour (and
@@ -8,7 +11,6 @@ AvidTrak in both of its formats).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -19,52 +21,16 @@ from leadferry.connectors import CONNECTORS
 from leadferry.connectors.base import Credentials, RetryPolicy
 from leadferry.dates import DateSelection, today_in
 from leadferry.simulators import SIMULATORS
-from tests.conftest import (
-    API_KEY,
-    AVIDTRAK_ZONE,
-    NOW,
-    PIN,
-    SALES_PASSWORD,
-    SALES_USER,
-    avidtrak_app,
-    leadexec_app,
-    salesexec_app,
-)
+from tests.conftest import NOW
 
-
-@dataclass
-class Vendor:
-    app: Any
-    base_url: str
-    credentials: dict[str, str]
-    params: dict[str, dict[str, Any]]
-
-
-VENDORS = {
-    "leadexec": Vendor(
-        leadexec_app, "http://vendor.test/", {"api_key": API_KEY}, {"leads": {"lid": 271}}
-    ),
-    "salesexec": Vendor(
-        salesexec_app,
-        "http://vendor.test",
-        {"username": SALES_USER, "password": SALES_PASSWORD},
-        {},
-    ),
-    "avidtrak": Vendor(
-        avidtrak_app,
-        "http://vendor.test/white-label/calls",
-        {"pin_code": PIN, "timezone": AVIDTRAK_ZONE},
-        {},
-    ),
-}
 FORMATS = {"avidtrak": ({"format": "json"}, {"format": "xml"})}
-"""Credential settings each case is also run with (AvidTrak answers JSON or XML)."""
+"""Account settings each case is also run with (AvidTrak answers JSON or XML)."""
 
 
 def _cases(dated_only: bool) -> list[Any]:
     cases = []
     for name, connector in CONNECTORS.items():
-        variants = [None, *SIMULATORS[name].Variant]
+        variants = [None, *getattr(SIMULATORS[name], "Variant", ())]
         for report in connector.reports:
             if dated_only and not report.dated:
                 continue
@@ -81,17 +47,20 @@ CASES = _cases(dated_only=False)
 DATED_CASES = _cases(dated_only=True)
 
 
-def test_every_connector_has_a_simulated_vendor():
-    assert set(VENDORS) == set(CONNECTORS)
+def test_every_connector_has_a_simulator():
+    assert set(SIMULATORS) == set(CONNECTORS)
 
 
 def fetch(connector_name, slug, variant=None, extra=None, selection=None):
-    vendor = VENDORS[connector_name]
+    """Every row of report *slug* from the connector's simulator (its default settings, playing
+    *variant*), read with the account's fields and *extra*."""
+    simulator = SIMULATORS[connector_name]
+    config = simulator.Settings(**({"variant": [variant]} if variant else {}))
+    account = simulator.account(config, "http://vendor.test")
     connector_cls = CONNECTORS[connector_name]
     report = connector_cls.report(slug)
-    _, app = vendor.app(variant=[variant] if variant else [])
-    values = {"base_url": vendor.base_url, **vendor.credentials, **(extra or {})}
-    credentials = Credentials("acme", values)
+    credentials = Credentials("acme", account.fields | (extra or {}))
+    app = simulator.create_app(config, now=NOW)
     with TestClient(app, base_url="http://vendor.test") as client:
         connector = connector_cls(
             client, credentials, retry=RetryPolicy(attempts=2, base_delay=0, max_delay=0)
@@ -103,7 +72,7 @@ def fetch(connector_name, slug, variant=None, extra=None, selection=None):
                 timezone, today_in(timezone, NOW)
             )
         tables: dict[str, list[pa.Table]] = {}
-        for item in connector.fetch(report, vendor.params.get(slug, {}), window):
+        for item in connector.fetch(report, account.params.get(slug, {}), window):
             tables.setdefault(item.table, []).append(pa.Table.from_batches([item.batch]))
     merged = {
         name: pa.concat_tables(parts, promote_options="default") for name, parts in tables.items()

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from leadferry.connectors.base import Credentials
 from leadferry.connectors.leadexec import LeadExecConnector
 from leadferry.errors import RetryableAPIError
-from tests.conftest import API_KEY, leadexec_app
+from tests.conftest import API_KEY, examples, leadexec_app
 
 REPORT = LeadExecConnector.report("leads")
 NAMES = ["UID", "DateAdded", "Price", "FirstName", "Notes", "Age", "x.y", "a-b", "_u", "Send"]
@@ -188,7 +188,9 @@ def damaged(draw, texts_only: bool = False) -> bytes:
     return body[:at] + draw(st.sampled_from(DAMAGE)) + body[at:]
 
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @FAST

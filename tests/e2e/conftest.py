@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,10 +35,11 @@ class Simulator:
     process: subprocess.Popen
 
 
-def start_simulator(name: str, *options: str) -> Simulator:
+def start_simulator(name: str, *options: str, command: Sequence[str] = (LEADFERRY,)) -> Simulator:
+    """`leadferry simulate NAME` on a free port (*command* runs leadferry), once it answers."""
     port = free_port()
     process = subprocess.Popen(
-        [LEADFERRY, "simulate", name, "--port", str(port), *options],
+        [*command, "simulate", name, "--port", str(port), *options],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -96,10 +97,11 @@ def failing_leadexec_server() -> Iterator[Simulator]:
 
 
 class Leadferry:
-    """Runs the real `leadferry` command with its own home folder."""
+    """Runs the real `leadferry` command (or *command*) with its own home folder."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, command: Sequence[str] = (LEADFERRY,)) -> None:
         self.home = home
+        self.command = list(command)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFERRY_")} | {
             "LEADFERRY_HOME": str(home),
             "LEADFERRY_SECRET_KEY": generate_key(),
@@ -112,7 +114,7 @@ class Leadferry:
         self, *args: str, env: dict[str, str] | None = None, input: str | None = None
     ) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [LEADFERRY, *args],
+            [*self.command, *args],
             env=self.env | (env or {}),
             capture_output=True,
             text=True,
@@ -128,7 +130,7 @@ class Leadferry:
 
     def start(self, *args: str) -> subprocess.Popen:
         return subprocess.Popen(
-            [LEADFERRY, *args],
+            [*self.command, *args],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 
 from leadferry.simulators import SIMULATORS
 from leadferry.simulators import leadexec as leadexec_sim
+from tests.conftest import examples
 
 NOW = datetime(2026, 3, 20, 18, 30, tzinfo=UTC)  # 11:30 AM in Los Angeles (PDT)
 KEY = "k3y"
@@ -273,7 +274,7 @@ def test_leads_are_spread_evenly_over_the_days_before_now(sim):
     assert sim.count(1, wall(2026, 3, 1), wall(2026, 3, 2)) in (66, 67)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     start=st.datetimes(wall(2026, 2, 15), wall(2026, 3, 25)),
     length=st.timedeltas(timedelta(0), timedelta(days=5)),

@@ -108,6 +108,7 @@ def test_threads_racing_to_start_a_run_let_one_win(
     assert [r.id for r in store.list_runs(dataset)] == [won[0].id]
 
 
+@pytest.mark.e2e
 def test_processes_racing_to_start_a_run_let_one_win(
     settings: Settings, store: Store, dataset: str
 ) -> None:
@@ -120,6 +121,7 @@ def test_processes_racing_to_start_a_run_let_one_win(
     assert runs[0].pid != os.getpid()
 
 
+@pytest.mark.e2e
 def test_a_run_left_by_a_dead_process_is_interrupted_when_next_read(
     settings: Settings, store: Store, dataset: str
 ) -> None:
@@ -147,6 +149,7 @@ def test_a_run_left_by_a_dead_process_is_interrupted_when_the_next_starts(
     assert [r.id for r in store.list_runs(dataset)] == [run.id, orphan.id]
 
 
+@pytest.mark.e2e
 def test_a_sweep_interrupts_only_the_runs_of_dead_processes(
     settings: Settings, store: Store, dataset: str
 ) -> None:
@@ -162,6 +165,7 @@ def test_a_sweep_interrupts_only_the_runs_of_dead_processes(
     assert store.settle_dead_runs(now) == []
 
 
+@pytest.mark.e2e
 def test_processes_elsewhere_or_alive_are_presumed_running() -> None:
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],

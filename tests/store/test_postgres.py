@@ -1,7 +1,8 @@
 """The store on PostgreSQL: run with LEADFERRY_TEST_POSTGRES_URL set to an empty database's URL.
 
 For example ``postgresql+psycopg://postgres@/leadferry_test?host=/tmp/pg``; every table in that
-database's public schema is dropped. Skipped when the variable is unset.
+database's public schema is dropped. ``make test`` starts a server and sets the variable
+(scripts/test-services); without it these tests fail saying so.
 """
 
 from __future__ import annotations
@@ -25,7 +26,16 @@ from leadferry.store.orm import Base
 from ._support import T0
 
 URL = os.environ.get("LEADFERRY_TEST_POSTGRES_URL")
-pytestmark = pytest.mark.skipif(not URL, reason="LEADFERRY_TEST_POSTGRES_URL is not set")
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture(autouse=True)
+def _postgres_server() -> None:
+    if not URL:
+        pytest.fail(
+            "LEADFERRY_TEST_POSTGRES_URL is not set: run these tests with make test, or through "
+            "scripts/test-services (it starts a PostgreSQL server)"
+        )
 
 
 def _worker_database(url: str) -> str:

@@ -1,11 +1,14 @@
 """The web app in-process: a store with one user per role, clients logged in as each.
 
-Vendor calls (Test connection, Load Preview, Run Now) go over real HTTP to a simulator served
-on loopback, so the app runs exactly as under ``leadferry serve``.
+Vendor calls (Test connection, Load Preview, Run Now) go to the simulators in-process, through
+the client the app is given (``vendors``); tests/e2e runs the same app under ``leadferry serve``
+against simulators over loopback.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -15,9 +18,10 @@ from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
 from leadferry import auth
+from leadferry.runner import run_dataset
 from leadferry.web import create_app
 from leadferry.web.deps import SESSION_COOKIE
-from tests.conftest import API_KEY, NOW, leadexec_app, serve_on_loopback
+from tests.conftest import API_KEY, NOW, leadexec_app
 
 PASSWORD = "correct-horse-42"
 ROLES = {"ada": "admin", "eddie": "editor", "vera": "viewer"}
@@ -49,8 +53,25 @@ def users(store):
 
 
 @pytest.fixture
-def app(settings, store, users):
-    application = create_app(settings, store, clock=lambda: NOW)
+def vendor_client(vendors) -> Iterator[TestClient]:
+    """The client every vendor call of the app goes through: to the simulators in-process."""
+    with contextlib.closing(vendors.client()) as client:
+        yield client
+
+
+@pytest.fixture
+def run(store, settings, vendor_client):
+    """``run(name, at=NOW)`` runs dataset *name* against the simulators, as Run Now would."""
+
+    def run_now(name: str, at: dt.datetime = NOW):
+        return run_dataset(store, settings, name, clock=lambda: at, client=vendor_client)
+
+    return run_now
+
+
+@pytest.fixture
+def app(settings, store, users, vendor_client):
+    application = create_app(settings, store, clock=lambda: NOW, vendor_client=vendor_client)
     yield application
     application.state.scheduler.shutdown()
 
@@ -101,16 +122,15 @@ def api_client(app, store, name: str) -> TestClient:
 
 
 @pytest.fixture
-def leadexec_url() -> Iterator[str]:
-    """The LeadExec simulator over loopback (6,000 leads over the 10 days before NOW)."""
+def leadexec_url(vendors) -> str:
+    """The LeadExec simulator in-process (6,000 leads over the 10 days before NOW)."""
     _, simulator = leadexec_app()
-    with serve_on_loopback(simulator) as url:
-        yield url
+    return vendors.add("leadexec.test", simulator)
 
 
 @pytest.fixture
 def acme_account(store, leadexec_url):
-    """A LeadExec account on the loopback simulator."""
+    """A LeadExec account on the simulator."""
     return store.create_account(
         "acme", "leadexec", {"base_url": f"{leadexec_url}/"}, {"api_key": API_KEY}
     )

@@ -150,16 +150,18 @@ def test_choosing_a_connector_brings_its_fields(editor):
     assert editor.htmx("GET", "/accounts/new/fields?connector=nope").status_code == 404
 
 
-def test_rotating_the_secret_keeps_datasets_working(editor, store, settings, acme_account):
+def test_rotating_the_secret_keeps_datasets_working(
+    editor, store, settings, acme_account, vendor_client
+):
     add_dataset(store)
     editor.send_form("POST", "/accounts/acme/secret", {"api_key": WRONG_KEY})
     with pytest.raises(AuthError):
-        run_dataset(store, settings, "acme_leads", clock=lambda: NOW)
+        run_dataset(store, settings, "acme_leads", clock=lambda: NOW, client=vendor_client)
 
     answer = editor.send_form("POST", "/accounts/acme/secret", {"api_key": API_KEY})
     assert answer.status_code == 303
     assert answer.headers["location"] == "/accounts/acme?done=secret"
-    run = run_dataset(store, settings, "acme_leads", clock=lambda: NOW)
+    run = run_dataset(store, settings, "acme_leads", clock=lambda: NOW, client=vendor_client)
     assert run.status == "success"
     assert run.total_rows > 0
     assert store.get_dataset("acme_leads").account == "acme"

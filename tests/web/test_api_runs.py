@@ -1,4 +1,4 @@
-"""Runs through the REST API: a dataset made through the API runs against the loopback LeadExec
+"""Runs through the REST API: a dataset made through the API runs against the in-process LeadExec
 simulator; its history, its runs and its data come back; Load Preview saves nothing."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from leadferry.warehouse import Warehouse
-from tests.conftest import API_KEY, leadexec_app, serve_on_loopback
+from tests.conftest import API_KEY, leadexec_app
 from tests.web.conftest import api_client
 
 RANGE = {"from_date": "2026-11-16", "to_date": "2026-11-20"}
@@ -124,13 +124,11 @@ def test_a_failed_run_is_in_the_history_with_its_error(editor_api, store, leadex
 
 
 @pytest.fixture
-def slow_account(store):
+def slow_account(store, vendors):
     """A LeadExec account on a simulator that takes a second to answer each request."""
     _, simulator = leadexec_app(latency_ms=1000)
-    with serve_on_loopback(simulator) as url:
-        yield store.create_account(
-            "slow", "leadexec", {"base_url": f"{url}/"}, {"api_key": API_KEY}
-        )
+    url = vendors.add("slow.test", simulator)
+    return store.create_account("slow", "leadexec", {"base_url": f"{url}/"}, {"api_key": API_KEY})
 
 
 def test_run_now_is_refused_while_the_dataset_runs(editor_api, slow_account):

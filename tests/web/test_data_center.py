@@ -9,7 +9,6 @@ import re
 import pytest
 
 from leadferry.errors import LeadferryError
-from leadferry.runner import run_dataset
 from leadferry.schedule import Schedule
 from leadferry.service.datasets import create_dataset, set_schedule
 from leadferry.store import DatasetSpec
@@ -27,10 +26,6 @@ def make_dataset(store, name: str, account: str = "acme", **fields):
         **fields,
     )
     return create_dataset(store, spec, NOW)
-
-
-def run(store, settings, name: str, at: dt.datetime = NOW):
-    return run_dataset(store, settings, name, clock=lambda: at)
 
 
 def row_of(page: str, name: str) -> str:
@@ -69,7 +64,7 @@ def test_the_data_center_needs_a_login(anonymous):
 
 
 def test_each_dataset_shows_connector_report_status_last_success_next_run_and_rows(
-    store, settings, acme_account, viewer
+    run, store, settings, acme_account, viewer
 ):
     make_dataset(store, "acme_leads", description="Leads for the call center")
     make_dataset(store, "acme_later")
@@ -79,7 +74,7 @@ def test_each_dataset_shows_connector_report_status_last_success_next_run_and_ro
         {"schedule": Schedule.from_flags(daily="06:00", tz="America/Los_Angeles").as_json()},
         NOW,
     )
-    done = run(store, settings, "acme_leads")
+    done = run("acme_leads")
     counted = Warehouse(settings.warehouse_path).query("select count(*) from acme_leads.leads")
 
     page = viewer.get("/").text
@@ -102,11 +97,11 @@ def test_each_dataset_shows_connector_report_status_last_success_next_run_and_ro
 
 
 def test_statuses_follow_failures_failing_marks_and_stale_limits(
-    store, settings, acme_account, broken_account, viewer
+    run, store, settings, acme_account, broken_account, viewer
 ):
     make_dataset(store, "bad_key", account="broken")
     with pytest.raises(LeadferryError):
-        run(store, settings, "bad_key")
+        run("bad_key")
     make_dataset(store, "given_up")
     store.set_state("given_up", failing=True)
     make_dataset(store, "old_news", stale_after=60)
@@ -127,11 +122,11 @@ def test_statuses_follow_failures_failing_marks_and_stale_limits(
 
 
 def test_the_attention_filter_keeps_what_needs_attention_with_and_without_htmx(
-    store, settings, acme_account, broken_account, viewer
+    run, store, settings, acme_account, broken_account, viewer
 ):
     make_dataset(store, "bad_key", account="broken")
     with pytest.raises(LeadferryError):
-        run(store, settings, "bad_key")
+        run("bad_key")
     make_dataset(store, "never_ran")
     make_dataset(store, "all_good")
     good = store.start_run("all_good", "manual", None, None, NOW)
@@ -204,9 +199,9 @@ def test_viewers_see_no_run_button_and_cannot_run(store, settings, acme_account,
     assert store.list_runs("acme_leads") == []
 
 
-def test_a_busy_warehouse_shows_the_last_runs_rows(store, settings, acme_account, viewer):
+def test_a_busy_warehouse_shows_the_last_runs_rows(run, store, settings, acme_account, viewer):
     make_dataset(store, "acme_leads")
-    done = run(store, settings, "acme_leads")
+    done = run("acme_leads")
 
     with warehouse_lock(settings.warehouse_path, exclusive=True, timeout=1, holder="a test"):
         page = viewer.get("/")

@@ -16,14 +16,14 @@ from leadferry.schedule import Schedule
 from leadferry.service.datasets import set_schedule
 from leadferry.warehouse import Warehouse, warehouse_lock
 from tests.conftest import API_KEY, NOW
-from tests.web.test_data_center import make_dataset, run
+from tests.web.test_data_center import make_dataset
 
 
 @pytest.fixture
-def loaded(store, settings, acme_account):
+def loaded(run, store, acme_account):
     """Dataset ``acme_leads`` (LeadExec leads of lid 271, last 2 days), run once for real."""
     make_dataset(store, "acme_leads", description="Leads for the call center", owner="Ops team")
-    run(store, settings, "acme_leads")
+    run("acme_leads")
     return "acme_leads"
 
 
@@ -63,11 +63,11 @@ def test_the_page_shows_settings_schedule_next_run_and_its_window(store, acme_ac
 
 
 def test_history_lists_every_run_with_its_summary_and_a_chart_mark_per_run(
-    store, settings, loaded, viewer
+    run, store, settings, loaded, viewer
 ):
     store.update_account("acme", secrets={"api_key": "revoked-key"})
     with pytest.raises(LeadferryError):
-        run(store, settings, loaded, at=NOW + dt.timedelta(minutes=5))
+        run(loaded, at=NOW + dt.timedelta(minutes=5))
 
     page = viewer.get(f"/datasets/{loaded}").text
 

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from leadferry.connectors import get_connector
+from leadferry.connectors.base import DATE_LABELS
 from leadferry.dates import DateSelection
 from leadferry.schedule import Schedule, next_runs
 from leadferry.web import forms
@@ -128,13 +129,13 @@ def test_an_unknown_time_zone_is_an_error_on_the_zone():
 
 
 def test_avidtrak_names_the_date_controls_its_own_way():
-    labels = forms.date_labels("avidtrak")
+    labels = get_connector("avidtrak").date_labels
     assert labels["days_back"] == "Date Offset"
     assert (labels["start_date_type"], labels["end_date_type"]) == ("Date From", "Date To")
     assert labels["from_date"] == "Select Specific Date From"
     assert labels["to_days_back"] == "Date To Offset"
-    assert forms.date_labels("leadexec")["from_days_back"] == "Days Back to Start From"
-    assert forms.date_labels("salesexec") == forms.DATE_LABELS
+    assert get_connector("leadexec").date_labels["from_days_back"] == "Days Back to Start From"
+    assert get_connector("salesexec").date_labels == DATE_LABELS
 
 
 def test_parameters_are_typed_and_checked():

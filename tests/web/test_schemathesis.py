@@ -1,7 +1,7 @@
 """schemathesis against the REST API's OpenAPI document: no generated input makes it fail.
 
 Each operation gets a few dozen generated requests (valid ones, then invalid ones), with an
-admin's token, against one app holding an account and a dataset on the loopback LeadExec
+admin's token, against one app holding an account and a dataset on the in-process LeadExec
 simulator. A request may delete or rename them, or revoke the token: they are put back before
 each request. Hypothesis runs derandomized, so the requests are the same on every run.
 
@@ -12,6 +12,7 @@ operation here is a parametrized test that draws its cases from the operation's 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 
 import pytest
 import schemathesis
@@ -27,7 +28,7 @@ from leadferry.settings import Settings
 from leadferry.store import DatasetSpec, Store, generate_key
 from leadferry.web import API_PREFIX, create_app
 from leadferry.web.api import router
-from tests.conftest import API_KEY, NOW, leadexec_app, serve_on_loopback
+from tests.conftest import API_KEY, NOW, Vendors, leadexec_app
 
 
 def operations() -> list[tuple[str, str]]:
@@ -70,11 +71,12 @@ class World:
 def world(tmp_path_factory) -> Iterator[World]:
     home = tmp_path_factory.mktemp("schemathesis") / "home"
     config = Settings(home=home, secret_key=generate_key(), http_retries=0)
-    _, simulator = leadexec_app()
-    with Store.open(config) as store, serve_on_loopback(simulator) as leadexec_url:
+    vendors = Vendors()
+    leadexec_url = vendors.add("leadexec.test", leadexec_app()[1])
+    with Store.open(config) as store, closing(vendors.client()) as vendor_client:
         store.add_user("ada", "correct-horse-42", "admin")
         _record, token = store.create_token("ada", "schemathesis")
-        app = create_app(config, store, clock=lambda: NOW)
+        app = create_app(config, store, clock=lambda: NOW, vendor_client=vendor_client)
         schema = schemathesis.openapi.from_asgi(
             f"{API_PREFIX}/openapi.json", app, headers={"Authorization": f"Bearer {token}"}
         )

@@ -158,11 +158,11 @@ def simulate(
         raise NotFoundError(f"no simulator named {name!r} (known: {', '.join(SIMULATORS)})")
     module = SIMULATORS[name]
     sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    sub.command(help=(module.__doc__ or "").strip().splitlines()[0])(_serve_command(module))
+    sub.command(help=(module.__doc__ or "").strip().splitlines()[0])(_serve_command(name, module))
     sub(args=ctx.args, prog_name=f"leadferry simulate {name}", standalone_mode=False)
 
 
-def _serve_command(module: Any) -> Any:
+def _serve_command(name: str, module: Any) -> Any:
     """A function whose signature typer turns into --port, --host and one flag per setting."""
     model: type[BaseModel] = module.Settings
     parameters = [
@@ -197,13 +197,13 @@ def _serve_command(module: Any) -> Any:
         )
 
     def serve(**values: Any) -> None:
-        _serve(module, values)
+        _serve(name, module, values)
 
     serve.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     return serve
 
 
-def _serve(module: Any, values: dict[str, Any]) -> None:
+def _serve(name: str, module: Any, values: dict[str, Any]) -> None:
     import uvicorn
 
     host, port = values.pop("host"), values.pop("port")
@@ -217,6 +217,5 @@ def _serve(module: Any, values: dict[str, Any]) -> None:
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ConfigError("simulators only listen on loopback (127.0.0.1, localhost or ::1)")
     app = module.create_app(config)
-    label = module.__name__.rsplit(".", 1)[-1]
-    console.print(f"{label} simulator on http://{host}:{port}/", highlight=False)
+    console.print(f"{name} simulator on http://{host}:{port}/", highlight=False)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

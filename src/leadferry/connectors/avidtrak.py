@@ -18,6 +18,7 @@ import pyarrow as pa
 from lxml import etree
 
 from leadferry.connectors.base import (
+    DATE_LABELS,
     Connector,
     CredentialField,
     Page,
@@ -114,6 +115,15 @@ class AvidTrakConnector(Connector):
     name: ClassVar[str] = "avidtrak"
     label: ClassVar[str] = "AvidTrak"
     secret_name: ClassVar[str] = "the pin code"
+    date_labels: ClassVar[Mapping[str, str]] = DATE_LABELS | {
+        "days_back": "Date Offset",
+        "start_date_type": "Date From",
+        "end_date_type": "Date To",
+        "from_date": "Select Specific Date From",
+        "to_date": "Select Specific Date To",
+        "from_days_back": "Date From Offset",
+        "to_days_back": "Date To Offset",
+    }
     fields: ClassVar[tuple[CredentialField, ...]] = (
         CredentialField(
             "pin_code", "Pin Code", secret=True, help="Generated in the AvidTrak web app."

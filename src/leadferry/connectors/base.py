@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
 
 import httpx2
@@ -242,6 +243,23 @@ def refuse_cross_host_redirect(response: httpx2.Response) -> None:
         )
 
 
+DATE_LABELS: Mapping[str, str] = MappingProxyType(
+    {
+        "duration": "Duration",
+        "report_date": "Report Date",
+        "date": "Select Specific Date",
+        "days_back": "Days Back",
+        "start_date_type": "Start Date",
+        "end_date_type": "End Date",
+        "from_date": "Select Specific Start Date",
+        "to_date": "Select Specific End Date",
+        "from_days_back": "Days Back to Start From",
+        "to_days_back": "Days Back to End At",
+    }
+)
+"""The Add DataSet page's date controls, named as the ClickPoint and SalesExec pages name them."""
+
+
 class Connector:
     """Base of every connector. Subclasses declare, then override the two page hooks."""
 
@@ -252,6 +270,9 @@ class Connector:
     page_size: ClassVar[int] = 1000
     secret_name: ClassVar[str] = "credentials"
     """How the auth error names the credential: "the API key", "the username or password"."""
+    date_labels: ClassVar[Mapping[str, str]] = DATE_LABELS
+    """The date controls' labels on the Add DataSet page: a vendor whose own pages name them
+    differently overrides some (``DATE_LABELS | {...}``)."""
 
     def __init__(
         self,

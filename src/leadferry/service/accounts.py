@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from leadferry.connectors import get_connector
 from leadferry.errors import ConfigError
 
 if TYPE_CHECKING:
+    import httpx2
+
     from leadferry.connectors.base import Connector, CredentialField
     from leadferry.settings import Settings
     from leadferry.store import Account, AccountSummary, Store
@@ -124,8 +127,12 @@ def update_account(
     store.update_account(name, config=config, secrets=secrets or None)
 
 
-def check_connection(store: Store, settings: Settings, name: str) -> str:
+def check_connection(
+    store: Store, settings: Settings, name: str, client: httpx2.Client | None = None
+) -> str:
     """Make one authenticated call with the account; return the vendor's label.
+
+    The call goes through *client* when given, otherwise through a client of its own.
 
     Raises:
         NotFoundError: no such account.
@@ -135,8 +142,8 @@ def check_connection(store: Store, settings: Settings, name: str) -> str:
     from leadferry.runner import make_client, open_connector
 
     account = store.get_account(name)
-    with make_client(settings) as client:
-        connector = open_connector(account, client, settings)
+    with nullcontext(client) if client else make_client(settings) as http:
+        connector = open_connector(account, http, settings)
         connector.check_connection()
     return connector.label
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from leadferry.connectors import get_connector
@@ -11,6 +12,8 @@ from leadferry.dates import DateSelection, today_in
 from leadferry.warehouse import QueryResult
 
 if TYPE_CHECKING:
+    import httpx2
+
     from leadferry.settings import Settings
     from leadferry.store import Store
 
@@ -25,11 +28,13 @@ def preview_report(
     timezone: str | None,
     now: dt.datetime,
     limit: int = 10,
+    client: httpx2.Client | None = None,
 ) -> QueryResult:
     """Fetch the first *limit* rows of the report's main table for the selection's window.
 
     Only the first pages are requested: the fetch stops as soon as *limit* rows arrived.
-    Nothing is written to the store or the warehouse.
+    Nothing is written to the store or the warehouse. The requests go through *client* when
+    given, otherwise through a client of its own.
 
     Raises:
         NotFoundError: no such account or report.
@@ -57,8 +62,8 @@ def preview_report(
         else None
     )
     found: list[dict[str, Any]] = []
-    with make_client(settings) as client:
-        connector = open_connector(account, client, settings)
+    with nullcontext(client) if client else make_client(settings) as http:
+        connector = open_connector(account, http, settings)
         batches = connector.fetch(report, typed, window)
         try:
             for part in batches:

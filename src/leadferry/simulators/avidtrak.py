@@ -67,6 +67,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
+from leadferry.simulators import SimulatedAccount
 from leadferry.simulators._avidtrak_data import (
     DECIMAL_COLUMNS,
     GEO_COLUMNS,
@@ -395,6 +396,18 @@ def create_app(settings: Settings, now: datetime | None = None) -> FastAPI:
     return app
 
 
+def account(settings: Settings, url: str) -> SimulatedAccount:
+    """The account that reads this simulator at *url* (a white-label reseller's path, as the
+    endpoint may sit under any path) with its first pin code."""
+    return SimulatedAccount(
+        {
+            "base_url": f"{url}/white-label/calls",
+            "pin_code": settings.pin[0],
+            "timezone": settings.timezone,
+        }
+    )
+
+
 __all__ = [
     "AUTH_FAILED",
     "AUTH_REQUIRED",
@@ -411,6 +424,7 @@ __all__ = [
     "VARIANTS",
     "Simulation",
     "Variant",
+    "account",
     "create_app",
     "parse_date",
 ]

@@ -73,6 +73,7 @@ from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
 from leadferry.simulators._dotnet import loads_relaxed, parse_us_date
+from leadferry.simulators import SimulatedAccount
 from leadferry.simulators._faults import RateLimiter
 from leadferry.simulators._leadexec_data import (
     DEFAULT_LID,
@@ -522,6 +523,15 @@ def create_app(settings: Settings, now: datetime | None = None) -> FastAPI:
     return app
 
 
+def account(settings: Settings, url: str) -> SimulatedAccount:
+    """The account that reads this simulator at *url* with its first API key; leads of its
+    first lead type."""
+    return SimulatedAccount(
+        {"base_url": f"{url}/", "api_key": settings.api_key[0], "timezone": settings.timezone},
+        {"leads": {"lid": (settings.lid or [DEFAULT_LID])[0]}},
+    )
+
+
 __all__ = [
     "MISSING",
     "SYSTEM_FIELDS",
@@ -531,6 +541,7 @@ __all__ = [
     "Settings",
     "Simulation",
     "Variant",
+    "account",
     "create_app",
     "format_iso",
     "format_us",

@@ -63,6 +63,7 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
 from leadferry.simulators._dotnet import parse_us_date
+from leadferry.simulators import SimulatedAccount
 from leadferry.simulators._faults import RateLimiter
 from leadferry.simulators._salesexec_data import (
     ACTION_FIELDS,
@@ -381,6 +382,12 @@ def create_app(
     return app
 
 
+def account(settings: Settings, url: str) -> SimulatedAccount:
+    """The account that reads this simulator at *url* with its first login."""
+    username, password = settings.users[0].split(":", 1)
+    return SimulatedAccount({"base_url": url, "username": username, "password": password})
+
+
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE_SIZE",
@@ -392,6 +399,7 @@ __all__ = [
     "Settings",
     "Simulation",
     "Variant",
+    "account",
     "create_app",
     "format_ticks",
     "parse_ticks",

@@ -37,6 +37,8 @@ from leadferry.web.templating import is_htmx, render
 from leadferry.web.throttle import LoginThrottle
 
 if TYPE_CHECKING:
+    import httpx2
+
     from leadferry.scheduler import Scheduler
     from leadferry.settings import Settings
     from leadferry.store import Store
@@ -86,9 +88,14 @@ def create_app(
     *,
     scheduler: Scheduler | None = None,
     clock: Callable[[], dt.datetime] = _utcnow,
+    vendor_client: httpx2.Client | None = None,
 ) -> FastAPI:
     """The app for *store*. Run Now goes to *scheduler* (serve's own); without one, the app
-    keeps a scheduler of its own that only runs what is asked for."""
+    keeps a scheduler of its own that only runs what is asked for.
+
+    Vendor calls (Test connection, Load Preview, the own scheduler's runs) go through
+    *vendor_client* when given (tests give a simulator's in-process client); otherwise each
+    call opens a client of its own."""
     from leadferry.scheduler import Scheduler
     from leadferry.web import accounts, api, login, pages, people, wizard
 
@@ -105,7 +112,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.store = store
-    app.state.scheduler = scheduler or Scheduler(store, settings, clock=clock)
+    app.state.scheduler = scheduler or Scheduler(store, settings, clock=clock, client=vendor_client)
+    app.state.vendor_client = vendor_client
     app.state.clock = clock
     app.state.throttle = LoginThrottle()
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

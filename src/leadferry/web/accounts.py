@@ -27,7 +27,14 @@ from leadferry.service.accounts import (
     update_account,
 )
 from leadferry.web import status_of
-from leadferry.web.deps import CSRF_FIELD, EditorDep, SettingsDep, StoreDep, ViewerDep
+from leadferry.web.deps import (
+    CSRF_FIELD,
+    EditorDep,
+    SettingsDep,
+    StoreDep,
+    VendorClientDep,
+    ViewerDep,
+)
 from leadferry.web.templating import is_htmx, render
 
 if TYPE_CHECKING:
@@ -248,14 +255,19 @@ def account_page(request: Request, name: str, store: StoreDep, user: ViewerDep) 
 
 @router.post("/accounts/{name}/test")
 def test_connection(
-    request: Request, name: str, store: StoreDep, settings: SettingsDep, user: EditorDep
+    request: Request,
+    name: str,
+    store: StoreDep,
+    settings: SettingsDep,
+    vendor_client: VendorClientDep,
+    user: EditorDep,
 ) -> Response:
     """Make one authenticated call to the vendor; say whether it accepted the credentials.
 
     A refusal is an answer here, not a page error: it is shown where the button is.
     """
     try:
-        label = check_connection(store, settings, name)
+        label = check_connection(store, settings, name, vendor_client)
     except ConnectorError as exc:
         ok, text, status = False, str(exc), status_of(exc)
     else:

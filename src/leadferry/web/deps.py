@@ -49,11 +49,17 @@ def get_scheduler(request: Request) -> Scheduler:
     return request.app.state.scheduler  # type: ignore[no-any-return]
 
 
+def get_vendor_client(request: Request) -> Any:
+    return request.app.state.vendor_client
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 NowDep = Annotated[dt.datetime, Depends(get_now)]
 SchedulerDep = Annotated[Any, Depends(get_scheduler)]
 """The scheduler that takes Run Now requests (a ``Scheduler``; typed loosely for FastAPI)."""
+VendorClientDep = Annotated[Any, Depends(get_vendor_client)]
+"""The HTTP client for vendor calls (an ``httpx2.Client``), or None: each call opens its own."""
 
 
 def bearer_token(request: Request) -> str | None:

@@ -70,30 +70,6 @@ def _day(values: Values, name: str, errors: dict[str, str]) -> str | None:
 
 # -- Details: the date controls ---------------------------------------------------------------
 
-DATE_LABELS = {
-    "duration": "Duration",
-    "report_date": "Report Date",
-    "date": "Select Specific Date",
-    "days_back": "Days Back",
-    "start_date_type": "Start Date",
-    "end_date_type": "End Date",
-    "from_date": "Select Specific Start Date",
-    "to_date": "Select Specific End Date",
-    "from_days_back": "Days Back to Start From",
-    "to_days_back": "Days Back to End At",
-}
-"""The date controls as the ClickPoint and SalesExec pages name them."""
-
-_AVIDTRAK_LABELS = DATE_LABELS | {
-    "days_back": "Date Offset",
-    "start_date_type": "Date From",
-    "end_date_type": "Date To",
-    "from_date": "Select Specific Date From",
-    "to_date": "Select Specific Date To",
-    "from_days_back": "Date From Offset",
-    "to_days_back": "Date To Offset",
-}
-
 DURATIONS = {"default": "Default", "date": "Specific Date", "range": "Date Range"}
 """Duration: Default (yesterday), one specific or relative date, or a date range."""
 DATE_KINDS = {"specific": "Specific", "relative": "Relative"}
@@ -111,11 +87,6 @@ DATE_CONTROLS = (
     "to_date",
     "to_days_back",
 )
-
-
-def date_labels(connector_name: str) -> dict[str, str]:
-    """The date controls' labels on *connector_name*'s page (AvidTrak names them its own way)."""
-    return dict(_AVIDTRAK_LABELS if connector_name == "avidtrak" else DATE_LABELS)
 
 
 def date_selection_from_form(values: Values) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from leadferry.errors import ConfigError, NotFoundError
 from leadferry.schedule import WEEKDAYS
 from leadferry.service.preview import preview_report
 from leadferry.web import forms
-from leadferry.web.deps import EditorDep, NowDep, SettingsDep, StoreDep
+from leadferry.web.deps import EditorDep, NowDep, SettingsDep, StoreDep, VendorClientDep
 from leadferry.web.forms import FormError
 from leadferry.web.templating import render
 from leadferry.web.wizard_draft import NEW_ACCOUNT, STEP_TITLES, STEPS, Draft
@@ -140,6 +140,7 @@ def wizard_preview(
     store: StoreDep,
     settings: SettingsDep,
     now: NowDep,
+    vendor_client: VendorClientDep,
     user: EditorDep,
     form: FormDep,
 ) -> Any:
@@ -170,6 +171,7 @@ def wizard_preview(
         timezone,
         now,
         limit=PREVIEW_ROWS,
+        client=vendor_client,
     )
     return render(
         request,

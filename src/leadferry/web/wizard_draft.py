@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from leadferry.connectors import CONNECTORS, get_connector
+from leadferry.connectors.base import DATE_LABELS
 from leadferry.errors import ConfigError, ConflictError, InvalidWindowError, NotFoundError
 from leadferry.schedule import Schedule
 from leadferry.service.accounts import add_account
@@ -273,7 +274,7 @@ class Draft:
     @property
     def date_labels(self) -> dict[str, str]:
         connector = self.connector
-        return forms.date_labels(connector.name if connector else "")
+        return dict(connector.date_labels if connector else DATE_LABELS)
 
     @property
     def new_connector(self) -> type[Connector]:

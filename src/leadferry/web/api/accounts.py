@@ -25,7 +25,7 @@ from leadferry.web.api.models import (
     problems,
 )
 from leadferry.web.api.routing import ApiRoute
-from leadferry.web.deps import EditorDep, SettingsDep, StoreDep, ViewerDep
+from leadferry.web.deps import EditorDep, SettingsDep, StoreDep, VendorClientDep, ViewerDep
 
 router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=ApiRoute)
 
@@ -94,7 +94,11 @@ def remove_account(name: AccountPath, store: StoreDep, _user: EditorDep) -> None
 
 @router.post("/{name}/test", responses=problems(403, 404))
 def check_account(
-    name: AccountPath, store: StoreDep, settings: SettingsDep, _user: EditorDep
+    name: AccountPath,
+    store: StoreDep,
+    settings: SettingsDep,
+    vendor_client: VendorClientDep,
+    _user: EditorDep,
 ) -> ConnectionTest:
     """Test connection: one authenticated call to the vendor.
 
@@ -103,7 +107,7 @@ def check_account(
     """
     label = get_connector(store.get_account(name).connector).label
     try:
-        check_connection(store, settings, name)
+        check_connection(store, settings, name, vendor_client)
     except ConnectorError as exc:
         return ConnectionTest(ok=False, connector=label, error=str(exc))
     return ConnectionTest(ok=True, connector=label)

@@ -16,7 +16,14 @@ from leadferry.service.preview import preview_report
 from leadferry.warehouse import QueryResult, Warehouse
 from leadferry.web.api.models import PreviewPublic, PreviewRequest, problems
 from leadferry.web.api.routing import ApiRoute
-from leadferry.web.deps import EditorDep, NowDep, SettingsDep, StoreDep, ViewerDep
+from leadferry.web.deps import (
+    EditorDep,
+    NowDep,
+    SettingsDep,
+    StoreDep,
+    VendorClientDep,
+    ViewerDep,
+)
 from leadferry.web.downloads import export_download
 
 router = APIRouter(tags=["data"], route_class=ApiRoute)
@@ -58,6 +65,7 @@ def preview_unsaved(
     store: StoreDep,
     settings: SettingsDep,
     now: NowDep,
+    vendor_client: VendorClientDep,
     _user: EditorDep,
 ) -> PreviewPublic:
     """Load Preview: the first rows a dataset of these settings would load, fetched from the
@@ -72,6 +80,7 @@ def preview_unsaved(
         body.timezone,
         now,
         limit=body.limit,
+        client=vendor_client,
     )
     return preview_public(result)
 

@@ -26,7 +26,9 @@ from leadferry.web.deps import ViewerDep
 
 router = APIRouter(tags=["connectors"], route_class=ApiRoute)
 
-ConnectorName = Annotated[str, Path(max_length=64, description="leadexec, salesexec, avidtrak")]
+ConnectorName = Annotated[
+    str, Path(max_length=64, description="A connector's name: leadexec, salesexec, avidtrak...")
+]
 
 
 def report_public(report: Report) -> ReportPublic:
