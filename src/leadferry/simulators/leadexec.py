@@ -72,8 +72,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
-from leadferry.simulators._dotnet import loads_relaxed, parse_us_date
 from leadferry.simulators import SimulatedAccount
+from leadferry.simulators._dotnet import loads_relaxed, parse_us_date
 from leadferry.simulators._faults import RateLimiter
 from leadferry.simulators._leadexec_data import (
     DEFAULT_LID,

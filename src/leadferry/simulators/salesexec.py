@@ -62,8 +62,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
-from leadferry.simulators._dotnet import parse_us_date
 from leadferry.simulators import SimulatedAccount
+from leadferry.simulators._dotnet import parse_us_date
 from leadferry.simulators._faults import RateLimiter
 from leadferry.simulators._salesexec_data import (
     ACTION_FIELDS,
