@@ -4,7 +4,6 @@ at all. Real DuckDB files in a temporary folder."""
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 
@@ -21,6 +20,7 @@ from leadferry.errors import (
     StorageError,
 )
 from leadferry.warehouse import Warehouse, warehouse_lock
+from tests.conftest import lock_is_held
 
 SLOW = "select count(*) from range(1000000000) a, range(1000000) b where a.range + b.range = -1"
 
@@ -108,17 +108,6 @@ def test_a_query_past_its_timeout_is_cancelled_and_the_next_one_runs(home):
     ]
 
 
-def _shared_lock_is_held(path) -> bool:
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
-
 def test_a_writer_that_waits_cancels_a_long_read_instead_of_waiting_for_it(home):
     path = home / "warehouse.duckdb"
     reader = Warehouse(path, statement_timeout=3600)
@@ -133,7 +122,7 @@ def test_a_writer_that_waits_cancels_a_long_read_instead_of_waiting_for_it(home)
     thread = threading.Thread(target=read)
     thread.start()
     lock = home / "warehouse.duckdb.lock"
-    while thread.is_alive() and not (lock.exists() and _shared_lock_is_held(lock)):
+    while thread.is_alive() and not (lock.exists() and lock_is_held(lock)):
         thread.join(0.01)
     # The writer would wait an hour for the read to end; it gets the lock once the read stops.
     with warehouse_lock(path, exclusive=True, timeout=3600, holder="a test load"):

@@ -398,8 +398,10 @@ class Warehouse:
                     rows = _write_batches(batches, fmt, partial)
                     partial.replace(output)
                 except OSError as exc:
+                    # pyarrow's own words wrap the system's: "Error writing bytes... [errno 28]".
+                    reason = os.strerror(exc.errno) if exc.errno else _first_line(exc)
                     raise StorageError(
-                        f"cannot write {output}: {exc.strerror}; nothing was written"
+                        f"cannot write {output}: {reason}; nothing was written"
                     ) from None
         finally:
             partial.unlink(missing_ok=True)

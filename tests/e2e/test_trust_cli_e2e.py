@@ -4,7 +4,6 @@ cancels a long query, exports that appear whole or not at all, and every failure
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -15,6 +14,7 @@ import time
 import duckdb
 import pytest
 
+from tests.conftest import lock_is_held
 from tests.e2e.conftest import LEADFERRY, add_account
 
 pytestmark = pytest.mark.e2e
@@ -66,21 +66,10 @@ def test_query_timeout_cancels_it_with_one_line(loaded):
     assert "ran longer than 0.5s and was cancelled" in line
 
 
-def _held(lock) -> bool:
-    fd = os.open(lock, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
-
 def test_a_run_cancels_a_long_query_instead_of_failing_behind_it(loaded):
     query = loaded.start("query", "--timeout", "3600", SLOW)
     lock = loaded.home / "warehouse.duckdb.lock"
-    while query.poll() is None and not _held(lock):
+    while query.poll() is None and not lock_is_held(lock):
         time.sleep(0.05)
     assert query.poll() is None, query.stderr.read()
     # With a writer timeout of ten minutes the run would fail behind an hour-long query.
@@ -241,7 +230,7 @@ def test_a_corrupt_store_is_one_line_for_every_command_and_serve(loaded):
         (["window", "--from", "2026-01-01", "--to", "9999-12-31"], "the calendar ends on"),
         (["tokens", "revoke", "99999999999999999999"], "no API token with id 99999999999999999999"),
         (["window", "--days-back", "many"], "Invalid value for '--days-back'"),
-        (["export", "acme_leads", "--format", "xlsx", "-o", "x"], "unknown export format"),
+        (["query", "--timeout", "0", "select 1"], "Invalid value for '--timeout'"),
     ],
 )
 def test_bad_input_is_one_line_with_exit_2(leadferry, args, message):

@@ -76,29 +76,24 @@ def _os_error(exc: OSError) -> str:
 
 def _store_error(exc: Any) -> str:
     reason = _first_line(exc.orig if exc.orig is not None else exc)
-    where = _store_name()
-    if "full" in reason:
-        return f"the metadata store {where} cannot be written ({reason}): free some space"
-    if any(word in reason.lower() for word in _CORRUPT):
-        return (
-            f"the metadata store {where} is unreadable ({reason}): restore it from a backup, "
-            "or move it aside to start afresh"
-        )
-    return f"the metadata store {where} failed: {reason}"
+    return _database_error("metadata store", _store_name(), reason, "to start afresh")
 
 
 def _warehouse_error(exc: BaseException) -> str:
-    reason = _first_line(exc)
-    where = _settings_or_none()
-    path = where.warehouse_path if where else "warehouse.duckdb"
-    if "space left" in reason or "disk is full" in reason:
-        return f"the warehouse {path} cannot be written ({reason}): free some space"
+    found = _settings_or_none()
+    path = found.warehouse_path if found else "warehouse.duckdb"
+    return _database_error("warehouse", path, _first_line(exc), "and run your datasets again")
+
+
+def _database_error(kind: str, where: object, reason: str, afresh: str) -> str:
+    if "full" in reason or "space left" in reason:
+        return f"the {kind} {where} cannot be written ({reason}): free some space"
     if any(word in reason.lower() for word in _CORRUPT):
         return (
-            f"the warehouse {path} is unreadable ({reason}): restore it from a backup, or move "
-            "it aside and run your datasets again"
+            f"the {kind} {where} is unreadable ({reason}): restore it from a backup, or move "
+            f"it aside {afresh}"
         )
-    return f"the warehouse {path} failed: {reason}"
+    return f"the {kind} {where} failed: {reason}"
 
 
 def _store_name() -> str:
