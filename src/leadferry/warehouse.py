@@ -399,7 +399,7 @@ class Warehouse:
                     partial.replace(output)
                 except OSError as exc:
                     # pyarrow's own words wrap the system's: "Error writing bytes... [errno 28]".
-                    reason = os.strerror(exc.errno) if exc.errno else _first_line(exc)
+                    reason = os.strerror(exc.errno) if exc.errno else first_line(exc)
                     raise StorageError(
                         f"cannot write {output}: {reason}; nothing was written"
                     ) from None

@@ -3,19 +3,17 @@ back in every spelling: Test connection, Load Preview, Run Now and the dataset's
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.fake_vendors import CANARY, echoing_vendor, spellings
+from tests.fake_vendors import CANARY, echo_app, spellings
 from tests.web.test_wizard import to_details
 
 
 @pytest.fixture
-def echo_account(store) -> Iterator[str]:
-    with echoing_vendor() as vendor:
-        store.create_account("echo", "leadexec", {"base_url": vendor}, {"api_key": CANARY})
-        yield "echo"
+def echo_account(store, vendors) -> str:
+    vendor = vendors.add("echo.test", echo_app())
+    store.create_account("echo", "leadexec", {"base_url": vendor}, {"api_key": CANARY})
+    return "echo"
 
 
 def shown(*bodies: str) -> list[str]:

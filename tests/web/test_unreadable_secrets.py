@@ -16,7 +16,7 @@ from tests.web.conftest import PASSWORD, ROLES, log_in
 
 
 @pytest.fixture
-def other_key_app(settings, store, leadexec_url) -> Iterator:
+def other_key_app(settings, store, leadexec_url, vendor_client) -> Iterator:
     """Accounts and a dataset saved under one key; the app started with another."""
     store.create_account("acme", "leadexec", {"base_url": f"{leadexec_url}/"}, {"api_key": API_KEY})
     store.create_dataset(DatasetSpec(name="acme_leads", account="acme", report="leads",
@@ -25,7 +25,7 @@ def other_key_app(settings, store, leadexec_url) -> Iterator:
         store.add_user(name, PASSWORD, role)
     replaced = Settings(home=settings.home, secret_key=SecretStr(generate_key()))
     with Store.open(replaced) as other:
-        app = create_app(replaced, other, clock=lambda: NOW)
+        app = create_app(replaced, other, clock=lambda: NOW, vendor_client=vendor_client)
         yield app, other
         app.state.scheduler.shutdown()
 

@@ -39,6 +39,7 @@ from leadferry.connectors.known_xml import KnownFieldsReader
 from leadferry.connectors.plain_xml import PlainColumns, plain_columns
 from leadferry.dates import DateWindow, start_of_day
 from leadferry.errors import FatalAPIError, RetryableAPIError
+from leadferry.scrub import scrub
 
 API = {
     # confirmed (specs/vendor-apis.md section 1)
@@ -309,7 +310,7 @@ class LeadExecConnector(Connector):
             raise FatalAPIError(f"{self.label}: the answer has no <{API['root']}> element")
         if API["key_refused"] in message.lower():
             raise self.auth_error()
-        raise FatalAPIError(f"{self.label}: {self.scrub(message)}")
+        raise FatalAPIError(f"{self.label}: {scrub(message)}")
 
     def _root(self, response: httpx2.Response) -> etree._Element:
         """The <Leads> element of a small answer; what an answer without one means, raised."""
