@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from leadferry.cli import accounts, backfill, data, datasets, serve, tools, users
+from leadferry.cli import accounts, backfill, data, datasets, serve, tools, users, worker
 from leadferry.cli.common import state
 from leadferry.errors import ConfigError, LeadferryError
 
@@ -49,6 +49,7 @@ app.add_typer(users.tokens_app, name="tokens")
 data.register(app)
 backfill.register(app)
 serve.register(app, datasets.app)
+worker.register(app)
 tools.register(app)
 
 

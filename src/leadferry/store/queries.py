@@ -118,6 +118,7 @@ def to_run(row: RunRow, dataset: str) -> Run:
         host=row.host,
         slot=row.slot,
         attempt=row.attempt,
+        worker=row.worker,
     )
 
 

@@ -46,6 +46,8 @@ class Run:
     host: str | None
     slot: datetime | None = None
     attempt: int = 0
+    worker: str | None = None
+    """Who ran it: a Celery worker's node name, else host:pid of the process."""
 
     @property
     def total_rows(self) -> int:

@@ -8,14 +8,21 @@ import os
 import socket
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from leadferry.errors import BusyError, ConflictError, NotFoundError
-from leadferry.store.orm import DatasetRow, RunRow
+from leadferry.errors import (
+    AccountBusyError,
+    BusyError,
+    ConflictError,
+    DuplicateJobError,
+    NotFoundError,
+)
+from leadferry.settings import Settings
+from leadferry.store.orm import AccountRow, DatasetRow, RunRow
 from leadferry.store.queries import (
     busy_error,
     dataset_row,
@@ -32,6 +39,17 @@ from leadferry.store.records import (
 logger = logging.getLogger(__name__)
 
 STALE_RUN_ERROR = "the process running it stopped"
+LEASE_EXPIRED_ERROR = "the worker running it stopped answering (its lease expired)"
+
+
+def process_name() -> str:
+    """This process as the history names a worker: host:pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def wall_clock() -> datetime:
+    """Real time, for heartbeats and leases (which never follow a test's scaled clock)."""
+    return datetime.now(UTC)
 
 
 class RunsMixin:
@@ -39,6 +57,7 @@ class RunsMixin:
 
     _read: Callable[[], AbstractContextManager[Session]]
     _write: Callable[[], AbstractContextManager[Session]]
+    _settings: Settings
 
     def start_run(
         self,
@@ -50,19 +69,28 @@ class RunsMixin:
         *,
         slot: datetime | None = None,
         attempt: int = 0,
+        worker: str | None = None,
+        job_key: str | None = None,
     ) -> Run:
         """Claim ``dataset`` for a run by this process: record a run in status ``running``.
 
         ``slot`` is the scheduled time a scheduled or retry run serves; ``attempt`` counts
-        retries of that slot (0 for the first try).
+        retries of that slot (0 for the first try). A ``worker`` (its name) heartbeats its runs
+        (:meth:`heartbeat`): the run holds a lease of ``settings.run_lease`` seconds; without
+        one the run is recorded as this process's (host:pid) and has no lease. ``job_key``
+        names the queued job the run serves; a job runs at most once.
 
         The check and the claim are one transaction holding the write lock, and a unique index
         forbids two running runs of a dataset, so of two processes racing exactly one wins.
-        A running run whose process has died on this host is first marked ``interrupted``.
+        A running run whose process has died on this host, or whose lease expired, is first
+        marked ``interrupted``. With ``settings.account_concurrency`` set, the account's row is
+        locked too and the claim refused while the account has that many runs.
 
         Raises:
             NotFoundError: no such dataset.
             BusyError: the dataset is already running.
+            AccountBusyError: the account runs as many datasets as it may.
+            DuplicateJobError: ``job_key`` already has a run.
             ValueError: an unknown trigger or a naive datetime (bugs).
         """
         if trigger not in TRIGGERS:
@@ -72,9 +100,12 @@ class RunsMixin:
         require_aware(window_end, "window_end")
         with self._write() as session:
             row = dataset_row(session, dataset, lock=True)
+            if job_key is not None:
+                _refuse_duplicate(session, dataset, job_key)
             running = self._live_run(session, row, now)
             if running is not None:
                 raise busy_error(dataset, running)
+            self._check_account_cap(session, row)
             run = RunRow(
                 dataset_id=row.id,
                 trigger=trigger,
@@ -88,11 +119,14 @@ class RunsMixin:
                 host=socket.gethostname(),
                 slot=slot,
                 attempt=attempt,
+                worker=worker or process_name(),
+                heartbeat_at=None if worker is None else wall_clock(),
+                job_key=job_key,
             )
             session.add(run)
             try:
                 session.flush()
-            except IntegrityError:
+            except IntegrityError:  # a racing claim of the dataset, or of the same job
                 raise BusyError(
                     f"dataset {dataset!r} is already running (claimed by another process)"
                 ) from None
@@ -160,45 +194,116 @@ class RunsMixin:
             run, dataset = _run_and_dataset(session, run_id)
             return to_run(run, dataset)
 
-    def interrupt_stale_runs(self, now: datetime) -> list[Run]:
-        """Mark as interrupted every running run whose process died on this host.
+    def heartbeat(self, worker: str) -> int:
+        """Renew the lease of every run *worker* is running; return how many it holds."""
+        with self._write() as session:
+            result = session.execute(
+                update(RunRow)
+                .where(RunRow.worker == worker, RunRow.status == "running")
+                .values(heartbeat_at=wall_clock())
+            )
+            return int(result.rowcount)
 
-        ``start_run`` does this for its own dataset; a scheduler calls this when it starts, so
-        the history stops showing runs that will never end.
+    def running_per_account(self) -> dict[str, int]:
+        """How many runs each account has running now (accounts with none are left out)."""
+        with self._read() as session:
+            found = session.execute(
+                select(AccountRow.name, func.count(RunRow.id))
+                .join(DatasetRow, DatasetRow.account_id == AccountRow.id)
+                .join(RunRow, RunRow.dataset_id == DatasetRow.id)
+                .where(RunRow.status == "running")
+                .group_by(AccountRow.name)
+            ).all()
+            return {name: int(count) for name, count in found}
+
+    def interrupt_stale_runs(self, now: datetime) -> list[Run]:
+        """Mark as interrupted every running run whose process died on this host, or whose
+        worker's lease expired; return them.
+
+        ``start_run`` does this for its own dataset; a scheduler calls this when it starts and
+        on every tick, so the history stops showing runs that will never end.
         """
         require_aware(now, "now")
+        with self._read() as session:
+            running = session.scalars(select(RunRow).where(RunRow.status == "running")).all()
+            stopped = [run.dataset_id for run in running if not self._alive(run)]
+        if not stopped:  # the common case costs one read, no write lock
+            return []
         with self._write() as session:
-            found = session.execute(
-                select(RunRow, DatasetRow)
-                .join(DatasetRow, RunRow.dataset_id == DatasetRow.id)
-                .where(RunRow.status == "running")
-                .order_by(RunRow.id)
+            datasets = session.scalars(
+                select(DatasetRow).where(DatasetRow.id.in_(stopped)).order_by(DatasetRow.id)
             ).all()
-            return [
-                to_run(run, dataset.name)
-                for run, dataset in found
-                if self._live_run(session, dataset, now) is None
-            ]
+            interrupted = []
+            for dataset in datasets:
+                running = _running_run(session, dataset)
+                if running is not None and not self._alive(running):
+                    self._interrupt(session, dataset, running, now)
+                    interrupted.append(to_run(running, dataset.name))
+            return interrupted
 
-    @staticmethod
-    def _live_run(session: Session, dataset: DatasetRow, now: datetime) -> RunRow | None:
-        """The dataset's running run, after marking one whose process died as interrupted."""
-        running = session.scalars(
-            select(RunRow).where(RunRow.dataset_id == dataset.id, RunRow.status == "running")
-        ).first()
-        if running is None or process_is_alive(running.pid, running.host):
+    def _live_run(self, session: Session, dataset: DatasetRow, now: datetime) -> RunRow | None:
+        """The dataset's running run, after marking one whose process died (or whose lease
+        expired) as interrupted."""
+        running = _running_run(session, dataset)
+        if running is None or self._alive(running):
             return running
-        logger.warning(
-            "dataset %s: run %d was left running by process %s, which stopped: interrupted",
-            dataset.name,
-            running.id,
-            running.pid,
-        )
-        running.status = "interrupted"
-        running.finished_at = now
-        running.error = STALE_RUN_ERROR
-        session.flush()  # before the new run's insert, for the one-running-run index
+        self._interrupt(session, dataset, running, now)
         return None
+
+    def _interrupt(self, session: Session, dataset: DatasetRow, run: RunRow, now: datetime) -> None:
+        expired = self._lease_expired(run)
+        logger.warning(
+            "dataset %s: run %d was left running by %s, which stopped: interrupted",
+            dataset.name,
+            run.id,
+            run.worker or f"process {run.pid}",
+        )
+        run.status = "interrupted"
+        run.finished_at = now
+        run.error = LEASE_EXPIRED_ERROR if expired else STALE_RUN_ERROR
+        session.flush()  # before a new run's insert, for the one-running-run index
+
+    def _lease_expired(self, run: RunRow) -> bool:
+        lease = timedelta(seconds=self._settings.run_lease)
+        return run.heartbeat_at is not None and run.heartbeat_at < wall_clock() - lease
+
+    def _alive(self, run: RunRow) -> bool:
+        """Whether the run's process may still run it: its lease holds and, on this host, the
+        process exists."""
+        return not self._lease_expired(run) and process_is_alive(run.pid, run.host)
+
+    def _check_account_cap(self, session: Session, dataset: DatasetRow) -> None:
+        cap = self._settings.account_concurrency
+        if not cap:
+            return
+        # The account's row lock serialises claims on one account across every node.
+        account = session.scalars(
+            select(AccountRow).where(AccountRow.id == dataset.account_id).with_for_update()
+        ).one()
+        running = session.scalar(
+            select(func.count(RunRow.id))
+            .join(DatasetRow, RunRow.dataset_id == DatasetRow.id)
+            .where(DatasetRow.account_id == account.id, RunRow.status == "running")
+        )
+        if running and running >= cap:
+            raise AccountBusyError(
+                f"account {account.name!r} already runs {running} datasets, its most at once "
+                f"(LEADFERRY_ACCOUNT_CONCURRENCY={cap}); dataset {dataset.name!r} waits"
+            )
+
+
+def _running_run(session: Session, dataset: DatasetRow) -> RunRow | None:
+    return session.scalars(
+        select(RunRow).where(RunRow.dataset_id == dataset.id, RunRow.status == "running")
+    ).first()
+
+
+def _refuse_duplicate(session: Session, dataset: str, job_key: str) -> None:
+    earlier = session.scalars(select(RunRow.id).where(RunRow.job_key == job_key)).first()
+    if earlier is not None:
+        raise DuplicateJobError(
+            f"dataset {dataset!r}: job {job_key} already ran as run {earlier}; duplicate dropped"
+        )
 
 
 def _run_and_dataset(session: Session, run_id: int) -> tuple[RunRow, str]:
