@@ -39,6 +39,11 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
 
+MOST_CLAIMS_PER_TICK = 200
+"""Slots and retries one tick claims at most, the longest-due first; the rest wait for the next
+tick. After a long stop with thousands due, a tick stays short and nothing is sent to a queue
+long before a worker can take it."""
+
 
 def scaled_clock(origin: dt.datetime, speed: float, started: dt.datetime | None = None) -> Clock:
     """A clock that reads *origin* at real time *started* (default: now) and runs *speed* times
@@ -123,8 +128,10 @@ class Scheduler:
         self._settle_stopped_runs(now)
         cap = self.settings.account_concurrency
         running = self.store.running_per_account() if cap else {}
-        started = []
-        for dataset in self.store.due_datasets(now):
+        started: list[Job] = []
+        for dataset in sorted(self.store.due_datasets(now), key=lambda d: _due_since(d, now)):
+            if len(started) >= MOST_CLAIMS_PER_TICK:
+                break
             busy = dataset.last_run is not None and dataset.last_run.status == "running"
             if busy or self.executor.queued(dataset.name):
                 continue
@@ -235,3 +242,9 @@ class Scheduler:
     def _alert_sent(self, future: Future[None]) -> None:
         with self._lock:
             self.alerting.discard(future)
+
+
+def _due_since(dataset: Dataset, now: dt.datetime) -> dt.datetime:
+    """When the dataset's slot or retry came due (the earlier of the two that have)."""
+    state = dataset.state
+    return min(t for t in (state.next_run_at, state.retry_at, now) if t is not None and t <= now)

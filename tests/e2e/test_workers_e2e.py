@@ -8,6 +8,7 @@ process, so schedules come due in seconds and all processes tell the same time.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -22,10 +23,12 @@ from pathlib import Path
 import pytest
 
 from leadferry.jobs import Job
+from leadferry.schedule import Schedule
+from leadferry.scheduler import reschedule
 from leadferry.settings import Settings
-from leadferry.store import Store
+from leadferry.store import DatasetSpec, Run, Store
 from leadferry.worker import RUN_TASK, celery_app
-from tests.e2e.conftest import E2E_KEY, add_account, add_user, free_port, start_simulator, stop
+from tests.e2e.conftest import E2E_KEY, free_port, start_simulator, stop
 
 pytestmark = pytest.mark.e2e
 SPEED = 600  # one real second is ten minutes
@@ -101,7 +104,11 @@ def store_url(postgres_server) -> Iterator[str]:
 
 
 class Cluster:
-    """One `leadferry` home and environment shared by serve, the workers and the CLI."""
+    """One `leadferry` environment shared by serve, the workers, the CLI and this test's store.
+
+    Accounts and datasets are made through the store (the CLI's start-up is slow on a busy
+    machine, and the CLI is tested elsewhere); the clock starts when the first node starts.
+    """
 
     def __init__(self, leadferry, redis_url: str, store_url: str, **env: str) -> None:
         self.leadferry = leadferry
@@ -116,15 +123,10 @@ class Cluster:
         now = dt.datetime.now(dt.UTC)
         self.slot = now.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
         self.origin = self.slot - dt.timedelta(minutes=2)
-        self.clock = [
-            "--clock-origin",
-            self.origin.isoformat(),
-            "--clock-speed",
-            str(SPEED),
-            "--clock-started",
-            dt.datetime.now(dt.UTC).isoformat(),
-        ]
+        self.started: str | None = None
         self.processes: list[subprocess.Popen] = []
+        self.store = Store.open(self.settings())
+        self.store.add_user("ada", "e2e-password-31", "admin")
 
     def settings(self) -> Settings:
         return Settings(
@@ -135,16 +137,44 @@ class Cluster:
             queue=self.queue,
         )
 
+    def account(self, url: str, name: str = "acme") -> None:
+        self.store.create_account(name, "leadexec", {"base_url": url}, {"api_key": E2E_KEY})
+
+    def datasets(self, names, account: str = "acme", **schedule: str | int) -> None:
+        """Datasets of LeadExec leads; *schedule* as `datasets schedule` flags (every="1h"),
+        none for Run Now only."""
+        retries = {key: schedule.pop(key) for key in ("retry_every", "retries") if key in schedule}
+        plan = Schedule.from_flags(**schedule).as_json() if schedule else None
+        for name in names:
+            dataset = self.store.create_dataset(
+                DatasetSpec(
+                    name=name,
+                    account=account,
+                    report="leads",
+                    params={"lid": 271},
+                    update_method="merge",
+                    schedule=plan,
+                    **retries,
+                )  # fmt: skip
+            )
+            if plan is not None:
+                reschedule(self.store, dataset, self.origin)
+
+    def runs(self, name: str) -> list[Run]:
+        return self.store.list_runs(name)
+
     def serve(self) -> subprocess.Popen:
         return self._start("serve", "--executor", "celery", "--tick", "0.2",
-                           "--port", str(free_port()), *self.clock)  # fmt: skip
+                           "--port", str(free_port()))  # fmt: skip
 
     def worker(self, name: str, concurrency: int = 2) -> subprocess.Popen:
-        return self._start("worker", "--name", name, "--concurrency", str(concurrency),
-                           *self.clock)  # fmt: skip
+        return self._start("worker", "--name", name, "--concurrency", str(concurrency))
 
     def _start(self, *args: str) -> subprocess.Popen:
-        process = self.leadferry.start(*args)
+        self.started = self.started or dt.datetime.now(dt.UTC).isoformat()
+        clock = ["--clock-origin", self.origin.isoformat(), "--clock-speed", str(SPEED),
+                 "--clock-started", self.started]  # fmt: skip
+        process = self.leadferry.start(*args, *clock)
         self.processes.append(process)
         return process
 
@@ -158,15 +188,21 @@ class Cluster:
             errors.append(err)
         return errors
 
+    def close(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate(timeout=60)
+        self.store.close()
 
-@pytest.fixture
-def cluster(leadferry, redis_url, store_url) -> Iterator[Cluster]:
-    made = Cluster(leadferry, redis_url, store_url)
-    yield made
-    for process in made.processes:
-        if process.poll() is None:
-            process.kill()
-            process.communicate(timeout=60)
+
+@contextlib.contextmanager
+def cluster_of(leadferry, redis_url, store_url, **env: str) -> Iterator[Cluster]:
+    made = Cluster(leadferry, redis_url, store_url, **env)
+    try:
+        yield made
+    finally:
+        made.close()
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -182,148 +218,123 @@ def wait_for(predicate, timeout=90):
     raise AssertionError("timed out")
 
 
-def runs(leadferry, name):
-    return json.loads(leadferry.ok("history", name, "--json", "--limit", "100"))
-
-
-def create_datasets(leadferry, names, account="acme"):
-    for name in names:
-        leadferry.ok("datasets", "create", name, "--account", account, "--report", "leads",
-                     "--param", "lid=271", "--update", "merge")  # fmt: skip
-
-
-def schedule(cluster, names, *flags):
-    for name in names:
-        cluster.leadferry.ok(
-            "datasets", "schedule", name, *flags, "--now", cluster.origin.isoformat()
-        )
-
-
-def finished(store, name) -> bool:
-    last = store.get_dataset(name).last_run
-    return last is not None and last.status != "running"
-
-
-def successes(leadferry, name):
-    return [r for r in runs(leadferry, name) if r["status"] == "success"]
+def successes(cluster, name) -> list[Run]:
+    return [run for run in cluster.runs(name) if run.status == "success"]
 
 
 # -- the tests -----------------------------------------------------------------------------------
 
 
-def test_serve_and_two_workers_run_every_slot_once_on_both_workers(cluster, leadexec_server):
-    leadferry = cluster.leadferry
-    add_user(leadferry)
-    add_account(leadferry, leadexec_server.url)
+def test_serve_and_two_workers_run_every_slot_once_on_both_workers(
+    leadferry, redis_url, store_url, leadexec_server
+):
     names = [f"burst_{i}" for i in range(6)]
-    create_datasets(leadferry, names)
-    schedule(cluster, names, "--every", "1h")
-    cluster.worker("one@e2e")
-    cluster.worker("two@e2e")
-    cluster.serve()
-    for name in names:
-        wait_for(lambda name=name: len(successes(leadferry, name)) >= 2, timeout=180)
-    cluster.stop_all()
+    with cluster_of(leadferry, redis_url, store_url) as cluster:
+        cluster.account(leadexec_server.url)
+        cluster.datasets(names, every="1h")
+        cluster.worker("one@e2e")
+        cluster.worker("two@e2e")
+        cluster.serve()
+        for name in names:
+            wait_for(lambda name=name: len(successes(cluster, name)) >= 2, timeout=240)
+        cluster.stop_all()
     workers = set()
     for name in names:
-        history = runs(leadferry, name)
-        slots = [r["slot"] for r in history]
+        history = json.loads(leadferry.ok("history", name, "--json", "--limit", "100"))
+        slots = [run["slot"] for run in history]
         assert None not in slots
         assert len(slots) == len(set(slots)), f"{name}: a slot ran twice"
-        assert {r["status"] for r in history} == {"success"}
-        assert {r["trigger"] for r in history} == {"scheduled"}
-        workers |= {r["worker"] for r in history}
+        assert {run["status"] for run in history} == {"success"}
+        assert {run["trigger"] for run in history} == {"scheduled"}
+        workers |= {run["worker"] for run in history}
     assert workers == {"one@e2e", "two@e2e"}
 
 
-def test_a_job_delivered_twice_runs_once(cluster, leadexec_server):
-    leadferry = cluster.leadferry
-    add_account(leadferry, leadexec_server.url)
-    create_datasets(leadferry, ["twice"])
-    worker = cluster.worker("solo@e2e", concurrency=1)
-    app = celery_app(cluster.settings())
-    job = Job("twice", "manual", None, 0)
-    later = Job("twice", "manual", None, 0)
-    # One worker taking one job at a time takes them in order: the copy comes before `later`.
-    for sent in (job, job, later):
-        app.send_task(RUN_TASK, kwargs={"job": sent.as_message()}, queue=cluster.queue)
-    app.close()
-    wait_for(lambda: len(successes(leadferry, "twice")) == 2, timeout=120)
-    worker.send_signal(signal.SIGTERM)
-    (err,) = cluster.stop_all()
-    history = runs(leadferry, "twice")
-    assert [r["status"] for r in history] == ["success", "success"]
-    assert {r["worker"] for r in history} == {"solo@e2e"}
+def test_a_job_delivered_twice_runs_once(leadferry, redis_url, store_url, leadexec_server):
+    with cluster_of(leadferry, redis_url, store_url) as cluster:
+        cluster.account(leadexec_server.url)
+        cluster.datasets(["twice"])
+        worker = cluster.worker("solo@e2e", concurrency=1)
+        app = celery_app(cluster.settings())
+        job = Job("twice", "manual", None, 0)
+        later = Job("twice", "manual", None, 0)
+        # One worker taking one job at a time takes them in order: the copy before `later`.
+        for sent in (job, job, later):
+            app.send_task(RUN_TASK, kwargs={"job": sent.as_message()}, queue=cluster.queue)
+        app.close()
+        wait_for(lambda: len(successes(cluster, "twice")) == 2, timeout=240)
+        worker.send_signal(signal.SIGTERM)
+        (err,) = cluster.stop_all()
+        history = cluster.runs("twice")
+    assert [run.status for run in history] == ["success", "success"]
+    assert {run.worker for run in history} == {"solo@e2e"}
     assert f"job {job.key} already ran" in err
 
 
 def test_a_killed_worker_s_run_is_interrupted_within_the_lease_then_retried(
     leadferry, redis_url, store_url, leadexec_server
 ):
-    cluster = Cluster(leadferry, redis_url, store_url, LEADFERRY_RUN_LEASE="2")
     slow = start_simulator("leadexec", "--leads", "4000", "--days", "10", "--lid", "271",
                            "--latency-ms", "5000", "--api-key", E2E_KEY)  # fmt: skip
     try:
-        add_user(leadferry)
-        add_account(leadferry, slow.url)
-        create_datasets(leadferry, ["doomed"])
-        # A retry ten minutes (one real second) after a failure, twice at most.
-        daily = ["--daily", f"{cluster.slot:%H:%M}"]
-        schedule(cluster, ["doomed"], *daily, "--retry-every", "10", "--retries", "2")
-        first = cluster.worker("first@e2e", concurrency=1)
-        cluster.serve()
-        wait_for(lambda: [r for r in runs(leadferry, "doomed") if r["status"] == "running"])
-        first.kill()  # kill -9: no chance to record anything
-        first.communicate(timeout=30)
-        leadferry.ok("accounts", "edit", "acme", "--set", f"base_url={leadexec_server.url}",
-                     env={"LEADFERRY_API_KEY": E2E_KEY})  # fmt: skip
-        cluster.worker("second@e2e", concurrency=1)
-        wait_for(lambda: successes(leadferry, "doomed"), timeout=120)
-        cluster.stop_all()
+        with cluster_of(leadferry, redis_url, store_url, LEADFERRY_RUN_LEASE="2") as cluster:
+            cluster.account(slow.url)
+            # A retry ten minutes (one real second) after a failure, twice at most.
+            cluster.datasets(["doomed"], monthly=monthly(cluster), retry_every=10, retries=2)
+            first = cluster.worker("first@e2e", concurrency=1)
+            cluster.serve()
+            wait_for(lambda: [r for r in cluster.runs("doomed") if r.status == "running"])
+            first.kill()  # kill -9: no chance to record anything
+            first.communicate(timeout=30)
+            cluster.store.update_account("acme", config={"base_url": leadexec_server.url},
+                                         secrets={"api_key": E2E_KEY})  # fmt: skip
+            cluster.worker("second@e2e", concurrency=1)
+            wait_for(lambda: successes(cluster, "doomed"), timeout=240)
+            cluster.stop_all()
+            retried, killed = cluster.runs("doomed")
     finally:
-        for process in cluster.processes:
-            if process.poll() is None:
-                process.kill()
-                process.communicate(timeout=60)
         stop(slow)
-    retried, killed = runs(leadferry, "doomed")
-    assert (killed["status"], killed["worker"], killed["trigger"]) == (
-        "interrupted", "first@e2e", "scheduled"
-    )  # fmt: skip
-    assert "lease expired" in killed["error"]
-    assert (retried["status"], retried["worker"], retried["trigger"]) == (
-        "success", "second@e2e", "retry"
-    )  # fmt: skip
-    assert retried["slot"] == killed["slot"]
-    assert retried["attempt"] == 1
+    assert (killed.status, killed.worker, killed.trigger) == (
+        "interrupted",
+        "first@e2e",
+        "scheduled",
+    )
+    assert "lease expired" in (killed.error or "")
+    assert (retried.status, retried.worker, retried.trigger) == ("success", "second@e2e", "retry")
+    assert retried.slot == killed.slot
+    assert retried.attempt == 1
 
 
 def test_the_per_account_cap_holds_across_workers(leadferry, redis_url, store_url, leadexec_server):
-    cluster = Cluster(leadferry, redis_url, store_url, LEADFERRY_ACCOUNT_CONCURRENCY="1")
-    add_user(leadferry)
-    add_account(leadferry, leadexec_server.url)
-    add_account(leadferry, leadexec_server.url, "other")
     capped = [f"capped_{i}" for i in range(4)]
-    create_datasets(leadferry, capped)
-    create_datasets(leadferry, ["elsewhere"], account="other")
-    schedule(cluster, [*capped, "elsewhere"], "--daily", f"{cluster.slot:%H:%M}")
-    try:
+    with cluster_of(leadferry, redis_url, store_url, LEADFERRY_ACCOUNT_CONCURRENCY="1") as cluster:
+        cluster.account(leadexec_server.url)
+        cluster.account(leadexec_server.url, "other")
+        cluster.datasets(capped, monthly=monthly(cluster))
+        cluster.datasets(["elsewhere"], account="other", monthly=monthly(cluster))
         cluster.worker("one@e2e")
         cluster.worker("two@e2e")
         cluster.serve()
         most = 0
-        deadline = time.monotonic() + 180
-        with Store.open(cluster.settings()) as store:
-            while not all(finished(store, name) for name in [*capped, "elsewhere"]):
-                assert time.monotonic() < deadline, "timed out"
-                most = max(most, store.running_per_account().get("acme", 0))
-                time.sleep(0.05)
+        deadline = time.monotonic() + 240
+        while not all(finished(cluster, name) for name in [*capped, "elsewhere"]):
+            assert time.monotonic() < deadline, "timed out"
+            most = max(most, cluster.store.running_per_account().get("acme", 0))
+            time.sleep(0.05)
         cluster.stop_all()
-    finally:
-        for process in cluster.processes:
-            if process.poll() is None:
-                process.kill()
-                process.communicate(timeout=60)
+        outcomes = {
+            name: [run.status for run in cluster.runs(name)] for name in [*capped, "elsewhere"]
+        }
     assert most == 1
-    for name in [*capped, "elsewhere"]:
-        assert [r["status"] for r in runs(leadferry, name)] == ["success"]
+    assert outcomes == {name: ["success"] for name in [*capped, "elsewhere"]}
+
+
+def monthly(cluster) -> str:
+    """A monthly schedule whose first slot comes due at once: its next slot is 72 minutes of
+    real time away, so a slow test never sees it."""
+    return f"{cluster.slot.day}@{cluster.slot:%H:%M}"
+
+
+def finished(cluster, name) -> bool:
+    last = cluster.store.get_dataset(name).last_run
+    return last is not None and last.status != "running"

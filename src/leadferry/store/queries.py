@@ -119,6 +119,7 @@ def to_run(row: RunRow, dataset: str) -> Run:
         slot=row.slot,
         attempt=row.attempt,
         worker=row.worker,
+        job_key=row.job_key,
     )
 
 

@@ -48,6 +48,8 @@ class Run:
     attempt: int = 0
     worker: str | None = None
     """Who ran it: a Celery worker's node name, else host:pid of the process."""
+    job_key: str | None = None
+    """The queued job it served (scheduled, retry and Run Now runs of ``serve``)."""
 
     @property
     def total_rows(self) -> int:
