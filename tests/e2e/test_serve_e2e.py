@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI, Request
 
 from tests.conftest import serve_on_loopback
-from tests.e2e.conftest import E2E_KEY, add_account, add_user, free_port
+from tests.e2e.conftest import E2E_KEY, add_account, add_user, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 SPEED = 600  # one real second is ten minutes
@@ -46,16 +46,6 @@ def stop(process) -> str:
 
 def runs(leadferry, name):
     return json.loads(leadferry.ok("history", name, "--json", "--limit", "100"))
-
-
-def wait_for(predicate, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError("timed out")
 
 
 def test_serve_refuses_to_start_without_users(leadferry):

@@ -26,9 +26,10 @@ from leadferry.jobs import Job
 from leadferry.schedule import Schedule
 from leadferry.scheduler import reschedule
 from leadferry.settings import Settings
-from leadferry.store import DatasetSpec, Run, Store
+from leadferry.store import STALE_RUN_ERROR, DatasetSpec, Run, Store
+from leadferry.store.runs import LEASE_EXPIRED_ERROR
 from leadferry.worker import RUN_TASK, celery_app
-from tests.e2e.conftest import E2E_KEY, free_port, start_simulator, stop
+from tests.e2e.conftest import E2E_KEY, free_port, start_simulator, stop, wait_for
 
 pytestmark = pytest.mark.e2e
 SPEED = 600  # one real second is ten minutes
@@ -208,16 +209,6 @@ def cluster_of(leadferry, redis_url, store_url, **env: str) -> Iterator[Cluster]
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def wait_for(predicate, timeout=90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError("timed out")
-
-
 def successes(cluster, name) -> list[Run]:
     return [run for run in cluster.runs(name) if run.status == "success"]
 
@@ -271,8 +262,18 @@ def test_a_job_delivered_twice_runs_once(leadferry, redis_url, store_url, leadex
     assert f"job {job.key} already ran" in err
 
 
-def test_a_killed_worker_s_run_is_interrupted_within_the_lease_then_retried(
-    leadferry, redis_url, store_url, leadexec_server
+@pytest.mark.parametrize(
+    ("stop_signal", "error"),
+    [
+        # kill -9: on this host the process is seen to be gone.
+        (signal.SIGKILL, STALE_RUN_ERROR),
+        # A frozen worker, or one whose machine is gone: only its silence tells.
+        (signal.SIGSTOP, LEASE_EXPIRED_ERROR),
+    ],
+    ids=["killed", "frozen"],
+)
+def test_a_lost_worker_s_run_is_interrupted_then_retried(
+    leadferry, redis_url, store_url, leadexec_server, stop_signal, error
 ):
     slow = start_simulator("leadexec", "--leads", "4000", "--days", "10", "--lid", "271",
                            "--latency-ms", "5000", "--api-key", E2E_KEY)  # fmt: skip
@@ -283,25 +284,22 @@ def test_a_killed_worker_s_run_is_interrupted_within_the_lease_then_retried(
             cluster.datasets(["doomed"], monthly=monthly(cluster), retry_every=10, retries=2)
             first = cluster.worker("first@e2e", concurrency=1)
             cluster.serve()
-            wait_for(lambda: [r for r in cluster.runs("doomed") if r.status == "running"])
-            first.kill()  # kill -9: no chance to record anything
-            first.communicate(timeout=30)
+            wait_for(lambda: [r for r in cluster.runs("doomed") if r.status == "running"], 120)
+            first.send_signal(stop_signal)
             cluster.store.update_account("acme", config={"base_url": leadexec_server.url},
                                          secrets={"api_key": E2E_KEY})  # fmt: skip
             cluster.worker("second@e2e", concurrency=1)
             wait_for(lambda: successes(cluster, "doomed"), timeout=240)
+            first.kill()
             cluster.stop_all()
-            retried, killed = cluster.runs("doomed")
+            retried, lost = cluster.runs("doomed")
     finally:
         stop(slow)
-    assert (killed.status, killed.worker, killed.trigger) == (
-        "interrupted",
-        "first@e2e",
-        "scheduled",
-    )
-    assert "lease expired" in (killed.error or "")
+    assert (lost.status, lost.worker, lost.trigger, lost.error) == (
+        "interrupted", "first@e2e", "scheduled", error
+    )  # fmt: skip
     assert (retried.status, retried.worker, retried.trigger) == ("success", "second@e2e", "retry")
-    assert retried.slot == killed.slot
+    assert retried.slot == lost.slot
     assert retried.attempt == 1
 
 
