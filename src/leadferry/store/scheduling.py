@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from leadferry.store.orm import DatasetRow, RunRow
@@ -30,17 +30,18 @@ class SchedulingMixin:
     _read: Callable[[], AbstractContextManager[Session]]
     _write: Callable[[], AbstractContextManager[Session]]
 
-    def due_datasets(self, now: datetime) -> list[Dataset]:
-        """Datasets whose next slot or retry time has come (they may still be running)."""
+    def due_datasets(self, now: datetime, limit: int | None = None) -> list[Dataset]:
+        """Datasets whose next slot or retry time has come (they may still be running), the
+        longest-due first; the first *limit* of them if given."""
         require_aware(now, "now")
+        slot_due = and_(DatasetRow.next_run_at.is_not(None), DatasetRow.next_run_at <= now)
+        retry_due = and_(DatasetRow.retry_at.is_not(None), DatasetRow.retry_at <= now)
+        retry_first = and_(
+            retry_due, or_(not_(slot_due), DatasetRow.retry_at < DatasetRow.next_run_at)
+        )
+        due_since = case((retry_first, DatasetRow.retry_at), else_=DatasetRow.next_run_at)
         with self._read() as session:
-            return load_datasets(
-                session,
-                or_(
-                    and_(DatasetRow.next_run_at.is_not(None), DatasetRow.next_run_at <= now),
-                    and_(DatasetRow.retry_at.is_not(None), DatasetRow.retry_at <= now),
-                ),
-            )
+            return load_datasets(session, or_(slot_due, retry_due), order_by=due_since, limit=limit)
 
     def stale_watched_datasets(self) -> list[tuple[Dataset, datetime | None]]:
         """Datasets with a stale-data alert, each with when its last successful run finished."""
