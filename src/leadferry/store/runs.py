@@ -251,7 +251,8 @@ class RunsMixin:
         return None
 
     def _interrupt(self, session: Session, dataset: DatasetRow, run: RunRow, now: datetime) -> None:
-        expired = self._lease_expired(run)
+        # A process seen gone on this host is the surer reason; else only its silence tells.
+        gone = not process_is_alive(run.pid, run.host)
         logger.warning(
             "dataset %s: run %d was left running by %s, which stopped: interrupted",
             dataset.name,
@@ -260,7 +261,7 @@ class RunsMixin:
         )
         run.status = "interrupted"
         run.finished_at = now
-        run.error = LEASE_EXPIRED_ERROR if expired else STALE_RUN_ERROR
+        run.error = STALE_RUN_ERROR if gone else LEASE_EXPIRED_ERROR
         session.flush()  # before a new run's insert, for the one-running-run index
 
     def _lease_expired(self, run: RunRow) -> bool:
