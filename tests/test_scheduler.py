@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from starlette.testclient import TestClient
 
 from leadferry.schedule import Schedule
-from leadferry.scheduler import Scheduler, reschedule, resume
+from leadferry.scheduler import MOST_CLAIMS_PER_TICK, Scheduler, reschedule, resume
 from leadferry.store import DatasetSpec, Store
 from tests.conftest import NOW, leadexec_app
 
@@ -184,6 +184,69 @@ def test_a_failed_run_is_retried_then_succeeds(
     state = store.get_dataset("acme_leads").state
     assert (state.failing, state.retry_at, state.retry_attempt) == (False, None, 0)
     service.shutdown()
+
+
+def test_a_run_whose_worker_stopped_heartbeating_is_interrupted_then_retried(
+    store, settings, acme, leadexec_api, clock
+):
+    hourly(store, clock, retry_every=10, retries=2)
+    clock.advance(HOUR)
+    slot = store.get_dataset("acme_leads").state.next_run_at
+    store.claim("acme_leads", {}, {"last_slot": slot, "next_run_at": slot + HOUR})
+    # A worker elsewhere claimed the slot, then went silent.
+    lost = store.start_run("acme_leads", "scheduled", None, None, clock(), slot=slot,
+                           worker="gone@elsewhere", job_key="lost-job")  # fmt: skip
+    settings.run_lease = 0.001
+    service = scheduler(store, settings, clock, leadexec_api)
+    assert service.tick() == []
+    assert store.get_run(lost.id).status == "interrupted"
+    assert store.get_dataset("acme_leads").state.retry_at == clock.now + dt.timedelta(minutes=10)
+    settings.run_lease = 60.0
+    clock.advance(dt.timedelta(minutes=10))
+    (retry,) = service.tick()
+    service.wait()
+    assert (retry.trigger, retry.slot, retry.attempt) == ("retry", slot, 1)
+    latest = store.list_runs("acme_leads")[0]
+    assert (latest.status, latest.worker, latest.job_key) == ("success", service.worker, retry.key)
+    service.shutdown()
+
+
+def test_a_tick_claims_at_most_its_share_longest_due_first(store, settings, acme, clock):
+    for i in range(MOST_CLAIMS_PER_TICK + 5):
+        hourly(store, clock, name=f"leads_{i:03d}")
+    # The last five came due an hour before the others.
+    for i in range(MOST_CLAIMS_PER_TICK, MOST_CLAIMS_PER_TICK + 5):
+        store.set_state(f"leads_{i:03d}", next_run_at=clock.now)
+    clock.advance(2 * HOUR)
+    keeping = Keeping()
+    service = Scheduler(store, settings, clock=clock, executor=keeping)
+    first = service.tick()
+    assert len(first) == MOST_CLAIMS_PER_TICK
+    assert {job.dataset for job in first[:5]} == {
+        f"leads_{i:03d}" for i in range(MOST_CLAIMS_PER_TICK, MOST_CLAIMS_PER_TICK + 5)
+    }
+    assert len(service.tick()) == 5
+    assert len({job.dataset for job in keeping.jobs}) == MOST_CLAIMS_PER_TICK + 5
+    service.shutdown()
+
+
+class Keeping:
+    """An executor that keeps what it is given, for the scheduler's own decisions."""
+
+    def __init__(self):
+        self.jobs = []
+
+    def submit(self, job):
+        self.jobs.append(job)
+
+    def queued(self, name):
+        return False
+
+    def wait(self):
+        """Nothing runs."""
+
+    def shutdown(self):
+        """Nothing runs."""
 
 
 def test_after_the_last_retry_the_dataset_is_failing_and_an_alert_goes_out(

@@ -11,6 +11,8 @@ The tree says what to do next (after the Singer SDK's recovery-intent classes)::
     ├── StorageError               a file it keeps cannot be read or written (corrupt, disk full)
     ├── QueryTimeoutError          a read of the warehouse ran out of time and was cancelled
     ├── BusyError                  the dataset is running or the warehouse is locked: retry later
+    │   ├── AccountBusyError       the account already has its most runs at once: run it later
+    │   └── DuplicateJobError      a queue delivered a job twice: its run exists, drop this one
     └── ConnectorError             a vendor call failed
         ├── RetryableAPIError      429, 5xx, timeouts, dropped connections, truncated bodies
         └── FatalAPIError          other 4xx and malformed answers: retrying will not help
@@ -56,6 +58,14 @@ class QueryTimeoutError(LeadferryError):
 
 class BusyError(LeadferryError):
     """Something is running or locked right now; try again later."""
+
+
+class AccountBusyError(BusyError):
+    """The dataset's account already runs as many datasets as it may at once."""
+
+
+class DuplicateJobError(BusyError):
+    """A queued job was delivered again after its run had been claimed: nothing to do."""
 
 
 class ConnectorError(LeadferryError):

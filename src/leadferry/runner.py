@@ -220,6 +220,8 @@ def run_dataset(
     as_of: dt.datetime | None = None,
     slot: dt.datetime | None = None,
     attempt: int = 0,
+    worker: str | None = None,
+    job_key: str | None = None,
 ) -> Run:
     """Run dataset *name* once and record it in the history.
 
@@ -227,29 +229,25 @@ def run_dataset(
     dataset's date selection (backfills); ``client`` replaces the HTTP client (tests pass a
     simulator's). ``as_of`` resolves the date selection for another instant than now (a
     scheduled slot, so a late or retried run takes the slot's window); ``slot`` and ``attempt``
-    are recorded with the run. The run is recorded even when it fails.
+    are recorded with the run. ``worker`` (a heartbeating worker's name) and ``job_key`` (the
+    queued job served) go to :meth:`Store.start_run`. The run is recorded even when it fails.
 
     Raises:
         NotFoundError: there is no such dataset.
-        BusyError: the dataset is already running.
+        BusyError: the dataset is already running (AccountBusyError: its account runs its most
+            datasets at once; DuplicateJobError: ``job_key`` already ran).
         LeadferryError: the run failed; the history has the same message.
     """
     dataset = store.get_dataset(name)
     now = clock()
+    claim = {"slot": slot, "attempt": attempt, "worker": worker, "job_key": job_key}
     try:
         plan = plan_run(store, dataset, as_of or now, window)
     except LeadferryError as exc:
-        run = store.start_run(name, trigger, None, None, now, slot=slot, attempt=attempt)
+        run = store.start_run(name, trigger, None, None, now, **claim)
         store.finish_run(run.id, "failed", now, error=str(exc))
         raise
-    run = store.start_run(
-        name,
-        trigger,
-        *plan.recorded_window,
-        now,
-        slot=slot,
-        attempt=attempt,
-    )
+    run = store.start_run(name, trigger, *plan.recorded_window, now, **claim)
     logger.info("%s: run %d started, window %s", name, run.id, plan.window)
     own_client = client is None
     http = client or make_client(settings)

@@ -2,8 +2,11 @@
 
 Each :meth:`Scheduler.tick` reads the clock once, asks the store which datasets are due, claims
 each due slot or retry with a compare-and-set update (so two services sharing a store never take
-the same one), and hands the run to a bounded thread pool, so a slow dataset never delays the
-others. However many slots passed while the service was down, only the latest is run
+the same one), and hands the run to an executor: a bounded thread pool in this process (so a
+slow dataset never delays the others), or Celery workers on any number of machines
+(``serve --executor celery``). Each tick first settles runs whose process died or whose worker's
+lease lapsed: they are marked interrupted and their dataset's retry policy applies. However
+many slots passed while the service was down, only the latest is run
 (:func:`leadferry.schedule.due_slot`). Everything here takes its time from an injected clock.
 
 After a failed scheduled run the dataset is retried every ``retry_every`` minutes up to
@@ -14,7 +17,6 @@ still run, with ``"pause"`` they wait until a run succeeds or ``leadferry datase
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -24,36 +26,38 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import httpx2
 
 from leadferry import alerts
-from leadferry.errors import BusyError, LeadferryError
-from leadferry.runner import run_dataset, utc_now
+from leadferry.errors import BusyError
+from leadferry.executors import Executor, ThreadExecutor
+from leadferry.jobs import Heartbeat, Job, JobContext, after_failure, execute, send_alert
+from leadferry.runner import utc_now
 from leadferry.schedule import Schedule, due_slot, next_run
 from leadferry.settings import Settings
-from leadferry.store import Dataset, Run, Store
+from leadferry.store import Dataset, Store
+from leadferry.store.runs import process_name
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
 
+MOST_CLAIMS_PER_TICK = 200
+"""Slots and retries one tick claims at most, the longest-due first; the rest wait for the next
+tick. After a long stop with thousands due, a tick stays short and nothing is sent to a queue
+long before a worker can take it."""
 
-def scaled_clock(origin: dt.datetime, speed: float) -> Clock:
-    """A clock that starts at *origin* and runs *speed* times faster than real time.
 
-    For demos and end-to-end tests of schedules that would otherwise take hours.
+def scaled_clock(origin: dt.datetime, speed: float, started: dt.datetime | None = None) -> Clock:
+    """A clock that reads *origin* at real time *started* (default: now) and runs *speed* times
+    faster than real time.
+
+    For demos and end-to-end tests of schedules that would otherwise take hours; processes given
+    the same *origin* and *started* tell the same time.
     """
-    started = utc_now()
+    anchor = started or utc_now()
 
     def now() -> dt.datetime:
-        return origin + (utc_now() - started) * speed
+        return origin + (utc_now() - anchor) * speed
 
     return now
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Job:
-    dataset: str
-    trigger: str
-    slot: dt.datetime | None
-    attempt: int
 
 
 def schedule_of(dataset: Dataset) -> Schedule:
@@ -76,7 +80,8 @@ def resume(store: Store, name: str, now: dt.datetime) -> dt.datetime | None:
 
 
 class Scheduler:
-    """Runs due datasets on a bounded pool of worker threads.
+    """Claims due slots and retries, and hands them to an executor: by default a bounded pool
+    of threads in this process, else Celery workers (:class:`~leadferry.executors.CeleryExecutor`).
 
     Every outgoing HTTP call (vendor pages, alert webhooks) goes through *client* when given
     (tests give one that reaches simulators in-process), otherwise through clients of its own.
@@ -90,13 +95,15 @@ class Scheduler:
         clock: Clock = utc_now,
         workers: int = 4,
         client: httpx2.Client | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
         self.client = client
-        self.pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="leadferry-run")
-        self.running: dict[str, Future[None]] = {}
+        self.worker = process_name()
+        self.executor = executor or ThreadExecutor(workers, self._execute)
+        self.alert_pool = ThreadPoolExecutor(1, thread_name_prefix="leadferry-alert")
         self.alerting: set[Future[None]] = set()
         self._lock = threading.Lock()
 
@@ -104,33 +111,41 @@ class Scheduler:
 
     def serve(self, stop: threading.Event, tick_seconds: float = 1.0) -> None:
         """Tick until *stop* is set, then let running work finish."""
-        self.store.settle_dead_runs(self.clock())  # each is logged as it is settled
         try:
-            while not stop.is_set():
-                self.tick()
-                stop.wait(tick_seconds)
+            with Heartbeat(self.store, self.settings, self.worker):
+                while not stop.is_set():
+                    self.tick()
+                    stop.wait(tick_seconds)
         finally:
             self.shutdown()
 
     def shutdown(self) -> None:
         """Let running work and pending alerts finish, then stop the workers."""
-        self.pool.shutdown(wait=True)
+        self.executor.shutdown()
+        self.alert_pool.shutdown(wait=True)
 
     def tick(self) -> list[Job]:
-        """Start every due slot and retry this service can claim; return what it started."""
+        """Settle runs whose worker died, then start every due slot and retry this service can
+        claim; return what it started."""
         now = self.clock()
-        started = []
-        for dataset in self.store.due_datasets(now):
-            with self._lock:
-                if dataset.name in self.running:
-                    continue
+        self._settle_stopped_runs(now)
+        cap = self.settings.account_concurrency
+        running = self.store.running_per_account() if cap else {}
+        started: list[Job] = []
+        # Twice the share: some of the longest-due may be running, or their account at its cap.
+        for dataset in self.store.due_datasets(now, limit=2 * MOST_CLAIMS_PER_TICK):
+            if len(started) >= MOST_CLAIMS_PER_TICK:
+                break
+            busy = dataset.last_run is not None and dataset.last_run.status == "running"
+            if busy or self.executor.queued(dataset.name):
+                continue
+            if cap and running.get(dataset.account, 0) >= cap:
+                continue  # claimed when the account has room: nothing waits in a queue for it
             job = self._claim(dataset, now)
             if job is None:
                 continue
-            future = self.pool.submit(self._run, job)
-            with self._lock:
-                self.running[job.dataset] = future
-            future.add_done_callback(lambda _f, name=job.dataset: self._done(name))
+            self.executor.submit(job)
+            running[dataset.account] = running.get(dataset.account, 0) + 1
             started.append(job)
         self._check_stale(now)
         return started
@@ -143,28 +158,26 @@ class Scheduler:
 
         Raises:
             NotFoundError: no such dataset.
-            BusyError: this service is already running it.
+            BusyError: it is already running, or queued here.
         """
-        self.store.get_dataset(name)
+        dataset = self.store.get_dataset(name)
+        if dataset.last_run is not None and dataset.last_run.status == "running":
+            raise BusyError(f"dataset {name} is already running")
         job = Job(name, "manual", None, 0)
-        with self._lock:
-            if name in self.running:
-                raise BusyError(f"dataset {name} is already running")
-            future = self.pool.submit(self._run, job)
-            self.running[name] = future
-        future.add_done_callback(lambda _f: self._done(name))
+        self.executor.submit(job)
         return job
+
+    def queued(self, name: str) -> bool:
+        """Whether a job of dataset *name* waits or runs on this service's executor."""
+        return self.executor.queued(name)
 
     def wait(self) -> None:
         """Block until the runs and alerts started so far have finished."""
+        self.executor.wait()
         with self._lock:
-            pending = [*self.running.values(), *self.alerting]
+            pending = list(self.alerting)
         for future in pending:
             future.result()
-
-    def _done(self, name: str) -> None:
-        with self._lock:
-            self.running.pop(name, None)
 
     # -- claiming -------------------------------------------------------------------------
 
@@ -197,70 +210,21 @@ class Scheduler:
 
     # -- running --------------------------------------------------------------------------
 
-    def _run(self, job: Job) -> None:
-        try:
-            run = run_dataset(
-                self.store,
-                self.settings,
-                job.dataset,
-                clock=self.clock,
-                trigger=job.trigger,
-                client=self.client,
-                as_of=job.slot,
-                slot=job.slot,
-                attempt=job.attempt,
-            )
-        except BusyError as exc:
-            logger.warning("%s: %s; slot %s skipped", job.dataset, exc, job.slot)
-        except LeadferryError as exc:
-            logger.warning("%s: %s run failed: %s", job.dataset, job.trigger, exc)
-            if job.trigger != "manual":
-                self._after_failure(job)
-        except Exception:
-            logger.exception("%s: run crashed", job.dataset)
-            if job.trigger != "manual":
-                self._after_failure(job)
-        else:
-            self._after_success(job, run)
+    def _context(self) -> JobContext:
+        return JobContext(self.store, self.settings, self.worker, self.clock, self.client)
 
-    def _after_failure(self, job: Job) -> None:
-        dataset = self.store.get_dataset(job.dataset)
-        now = self.clock()
-        if dataset.retry_every and job.attempt < dataset.retries:
-            retry_at = now + dt.timedelta(minutes=dataset.retry_every)
-            self.store.set_state(job.dataset, retry_at=retry_at, retry_attempt=job.attempt + 1)
-            logger.info("%s: retry %d at %s", job.dataset, job.attempt + 1, retry_at)
-            return
-        was_failing = dataset.state.failing
-        self.store.set_state(job.dataset, failing=True, retry_at=None, retry_attempt=0)
-        if not was_failing:
-            last = self.store.list_runs(job.dataset, limit=1)[0]
-            self._alert(dataset, alerts.failing_alert(job.dataset, last, job.attempt + 1, now))
+    def _execute(self, job: Job) -> None:
+        execute(job, self._context())
 
-    def _after_success(self, job: Job, run: Run) -> None:
-        dataset = self.store.get_dataset(job.dataset)
-        now = self.clock()
-        if dataset.state.failing or dataset.state.retry_attempt:
-            self.store.set_state(job.dataset, failing=False, retry_at=None, retry_attempt=0)
-        if dataset.state.failing:
-            self._alert(dataset, alerts.recovered_alert(job.dataset, run, now))
-        previous = self.store.list_runs(job.dataset, limit=alerts.ZERO_ROWS_LOOKBACK + 1)
-        zero = alerts.zero_rows_alert(job.dataset, run, previous, now)
-        if zero is not None:
-            self._alert(dataset, zero)
+    def _settle_stopped_runs(self, now: dt.datetime) -> None:
+        """Settle the runs of processes that died or workers whose lease lapsed, and apply the
+        retry policy to the interrupted ones (the process that would have done it is gone)."""
+        for run in self.store.settle_dead_runs(now, leased=True):
+            if run.status == "interrupted" and run.trigger != "manual":
+                after_failure(self._context(), run.dataset, run.attempt)
 
     def _check_stale(self, now: dt.datetime) -> None:
-        for dataset in self.store.scheduled_datasets():
-            if not dataset.stale_after:
-                continue
-            last_success = next(
-                (
-                    r.finished_at
-                    for r in self.store.list_runs(dataset.name)
-                    if r.status == "success"
-                ),
-                None,
-            )
+        for dataset, last_success in self.store.stale_watched_datasets():
             alert = alerts.stale_alert(
                 dataset.name,
                 last_success,
@@ -271,10 +235,9 @@ class Scheduler:
             episode = (last_success or dataset.created_at).isoformat()
             if alert is None or dataset.state.alert_state.get("stale") == episode:
                 continue
-            self.store.set_state(
-                dataset.name, alert_state={**dataset.state.alert_state, "stale": episode}
-            )
-            future = self.pool.submit(self._alert, dataset, alert)
+            if not self.store.claim_alert(dataset.name, "stale", episode):
+                continue  # another node sent it
+            future = self.alert_pool.submit(send_alert, self._context(), dataset, alert)
             with self._lock:
                 self.alerting.add(future)
             future.add_done_callback(self._alert_sent)
@@ -282,14 +245,3 @@ class Scheduler:
     def _alert_sent(self, future: Future[None]) -> None:
         with self._lock:
             self.alerting.discard(future)
-
-    def _alert(self, dataset: Dataset, alert: alerts.Alert) -> None:
-        targets = alerts.AlertTargets.from_settings(
-            self.settings,
-            webhook=dataset.alert_webhook,
-            emails=dataset.alert_emails or None,
-        )
-        logger.warning("%s: %s", dataset.name, alert.message)
-        if targets:
-            for problem in alerts.deliver(alert, targets, self.settings, self.client):
-                logger.warning("%s: alert not delivered: %s", dataset.name, problem)

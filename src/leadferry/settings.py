@@ -57,6 +57,27 @@ class Settings(BaseSettings):
         "default: leadferry.sqlite under home.",
     )
 
+    # Spreading runs over workers (``serve --executor celery`` and ``leadferry worker``).
+    broker_url: SecretStr | None = Field(
+        default=None,
+        description="Redis URL of the Celery broker that serve sends runs to and workers take "
+        "them from, e.g. redis://host:6379/0 (pip install 'leadferry[celery]').",
+    )
+    queue: str = Field(
+        default="leadferry", min_length=1, description="Celery queue serve sends runs to."
+    )
+    account_concurrency: int = Field(
+        default=0,
+        ge=0,
+        description="Most runs of one vendor account at once, across every node; 0: no cap.",
+    )
+    run_lease: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a worker's run stays claimed without a heartbeat; after that it is "
+        "interrupted and retried. Workers heartbeat every quarter of it.",
+    )
+
     @property
     def metadata_url(self) -> str:
         if self.store_url is not None:

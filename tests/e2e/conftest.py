@@ -29,6 +29,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_for(predicate, timeout=60):
+    """The first true value of *predicate*, polled until *timeout* seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError("timed out")
+
+
 @dataclass
 class Simulator:
     url: str

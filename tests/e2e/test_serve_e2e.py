@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from leadferry.settings import Settings
 from leadferry.store import Store
 from tests.conftest import serve_on_loopback
-from tests.e2e.conftest import E2E_KEY, add_account, add_user, free_port
+from tests.e2e.conftest import E2E_KEY, add_account, add_user, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 SPEED = 600  # one real second is ten minutes
@@ -56,16 +56,6 @@ def statuses(leadferry, name) -> list[str]:
     config = Settings(home=leadferry.home, secret_key=leadferry.env["LEADFERRY_SECRET_KEY"])
     with Store.open(config) as store:
         return [run.status for run in store.list_runs(name, limit=100)]
-
-
-def wait_for(predicate, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError("timed out")
 
 
 def test_serve_refuses_to_start_without_users(leadferry):

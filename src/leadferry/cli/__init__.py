@@ -18,7 +18,18 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from leadferry.cli import accounts, backfill, data, datasets, failures, secrets, serve, tools, users
+from leadferry.cli import (
+    accounts,
+    backfill,
+    data,
+    datasets,
+    failures,
+    secrets,
+    serve,
+    tools,
+    users,
+    worker,
+)
 from leadferry.cli.common import state
 from leadferry.errors import ConfigError, LeadferryError
 from leadferry.scrub import scrub
@@ -81,6 +92,7 @@ app.add_typer(secrets.app, name="secrets")
 data.register(app)
 backfill.register(app)
 serve.register(app, datasets.app)
+worker.register(app)
 tools.register(app)
 
 

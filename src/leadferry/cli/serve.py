@@ -5,12 +5,28 @@ from __future__ import annotations
 import datetime as dt
 import signal
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from leadferry.cli.common import console, now, open_store, print_json, settings
 from leadferry.errors import ConfigError
+
+if TYPE_CHECKING:
+    from leadferry.executors import CeleryExecutor
+    from leadferry.scheduler import Clock
+    from leadferry.settings import Settings
+
+ClockOrigin = Annotated[
+    str | None, typer.Option("--clock-origin", hidden=True, help="Testing: start time.")
+]
+ClockSpeed = Annotated[
+    float, typer.Option("--clock-speed", hidden=True, help="Testing: time runs N× faster.")
+]
+ClockStarted = Annotated[
+    str | None,
+    typer.Option("--clock-started", hidden=True, help="Testing: real time the origin is read."),
+]
 
 
 def register(app: typer.Typer, datasets_app: typer.Typer) -> None:
@@ -27,6 +43,17 @@ def _instant(value: str, flag: str) -> dt.datetime:
     if moment.tzinfo is None:
         raise ConfigError(f"{flag}: {value!r} needs a UTC offset, e.g. 2026-11-23T06:00:00+00:00")
     return moment
+
+
+def test_clock(origin: str | None, speed: float, started: str | None) -> Clock:
+    """The clock of ``--clock-origin``, ``--clock-speed`` and ``--clock-started`` (real time)."""
+    from leadferry.scheduler import scaled_clock
+
+    return scaled_clock(
+        _instant(origin, "--clock-origin") if origin else now(),
+        speed,
+        _instant(started, "--clock-started") if started else None,
+    )
 
 
 def schedule(
@@ -129,7 +156,17 @@ def serve(
     port: Annotated[
         int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one).")
     ] = 8700,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Runs at once.")] = 4,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Runs at once (thread executor).")
+    ] = 4,
+    executor: Annotated[
+        Literal["threads", "celery"],
+        typer.Option(
+            "--executor",
+            help="Where runs run: threads of this process, or Celery workers "
+            "(`leadferry worker`, LEADFERRY_BROKER_URL).",
+        ),
+    ] = "threads",
     forwarded_allow_ips: Annotated[
         str | None,
         typer.Option(
@@ -139,12 +176,9 @@ def serve(
         ),
     ] = None,
     tick: Annotated[float, typer.Option("--tick", help="Seconds between looks.")] = 5.0,
-    clock_origin: Annotated[
-        str | None, typer.Option("--clock-origin", hidden=True, help="Testing: start time.")
-    ] = None,
-    clock_speed: Annotated[
-        float, typer.Option("--clock-speed", hidden=True, help="Testing: time runs N× faster.")
-    ] = 1.0,
+    clock_origin: ClockOrigin = None,
+    clock_speed: ClockSpeed = 1.0,
+    clock_started: ClockStarted = None,
 ) -> None:
     """Serve the web Data Center and REST API, and run datasets on their schedules, until
     stopped (Ctrl-C or SIGTERM)."""
@@ -152,13 +186,13 @@ def serve(
 
     import uvicorn
 
-    from leadferry.scheduler import Scheduler, scaled_clock
+    from leadferry.scheduler import Scheduler
     from leadferry.store import Store
     from leadferry.web import create_app
 
-    clock = scaled_clock(_instant(clock_origin, "--clock-origin") if clock_origin else now(),
-                         clock_speed)  # fmt: skip
+    clock = test_clock(clock_origin, clock_speed, clock_started)
     config = settings()
+    runner = celery_executor(config) if executor == "celery" else None
     store = Store.open(config)
     try:
         if store.user_count() == 0:
@@ -173,7 +207,7 @@ def serve(
         except OSError as exc:
             listener.close()
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-        scheduler = Scheduler(store, config, clock=clock, workers=workers)
+        scheduler = Scheduler(store, config, clock=clock, workers=workers, executor=runner)
         app = create_app(config, store, scheduler=scheduler, clock=clock)
         # Proxy headers name the client the login throttle counts: believed only from the
         # proxies named (uvicorn's own default would believe any local process).
@@ -201,8 +235,9 @@ def serve(
         signal.signal(signal.SIGTERM, request_stop)
         bound_host, bound_port = listener.getsockname()[:2]
         web_thread.start()
+        where = f"{workers} workers" if runner is None else f"runs sent to queue {config.queue}"
         console.print(
-            f"leadferry serve: http://{bound_host}:{bound_port}/ ; {workers} workers, "
+            f"leadferry serve: http://{bound_host}:{bound_port}/ ; {where}, "
             f"looking every {tick:g}s",
             highlight=False,
         )
@@ -214,3 +249,14 @@ def serve(
             listener.close()
     finally:
         store.close()
+
+
+def celery_executor(config: Settings) -> CeleryExecutor:
+    """The Celery executor, once this node is known to share state and reach the broker."""
+    from leadferry.executors import CeleryExecutor
+    from leadferry.worker import check_broker, check_shared
+
+    check_shared(config)
+    runner = CeleryExecutor(config)
+    check_broker(runner.app)
+    return runner

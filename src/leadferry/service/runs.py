@@ -45,6 +45,7 @@ def run_json(run: Run, tz: ZoneInfo) -> dict[str, Any]:
         "load_id": run.load_id,
         "slot": when(run.slot, tz) or None,
         "attempt": run.attempt,
+        "worker": run.worker,
         "schema_changes": run.schema_changes,
     }
 

@@ -139,6 +139,9 @@ class RunRow(Base):
             sqlite_where=text("status = 'running'"),
             postgresql_where=text("status = 'running'"),
         ),
+        # A queue may deliver a job twice: the second delivery finds the first's run here.
+        Index("uq_runs_job_key", "job_key", unique=True),
+        Index("ix_runs_status", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -157,6 +160,10 @@ class RunRow(Base):
     host: Mapped[str | None] = mapped_column(String(255))
     slot: Mapped[datetime | None]
     attempt: Mapped[int] = mapped_column(Integer, server_default="0")
+    worker: Mapped[str | None] = mapped_column(String(255))
+    heartbeat_at: Mapped[datetime | None]
+    """Wall-clock time the running worker last said it is alive; NULL for runs without a lease."""
+    job_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class UserRow(Base):

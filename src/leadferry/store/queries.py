@@ -40,14 +40,18 @@ def dataset_row(session: Session, name: str, *, lock: bool = False) -> DatasetRo
     return row
 
 
-def load_datasets(session: Session, *where: Any) -> list[Dataset]:
-    """Datasets with their account and latest run, in two queries whatever their number."""
-    found = session.execute(
+def load_datasets(
+    session: Session, *where: Any, order_by: Any = None, limit: int | None = None
+) -> list[Dataset]:
+    """Datasets with their account and latest run, in two queries whatever their number; by
+    name unless *order_by* says otherwise, the first *limit* of them if given."""
+    query = (
         select(DatasetRow, AccountRow)
         .join(AccountRow, DatasetRow.account_id == AccountRow.id)
         .where(*where)
-        .order_by(DatasetRow.name)
-    ).all()
+        .order_by(*([] if order_by is None else [order_by]), DatasetRow.name)
+    )
+    found = session.execute(query if limit is None else query.limit(limit)).all()
     names = {dataset.id: dataset.name for dataset, _ in found}
     latest = latest_runs(session, list(names), names)
     return [to_dataset(dataset, account, latest.get(dataset.id)) for dataset, account in found]
@@ -118,6 +122,8 @@ def to_run(row: RunRow, dataset: str) -> Run:
         host=row.host,
         slot=row.slot,
         attempt=row.attempt,
+        worker=row.worker,
+        job_key=row.job_key,
     )
 
 

@@ -48,6 +48,10 @@ class Run:
     host: str | None
     slot: datetime | None = None
     attempt: int = 0
+    worker: str | None = None
+    """Who ran it: a Celery worker's node name, else host:pid of the process."""
+    job_key: str | None = None
+    """The queued job it served (scheduled, retry and Run Now runs of ``serve``)."""
 
     @property
     def total_rows(self) -> int:

@@ -8,16 +8,24 @@ import os
 import socket
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from leadferry.errors import BusyError, ConflictError, LeadferryError, NotFoundError
+from leadferry.errors import (
+    AccountBusyError,
+    BusyError,
+    ConflictError,
+    DuplicateJobError,
+    LeadferryError,
+    NotFoundError,
+)
 from leadferry.scrub import scrub
-from leadferry.store.orm import DatasetRow, RunRow
+from leadferry.settings import Settings
+from leadferry.store.orm import AccountRow, DatasetRow, RunRow
 from leadferry.store.queries import (
     busy_error,
     dataset_row,
@@ -38,6 +46,17 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STALE_RUN_ERROR = "the process running it stopped"
+LEASE_EXPIRED_ERROR = "the worker running it stopped answering (its lease expired)"
+
+
+def process_name() -> str:
+    """This process as the history names a worker: host:pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def wall_clock() -> datetime:
+    """Real time, for heartbeats and leases (which never follow a test's scaled clock)."""
+    return datetime.now(UTC)
 
 
 class RunsMixin:
@@ -50,6 +69,7 @@ class RunsMixin:
     """The load a run committed into its dataset, from the warehouse (None if none); with
     False as the last argument it does not wait for a busy warehouse (BusyError at once)."""
     _now: Callable[[], datetime]
+    _settings: Settings
 
     def start_run(
         self,
@@ -61,21 +81,30 @@ class RunsMixin:
         *,
         slot: datetime | None = None,
         attempt: int = 0,
+        worker: str | None = None,
+        job_key: str | None = None,
     ) -> Run:
         """Claim ``dataset`` for a run by this process: record a run in status ``running``.
 
         ``slot`` is the scheduled time a scheduled or retry run serves; ``attempt`` counts
-        retries of that slot (0 for the first try).
+        retries of that slot (0 for the first try). A ``worker`` (its name) heartbeats its runs
+        (:meth:`heartbeat`): the run holds a lease of ``settings.run_lease`` seconds; without
+        one the run is recorded as this process's (host:pid) and has no lease. ``job_key``
+        names the queued job the run serves; a job runs at most once.
 
         The check and the claim are one transaction holding the write lock, and a unique index
         forbids two running runs of a dataset, so of two processes racing exactly one wins.
-        A running run whose process has died on this host is first settled: ``success`` if the
-        warehouse has its load, else ``interrupted``.
+        A running run whose process has died on this host, or whose lease expired, is first
+        settled: ``success`` if the warehouse has its load, else ``interrupted``. With
+        ``settings.account_concurrency`` set, the account's row is locked too and the claim
+        refused while the account has that many runs.
 
         Raises:
             NotFoundError: no such dataset.
             BusyError: the dataset is already running, or the warehouse stayed busy while a
                 dead run's load was looked up.
+            AccountBusyError: the account runs as many datasets as it may.
+            DuplicateJobError: ``job_key`` already has a run.
             ValueError: an unknown trigger or a naive datetime (bugs).
         """
         if trigger not in TRIGGERS:
@@ -85,9 +114,12 @@ class RunsMixin:
         require_aware(window_end, "window_end")
         with self._write() as session:
             row = dataset_row(session, dataset, lock=True)
+            if job_key is not None:
+                _refuse_duplicate(session, dataset, job_key)
             running = self._live_run(session, row, now)
             if running is not None:
                 raise busy_error(dataset, running)
+            self._check_account_cap(session, row)
             run = RunRow(
                 dataset_id=row.id,
                 trigger=trigger,
@@ -101,11 +133,14 @@ class RunsMixin:
                 host=socket.gethostname(),
                 slot=slot,
                 attempt=attempt,
+                worker=worker or process_name(),
+                heartbeat_at=None if worker is None else wall_clock(),
+                job_key=job_key,
             )
             session.add(run)
             try:
                 session.flush()
-            except IntegrityError:
+            except IntegrityError:  # a racing claim of the dataset, or of the same job
                 raise BusyError(
                     f"dataset {dataset!r} is already running (claimed by another process)"
                 ) from None
@@ -173,26 +208,54 @@ class RunsMixin:
             run, dataset = _run_and_dataset(session, run_id)
             return to_run(run, dataset)
 
-    def settle_dead_runs(self, now: datetime | None = None) -> list[Run]:
+    def heartbeat(self, worker: str) -> int:
+        """Renew the lease of every run *worker* is running; return how many it holds."""
+        with self._write() as session:
+            result = session.execute(
+                update(RunRow)
+                .where(RunRow.worker == worker, RunRow.status == "running")
+                .values(heartbeat_at=wall_clock())
+            )
+            return int(result.rowcount)
+
+    def running_per_account(self) -> dict[str, int]:
+        """How many runs each account has running now (accounts with none are left out)."""
+        with self._read() as session:
+            found = session.execute(
+                select(AccountRow.name, func.count(RunRow.id))
+                .join(DatasetRow, DatasetRow.account_id == AccountRow.id)
+                .join(RunRow, RunRow.dataset_id == DatasetRow.id)
+                .where(RunRow.status == "running")
+                .group_by(AccountRow.name)
+            ).all()
+            return {name: int(count) for name, count in found}
+
+    def settle_dead_runs(self, now: datetime | None = None, *, leased: bool = False) -> list[Run]:
         """Settle the running runs whose process died on this host, as the warehouse tells;
-        return them settled.
+        return them settled. With *leased*, also the runs of workers (runs with a lease) whose
+        process died or whose lease expired: a scheduler settles those on its ticks, as it also
+        applies their retry policy.
 
         Cheap when there are none (one query). A warehouse busy with a load (or unreadable)
-        leaves a run to the next read. Every read of the store calls this first, so the history
-        never shows a dead run as running, nor a committed load as interrupted; ``now`` stamps
-        the end of the interrupted ones (default: the store's clock).
+        leaves a run to the next read. Every read of the store calls this first, and a
+        scheduler on every tick, so the history never shows a dead run as running, nor a
+        committed load as interrupted; ``now`` stamps the end of the interrupted ones (default:
+        the store's clock).
         """
         with locked_is_busy(), self._reader.begin() as session:
             running = session.execute(
-                select(RunRow.id, RunRow.pid, RunRow.host, DatasetRow.name)
+                select(RunRow, DatasetRow.name)
                 .join(DatasetRow, RunRow.dataset_id == DatasetRow.id)
                 .where(RunRow.status == "running")
                 .order_by(RunRow.id)
             ).all()
+            stopped = [
+                (run.id, dataset)
+                for run, dataset in running
+                if (leased or run.heartbeat_at is None) and not self._alive(run)
+            ]
         settled = []
-        for run_id, pid, host, dataset in running:
-            if process_is_alive(pid, host):
-                continue
+        for run_id, dataset in stopped:
             try:
                 committed = self._committed_load(dataset, run_id, False)
             except LeadferryError as exc:  # busy or unreadable: the next read tries again
@@ -200,17 +263,16 @@ class RunsMixin:
                 continue
             with self._write() as session:
                 run = session.get(RunRow, run_id)
-                if run is not None and run.status == "running":
+                if run is not None and run.status == "running" and not self._alive(run):
                     self._settle(session, run, dataset, committed, now or self._now())
                     settled.append(to_run(run, dataset))
         return settled
 
     def _live_run(self, session: Session, dataset: DatasetRow, now: datetime) -> RunRow | None:
-        """The dataset's running run, after settling one whose process died."""
-        running = session.scalars(
-            select(RunRow).where(RunRow.dataset_id == dataset.id, RunRow.status == "running")
-        ).first()
-        if running is None or process_is_alive(running.pid, running.host):
+        """The dataset's running run, after settling one whose process died (or whose lease
+        expired)."""
+        running = _running_run(session, dataset)
+        if running is None or self._alive(running):
             return running
         committed = self._committed_load(dataset.name, running.id, True)
         self._settle(session, running, dataset.name, committed, now)
@@ -226,24 +288,27 @@ class RunsMixin:
         now: datetime,
     ) -> None:
         """Finish a dead process's run: success with what it committed, else interrupted."""
+        who = run.worker or f"process {run.pid}"
         if committed is None:
+            # A process seen gone on this host is the surer reason; else only its silence tells.
+            gone = not process_is_alive(run.pid, run.host)
             logger.warning(
-                "dataset %s: run %d was left running by process %s, which stopped before its "
-                "load committed: interrupted",
+                "dataset %s: run %d was left running by %s, which stopped before its load "
+                "committed: interrupted",
                 dataset,
                 run.id,
-                run.pid,
+                who,
             )
             run.status = "interrupted"
             run.finished_at = now
-            run.error = STALE_RUN_ERROR
+            run.error = STALE_RUN_ERROR if gone else LEASE_EXPIRED_ERROR
             return
         logger.warning(
-            "dataset %s: run %d was left running by process %s, which stopped after its load "
+            "dataset %s: run %d was left running by %s, which stopped after its load "
             "%s committed: success",
             dataset,
             run.id,
-            run.pid,
+            who,
             committed.load_id,
         )
         run.status = "success"
@@ -258,6 +323,48 @@ class RunsMixin:
         )
         if row is not None and newer:
             row.cursor = committed.cursor
+
+    def _lease_expired(self, run: RunRow) -> bool:
+        lease = timedelta(seconds=self._settings.run_lease)
+        return run.heartbeat_at is not None and run.heartbeat_at < wall_clock() - lease
+
+    def _alive(self, run: RunRow) -> bool:
+        """Whether the run's process may still run it: its lease holds and, on this host, the
+        process exists."""
+        return not self._lease_expired(run) and process_is_alive(run.pid, run.host)
+
+    def _check_account_cap(self, session: Session, dataset: DatasetRow) -> None:
+        cap = self._settings.account_concurrency
+        if not cap:
+            return
+        # The account's row lock serialises claims on one account across every node.
+        account = session.scalars(
+            select(AccountRow).where(AccountRow.id == dataset.account_id).with_for_update()
+        ).one()
+        running = session.scalar(
+            select(func.count(RunRow.id))
+            .join(DatasetRow, RunRow.dataset_id == DatasetRow.id)
+            .where(DatasetRow.account_id == account.id, RunRow.status == "running")
+        )
+        if running and running >= cap:
+            raise AccountBusyError(
+                f"account {account.name!r} already runs {running} datasets, its most at once "
+                f"(LEADFERRY_ACCOUNT_CONCURRENCY={cap}); dataset {dataset.name!r} waits"
+            )
+
+
+def _running_run(session: Session, dataset: DatasetRow) -> RunRow | None:
+    return session.scalars(
+        select(RunRow).where(RunRow.dataset_id == dataset.id, RunRow.status == "running")
+    ).first()
+
+
+def _refuse_duplicate(session: Session, dataset: str, job_key: str) -> None:
+    earlier = session.scalars(select(RunRow.id).where(RunRow.job_key == job_key)).first()
+    if earlier is not None:
+        raise DuplicateJobError(
+            f"dataset {dataset!r}: job {job_key} already ran as run {earlier}; duplicate dropped"
+        )
 
 
 def _run_and_dataset(session: Session, run_id: int) -> tuple[RunRow, str]:

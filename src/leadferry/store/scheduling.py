@@ -12,10 +12,10 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, case, func, not_, or_, select, update
 from sqlalchemy.orm import Session
 
-from leadferry.store.orm import DatasetRow
+from leadferry.store.orm import DatasetRow, RunRow
 from leadferry.store.queries import dataset_row, load_datasets
 from leadferry.store.records import Dataset, require_aware
 
@@ -30,24 +30,33 @@ class SchedulingMixin:
     _read: Callable[[], AbstractContextManager[Session]]
     _write: Callable[[], AbstractContextManager[Session]]
 
-    def due_datasets(self, now: datetime) -> list[Dataset]:
-        """Datasets whose next slot or retry time has come (they may still be running)."""
+    def due_datasets(self, now: datetime, limit: int | None = None) -> list[Dataset]:
+        """Datasets whose next slot or retry time has come (they may still be running), the
+        longest-due first; the first *limit* of them if given."""
         require_aware(now, "now")
+        slot_due = and_(DatasetRow.next_run_at.is_not(None), DatasetRow.next_run_at <= now)
+        retry_due = and_(DatasetRow.retry_at.is_not(None), DatasetRow.retry_at <= now)
+        retry_first = and_(
+            retry_due, or_(not_(slot_due), DatasetRow.retry_at < DatasetRow.next_run_at)
+        )
+        due_since = case((retry_first, DatasetRow.retry_at), else_=DatasetRow.next_run_at)
         with self._read() as session:
-            return load_datasets(
-                session,
-                or_(
-                    and_(DatasetRow.next_run_at.is_not(None), DatasetRow.next_run_at <= now),
-                    and_(DatasetRow.retry_at.is_not(None), DatasetRow.retry_at <= now),
-                ),
-            )
+            return load_datasets(session, or_(slot_due, retry_due), order_by=due_since, limit=limit)
 
-    def scheduled_datasets(self) -> list[Dataset]:
-        """Datasets with a schedule, a stale-data alert, or both."""
+    def stale_watched_datasets(self) -> list[tuple[Dataset, datetime | None]]:
+        """Datasets with a stale-data alert, each with when its last successful run finished."""
         with self._read() as session:
-            return load_datasets(
-                session, or_(DatasetRow.schedule.is_not(None), DatasetRow.stale_after.is_not(None))
+            watched = DatasetRow.stale_after.is_not(None)
+            datasets = load_datasets(session, watched)
+            last_success = dict(
+                session.execute(
+                    select(RunRow.dataset_id, func.max(RunRow.finished_at))
+                    .join(DatasetRow, RunRow.dataset_id == DatasetRow.id)
+                    .where(watched, RunRow.status == "success")
+                    .group_by(RunRow.dataset_id)
+                ).all()
             )
+            return [(dataset, last_success.get(dataset.id)) for dataset in datasets]
 
     def claim(self, name: str, expected: dict[str, Any], changes: dict[str, Any]) -> bool:
         """Apply *changes* to the dataset's scheduler state only if it still holds *expected*.
@@ -68,6 +77,19 @@ class SchedulingMixin:
                 update(DatasetRow).where(DatasetRow.id == row.id, *conditions).values(**changes)
             )
             return bool(result.rowcount)
+
+    def claim_alert(self, name: str, kind: str, episode: str) -> bool:
+        """Record that the *kind* alert of *episode* goes out; False if it already went.
+
+        The dataset's row is locked while it is read and written, so of several nodes
+        noticing the same episode exactly one sends the alert.
+        """
+        with self._write() as session:
+            row = dataset_row(session, name, lock=True)
+            if row.alert_state.get(kind) == episode:
+                return False
+            row.alert_state = {**row.alert_state, kind: episode}
+            return True
 
     def set_state(self, name: str, **changes: Any) -> None:
         """Set scheduler state unconditionally (after a run, or when a schedule changes)."""

@@ -421,6 +421,9 @@ class RunPublic(BaseModel):
     load_id: str | None
     slot: str | None
     attempt: int
+    worker: str | None = Field(
+        description="Who ran it: a Celery worker's node name, else HOST:PID of the process."
+    )
     schema_changes: list[str]
 
 

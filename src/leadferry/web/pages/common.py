@@ -44,9 +44,7 @@ def is_active(request: Request, name: str, status: str) -> bool:
     """Whether dataset *name* is running, or queued on this service's scheduler."""
     if status == "running":
         return True
-    # A finished job lingers in ``running`` until its done-callback removes it.
-    job = request.app.state.scheduler.running.get(name)
-    return job is not None and not job.done()
+    return bool(request.app.state.scheduler.queued(name))
 
 
 def redirect_with_flash(url: str, message: str) -> RedirectResponse:

@@ -1,0 +1,184 @@
+"""One job of the run service, wherever it runs: run the dataset, then apply its retry policy
+and send its alerts.
+
+``leadferry serve``'s thread pool and Celery workers (``leadferry worker``) both call
+:func:`execute`. A job names the dataset, the trigger, the slot it serves and the attempt, and
+carries a key: the store records the key with the run and refuses it a second time, so a job a
+queue delivers twice runs once. While a process runs jobs, a :class:`Heartbeat` renews the lease
+of its runs in the store; a run whose lease lapses is interrupted and retried by the scheduler.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx2
+
+from leadferry import alerts
+from leadferry.errors import AccountBusyError, BusyError, LeadferryError
+from leadferry.runner import run_dataset, utc_now
+from leadferry.settings import Settings
+from leadferry.store import Dataset, Run, Store
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+NOT_RETRYING = {"retry_at": None, "retry_attempt": 0}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Job:
+    dataset: str
+    trigger: str
+    slot: dt.datetime | None
+    attempt: int
+    key: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
+
+    def as_message(self) -> dict[str, Any]:
+        """The job as JSON a queue carries."""
+        return {
+            "dataset": self.dataset,
+            "trigger": self.trigger,
+            "slot": None if self.slot is None else self.slot.isoformat(),
+            "attempt": self.attempt,
+            "key": self.key,
+        }
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> Job:
+        slot = message.get("slot")
+        return cls(
+            dataset=str(message["dataset"]),
+            trigger=str(message["trigger"]),
+            slot=None if slot is None else dt.datetime.fromisoformat(slot),
+            attempt=int(message["attempt"]),
+            key=str(message["key"]),
+        )
+
+
+@dataclasses.dataclass(slots=True)
+class JobContext:
+    """What running jobs needs: the shared store and settings, a clock, the worker's name."""
+
+    store: Store
+    settings: Settings
+    worker: str
+    clock: Clock = utc_now
+    client: httpx2.Client | None = None
+
+
+def execute(job: Job, context: JobContext) -> Run | None:
+    """Run *job*, then retry or alert as its dataset says; return its run, if it ran.
+
+    Raises:
+        AccountBusyError: the account runs its most datasets at once; run the job later.
+    """
+    try:
+        run = run_dataset(
+            context.store,
+            context.settings,
+            job.dataset,
+            clock=context.clock,
+            trigger=job.trigger,
+            client=context.client,
+            as_of=job.slot,
+            slot=job.slot,
+            attempt=job.attempt,
+            worker=context.worker,
+            job_key=job.key,
+        )
+    except AccountBusyError:
+        raise
+    except BusyError as exc:
+        logger.warning("%s: %s; slot %s skipped", job.dataset, exc, job.slot)
+    except LeadferryError as exc:
+        logger.warning("%s: %s run failed: %s", job.dataset, job.trigger, exc)
+        if job.trigger != "manual":
+            after_failure(context, job.dataset, job.attempt)
+    except Exception:
+        logger.exception("%s: run crashed", job.dataset)
+        if job.trigger != "manual":
+            after_failure(context, job.dataset, job.attempt)
+    else:
+        after_success(context, job.dataset, run)
+        return run
+    return None
+
+
+def after_failure(context: JobContext, name: str, attempt: int) -> None:
+    """Retry a failed scheduled run, or mark its dataset failing and alert once."""
+    store = context.store
+    dataset = store.get_dataset(name)
+    now = context.clock()
+    if dataset.retry_every and attempt < dataset.retries:
+        retry_at = now + dt.timedelta(minutes=dataset.retry_every)
+        store.set_state(name, retry_at=retry_at, retry_attempt=attempt + 1)
+        logger.info("%s: retry %d at %s", name, attempt + 1, retry_at)
+        return
+    # Only the node that turns the mark on sends the alert.
+    if store.claim(name, {"failing": False}, {"failing": True, **NOT_RETRYING}):
+        last = store.list_runs(name, limit=1)[0]
+        send_alert(context, dataset, alerts.failing_alert(name, last, attempt + 1, now))
+    else:
+        store.set_state(name, **NOT_RETRYING)
+
+
+def after_success(context: JobContext, name: str, run: Run) -> None:
+    """Clear a failing mark (alerting that it recovered) and check for a zero-rows run."""
+    store = context.store
+    dataset = store.get_dataset(name)
+    now = context.clock()
+    if dataset.state.retry_attempt:
+        store.set_state(name, **NOT_RETRYING)
+    if dataset.state.failing and store.claim(
+        name, {"failing": True}, {"failing": False, **NOT_RETRYING}
+    ):
+        send_alert(context, dataset, alerts.recovered_alert(name, run, now))
+    previous = store.list_runs(name, limit=alerts.ZERO_ROWS_LOOKBACK + 1)
+    zero = alerts.zero_rows_alert(name, run, previous, now)
+    if zero is not None:
+        send_alert(context, dataset, zero)
+
+
+def send_alert(context: JobContext, dataset: Dataset, alert: alerts.Alert) -> None:
+    """Deliver *alert* to the dataset's targets, through the context's HTTP client if it has one
+    (tests reach their webhook receivers in-process)."""
+    targets = alerts.AlertTargets.from_settings(
+        context.settings, webhook=dataset.alert_webhook, emails=dataset.alert_emails or None
+    )
+    logger.warning("%s: %s", dataset.name, alert.message)
+    if targets:
+        for problem in alerts.deliver(alert, targets, context.settings, context.client):
+            logger.warning("%s: alert not delivered: %s", dataset.name, problem)
+
+
+class Heartbeat:
+    """Renews the lease of a worker's runs every quarter of ``settings.run_lease``."""
+
+    def __init__(self, store: Store, settings: Settings, worker: str) -> None:
+        self._store = store
+        self._worker = worker
+        self._every = settings.run_lease / 4
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="leadferry-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                self._store.heartbeat(self._worker)
+            except Exception:  # a store that is briefly unreachable: beat again next time
+                logger.exception("heartbeat of %s failed", self._worker)

@@ -1,0 +1,163 @@
+"""Celery, for runs spread over workers: the app ``serve --executor celery`` sends jobs with, and
+the ``leadferry worker`` that runs them.
+
+Celery delivers a job at least once. The settings below make a lost worker's job come back
+rather than vanish (late acks, reject on worker lost, one message prefetched at a time), and
+the store makes a job that comes back twice run once: the run records the job's key, and a
+second claim of the key is refused (:class:`~leadferry.errors.DuplicateJobError`). Celery's
+own retries are used for one thing only: a job whose account already runs its most datasets
+at once goes back to the queue for a few seconds. Failed runs follow the dataset's retry
+policy in the store, which the scheduler turns into new jobs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import socket
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from leadferry.errors import AccountBusyError, ConfigError
+from leadferry.executors import ACCOUNT_WAIT_SECONDS
+from leadferry.jobs import Job, JobContext, execute
+from leadferry.settings import Settings
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+logger = logging.getLogger(__name__)
+
+RUN_TASK = "leadferry.run"
+VISIBILITY_TIMEOUT = 6 * 3600
+"""Seconds before Redis hands a taken but unacknowledged job to another worker; longer than
+any run, so a slow run is never started twice (the store would refuse it anyway)."""
+
+
+def celery_app(settings: Settings) -> Celery:
+    """The Celery app on ``settings.broker_url``, configured for runs that must not be lost.
+
+    Raises:
+        ConfigError: Celery is not installed, or the broker is not set or not Redis.
+    """
+    try:
+        from celery import Celery
+    except ImportError:
+        raise ConfigError(
+            "Celery is not installed: pip install 'leadferry[celery]' on every node"
+        ) from None
+    app = Celery("leadferry", broker=broker_url(settings), set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_default_queue=settings.queue,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+def broker_url(settings: Settings) -> str:
+    if settings.broker_url is None:
+        raise ConfigError(
+            "LEADFERRY_BROKER_URL is not set: point every node at the same Redis server, "
+            "e.g. redis://redis.internal:6379/0"
+        )
+    url = settings.broker_url.get_secret_value()
+    if urlsplit(url).scheme not in ("redis", "rediss"):
+        raise ConfigError("LEADFERRY_BROKER_URL must be a redis:// or rediss:// URL")
+    return url
+
+
+def check_shared(settings: Settings) -> None:
+    """Refuse a node that cannot share the store, key and warehouse with the others.
+
+    With a broker on loopback every node runs on this machine and shares its home folder, so
+    the SQLite store, the key file and the DuckDB warehouse are shared too. With a broker
+    elsewhere, nodes are on several machines: each must name the shared store and key.
+
+    Raises:
+        ConfigError: one line naming what is missing.
+    """
+    host = urlsplit(broker_url(settings)).hostname or ""
+    if _is_loopback(host):
+        return
+    missing = []
+    if settings.store_url is None or settings.metadata_url.startswith("sqlite"):
+        missing.append("LEADFERRY_STORE_URL (a PostgreSQL store: SQLite is a file on one machine)")
+    if settings.secret_key is None:
+        missing.append("LEADFERRY_SECRET_KEY (the same key on every node)")
+    if missing:
+        raise ConfigError(
+            f"the broker is on another machine ({host}), so nodes must share their state: "
+            f"set {' and '.join(missing)}"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_broker(app: Celery) -> None:
+    """Connect to the broker once, so a node that cannot reach it says so and stops.
+
+    Raises:
+        ConfigError: the broker does not answer.
+    """
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=5)
+    except Exception as exc:
+        where = urlsplit(app.conf.broker_url)
+        raise ConfigError(
+            f"cannot reach the broker at {where.hostname}:{where.port or 6379} "
+            f"(LEADFERRY_BROKER_URL): {type(exc).__name__}"
+        ) from None
+
+
+def node_name(name: str | None) -> str:
+    """The worker's Celery node name, which the history shows as the runs' worker."""
+    return name or f"leadferry-{os.getpid()}@{socket.gethostname()}"
+
+
+def register_run_task(app: Celery, context: JobContext) -> None:
+    """Teach *app* to run jobs with *context* (the worker's store, settings and name)."""
+
+    @app.task(name=RUN_TASK, bind=True, max_retries=None)
+    def run(task: Any, job: dict[str, Any]) -> None:
+        try:
+            execute(Job.from_message(job), context)
+        except AccountBusyError as exc:
+            logger.info("%s; back to the queue for %gs", exc, ACCOUNT_WAIT_SECONDS)
+            raise task.retry(countdown=ACCOUNT_WAIT_SECONDS) from None
+
+
+def run_worker(app: Celery, name: str, concurrency: int, queues: list[str]) -> int:
+    """Run a Celery worker in this process until it is stopped; return its exit code.
+
+    One process, ``concurrency`` threads: runs wait on vendors and the store most of the time,
+    and a ``kill -9`` takes the whole worker (its runs' lease then lapses).
+    """
+    worker = app.Worker(
+        hostname=name,
+        pool_cls="threads",
+        concurrency=concurrency,
+        queues=queues,
+        loglevel="INFO",
+        without_gossip=True,
+        without_mingle=True,
+        quiet=True,
+    )
+    worker.start()
+    return int(worker.exitcode or 0)
