@@ -21,7 +21,7 @@ from typing import Any
 import httpx2
 
 from leadferry import alerts
-from leadferry.errors import AccountBusyError, BusyError, LeadferryError
+from leadferry.errors import AccountBusyError, BusyError, ConflictError, LeadferryError
 from leadferry.runner import run_dataset, utc_now
 from leadferry.settings import Settings
 from leadferry.store import Dataset, Run, Store
@@ -97,6 +97,8 @@ def execute(job: Job, context: JobContext) -> Run | None:
         raise
     except BusyError as exc:
         logger.warning("%s: %s; slot %s skipped", job.dataset, exc, job.slot)
+    except ConflictError as exc:  # its lease lapsed and serve settled it (and its retry) first
+        logger.warning("%s: %s; its result is not recorded", job.dataset, exc)
     except LeadferryError as exc:
         logger.warning("%s: %s run failed: %s", job.dataset, job.trigger, exc)
         if job.trigger != "manual":

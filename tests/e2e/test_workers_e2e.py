@@ -278,23 +278,29 @@ def test_a_lost_worker_s_run_is_interrupted_then_retried(
     slow = start_simulator("leadexec", "--leads", "4000", "--days", "10", "--lid", "271",
                            "--latency-ms", "5000", "--api-key", E2E_KEY)  # fmt: skip
     try:
-        with cluster_of(leadferry, redis_url, store_url, LEADFERRY_RUN_LEASE="2") as cluster:
+        with cluster_of(leadferry, redis_url, store_url, LEADFERRY_RUN_LEASE="6") as cluster:
             cluster.account(slow.url)
-            # A retry ten minutes (one real second) after a failure, twice at most.
+            # A retry ten minutes (one real second) after a failure, twice at most. A lease of
+            # 6 s: a live worker's heartbeats (every 1.5 s) arrive in time on a busy machine.
             cluster.datasets(["doomed"], monthly=monthly(cluster), retry_every=10, retries=2)
             first = cluster.worker("first@e2e", concurrency=1)
             cluster.serve()
             wait_for(lambda: [r for r in cluster.runs("doomed") if r.status == "running"], 120)
             first.send_signal(stop_signal)
+            if stop_signal == signal.SIGKILL:
+                first.wait(timeout=30)  # reaped, as its service manager would: no zombie
             cluster.store.update_account("acme", config={"base_url": leadexec_server.url},
                                          secrets={"api_key": E2E_KEY})  # fmt: skip
             cluster.worker("second@e2e", concurrency=1)
             wait_for(lambda: successes(cluster, "doomed"), timeout=240)
             first.kill()
             cluster.stop_all()
-            retried, lost = cluster.runs("doomed")
+            history = cluster.runs("doomed")
     finally:
         stop(slow)
+    shown = [(r.trigger, r.status, r.worker, r.attempt, r.error) for r in history]
+    assert len(history) == 2, shown
+    retried, lost = history
     assert (lost.status, lost.worker, lost.trigger, lost.error) == (
         "interrupted", "first@e2e", "scheduled", error
     )  # fmt: skip
