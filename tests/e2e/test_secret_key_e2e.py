@@ -57,10 +57,9 @@ def nothing_secret_is_refused(leadferry) -> None:
     assert "unreadable: rotate them" in leadferry.ok("accounts", "list")
 
 
-def test_a_replaced_key_leaves_the_rest_working_and_rotate_recovers(with_key_file, leadexec_server):
+def test_a_replaced_key_leaves_the_rest_working_and_rotate_recovers(with_key_file):
     leadferry = with_key_file
-    set_up(leadferry, leadexec_server.url)
-    (leadferry.home / "secret.key").write_text(generate_key() + "\n")
+    key_file(leadferry).write_text(generate_key() + "\n")
 
     nothing_secret_is_refused(leadferry)
     ran = leadferry("run", "acme_leads")
