@@ -20,6 +20,7 @@ import uvicorn
 from starlette.datastructures import Headers
 from starlette.testclient import TestClient
 
+from leadferry.scrub import SECRETS
 from leadferry.settings import Settings
 from leadferry.simulators import avidtrak as avidtrak_sim
 from leadferry.simulators import leadexec as leadexec_sim
@@ -173,3 +174,11 @@ def lock_is_held(lock: Path) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    """Each test starts with the scrubber knowing no secret, as a new process does: a short
+    secret of one test must not mask another test's text."""
+    yield
+    SECRETS.clear()

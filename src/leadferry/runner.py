@@ -479,11 +479,11 @@ def load(
         for table, paths in files.items()
         if table in outcome.rows
     }
-    with warehouse_writer(settings, holder) as connection:
-        try:
+    try:
+        with warehouse_writer(settings, holder) as connection:
             outcome.schema_changes = apply_load(connection, spec, sources)
-        except duckdb.Error as exc:
-            raise LoadError(f"loading into the warehouse failed: {_reason(exc)}") from None
+    except duckdb.Error as exc:  # refused rows, or a warehouse that cannot be opened
+        raise LoadError(f"loading into the warehouse failed: {_reason(exc)}") from None
     try:
         pipeline.abort_packages()  # the package is applied: only its files are left to go
     except Exception as exc:  # the load committed: a file left behind must not fail the run

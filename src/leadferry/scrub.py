@@ -81,6 +81,12 @@ class Scrubber:
                     self._patterns[secret] = secret_pattern(secret)
                     self._compiled = None
 
+    def clear(self) -> None:
+        """Forget every secret (tests start each case with none, as a new process does)."""
+        with self._lock:
+            self._patterns.clear()
+            self._compiled = None
+
     def __bool__(self) -> bool:
         return bool(self._patterns)
 
