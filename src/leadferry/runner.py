@@ -179,7 +179,7 @@ def make_client(settings: Settings) -> httpx2.Client:
     """The HTTP client runs use: bounded timeouts, enough connections for the page threads,
     redirects followed only on the same host."""
     return httpx2.Client(
-        timeout=httpx2.Timeout(60.0, connect=10.0),
+        timeout=httpx2.Timeout(settings.http_timeout, connect=min(10.0, settings.http_timeout)),
         limits=httpx2.Limits(max_connections=settings.concurrency + 2),
         follow_redirects=True,
         event_hooks={"response": [refuse_cross_host_redirect]},

@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     http_backoff: float = Field(
         default=0.5, ge=0, description="Seconds before the first retry; doubles, with jitter."
     )
+    http_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Seconds a vendor may take to answer a request before it is retried.",
+    )
     http_max_wait: float = Field(
         default=120.0,
         ge=0,

@@ -151,6 +151,35 @@ def test_salesexec_names_rejected_credentials_in_every_variant(variant):
     assert len(sent) - before == 1, "a refused login is never retried"
 
 
+def salesexec_actions(revoke_rate: float) -> tuple[int, int]:
+    """Rows of two days of all_actions fetched 100 a page, one request at a time (so that the same requests
+    draw the same faults), and the logins it took."""
+    # seed 5 drops no token twice in a row at 0.2 (a fresh token dropped again is refused)
+    _, app = salesexec_app(revoke_rate=revoke_rate, seed=5)
+    with vendor(lambda **_: (None, app), [], "http://se.test") as (client, sent):
+        credentials = {
+            "username": SALES_USER,
+            "password": SALES_PASSWORD,
+            "base_url": f"http://revoke-{revoke_rate}.se.test",  # a token cache of its own
+        }
+        connector = SalesExecConnector(
+            client, Credentials("acme", credentials), concurrency=1, retry=RETRIES
+        )
+        connector.page_size = 100  # many requests, each a chance to find the token gone
+        window = DateSelection(days_back=2).resolve("UTC", NOW.date())
+        report = SalesExecConnector.report("all_actions")
+        rows = sum(item.batch.num_rows for item in connector.fetch(report, {}, window))
+    return rows, sum(request.url.path == "/token" for request in sent)
+
+
+def test_salesexec_logs_in_again_when_the_vendor_drops_its_token_mid_run():
+    rows, logins = salesexec_actions(revoke_rate=0.0)
+    assert (rows > 0, logins) == (True, 1)
+    revoked_rows, relogins = salesexec_actions(revoke_rate=0.2)
+    assert revoked_rows == rows
+    assert relogins > 1, "a dropped token was renewed"
+
+
 # -- AvidTrak ----------------------------------------------------------------------------------
 
 

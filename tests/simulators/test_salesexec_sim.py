@@ -218,6 +218,15 @@ def test_a_token_expires_after_its_ttl_and_a_new_login_works(anonymous, clock):
     assert anonymous.get("/api/Leads", params=WEEK, headers={"AuthToken": old}).status_code == 401
 
 
+def test_a_revoked_token_is_refused_and_stays_gone():
+    config = CONFIG.model_copy(update={"revoke_rate": 1.0})
+    with TestClient(salesexec_sim.create_app(config, NOW)) as client:
+        token = login(client)
+        for _ in range(2):
+            refused = client.get("/api/Leads", params=WEEK, headers={"AuthToken": token})
+            assert (refused.status_code, refused.json()) == (401, DENIED)
+
+
 def test_the_default_clock_starts_at_now_and_runs():
     config = CONFIG.model_copy(update={"token_ttl": 60})
     with (

@@ -17,7 +17,9 @@ token only as ``Authorization: Bearer``; ``login-401`` refuses a bad login with 
 Reports: ``GET /api/...`` (paths matched case-insensitively, as ASP.NET routes; an unknown one is
 404 ``{"Message": "No HTTP resource was found ..."}``), sending the token as ``AuthToken: <token>``
 or ``Authorization: Bearer <token>``; missing, unknown or expired: 401 ``{"Message":
-"Authorization has been denied for this request."}``. Query names are case-insensitive and an
+"Authorization has been denied for this request."}``. With ``revoke_rate``, a report request
+finds its token gone that often (a token expired early, revoked, or a vendor restart), so a
+client's renewal is exercised mid-run. Query names are case-insensitive and an
 empty value counts as missing.
 
 - ``startDate`` and ``endDate`` are required for every report but the awaiting-import count (which
@@ -140,6 +142,13 @@ class Settings(BaseModel):
     )
     fail_rate: float = Field(
         default=0, ge=0, le=1, description="Probability that a request fails with 500 or 503."
+    )
+    revoke_rate: float = Field(
+        default=0,
+        ge=0,
+        le=1,
+        description="Probability that a report request finds its token gone before its "
+        "advertised lifetime (expired early, revoked, the vendor restarted): 401.",
     )
     awaiting_import: int = Field(
         default=37, ge=0, description="Leads awaiting import, spread over the lead types."
@@ -277,6 +286,9 @@ class _Tokens:
         self.sessions[token] = _Session(user, now + timedelta(seconds=self.ttl))
         return token
 
+    def revoke(self, token: str | None) -> None:
+        self.sessions.pop(token or "", None)
+
     def user(self, token: str | None) -> str | None:
         """The token's user, or None when it is missing, unknown or expired."""
         session = self.sessions.get(token or "")
@@ -370,7 +382,10 @@ def create_app(
         if request.method != "GET":
             message = f"The requested resource does not support http method '{request.method}'."
             return _json(405, {"Message": message}, {"Allow": "GET"})
-        if tokens.user(_token_of(request, Variant.BEARER_ONLY in settings.variant)) is None:
+        token = _token_of(request, Variant.BEARER_ONLY in settings.variant)
+        if settings.revoke_rate and chaos.random() < settings.revoke_rate:
+            tokens.revoke(token)
+        if tokens.user(token) is None:
             return _json(401, {"Message": DENIED}, {"WWW-Authenticate": "Bearer"})
         pairs = request.query_params.multi_items()
         params = {k.lower(): v.strip() for k, v in reversed(pairs) if v.strip()}
