@@ -152,8 +152,8 @@ def test_salesexec_names_rejected_credentials_in_every_variant(variant):
 
 
 def salesexec_actions(revoke_rate: float) -> tuple[int, int]:
-    """Rows of two days of all_actions fetched 100 a page, one request at a time (so that the same requests
-    draw the same faults), and the logins it took."""
+    """Rows of two days of all_actions fetched 100 a page, one request at a time (so that the
+    same requests draw the same faults), and the logins it took."""
     # seed 5 drops no token twice in a row at 0.2 (a fresh token dropped again is refused)
     _, app = salesexec_app(revoke_rate=revoke_rate, seed=5)
     with vendor(lambda **_: (None, app), [], "http://se.test") as (client, sent):

@@ -1,13 +1,18 @@
 """Randomised faults against real `leadferry run` processes and the invariants checked after each.
 
 A :class:`FaultBench` owns a leadferry home with one dataset per update method on a well-behaved
-LeadExec simulator, and one per method on a flaky one (5xx, 429 and truncated lists). Each fault is
-one of:
+LeadExec simulator, one per method on a flaky one (5xx, 429 and truncated lists), and one per
+method on a SalesExec simulator that drops tokens before their lifetime. Each fault is one of:
 
 - ``kill-fetch``: ``kill -9`` of a run at a random instant before its load starts;
 - ``kill-load``: ``kill -9`` at a random instant after it took the warehouse to load;
 - ``http``: a run against the flaky simulator, left to succeed or fail;
-- ``concurrent``: two runs of one dataset and one of another started at once.
+- ``latency``: a run whose vendor answers slower than the run waits (a timeout of 30-300 ms),
+  so that requests time out and are retried, until success or a failure;
+- ``token``: a run against the SalesExec simulator, whose tokens expire early at random;
+- ``concurrent``: two runs of one dataset and one of another started at once;
+- ``disk-full``: a run on a disk with 0-3 MB left (the home is a tmpfs of its own; where the
+  machine cannot mount one, this kind is not drawn and the tally says so).
 
 After each fault: every process has ended, and
 
@@ -19,8 +24,8 @@ After each fault: every process has ended, and
 - no load applied twice (append: each recorded load's rows are there exactly once);
 - the history agrees with the warehouse (read by a real ``leadferry history``, which settles dead
   runs): no run left running, a success iff its load is recorded, with the recorded rows;
-- no file under ``$LEADFERRY_HOME``, and no run's error output, holds the vendor key, in clear
-  or percent-encoded.
+- no file under ``$LEADFERRY_HOME``, and no run's error output, holds a vendor secret (the
+  LeadExec key, the SalesExec password), in clear or percent-encoded.
 """
 
 from __future__ import annotations
@@ -43,14 +48,24 @@ from leadferry.store import DatasetSpec, Store
 from tests.e2e.conftest import LEADFERRY, Leadferry
 
 METHODS = ("replace", "append", "merge", "partition")
-KINDS = ("kill-fetch", "kill-load", "http", "concurrent")
+KINDS = ("kill-fetch", "kill-load", "http", "latency", "token", "concurrent", "disk-full")
 FAULT_KEY = "fault+key/=9f8e7d6c"
 """The vendor key: a '+', '/' and '=' so that every encoding of it differs from the clear text."""
-KEY_SPELLINGS = (
-    FAULT_KEY,
-    urllib.parse.quote(FAULT_KEY, safe=""),
-    urllib.parse.quote_plus(FAULT_KEY),
+FAULT_USER, FAULT_PASSWORD = "faults", "tok+pass/=5e4d3c2b"
+"""The SalesExec login, its password spelled to differ in every encoding too."""
+KEY_SPELLINGS = tuple(
+    spelling(secret)
+    for secret in (FAULT_KEY, FAULT_PASSWORD)
+    for spelling in (str, lambda s: urllib.parse.quote(s, safe=""), urllib.parse.quote_plus)
 )
+ACCOUNTS = ("clean", "flaky", "token")
+MAIN_TABLE = {
+    "clean": ("leads", "uid"),
+    "flaky": ("leads", "uid"),
+    "token": ("all_actions", "action_uid"),
+}
+"""Per account, the main table of its datasets and its key (unique but in append datasets)."""
+DISK_SLACK = 3 * 2**20
 
 Snapshot = dict[str, Counter[str]]
 
@@ -63,6 +78,8 @@ class Tally:
     endings: Counter[str] = field(default_factory=Counter)
     checks: int = 0
     violations: list[str] = field(default_factory=list)
+    not_drawn: dict[str, str] = field(default_factory=dict)
+    """Kinds this machine cannot inject, and why."""
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -70,69 +87,109 @@ class Tally:
             "endings": dict(self.endings),
             "invariant_checks": self.checks,
             "violations": self.violations,
+            "not_drawn": self.not_drawn,
         }
 
 
 class FaultBench:
-    def __init__(self, home: Path, clean_url: str, flaky_url: str, seed: int) -> None:
+    """*urls* are the base URLs of the simulators of each account in :data:`ACCOUNTS`; *disk*,
+    when the home is a tmpfs of its own, lets ``disk-full`` fill it."""
+
+    def __init__(self, home: Path, urls: dict[str, str], seed: int, *, disk: bool) -> None:
         self.leadferry = Leadferry(home)
         self.leadferry.env["LEADFERRY_HTTP_MAX_WAIT"] = "2"
         self.random = random.Random(seed)
         self.settings = Settings(home=home, secret_key=self.leadferry.env["LEADFERRY_SECRET_KEY"])
         self.tally = Tally()
+        self.kinds = KINDS
+        if not disk:
+            self.kinds = tuple(kind for kind in KINDS if kind != "disk-full")
+            self.tally.not_drawn["disk-full"] = "the home could not be a tmpfs of its own"
         self.store = Store.open(self.settings)
-        for account, url in (("acme", clean_url), ("flaky", flaky_url)):
-            self.store.create_account(
-                account, "leadexec", {"base_url": url}, {"api_key": FAULT_KEY}
-            )
+        for account in ACCOUNTS:
+            if account == "token":
+                self.store.create_account(
+                    account,
+                    "salesexec",
+                    {"base_url": urls[account], "username": FAULT_USER},
+                    {"password": FAULT_PASSWORD},
+                )
+            else:
+                self.store.create_account(
+                    account, "leadexec", {"base_url": urls[account]}, {"api_key": FAULT_KEY}
+                )
+            report, _key = MAIN_TABLE[account]
             for method in METHODS:
                 self.store.create_dataset(
                     DatasetSpec(
-                        name=self.dataset(method, flaky=account == "flaky"),
+                        name=self.dataset(method, account),
                         account=account,
-                        report="leads",
-                        params={"lid": 271},
+                        report=report,
+                        params={"lid": 271} if report == "leads" else {},
                         date_selection={"days_back": 3},
                         update_method=method,
                     )
                 )
 
     @staticmethod
-    def dataset(method: str, *, flaky: bool = False) -> str:
-        return f"{'flaky' if flaky else 'clean'}_{method}"
+    def dataset(method: str, account: str = "clean") -> str:
+        return f"{account}_{method}"
 
     # -- faults ---------------------------------------------------------------------------------
 
     def inject(self, kind: str | None = None) -> None:
         """One fault (*kind*, else a random one), then every invariant; violations are
         collected, not raised."""
-        kind = kind or self.random.choice(KINDS)
+        kind = kind or self.random.choice(self.kinds)
         method = self.random.choice(METHODS)
-        names = [self.dataset(method, flaky=kind == "http")]
-        before = {name: self.snapshot(name) for name in self.all_datasets()}
+        account = {"http": "flaky", "token": "token"}.get(kind, "clean")
+        names = [self.dataset(method, account)]
+        before = self.snapshot()
         if kind in ("kill-fetch", "kill-load"):
             kind = self.kill(names[0], during_load=kind == "kill-load")
-        elif kind == "http":
+        elif kind in ("http", "token"):
             self.finish([self.start(names[0])])
+        elif kind == "latency":
+            timeout = f"{self.random.uniform(0.03, 0.3):.3f}"
+            self.finish([self.start(names[0], LEADFERRY_HTTP_TIMEOUT=timeout)])
+        elif kind == "disk-full":
+            self.on_a_full_disk(names[0])
         else:
             other = self.dataset(self.random.choice([m for m in METHODS if m != method]))
             names.append(other)
             self.finish([self.start(names[0]), self.start(names[0]), self.start(other)])
         self.tally.faults[kind] += 1
+        after = self.snapshot()
         for name in self.all_datasets():
-            self.check(f"{kind} {'+'.join(names)}", name, before[name], changed=name in names)
-        # After a kill, the next command must settle the dead run: a real one reads the history.
+            where = f"{kind} {'+'.join(names)}"
+            self.check(where, name, before[name], after[name], changed=name in names)
+        # After a kill or a full disk, the next command must settle the run its process could
+        # not: a real one reads the history.
         for name in names:
-            self.check_history(kind, name, real=kind.startswith("kill"))
+            self.check_history(kind, name, real=kind.startswith("kill") or kind == "disk-full")
         self.check_secrets()
 
     def all_datasets(self) -> list[str]:
-        return [self.dataset(m, flaky=f) for m in METHODS for f in (False, True)]
+        return [self.dataset(m, account) for m in METHODS for account in ACCOUNTS]
 
-    def start(self, name: str) -> subprocess.Popen:
+    def on_a_full_disk(self, name: str) -> None:
+        """Run *name* with 0 to DISK_SLACK bytes left on the home's disk, then free it."""
+        filler = self.settings.home / "filler"
+        stats = os.statvfs(self.settings.home)
+        left = self.random.randrange(DISK_SLACK)
+        size = stats.f_bavail * stats.f_frsize - left
+        with filler.open("wb") as handle:
+            if size > 0:
+                os.posix_fallocate(handle.fileno(), 0, size)
+        try:
+            self.finish([self.start(name)])
+        finally:
+            filler.unlink()
+
+    def start(self, name: str, **env: str) -> subprocess.Popen:
         return subprocess.Popen(
             [LEADFERRY, "run", name],
-            env=self.leadferry.env,
+            env=self.leadferry.env | env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -146,7 +203,7 @@ class FaultBench:
                 self.violate(f"a failed run did not say why in one line: {err[-500:]!r}")
             for spelling in KEY_SPELLINGS:
                 if spelling in err:
-                    self.violate(f"a run printed the vendor key as {spelling!r}")
+                    self.violate(f"a run printed a vendor secret as {spelling!r}")
 
     def kill(self, name: str, *, during_load: bool) -> str:
         """Kill a run at a random instant of its fetch or of its load; return the phase hit."""
@@ -176,43 +233,48 @@ class FaultBench:
 
     # -- invariants -----------------------------------------------------------------------------
 
-    def snapshot(self, name: str) -> dict[str, object]:
-        """Rows per load id of each table, and the loads recorded, of dataset *name*."""
+    def snapshot(self) -> dict[str, dict[str, object]]:
+        """Per dataset: rows per load id of each table, the loads recorded, and how many
+        main-table keys are there more than once."""
+        empty = {"tables": {}, "loads": {}, "repeated_keys": 0}
         if not self.settings.warehouse_path.exists():
-            return {"tables": {}, "loads": {}, "repeated_uids": 0}
+            return dict.fromkeys(self.all_datasets(), empty)
         with duckdb.connect(str(self.settings.warehouse_path), read_only=True) as connection:
-            tables = [
-                row[0]
-                for row in connection.execute(
-                    "select table_name from duckdb_tables() where schema_name = ?", [name]
-                ).fetchall()
-            ]
-            counts: Snapshot = {}
-            for table in tables:
-                if table.startswith("_"):
-                    continue
+            return {name: self.snapshot_of(connection, name) for name in self.all_datasets()}
+
+    @staticmethod
+    def snapshot_of(connection: duckdb.DuckDBPyConnection, name: str) -> dict[str, object]:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "select table_name from duckdb_tables() where schema_name = ?", [name]
+            ).fetchall()
+        ]
+        counts: Snapshot = {}
+        for table in tables:
+            if not table.startswith("_"):
                 rows = connection.execute(
                     f'select _dlt_load_id, count(*) from "{name}"."{table}" group by 1'
                 ).fetchall()
                 counts[table] = Counter(dict(rows))
-            loads = {}
-            if "_leadferry_loads" in tables:
-                loads = {
-                    load: (run, json.loads(rows))
-                    for load, run, rows in connection.execute(
-                        f'select load_id, run_id, rows_json from "{name}"._leadferry_loads'
-                    ).fetchall()
-                }
-            uids = 0
-            if "leads" in tables:
-                uids = connection.execute(
-                    f'select count(*) - count(distinct uid) from "{name}".leads'
-                ).fetchone()[0]
-        return {"tables": counts, "loads": loads, "repeated_uids": uids}
+        loads = {}
+        if "_leadferry_loads" in tables:
+            loads = {
+                load: (run, json.loads(rows))
+                for load, run, rows in connection.execute(
+                    f'select load_id, run_id, rows_json from "{name}"._leadferry_loads'
+                ).fetchall()
+            }
+        main, key = MAIN_TABLE[name.split("_", 1)[0]]
+        repeated = 0
+        if main in tables:
+            repeated = connection.execute(
+                f'select count(*) - count(distinct "{key}") from "{name}"."{main}"'
+            ).fetchone()[0]
+        return {"tables": counts, "loads": loads, "repeated_keys": repeated}
 
-    def check(self, fault: str, name: str, before: dict, *, changed: bool) -> None:
+    def check(self, fault: str, name: str, before: dict, after: dict, *, changed: bool) -> None:
         self.tally.checks += 1
-        after = self.snapshot(name)
         if not changed:
             if after != before:
                 self.violate(f"{fault}: {name} changed though no run of it took place")
@@ -226,15 +288,15 @@ class FaultBench:
             self.violate(f"{where}: tables changed but no load was recorded")
         for load in new:
             _run, rows = loads[load]
-            for table in {"leads", "lead_sends"} | set(tables):
+            for table in set(rows) | set(tables):
                 if tables.get(table, Counter())[load] != rows.get(table, 0):
                     self.violate(f"{where}: {table} does not hold load {load} whole")
         for table, counts in tables.items():
             if set(counts) - set(loads):
                 self.violate(f"{where}: {table} has rows of a load that is not recorded")
         method = name.split("_", 1)[1]
-        if method != "append" and after["repeated_uids"]:
-            self.violate(f"{where}: {after['repeated_uids']} merge keys twice")
+        if method != "append" and after["repeated_keys"]:
+            self.violate(f"{where}: {after['repeated_keys']} merge keys twice")
         if method == "append":
             for load, (_run, rows) in loads.items():
                 for table, count in rows.items():
@@ -252,7 +314,7 @@ class FaultBench:
                 {"id": r.id, "status": r.status, "load_id": r.load_id, "rows": r.rows}
                 for r in self.store.list_runs(name)
             ]
-        loads = self.snapshot(name)["loads"]
+        loads = self.snapshot()[name]["loads"]
         committed = {run: (load, rows) for load, (run, rows) in loads.items()}
         for run in runs:
             recorded = committed.get(run["id"])
@@ -266,14 +328,14 @@ class FaultBench:
                 self.violate(f"{where}: run {run['id']} is {run['status']} but committed")
 
     def check_secrets(self) -> None:
-        """No file under the home holds the vendor key in any spelling."""
+        """No file under the home holds a vendor secret in any spelling."""
         self.tally.checks += 1
         for path in self.settings.home.rglob("*"):
             if path.is_file():
                 content = path.read_bytes()
                 for spelling in KEY_SPELLINGS:
                     if spelling.encode() in content:
-                        self.violate(f"{path} holds the vendor key as {spelling!r}")
+                        self.violate(f"{path} holds a vendor secret as {spelling!r}")
 
     def close(self) -> None:
         self.store.close()
