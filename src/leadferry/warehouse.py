@@ -1,4 +1,5 @@
-"""The DuckDB warehouse: who may open it when, and sandboxed reads for query, preview and export.
+"""The warehouse: which one (:func:`open_warehouse`), and for the DuckDB file who may open it
+when, and sandboxed reads for query, preview and export (PostgreSQL's: :mod:`leadferry.postgres`).
 
 DuckDB lets one process write a file, or many processes read it, never both. leadferry keeps that
 promise with advisory lock files beside the warehouse. A run holds ``warehouse.duckdb.lock``
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from leadferry.errors import (
     BusyError,
@@ -43,7 +44,8 @@ from leadferry.settings import Settings
 if TYPE_CHECKING:
     import duckdb
 
-    from leadferry.apply import CommittedLoad
+    from leadferry.apply import CommittedLoad, Connection, Dialect
+    from leadferry.postgres import PostgresWarehouse
 
 logger = logging.getLogger(__name__)
 
@@ -129,12 +131,62 @@ def _release(fd: int) -> None:
 
 
 @contextlib.contextmanager
-def warehouse_writer(settings: Settings, holder: str) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-write connection to the warehouse, under the exclusive lock for the block.
+def warehouse_writer(settings: Settings, holder: str) -> Iterator[tuple[Connection, Dialect]]:
+    """A read-write connection to the warehouse and its dialect, for one load.
+
+    The DuckDB file is held under the exclusive lock for the block; PostgreSQL does its own
+    locking (:mod:`leadferry.postgres`).
 
     Raises:
         BusyError: another process held the lock longer than ``settings.writer_timeout``.
+        StorageError: the PostgreSQL warehouse cannot be reached.
     """
+    url = settings.warehouse_postgres_url
+    if url is not None:
+        from leadferry.postgres import PostgresDialect, writer
+
+        with writer(url) as postgres:
+            yield postgres, PostgresDialect()
+        return
+    from leadferry.apply import DUCKDB
+
+    with _duckdb_writer(settings, holder) as connection:
+        yield connection, DUCKDB
+
+
+def warehouse_errors(settings: Settings) -> tuple[type[Exception], ...]:
+    """The errors the warehouse's driver raises when it refuses a statement or a connection."""
+    import duckdb
+
+    if settings.warehouse_postgres_url is None:
+        return (duckdb.Error,)
+    import psycopg
+
+    return (duckdb.Error, psycopg.Error)
+
+
+WarehouseReader: TypeAlias = "Warehouse | PostgresWarehouse"
+"""Either warehouse's readers: the same methods (query, tables, preview, export, reader...)."""
+
+
+def open_warehouse(
+    settings: Settings,
+    lock_timeout: float | None = None,
+    statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
+) -> WarehouseReader:
+    """The warehouse to read, as ``LEADFERRY_WAREHOUSE_URL`` names it (lock timeout: the
+    settings' unless given)."""
+    timeout = settings.lock_timeout if lock_timeout is None else lock_timeout
+    url = settings.warehouse_postgres_url
+    if url is not None:
+        from leadferry.postgres import PostgresWarehouse
+
+        return PostgresWarehouse(url, timeout, statement_timeout)
+    return Warehouse(settings.warehouse_path, timeout, statement_timeout)
+
+
+@contextlib.contextmanager
+def _duckdb_writer(settings: Settings, holder: str) -> Iterator[duckdb.DuckDBPyConnection]:
     import duckdb
 
     with warehouse_lock(
@@ -385,27 +437,45 @@ class Warehouse:
             BusyError: a run came to load while exporting (nothing was written).
             StorageError: writing failed (a full disk...); nothing was written.
         """
-        if fmt not in ("csv", "parquet"):
-            raise ConfigError(f"unknown export format {fmt!r}: use csv or parquet")
-        _check_output(output)
-        partial = output.with_name(f".{output.name}.{secrets.token_hex(4)}.partial")
-        try:
-            with self.reader(timed=False) as connection:
-                name = _table(connection, schema, table)
-                relation = connection.sql(f"select {_USER_COLUMNS} from {name}")
-                batches = relation.to_arrow_reader(_EXPORT_BATCH_ROWS)
-                try:
-                    rows = _write_batches(batches, fmt, partial)
-                    partial.replace(output)
-                except OSError as exc:
-                    # pyarrow's own words wrap the system's: "Error writing bytes... [errno 28]".
-                    reason = os.strerror(exc.errno) if exc.errno else first_line(exc)
-                    raise StorageError(
-                        f"cannot write {output}: {reason}; nothing was written"
-                    ) from None
-        finally:
-            partial.unlink(missing_ok=True)
-        return rows
+        check_export(fmt, output)
+        with self.reader(timed=False) as connection:
+            name = _table(connection, schema, table)
+            relation = connection.sql(f"select {_USER_COLUMNS} from {name}")
+            return write_export(relation.to_arrow_reader(_EXPORT_BATCH_ROWS), fmt, output)
+
+
+def check_export(fmt: str, output: Path) -> None:
+    """Refuse an unknown format or an *output* that is not a regular file; make its folder.
+
+    Raises:
+        ConfigError: what is wrong, in one line.
+    """
+    if fmt not in ("csv", "parquet"):
+        raise ConfigError(f"unknown export format {fmt!r}: use csv or parquet")
+    _check_output(output)
+
+
+def write_export(batches: Any, fmt: str, output: Path) -> int:
+    """Write Arrow *batches* (with a ``schema``) to *output*; return the row count.
+
+    The rows go to a hidden file beside *output*, renamed over it once complete: *output* is
+    either untouched or whole, and no partial file is left behind on a failure, a full disk or
+    Ctrl-C.
+
+    Raises:
+        StorageError: writing failed (a full disk...); nothing was written.
+    """
+    partial = output.with_name(f".{output.name}.{secrets.token_hex(4)}.partial")
+    try:
+        rows = _write_batches(batches, fmt, partial)
+        partial.replace(output)
+    except OSError as exc:
+        # pyarrow's own words wrap the system's: "Error writing bytes... [errno 28]".
+        reason = os.strerror(exc.errno) if exc.errno else first_line(exc)
+        raise StorageError(f"cannot write {output}: {reason}; nothing was written") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return rows
 
 
 def _write_batches(batches: Any, fmt: str, path: Path) -> int:
@@ -541,7 +611,12 @@ def drop_schema(settings: Settings, dataset: str, leftovers: Sequence[str] = ())
     import duckdb
 
     schemas = [_identifier(dataset), *(_identifier(name) for name in leftovers)]
-    if settings.warehouse_path.exists():
+    url = settings.warehouse_postgres_url
+    if url is not None:
+        from leadferry.postgres import drop_schemas
+
+        drop_schemas(url, schemas)
+    elif settings.warehouse_path.exists():
         with warehouse_lock(
             settings.warehouse_path,
             exclusive=True,
