@@ -29,7 +29,6 @@ from leadferry.errors import (
     BusyError,
     ConfigError,
     LoadError,
-    NotFoundError,
     QueryTimeoutError,
     StorageError,
 )
@@ -87,7 +86,12 @@ def libpq_url(url: str) -> str:
     return f"postgresql://{rest}" if scheme.startswith("postgres") else url
 
 
-def _open(url: str) -> psycopg.Connection[Any]:
+LOADING = "leadferry load"
+"""The ``application_name`` of a run's connection while it loads (``pg_stat_activity`` shows it);
+readers are ``leadferry read``."""
+
+
+def _open(url: str, name: str = "leadferry read") -> psycopg.Connection[Any]:
     """An autocommit connection (transactions are begun explicitly); psycopg's errors as such."""
     try:
         import psycopg
@@ -95,7 +99,7 @@ def _open(url: str) -> psycopg.Connection[Any]:
         raise ConfigError(
             "the PostgreSQL warehouse needs psycopg: pip install 'leadferry[postgres]'"
         ) from None
-    return psycopg.connect(libpq_url(url), autocommit=True, application_name="leadferry")
+    return psycopg.connect(libpq_url(url), autocommit=True, application_name=name)
 
 
 def connect(url: str) -> psycopg.Connection[Any]:
@@ -208,7 +212,7 @@ def writer(url: str) -> Iterator[PostgresConnection]:
     Raises:
         psycopg.Error: the server cannot be reached (the run's load fails with its reason).
     """
-    connection = PostgresConnection(_open(url))
+    connection = PostgresConnection(_open(url, LOADING))
     try:
         yield connection
     finally:
@@ -281,6 +285,12 @@ class PostgresWarehouse:
                 return QueryResult([c.name for c in cursor.description], cursor.fetchall())
             except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):
                 raise
+            except psycopg.errors.SyntaxError as exc:
+                if "multiple commands" in str(exc):
+                    raise ConfigError(
+                        "give exactly one SQL statement: run them one by one"
+                    ) from None
+                raise ConfigError(f"query failed: {first_line(exc)}") from None
             except psycopg.errors.InsufficientPrivilege as exc:
                 raise ConfigError(
                     f"query refused: it may read only the warehouse's tables ({first_line(exc)})"
@@ -322,9 +332,9 @@ class PostgresWarehouse:
         check_export(fmt, output)
         with self.reader(timed=False) as connection:
             sql = _user_rows(connection, schema, table)
-            cursor = connection.raw.cursor(name=f"export_{secrets.token_hex(4)}")
-            cursor.execute(sql)
-            return write_export(_ArrowBatches(cursor), fmt, output)
+            with connection.raw.cursor(name=f"export_{secrets.token_hex(4)}") as cursor:
+                cursor.execute(sql)
+                return write_export(_ArrowBatches(cursor), fmt, output)
 
 
 def _user_rows(connection: PostgresConnection, schema: str, table: str) -> str:
