@@ -9,7 +9,6 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
-
 from pydantic import SecretStr
 
 from leadferry.warehouse import open_warehouse
