@@ -142,7 +142,9 @@ def test_the_warehouse_url_chooses_the_warehouse(database, tmp_path):
     assert settings.warehouse_postgres_url == database
     alias = Settings(home=tmp_path, warehouse_url=database.replace("postgresql", "postgres", 1))
     assert alias.warehouse_postgres_url == database
-    with pytest.raises(ValueError, match="LEADFERRY_WAREHOUSE_URL must be postgresql://"):
+    with pytest.raises(
+        ValueError, match="use postgresql://user:password@host/database or duckdb:///"
+    ):
         Settings(home=tmp_path, warehouse_url="mysql://db/x")
     elsewhere = Settings(home=tmp_path, warehouse_url=f"duckdb://{tmp_path}/w.duckdb")
     assert elsewhere.warehouse_path == tmp_path / "w.duckdb"

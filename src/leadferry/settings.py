@@ -121,8 +121,7 @@ class Settings(BaseSettings):
             and not (url.startswith(_DUCKDB_PREFIX) and len(url) > len(_DUCKDB_PREFIX))
         ):
             raise ValueError(
-                "LEADFERRY_WAREHOUSE_URL must be postgresql://... or duckdb:///path/to/file.duckdb "
-                "(e.g. postgresql://leadferry@db.example/warehouse)"
+                "use postgresql://user:password@host/database or duckdb:///path/to/file.duckdb"
             )
         return value
 
