@@ -7,6 +7,8 @@ role without superuser, as docs/deploy.md tells a team to set up.
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -160,3 +162,36 @@ def test_removing_a_dataset_drops_its_schema_only(database, tmp_path):
             "select nspname from pg_namespace where nspname in ('acme', 'other')"
         ).fetchall()
     assert schemas == [("other",)]
+
+
+def test_settling_waits_for_a_load_in_flight_and_sees_its_commit(database):
+    """A dead run's COMMIT may still be on its way: the load holds the dataset's lock until its
+    transaction ends, and committed_load reads after it, never before."""
+    from leadferry.apply import LoadSpec, apply_load
+    from leadferry.connectors.base import Table
+    from leadferry.errors import BusyError
+    from leadferry.postgres import PostgresDialect, writer
+
+    found: list[object] = []
+    readers: list[threading.Thread] = []
+
+    class ReadWhileLoading(PostgresDialect):
+        def serialise(self, connection, schema):
+            super().serialise(connection, schema)
+            with pytest.raises(BusyError):
+                PostgresWarehouse(database, 0, 5).committed_load(schema, 1)
+            waiting = PostgresWarehouse(database, 30, 30)
+            readers.append(
+                threading.Thread(target=lambda: found.append(waiting.committed_load(schema, 1)))
+            )
+            readers[0].start()
+            time.sleep(0.3)
+            assert found == []
+
+    spec = LoadSpec("acme", "append", (Table("leads"),), "load-1", 1, {"leads": 0})
+    with writer(database) as loading:
+        apply_load(loading, spec, {}, ReadWhileLoading())
+    readers[0].join(timeout=30)
+    (load,) = found
+    assert load is not None
+    assert (load.load_id, load.run_id) == ("load-1", 1)

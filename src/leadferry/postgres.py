@@ -175,7 +175,7 @@ class PostgresDialect:
         return [(name, kind) for name, kind in found]
 
     def serialise(self, connection: PostgresConnection, schema: str) -> None:
-        connection.execute("select pg_advisory_xact_lock(hashtext(?))", [f"leadferry:{schema}"])
+        connection.execute("select pg_advisory_xact_lock(hashtext(?))", [_lock_key(schema)])
 
     def index(
         self, connection: PostgresConnection, schema: str, table: str, columns: Sequence[str]
@@ -185,6 +185,11 @@ class PostgresDialect:
         connection.execute(
             f"create index if not exists {name} on {quoted(schema)}.{quoted(table)} ({keys})"
         )
+
+
+def _lock_key(schema: str) -> str:
+    """The advisory lock a load of dataset *schema* holds until its transaction has ended."""
+    return f"leadferry:{schema}"
 
 
 def _column_name(name: str) -> str:
@@ -214,6 +219,9 @@ def writer(url: str) -> Iterator[PostgresConnection]:
     """
     connection = PostgresConnection(_open(url, LOADING))
     try:
+        # A killed run's transaction ends within a second even mid-statement, not when the
+        # statement would have finished: its lock is what settling waits for.
+        connection.execute("set client_connection_check_interval = 1000")
         yield connection
     finally:
         connection.close()
@@ -240,7 +248,7 @@ class PostgresWarehouse:
 
         connection = PostgresConnection(connect(self.url))
         try:
-            connection.execute("begin transaction isolation level repeatable read read only")
+            connection.execute("begin transaction read only")
             timeout = _milliseconds(self.statement_timeout) if timed else 0
             connection.execute(f"set local statement_timeout = {timeout}")
             # 0 would wait for ever: a read that may not wait waits a millisecond.
@@ -299,14 +307,25 @@ class PostgresWarehouse:
                 raise ConfigError(f"query failed: {first_line(exc)}") from None
 
     def committed_load(self, schema: str, run_id: int) -> CommittedLoad | None:
-        """As :meth:`leadferry.warehouse.Warehouse.committed_load`."""
+        """As :meth:`leadferry.warehouse.Warehouse.committed_load`, once no load of *schema* is
+        in flight: a dead run's COMMIT may still be on its way to the server, and its
+        transaction holds the dataset's lock until it has committed or rolled back.
+
+        Raises:
+            BusyError: a load of the dataset held its lock past the lock timeout.
+        """
         import psycopg
 
         from leadferry.warehouse import _identifier
 
         with self.reader() as connection:
             try:
+                connection.execute(
+                    "select pg_advisory_xact_lock_shared(hashtext(?))", [_lock_key(schema)]
+                )
                 return committed_load(connection, _identifier(schema), run_id)
+            except psycopg.errors.LockNotAvailable:
+                raise
             except psycopg.Error as exc:
                 raise LoadError(f"cannot read the warehouse's loads: {first_line(exc)}") from None
 
