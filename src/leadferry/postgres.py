@@ -346,7 +346,7 @@ class PostgresWarehouse:
     def export(self, schema: str, table: str, fmt: str, output: Path) -> int:
         """As :meth:`leadferry.warehouse.Warehouse.export`: rows read through a server-side
         cursor in batches, written by pyarrow to a hidden file renamed over *output*."""
-        from leadferry.warehouse import check_export, write_export
+        from leadferry.exporting import check_export, write_export
 
         check_export(fmt, output)
         with self.reader(timed=False) as connection:

@@ -21,9 +21,7 @@ import fcntl
 import logging
 import os
 import re
-import secrets
 import shutil
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -39,6 +37,7 @@ from leadferry.errors import (
     QueryTimeoutError,
     StorageError,
 )
+from leadferry.exporting import check_export, write_export
 from leadferry.settings import Settings
 
 if TYPE_CHECKING:
@@ -444,62 +443,6 @@ class Warehouse:
             return write_export(relation.to_arrow_reader(_EXPORT_BATCH_ROWS), fmt, output)
 
 
-def check_export(fmt: str, output: Path) -> None:
-    """Refuse an unknown format or an *output* that is not a regular file; make its folder.
-
-    Raises:
-        ConfigError: what is wrong, in one line.
-    """
-    if fmt not in ("csv", "parquet"):
-        raise ConfigError(f"unknown export format {fmt!r}: use csv or parquet")
-    _check_output(output)
-
-
-def write_export(batches: Any, fmt: str, output: Path) -> int:
-    """Write Arrow *batches* (with a ``schema``) to *output*; return the row count.
-
-    The rows go to a hidden file beside *output*, renamed over it once complete: *output* is
-    either untouched or whole, and no partial file is left behind on a failure, a full disk or
-    Ctrl-C.
-
-    Raises:
-        StorageError: writing failed (a full disk...); nothing was written.
-    """
-    partial = output.with_name(f".{output.name}.{secrets.token_hex(4)}.partial")
-    try:
-        rows = _write_batches(batches, fmt, partial)
-        partial.replace(output)
-    except OSError as exc:
-        # pyarrow's own words wrap the system's: "Error writing bytes... [errno 28]".
-        reason = os.strerror(exc.errno) if exc.errno else first_line(exc)
-        raise StorageError(f"cannot write {output}: {reason}; nothing was written") from None
-    finally:
-        partial.unlink(missing_ok=True)
-    return rows
-
-
-def _write_batches(batches: Any, fmt: str, path: Path) -> int:
-    """Write a pyarrow RecordBatchReader to *path* as CSV or Parquet; return the rows written."""
-    import pyarrow.csv
-    import pyarrow.parquet
-
-    rows = 0
-    writer: Any
-    if fmt == "csv":
-        writer = pyarrow.csv.CSVWriter(
-            str(path),
-            batches.schema,
-            write_options=pyarrow.csv.WriteOptions(quoting_header="none"),
-        )
-    else:
-        writer = pyarrow.parquet.ParquetWriter(str(path), batches.schema)
-    with writer:
-        for batch in batches:
-            writer.write_batch(batch)
-            rows += batch.num_rows
-    return rows
-
-
 def _interruptible(connection: duckdb.DuckDBPyConnection, work: Callable[[], _T]) -> _T:
     """*work* done on a thread while this one waits, so that Ctrl-C, which only the main thread
     sees and DuckDB does not look for while it works, interrupts the statement at once."""
@@ -541,27 +484,6 @@ def _check_statement(connection: duckdb.DuckDBPyConnection, sql: str) -> None:
         raise ConfigError(
             f"query runs SELECT and EXPLAIN only, not {kind}: the warehouse is read-only here"
         )
-
-
-def _check_output(output: Path) -> None:
-    """Refuse an export target that is not a regular file, and make its folder."""
-    try:
-        found = output.stat()
-    except FileNotFoundError:
-        found = None
-    except OSError as exc:
-        raise ConfigError(f"cannot write {output}: {exc.strerror}") from None
-    if found is not None and stat.S_ISDIR(found.st_mode):
-        raise ConfigError(f"{output} is a folder: name a file to write, e.g. {output / 'export'}")
-    if found is not None and not stat.S_ISREG(found.st_mode):
-        raise ConfigError(
-            f"{output} exists and is not a regular file (a device, pipe or socket): "
-            "name a regular file to write"
-        )
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot make the folder {output.parent}: {exc.strerror}") from None
 
 
 def _tables(connection: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
