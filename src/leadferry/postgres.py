@@ -211,8 +211,10 @@ def _postgres_type(column: str, kind: str) -> str:
 
 
 @contextlib.contextmanager
-def writer(url: str) -> Iterator[PostgresConnection]:
-    """A connection for one load; the load's transaction is :func:`apply_load`'s.
+def writer(url: str, lock_timeout: float = 600.0) -> Iterator[PostgresConnection]:
+    """A connection for one load; the load's transaction is :func:`apply_load`'s. A lock it
+    waits for longer than *lock_timeout* seconds (a long read of a table it adds a column to)
+    fails the load, which changes nothing.
 
     Raises:
         psycopg.Error: the server cannot be reached (the run's load fails with its reason).
@@ -222,6 +224,7 @@ def writer(url: str) -> Iterator[PostgresConnection]:
         # A killed run's transaction ends within a second even mid-statement, not when the
         # statement would have finished: its lock is what settling waits for.
         connection.execute("set client_connection_check_interval = 1000")
+        connection.execute(f"set lock_timeout = {_milliseconds(lock_timeout)}")
         yield connection
     finally:
         connection.close()

@@ -144,7 +144,7 @@ def warehouse_writer(settings: Settings, holder: str) -> Iterator[tuple[Connecti
     if url is not None:
         from leadferry.postgres import PostgresDialect, writer
 
-        with writer(url) as postgres:
+        with writer(url, settings.writer_timeout) as postgres:
             yield postgres, PostgresDialect()
         return
     from leadferry.apply import DUCKDB
