@@ -1,8 +1,10 @@
-"""One run's rows applied to every table of a dataset in one transaction, on real DuckDB files."""
+"""One run's rows applied to every table of a dataset in one transaction: on a real DuckDB file,
+and on a fresh PostgreSQL database (the same tests: both warehouses keep the same promises)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -10,20 +12,24 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from leadferry.apply import LoadSpec, apply_load, committed_load
+from leadferry.apply import DUCKDB, LoadSpec, apply_load, committed_load
 from leadferry.connectors.base import Table
 from leadferry.errors import LoadError
+from tests.postgres_server import fresh_database
 
 TABLES = (Table("leads", primary_key=("uid",)), Table("lead_sends", parent_key="lead_uid"))
 DAY = dt.date(2026, 11, 20)
 
 
 class Warehouse:
-    """A DuckDB file and the Parquet files of each load, as a run would have them."""
+    """A warehouse and the Parquet files of each load, as a run would have them."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, connection, dialect, refused: type[Exception]) -> None:
         self.folder = folder
-        self.connection = duckdb.connect(str(folder / "warehouse.duckdb"))
+        self.connection = connection
+        self.dialect = dialect
+        self.refused = refused
+        """What the database raises when a column cannot take the incoming values."""
         self.loads = 0
 
     def load(self, method: str, fail_on: str | None = None, **tables: pa.Table) -> list[str]:
@@ -31,14 +37,14 @@ class Warehouse:
         the database refuses (a value its column cannot take)."""
         self.loads += 1
         load_id = f"load-{self.loads}"
-        sources = {}
+        files = {}
         for name, rows in tables.items():
             rows = rows.append_column("_dlt_load_id", pa.array([load_id] * len(rows)))
             if name == fail_on:
                 rows = rows.append_column("lead_uid_text", pa.array(["x"] * len(rows)))
             path = self.folder / f"{name}.{self.loads}.parquet"
             pq.write_table(rows, path)
-            sources[name] = f"select * from read_parquet(['{path}'])"
+            files[name] = [str(path)]
         if fail_on:
             # The column exists with a type the incoming text cannot take.
             self.connection.execute(
@@ -54,15 +60,18 @@ class Warehouse:
             merge_key=("uid",) if method == "merge" else (),
             days=(DAY,) if method == "partition" else (),
         )
-        return apply_load(self.connection, spec, sources)
+        return apply_load(self.connection, spec, files, self.dialect)
 
     def rows(self, table: str) -> list[tuple]:
         columns = "uid, day" if table == "leads" else "lead_uid, target"
-        return self.connection.sql(f"select {columns} from shop.{table} order by all").fetchall()
+        return self.select(f"select {columns} from shop.{table} order by 1, 2")
+
+    def select(self, sql: str) -> list[tuple]:
+        return self.connection.execute(sql).fetchall()
 
     def snapshot(self) -> tuple[list[tuple], list[tuple], list[tuple]]:
-        loads = self.connection.sql("select load_id from shop._leadferry_loads order by 1")
-        return self.rows("leads"), self.rows("lead_sends"), loads.fetchall()
+        loads = self.select("select load_id from shop._leadferry_loads order by 1")
+        return self.rows("leads"), self.rows("lead_sends"), loads
 
 
 def leads(*uids: int, day: dt.date = DAY) -> pa.Table:
@@ -73,9 +82,19 @@ def sends(*pairs: tuple[int, str]) -> pa.Table:
     return pa.table({"lead_uid": [p[0] for p in pairs], "target": [p[1] for p in pairs]})
 
 
-@pytest.fixture
-def warehouse(tmp_path) -> Warehouse:
-    return Warehouse(tmp_path)
+@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.services)])
+def warehouse(request, tmp_path) -> Iterator[Warehouse]:
+    if request.param == "duckdb":
+        connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+        yield Warehouse(tmp_path, connection, DUCKDB, duckdb.ConversionException)
+        connection.close()
+        return
+    import psycopg
+
+    from leadferry.postgres import PostgresDialect, writer
+
+    with fresh_database() as url, writer(url) as connection:
+        yield Warehouse(tmp_path, connection, PostgresDialect(), psycopg.errors.DatatypeMismatch)
 
 
 @pytest.mark.parametrize("method", ["replace", "append", "merge", "partition"])
@@ -83,7 +102,7 @@ def test_a_refused_child_table_leaves_every_table_as_it_was(warehouse, method):
     warehouse.load(method, leads=leads(1, 2), lead_sends=sends((1, "a"), (2, "b")))
     before = warehouse.snapshot()
     # The main table's rows are written first; the child's are refused: nothing stays.
-    with pytest.raises(duckdb.ConversionException):
+    with pytest.raises(warehouse.refused):
         warehouse.load(method, fail_on="lead_sends", leads=leads(1, 3), lead_sends=sends((3, "c")))
     assert warehouse.snapshot() == before
     assert committed_load(warehouse.connection, "shop", 2) is None
@@ -134,7 +153,7 @@ def test_new_columns_and_tables_are_added_and_named(warehouse):
     wider = leads(2).append_column("score", pa.array([7]))
     changes = warehouse.load("append", leads=wider, lead_sends=sends((2, "b")))
     assert changes == ["leads: new column score", "lead_sends: new table"]
-    assert warehouse.connection.sql("select uid, score from shop.leads order by 1").fetchall() == [
+    assert warehouse.select("select uid, score from shop.leads order by 1") == [
         (1, None),
         (2, 7),
     ]

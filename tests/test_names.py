@@ -68,3 +68,17 @@ def test_removing_a_datasets_data_drops_the_staging_schema_dlt_left_for_it(
         connection.execute("create schema xb_staging; create table xb_staging.leads (uid bigint)")
     remove_dataset(store, settings, "xb", drop_data=True)
     assert schemas(settings) == {}
+
+
+def test_names_past_63_characters_are_refused_at_create(account):  # noqa: F811
+    """PostgreSQL cuts longer names: the dataset's, and its merge key's, are refused on both."""
+    long = "a" * 64
+    line = fails(2, "datasets", "create", long, "--account", "acme", "--report", "leads",
+                 "--param", "lid=1")  # fmt: skip
+    assert line.startswith(f"error: invalid dataset name {long!r}: ")
+    line = fails(2, "datasets", "create", "acme_leads", "--account", "acme", "--report", "leads",
+                 "--param", "lid=1", "--update", "merge", "--merge-key", f"uid,{long}")  # fmt: skip
+    assert line == (
+        f"error: merge key column {long[:24]}... of report leads is longer than the 63 "
+        "characters a warehouse name may have: choose a shorter one"
+    )

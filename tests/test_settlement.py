@@ -34,10 +34,9 @@ with Store.open(settings) as store:
         schema="acme_leads", method="append", tables=(Table("leads"),),
         load_id="load-7", run_id=run.id, rows={"leads": 1}, cursor=cursor,
     )
-    with warehouse_writer(settings, "a test") as connection:
+    with warehouse_writer(settings, "a test") as (connection, dialect):
         if commit:
-            source = f"select * from read_parquet('{home / 'leads.parquet'}')"
-            apply_load(connection, spec, {"leads": source})
+            apply_load(connection, spec, {"leads": [str(home / "leads.parquet")]}, dialect)
         else:  # killed inside the transaction
             connection.execute("begin transaction")
             connection.execute("create schema acme_leads")

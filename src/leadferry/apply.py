@@ -6,14 +6,17 @@ schema itself, so that a run's changes to the main table, its child tables (Lead
 become visible together or not at all. A process killed at any instant leaves the dataset as it
 was before the run or as it is after it, and :func:`committed_load` tells which.
 
-The SQL is generated here and only here. Where the incoming rows come from is the caller's: a
-relation per table (``read_parquet([...])`` on DuckDB), which this module reads through views
-named ``incoming_<table>``.
+The SQL is generated here and only here, and runs on DuckDB and PostgreSQL alike. What differs
+between them is a :class:`Dialect`: how a table's normalised files become the relation
+``incoming_<table>`` inside the transaction (a view over ``read_parquet`` on DuckDB, a temporary
+table filled by COPY on PostgreSQL), how a dataset's loads are serialised, and which indexes the
+tables get.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +28,9 @@ from leadferry.errors import LoadError
 LOADS_TABLE = "_leadferry_loads"
 """The dataset's record of its committed loads: one row per run, written with the run's rows."""
 
+MAX_IDENTIFIER = 63
+"""The longest name PostgreSQL keeps whole (it cuts longer ones): the limit of every warehouse."""
+
 DAY_COLUMN = "report_day"
 """The local calendar day of a row (in the dataset's time zone): what partition replaces by."""
 
@@ -33,6 +39,51 @@ class Connection(Protocol):
     """What the apply needs of a database connection (DuckDB's, for one)."""
 
     def execute(self, query: str, parameters: Sequence[Any] | None = None, /) -> Any: ...
+
+
+class Dialect(Protocol):
+    """What differs between the warehouses the apply writes to."""
+
+    def stage(self, connection: Connection, relation: str, files: Sequence[str]) -> None:
+        """Make *relation* (quoted) the rows of the Parquet *files*, for this transaction."""
+
+    def columns(self, connection: Connection, relation: str) -> list[tuple[str, str]]:
+        """The columns of a staged relation: ``(name, type)``, the type as DDL spells it."""
+
+    def serialise(self, connection: Connection, schema: str) -> None:
+        """Hold off any other load into *schema* until this transaction ends."""
+
+    def index(
+        self, connection: Connection, schema: str, table: str, columns: Sequence[str]
+    ) -> None:
+        """Index ``schema.table`` on *columns* if this warehouse wants it."""
+
+
+class DuckDBDialect:
+    """DuckDB reads the Parquet files where they lie; one writer at a time holds the file lock,
+    and its tables are scanned, not indexed (an index slows its deletes down)."""
+
+    def stage(self, connection: Connection, relation: str, files: Sequence[str]) -> None:
+        paths = ", ".join("'" + path.replace("'", "''") + "'" for path in files)
+        connection.execute(
+            f"create or replace temp view {relation} as "
+            f"select * from read_parquet([{paths}], union_by_name = true)"
+        )
+
+    def columns(self, connection: Connection, relation: str) -> list[tuple[str, str]]:
+        found = connection.execute(f"describe select * from {relation}").fetchall()
+        return [(name, kind) for name, kind, *_ in found]
+
+    def serialise(self, connection: Connection, schema: str) -> None:
+        return None  # the writer lock file serialises every load
+
+    def index(
+        self, connection: Connection, schema: str, table: str, columns: Sequence[str]
+    ) -> None:
+        return None
+
+
+DUCKDB = DuckDBDialect()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +125,14 @@ def quoted(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def apply_load(connection: Connection, spec: LoadSpec, sources: Mapping[str, str]) -> list[str]:
-    """Write the rows of *sources* (table -> relation) into ``spec.schema`` in one transaction.
+def apply_load(
+    connection: Connection,
+    spec: LoadSpec,
+    files: Mapping[str, Sequence[str]],
+    dialect: Dialect = DUCKDB,
+) -> list[str]:
+    """Write the rows of *files* (table -> its Parquet files) into ``spec.schema`` in one
+    transaction.
 
     Creates the schema, tables and new columns, applies the update method to every table of the
     report, records the load in ``_leadferry_loads``, and commits. Returns the schema changes
@@ -87,7 +144,7 @@ def apply_load(connection: Connection, spec: LoadSpec, sources: Mapping[str, str
     """
     connection.execute("begin transaction")
     try:
-        changes = _apply(connection, spec, sources)
+        changes = _apply(connection, spec, files, dialect)
         connection.execute("commit")
     except BaseException:
         connection.execute("rollback")
@@ -95,8 +152,11 @@ def apply_load(connection: Connection, spec: LoadSpec, sources: Mapping[str, str
     return changes
 
 
-def _apply(connection: Connection, spec: LoadSpec, sources: Mapping[str, str]) -> list[str]:
+def _apply(
+    connection: Connection, spec: LoadSpec, files: Mapping[str, Sequence[str]], dialect: Dialect
+) -> list[str]:
     schema = quoted(spec.schema)
+    dialect.serialise(connection, spec.schema)
     connection.execute(f"create schema if not exists {schema}")
     connection.execute(
         f"create table if not exists {schema}.{LOADS_TABLE} (load_id varchar primary key, "
@@ -109,9 +169,11 @@ def _apply(connection: Connection, spec: LoadSpec, sources: Mapping[str, str]) -
     ).fetchone()[0]
     if applied:
         raise LoadError(f"load {spec.load_id} (run {spec.run_id}) is in the warehouse already")
-    for table, relation in sources.items():
-        connection.execute(f"create or replace temp view {_incoming(table)} as {relation}")
-    changes = _evolve(connection, spec, sources)
+    sources: dict[str, list[tuple[str, str]]] = {}
+    for table, paths in files.items():
+        dialect.stage(connection, _incoming(table), paths)
+        sources[table] = dialect.columns(connection, _incoming(table))
+    changes = _evolve(connection, spec, sources, dialect)
     existing = _columns(connection, spec.schema)
     present = [table for table in spec.tables if table.name in existing]
     if spec.method == "replace":
@@ -125,8 +187,10 @@ def _apply(connection: Connection, spec: LoadSpec, sources: Mapping[str, str]) -
         raise ValueError(f"unknown update method {spec.method!r}")
     for table in spec.tables:
         if table.name in sources:
+            names = ", ".join(quoted(name) for name, _kind in sources[table.name])
             connection.execute(
-                f"insert into {_target(spec, table.name)} by name {_incoming_rows(spec, table)}"
+                f"insert into {_target(spec, table.name)} ({names}) "
+                f"{_incoming_rows(spec, table, names)}"
             )
     if spec.method == "partition":
         _delete_orphans(connection, spec)
@@ -143,25 +207,33 @@ def _apply(connection: Connection, spec: LoadSpec, sources: Mapping[str, str]) -
     return changes
 
 
-def _evolve(connection: Connection, spec: LoadSpec, sources: Mapping[str, str]) -> list[str]:
-    """Create missing tables and add new columns, typed as the incoming rows are."""
+def _evolve(
+    connection: Connection,
+    spec: LoadSpec,
+    sources: Mapping[str, list[tuple[str, str]]],
+    dialect: Dialect,
+) -> list[str]:
+    """Create missing tables and add new columns, typed as the incoming rows are; index what
+    the deletes of the update method look rows up by."""
     existing = _columns(connection, spec.schema)
     loaded_before = any(table.name in existing for table in spec.tables)
     changes = []
     for table in spec.tables:
-        if table.name not in sources:
+        incoming = sources.get(table.name)
+        if incoming is None:
             continue
-        incoming = connection.execute(f"describe select * from {_incoming(table.name)}").fetchall()
         target = _target(spec, table.name)
         if table.name not in existing:
-            columns = ", ".join(f"{quoted(name)} {kind}" for name, kind, *_ in incoming)
+            columns = ", ".join(f"{quoted(name)} {kind}" for name, kind in incoming)
             connection.execute(f"create table {target} ({columns})")
             if loaded_before:
                 changes.append(f"{table.name}: new table")
+            _index(connection, spec, table, {name for name, _kind in incoming}, dialect)
             continue
-        added = [(name, kind) for name, kind, *_ in incoming if name not in existing[table.name]]
+        added = [(name, kind) for name, kind in incoming if name not in existing[table.name]]
         for name, kind in added:
             connection.execute(f"alter table {target} add column {quoted(name)} {kind}")
+        _index(connection, spec, table, existing[table.name] | {n for n, _k in added}, dialect)
         visible = sorted(name for name, _kind in added if not name.startswith("_dlt"))
         if visible:
             plural = "s" if len(visible) > 1 else ""
@@ -173,7 +245,7 @@ def _delete_merged(
     connection: Connection,
     spec: LoadSpec,
     present: list[Table],
-    sources: Mapping[str, str],
+    sources: Mapping[str, object],
 ) -> None:
     """Merge: main rows whose key arrives go, with their children; so do children of arriving
     parents, whose deliveries are replaced as a whole."""
@@ -204,7 +276,7 @@ def _delete_partitions(
     connection: Connection,
     spec: LoadSpec,
     present: list[Table],
-    sources: Mapping[str, str],
+    sources: Mapping[str, object],
 ) -> None:
     """Partition: the window's days and the days that arrive are emptied; children of arriving
     parents go too (the rest of the orphans after the insert)."""
@@ -242,13 +314,27 @@ def _delete_orphans(connection: Connection, spec: LoadSpec) -> None:
             )
 
 
-def _incoming_rows(spec: LoadSpec, table: Table) -> str:
+def _incoming_rows(spec: LoadSpec, table: Table, names: str) -> str:
     """The rows to insert: for merge's main table, one per key (the incoming may repeat one)."""
-    rows = f"select * from {_incoming(table.name)}"
     if spec.method == "merge" and table is spec.tables[0] and spec.merge_key:
         keys = ", ".join(quoted(k) for k in spec.merge_key)
-        rows += f" qualify row_number() over (partition by {keys}) = 1"
-    return rows
+        return f"select distinct on ({keys}) {names} from {_incoming(table.name)}"
+    return f"select {names} from {_incoming(table.name)}"
+
+
+def _index(
+    connection: Connection, spec: LoadSpec, table: Table, columns: set[str], dialect: Dialect
+) -> None:
+    """The indexes the update methods' deletes look rows up by: the day partition empties, the
+    merge key, and a child table's parent key."""
+    wanted: list[tuple[str, ...]] = []
+    if table is spec.tables[0]:
+        wanted += [(DAY_COLUMN,), spec.merge_key]
+    if table.parent_key:
+        wanted.append((table.parent_key,))
+    for key in wanted:
+        if key and set(key) <= columns:
+            dialect.index(connection, spec.schema, table.name, key)
 
 
 def _columns(connection: Connection, schema: str) -> dict[str, set[str]]:
@@ -267,7 +353,16 @@ def _target(spec: LoadSpec, table: str) -> str:
 
 
 def _incoming(table: str) -> str:
-    return quoted(f"incoming_{table}")
+    return quoted(short_name("incoming", table))
+
+
+def short_name(prefix: str, *parts: str) -> str:
+    """``prefix_part_...``, or with a digest for the parts when that is past PostgreSQL's 63."""
+    name = "_".join((prefix, *parts))
+    if len(name) <= MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha1("\0".join(parts).encode()).hexdigest()[:16]
+    return f"{prefix}_{digest}"
 
 
 def committed_load(connection: Connection, schema: str, run_id: int) -> CommittedLoad | None:

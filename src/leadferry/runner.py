@@ -19,7 +19,7 @@ import httpx2
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadferry.apply import DAY_COLUMN, LoadSpec, apply_load
+from leadferry.apply import DAY_COLUMN, MAX_IDENTIFIER, LoadSpec, apply_load
 from leadferry.connectors import get_connector
 from leadferry.connectors.base import (
     Connector,
@@ -36,7 +36,7 @@ from leadferry.errors import ConfigError, LeadferryError, LoadError
 from leadferry.settings import Settings
 from leadferry.store import Account, Dataset, Run, Store
 from leadferry.store.records import check_update_method
-from leadferry.warehouse import warehouse_writer
+from leadferry.warehouse import warehouse_errors, warehouse_writer
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +112,7 @@ def check_dataset_settings(
     if timezone:
         zone(timezone)
     check_update_method(update_method)
+    _check_names(report, merge_key)
     if update_method == "partition" and not report.day_column:
         raise ConfigError(f"report {report.slug} has no date column to partition by")
     if merge_key is not None and update_method != "merge":
@@ -128,6 +129,19 @@ def check_dataset_settings(
         if incremental.get("start"):
             parse_day(str(incremental["start"]), "--incremental-start")
     return typed
+
+
+def _check_names(report: Report, merge_key: str | None) -> None:
+    """Refuse a table or column name PostgreSQL would cut short (it keeps 63 characters)."""
+    names = [("table", table.name) for table in report.tables]
+    names += [("column", column) for table in report.tables for column in table.columns]
+    names += [("merge key column", key.strip()) for key in (merge_key or "").split(",")]
+    for kind, name in names:
+        if len(name) > MAX_IDENTIFIER:
+            raise ConfigError(
+                f"{kind} {name[:24]}... of report {report.slug} is longer than the "
+                f"{MAX_IDENTIFIER} characters a warehouse name may have: choose a shorter one"
+            )
 
 
 def plan_run(
@@ -440,7 +454,6 @@ def load(
     the record of the load change in one transaction under the lock (:mod:`leadferry.apply`).
     """
     import dlt
-    import duckdb
     from dlt.pipeline.exceptions import PipelineStepFailed
 
     from leadferry.destination import configure_dlt, warehouse_destination
@@ -474,15 +487,11 @@ def load(
         cursor=extraction.cursor,
     )
     spec = _load_spec(plan, outcome, run_id, extraction.days)
-    sources = {
-        table: f"select * from read_parquet({_sql_list(paths)}, union_by_name = true)"
-        for table, paths in files.items()
-        if table in outcome.rows
-    }
+    sources = {table: paths for table, paths in files.items() if table in outcome.rows}
     try:
-        with warehouse_writer(settings, holder) as connection:
-            outcome.schema_changes = apply_load(connection, spec, sources)
-    except duckdb.Error as exc:  # refused rows, or a warehouse that cannot be opened
+        with warehouse_writer(settings, holder) as (connection, dialect):
+            outcome.schema_changes = apply_load(connection, spec, sources, dialect)
+    except warehouse_errors(settings) as exc:  # refused rows, or a warehouse that cannot open
         raise LoadError(f"loading into the warehouse failed: {_reason(exc)}") from None
     try:
         pipeline.abort_packages()  # the package is applied: only its files are left to go
@@ -522,10 +531,6 @@ def _load_spec(
         days=days,
         cursor=outcome.cursor,
     )
-
-
-def _sql_list(paths: list[str]) -> str:
-    return "[" + ", ".join("'" + path.replace("'", "''") + "'" for path in paths) + "]"
 
 
 def _cause(exc: BaseException) -> BaseException:

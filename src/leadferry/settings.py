@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from platformdirs import user_data_dir
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+_DUCKDB_PREFIX = "duckdb://"
 
 
 class Settings(BaseSettings):
@@ -63,6 +66,13 @@ class Settings(BaseSettings):
         "default: leadferry.sqlite under home.",
     )
 
+    warehouse_url: SecretStr | None = Field(
+        default=None,
+        description="Where runs load: postgresql://user:pw@host/db for a shared PostgreSQL "
+        "warehouse (pip install 'leadferry[postgres]'; a role without superuser), or "
+        "duckdb:///path/to/file.duckdb; default: warehouse.duckdb under home.",
+    )
+
     # Spreading runs over workers (``serve --executor celery`` and ``leadferry worker``).
     broker_url: SecretStr | None = Field(
         default=None,
@@ -91,8 +101,35 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.home / 'leadferry.sqlite'}"
 
     @property
+    def warehouse_postgres_url(self) -> str | None:
+        """The PostgreSQL warehouse's libpq URL, or None when the warehouse is a DuckDB file."""
+        url = self.warehouse_url.get_secret_value() if self.warehouse_url else ""
+        scheme, _, rest = url.partition("://")
+        if scheme in _POSTGRES_SCHEMES:
+            return f"postgresql://{rest}"
+        return None
+
+    @property
     def warehouse_path(self) -> Path:
+        """The DuckDB warehouse file (where dlt's DuckDB normaliser is pointed on PostgreSQL)."""
+        url = self.warehouse_url.get_secret_value() if self.warehouse_url else ""
+        if url.startswith(_DUCKDB_PREFIX):
+            return Path(url.removeprefix(_DUCKDB_PREFIX)).expanduser()
         return self.home / "warehouse.duckdb"
+
+    @field_validator("warehouse_url")
+    @classmethod
+    def _known_warehouse(cls, value: SecretStr | None) -> SecretStr | None:
+        url = value.get_secret_value() if value else ""
+        if (
+            url
+            and url.partition("://")[0] not in _POSTGRES_SCHEMES
+            and not (url.startswith(_DUCKDB_PREFIX) and len(url) > len(_DUCKDB_PREFIX))
+        ):
+            raise ValueError(
+                "use postgresql://user:password@host/database or duckdb:///path/to/file.duckdb"
+            )
+        return value
 
     @property
     def key_file(self) -> Path:

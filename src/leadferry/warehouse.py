@@ -1,4 +1,5 @@
-"""The DuckDB warehouse: who may open it when, and sandboxed reads for query, preview and export.
+"""The warehouse: which one (:func:`open_warehouse`), and for the DuckDB file who may open it
+when, and sandboxed reads for query, preview and export (PostgreSQL's: :mod:`leadferry.postgres`).
 
 DuckDB lets one process write a file, or many processes read it, never both. leadferry keeps that
 promise with advisory lock files beside the warehouse. A run holds ``warehouse.duckdb.lock``
@@ -20,15 +21,13 @@ import fcntl
 import logging
 import os
 import re
-import secrets
 import shutil
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from leadferry.errors import (
     BusyError,
@@ -38,12 +37,14 @@ from leadferry.errors import (
     QueryTimeoutError,
     StorageError,
 )
+from leadferry.exporting import check_export, write_export
 from leadferry.settings import Settings
 
 if TYPE_CHECKING:
     import duckdb
 
-    from leadferry.apply import CommittedLoad
+    from leadferry.apply import CommittedLoad, Connection, Dialect
+    from leadferry.postgres import PostgresWarehouse
 
 logger = logging.getLogger(__name__)
 
@@ -129,12 +130,62 @@ def _release(fd: int) -> None:
 
 
 @contextlib.contextmanager
-def warehouse_writer(settings: Settings, holder: str) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-write connection to the warehouse, under the exclusive lock for the block.
+def warehouse_writer(settings: Settings, holder: str) -> Iterator[tuple[Connection, Dialect]]:
+    """A read-write connection to the warehouse and its dialect, for one load.
+
+    The DuckDB file is held under the exclusive lock for the block; PostgreSQL does its own
+    locking (:mod:`leadferry.postgres`).
 
     Raises:
         BusyError: another process held the lock longer than ``settings.writer_timeout``.
+        StorageError: the PostgreSQL warehouse cannot be reached.
     """
+    url = settings.warehouse_postgres_url
+    if url is not None:
+        from leadferry.postgres import PostgresDialect, writer
+
+        with writer(url, settings.writer_timeout) as postgres:
+            yield postgres, PostgresDialect()
+        return
+    from leadferry.apply import DUCKDB
+
+    with _duckdb_writer(settings, holder) as connection:
+        yield connection, DUCKDB
+
+
+def warehouse_errors(settings: Settings) -> tuple[type[Exception], ...]:
+    """The errors the warehouse's driver raises when it refuses a statement or a connection."""
+    import duckdb
+
+    if settings.warehouse_postgres_url is None:
+        return (duckdb.Error,)
+    import psycopg
+
+    return (duckdb.Error, psycopg.Error)
+
+
+WarehouseReader: TypeAlias = "Warehouse | PostgresWarehouse"
+"""Either warehouse's readers: the same methods (query, tables, preview, export, reader...)."""
+
+
+def open_warehouse(
+    settings: Settings,
+    lock_timeout: float | None = None,
+    statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
+) -> WarehouseReader:
+    """The warehouse to read, as ``LEADFERRY_WAREHOUSE_URL`` names it (lock timeout: the
+    settings' unless given)."""
+    timeout = settings.lock_timeout if lock_timeout is None else lock_timeout
+    url = settings.warehouse_postgres_url
+    if url is not None:
+        from leadferry.postgres import PostgresWarehouse
+
+        return PostgresWarehouse(url, timeout, statement_timeout)
+    return Warehouse(settings.warehouse_path, timeout, statement_timeout)
+
+
+@contextlib.contextmanager
+def _duckdb_writer(settings: Settings, holder: str) -> Iterator[duckdb.DuckDBPyConnection]:
     import duckdb
 
     with warehouse_lock(
@@ -385,49 +436,11 @@ class Warehouse:
             BusyError: a run came to load while exporting (nothing was written).
             StorageError: writing failed (a full disk...); nothing was written.
         """
-        if fmt not in ("csv", "parquet"):
-            raise ConfigError(f"unknown export format {fmt!r}: use csv or parquet")
-        _check_output(output)
-        partial = output.with_name(f".{output.name}.{secrets.token_hex(4)}.partial")
-        try:
-            with self.reader(timed=False) as connection:
-                name = _table(connection, schema, table)
-                relation = connection.sql(f"select {_USER_COLUMNS} from {name}")
-                batches = relation.to_arrow_reader(_EXPORT_BATCH_ROWS)
-                try:
-                    rows = _write_batches(batches, fmt, partial)
-                    partial.replace(output)
-                except OSError as exc:
-                    # pyarrow's own words wrap the system's: "Error writing bytes... [errno 28]".
-                    reason = os.strerror(exc.errno) if exc.errno else first_line(exc)
-                    raise StorageError(
-                        f"cannot write {output}: {reason}; nothing was written"
-                    ) from None
-        finally:
-            partial.unlink(missing_ok=True)
-        return rows
-
-
-def _write_batches(batches: Any, fmt: str, path: Path) -> int:
-    """Write a pyarrow RecordBatchReader to *path* as CSV or Parquet; return the rows written."""
-    import pyarrow.csv
-    import pyarrow.parquet
-
-    rows = 0
-    writer: Any
-    if fmt == "csv":
-        writer = pyarrow.csv.CSVWriter(
-            str(path),
-            batches.schema,
-            write_options=pyarrow.csv.WriteOptions(quoting_header="none"),
-        )
-    else:
-        writer = pyarrow.parquet.ParquetWriter(str(path), batches.schema)
-    with writer:
-        for batch in batches:
-            writer.write_batch(batch)
-            rows += batch.num_rows
-    return rows
+        check_export(fmt, output)
+        with self.reader(timed=False) as connection:
+            name = _table(connection, schema, table)
+            relation = connection.sql(f"select {_USER_COLUMNS} from {name}")
+            return write_export(relation.to_arrow_reader(_EXPORT_BATCH_ROWS), fmt, output)
 
 
 def _interruptible(connection: duckdb.DuckDBPyConnection, work: Callable[[], _T]) -> _T:
@@ -471,27 +484,6 @@ def _check_statement(connection: duckdb.DuckDBPyConnection, sql: str) -> None:
         raise ConfigError(
             f"query runs SELECT and EXPLAIN only, not {kind}: the warehouse is read-only here"
         )
-
-
-def _check_output(output: Path) -> None:
-    """Refuse an export target that is not a regular file, and make its folder."""
-    try:
-        found = output.stat()
-    except FileNotFoundError:
-        found = None
-    except OSError as exc:
-        raise ConfigError(f"cannot write {output}: {exc.strerror}") from None
-    if found is not None and stat.S_ISDIR(found.st_mode):
-        raise ConfigError(f"{output} is a folder: name a file to write, e.g. {output / 'export'}")
-    if found is not None and not stat.S_ISREG(found.st_mode):
-        raise ConfigError(
-            f"{output} exists and is not a regular file (a device, pipe or socket): "
-            "name a regular file to write"
-        )
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot make the folder {output.parent}: {exc.strerror}") from None
 
 
 def _tables(connection: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
@@ -541,7 +533,12 @@ def drop_schema(settings: Settings, dataset: str, leftovers: Sequence[str] = ())
     import duckdb
 
     schemas = [_identifier(dataset), *(_identifier(name) for name in leftovers)]
-    if settings.warehouse_path.exists():
+    url = settings.warehouse_postgres_url
+    if url is not None:
+        from leadferry.postgres import drop_schemas
+
+        drop_schemas(url, schemas)
+    elif settings.warehouse_path.exists():
         with warehouse_lock(
             settings.warehouse_path,
             exclusive=True,

@@ -80,7 +80,7 @@ def check_shared(settings: Settings) -> None:
 
     With a broker on loopback every node runs on this machine and shares its home folder, so
     the SQLite store, the key file and the DuckDB warehouse are shared too. With a broker
-    elsewhere, nodes are on several machines: each must name the shared store and key.
+    elsewhere, nodes are on several machines: each must name the shared store, key and warehouse.
 
     Raises:
         ConfigError: one line naming what is missing.
@@ -93,6 +93,10 @@ def check_shared(settings: Settings) -> None:
         missing.append("LEADFERRY_STORE_URL (a PostgreSQL store: SQLite is a file on one machine)")
     if settings.secret_key is None:
         missing.append("LEADFERRY_SECRET_KEY (the same key on every node)")
+    if settings.warehouse_postgres_url is None:
+        missing.append(
+            "LEADFERRY_WAREHOUSE_URL (a PostgreSQL warehouse: the DuckDB file is on one machine)"
+        )
     if missing:
         raise ConfigError(
             f"the broker is on another machine ({host}), so nodes must share their state: "

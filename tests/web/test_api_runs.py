@@ -9,9 +9,11 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
+from pydantic import SecretStr
 
-from leadferry.warehouse import Warehouse
+from leadferry.warehouse import open_warehouse
 from tests.conftest import API_KEY, leadexec_app
+from tests.postgres_server import fresh_database
 from tests.web.conftest import api_client
 
 RANGE = {"from_date": "2026-11-16", "to_date": "2026-11-20"}
@@ -34,6 +36,20 @@ def wait_for_run(client, name: str, timeout: float = 60) -> dict:
     raise AssertionError(f"{name} did not finish its run in {timeout}s")
 
 
+@pytest.fixture
+def settings(settings, request, monkeypatch):
+    """The settings, with the warehouse a test asks for (``indirect`` "duckdb" or "postgresql")."""
+    if getattr(request, "param", "duckdb") == "duckdb":
+        yield settings
+        return
+    with fresh_database() as url:
+        monkeypatch.setenv("LEADFERRY_WAREHOUSE_URL", url)
+        yield settings.model_copy(update={"warehouse_url": SecretStr(url)})
+
+
+@pytest.mark.parametrize(
+    "settings", ["duckdb", pytest.param("postgresql", marks=pytest.mark.services)], indirect=True
+)
 def test_a_dataset_made_through_the_api_runs_and_shows_its_history_and_data(editor_api, settings):
     made = editor_api.post(
         "/api/v1/datasets",
@@ -97,9 +113,11 @@ def test_a_dataset_made_through_the_api_runs_and_shows_its_history_and_data(edit
     assert pq.read_table(io.BytesIO(parquet.content)).num_rows == run["rows"]["lead_sends"]
     assert editor_api.get("/api/v1/datasets/leads/export?format=xlsx").status_code == 422
 
+    # The rows went where LEADFERRY_WAREHOUSE_URL says, and only there.
+    assert settings.warehouse_path.exists() == (settings.warehouse_postgres_url is None)
     removed = editor_api.delete("/api/v1/datasets/leads", params={"drop_data": "true"})
     assert removed.status_code == 204
-    assert Warehouse(settings.warehouse_path).tables("leads") == []
+    assert open_warehouse(settings).tables("leads") == []
     assert editor_api.get(f"/api/v1/runs/{run['id']}").status_code == 404
 
 

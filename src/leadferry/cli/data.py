@@ -25,7 +25,7 @@ from leadferry.warehouse import DEFAULT_STATEMENT_TIMEOUT
 
 if TYPE_CHECKING:
     from leadferry.connectors.base import FetchProgress
-    from leadferry.warehouse import Warehouse
+    from leadferry.warehouse import WarehouseReader
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -94,11 +94,10 @@ def history(
     )
 
 
-def _warehouse(statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT) -> Warehouse:
-    from leadferry.warehouse import Warehouse
+def _warehouse(statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT) -> WarehouseReader:
+    from leadferry.warehouse import open_warehouse
 
-    config = settings()
-    return Warehouse(config.warehouse_path, config.lock_timeout, statement_timeout)
+    return open_warehouse(settings(), statement_timeout=statement_timeout)
 
 
 def _table_of(name: str, table: str | None) -> str:

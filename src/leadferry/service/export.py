@@ -33,13 +33,13 @@ def export_file(
         BusyError: a run held the warehouse longer than the lock timeout.
     """
     from leadferry.service.data import choose_table
-    from leadferry.warehouse import Warehouse
+    from leadferry.warehouse import open_warehouse
 
     if fmt not in EXPORT_TYPES:
         raise ConfigError(f"unknown export format {fmt!r}: use csv or parquet")
     dataset = store.get_dataset(name)
     chosen = choose_table(dataset, table)
-    warehouse = Warehouse(settings.warehouse_path, settings.lock_timeout)
+    warehouse = open_warehouse(settings)
     if chosen not in warehouse.tables(dataset.name):
         raise NotFoundError(f"dataset {name} has no {chosen} rows yet: run it first")
     folder = Path(tempfile.mkdtemp(prefix="leadferry-export-"))

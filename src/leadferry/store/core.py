@@ -404,10 +404,10 @@ class Store(RunsMixin, SchedulingMixin, UsersMixin, KeysMixin):
             yield session
 
     def _committed_load(self, dataset: str, run_id: int, wait: bool) -> CommittedLoad | None:
-        from leadferry.warehouse import Warehouse
+        from leadferry.warehouse import open_warehouse
 
         timeout = self._settings.lock_timeout if wait else 0.0
-        return Warehouse(self._settings.warehouse_path, timeout).committed_load(dataset, run_id)
+        return open_warehouse(self._settings, timeout).committed_load(dataset, run_id)
 
     @contextmanager
     def _write(self) -> Iterator[Session]:

@@ -13,7 +13,7 @@ from leadferry.errors import NotFoundError
 from leadferry.service.data import choose_table
 from leadferry.service.export import EXPORT_TYPES
 from leadferry.service.preview import preview_report
-from leadferry.warehouse import QueryResult, Warehouse
+from leadferry.warehouse import QueryResult, open_warehouse
 from leadferry.web.api.models import PreviewPublic, PreviewRequest, problems
 from leadferry.web.api.routing import ApiRoute
 from leadferry.web.deps import (
@@ -53,7 +53,7 @@ def preview_dataset(
     """
     dataset = store.get_dataset(name)
     chosen = choose_table(dataset, table)
-    warehouse = Warehouse(settings.warehouse_path, settings.lock_timeout)
+    warehouse = open_warehouse(settings)
     if chosen not in warehouse.tables(dataset.name):
         raise NotFoundError(f"dataset {name} has no {chosen} rows yet: run it first")
     return preview_public(warehouse.preview(dataset.name, chosen, limit))

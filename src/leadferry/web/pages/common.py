@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
 
 from leadferry.settings import Settings
-from leadferry.warehouse import Warehouse
+from leadferry.warehouse import WarehouseReader, open_warehouse
 from leadferry.web.templating import render
 
 FLASH_COOKIE = "leadferry_flash"
@@ -35,9 +35,9 @@ class DatasetName(Convertor[str]):
 register_url_convertor("dataset", DatasetName())
 
 
-def page_warehouse(settings: Settings) -> Warehouse:
+def page_warehouse(settings: Settings) -> WarehouseReader:
     """The warehouse with a short wait: pages show what they have rather than hang."""
-    return Warehouse(settings.warehouse_path, min(settings.lock_timeout, PAGE_LOCK_TIMEOUT))
+    return open_warehouse(settings, min(settings.lock_timeout, PAGE_LOCK_TIMEOUT))
 
 
 def is_active(request: Request, name: str, status: str) -> bool:
