@@ -197,6 +197,16 @@ def lock_is_held(lock: Path) -> bool:
     return False
 
 
+SLOW_MARKS = ("e2e", "browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules of real processes and browsers first, each kept in one piece: on two workers
+    their long tests start at once, rather than one of them ending the run alone."""
+    slow = {item.path for item in items if any(item.get_closest_marker(m) for m in SLOW_MARKS)}
+    items.sort(key=lambda item: item.path not in slow)
+
+
 @pytest.fixture(autouse=True)
 def _forget_secrets() -> Iterator[None]:
     """Each test starts with the scrubber knowing no secret, as a new process does: a short
