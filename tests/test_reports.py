@@ -52,6 +52,7 @@ class MovableClock:
 
 
 SALES_CLOCK = MovableClock()
+"""Shared by the module's simulators (``world``); ``sales_clock`` sets it back after each test."""
 OWN_LOGINS = [f"{name}:{name}-pw" for name in ("one_login", "expiring", "looping")]
 SETTINGS: dict[str, dict[str, Any]] = {
     "leadexec": {"leads": 6_000, "days": 10, "api_key": [API_KEY], "lid": [271, 272]},
@@ -100,6 +101,14 @@ def world() -> Iterator[World]:
         simulated[name] = Simulated(url, simulator.account(config, url), config)
     with closing(vendors.client()) as client:
         yield World(vendors, simulated, client)
+
+
+@pytest.fixture(autouse=True)
+def sales_clock() -> Iterator[MovableClock]:
+    """The SalesExec simulator's clock at NOW for every test, whatever the one before did."""
+    SALES_CLOCK.offset = dt.timedelta()
+    yield SALES_CLOCK
+    SALES_CLOCK.offset = dt.timedelta()
 
 
 @pytest.fixture(autouse=True)

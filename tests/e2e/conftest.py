@@ -21,6 +21,12 @@ from leadferry.store import generate_key
 
 LEADFERRY = shutil.which("leadferry") or str(Path(sys.executable).with_name("leadferry"))
 E2E_KEY = "e2e-9f8e7d6c5b4a-key"
+POLL_SECONDS = 0.05
+"""How often a start is polled (an HTTP request: cheap). wait_for's predicates may open the store
+(milliseconds of the CPU the processes waited for need), so they are polled half as often."""
+PROBE = httpx2.Client(timeout=1, limits=httpx2.Limits(max_keepalive_connections=0))
+"""Asks whether a server answers yet: one client for every poll, as each new client loads the CA
+bundle (a tenth of a second of CPU); no connection is kept, servers come and go."""
 
 
 def free_port() -> int:
@@ -36,7 +42,7 @@ def wait_for(predicate, timeout=60):
         value = predicate()
         if value:
             return value
-        time.sleep(0.3)
+        time.sleep(2 * POLL_SECONDS)
     raise AssertionError("timed out")
 
 
@@ -62,10 +68,10 @@ def start_simulator(name: str, *options: str, command: Sequence[str] = (LEADFERR
             message = process.stderr.read() if process.stderr else ""
             raise RuntimeError(f"simulator {name} exited: {message}")
         try:
-            if httpx2.get(url + "__health", timeout=1).status_code == 200:
+            if PROBE.get(url + "__health").status_code == 200:
                 return Simulator(url, process)
         except httpx2.TransportError:
-            time.sleep(0.1)
+            time.sleep(POLL_SECONDS)
     process.kill()
     raise RuntimeError(f"simulator {name} did not answer on {url}")
 
@@ -183,13 +189,13 @@ def serving(leadferry: Leadferry, *options: str) -> Iterator[str]:
             if process.poll() is not None:
                 raise AssertionError(f"leadferry serve exited: {process.stderr.read()}")
             try:
-                if httpx2.get(f"{url}/login", timeout=1).status_code == 200:
+                if PROBE.get(f"{url}/login").status_code == 200:
                     break
             except httpx2.TransportError:
                 pass
             if time.monotonic() > deadline:
                 raise AssertionError(f"leadferry serve did not answer on {url}")
-            time.sleep(0.1)
+            time.sleep(POLL_SECONDS)
         yield url
     finally:
         process.send_signal(signal.SIGTERM)

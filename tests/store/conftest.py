@@ -7,6 +7,7 @@ import pytest
 
 from leadferry.settings import Settings
 from leadferry.store import DatasetSpec, Store
+from tests.conftest import copy_migrated_store
 
 from ._support import Clock
 
@@ -28,7 +29,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(settings: Settings, clock: Clock) -> Iterator[Store]:
+def store(settings: Settings, clock: Clock, migrated_home: Path) -> Iterator[Store]:
+    copy_migrated_store(migrated_home, settings)
     with Store.open(settings, clock=clock) as opened:
         yield opened
 

@@ -1,9 +1,10 @@
 """schemathesis against the REST API's OpenAPI document: no generated input makes it fail.
 
-Each operation gets a few dozen generated requests (valid ones, then invalid ones), with an
-admin's token, against one app holding an account and a dataset on the in-process LeadExec
-simulator. A request may delete or rename them, or revoke the token: they are put back before
-each request. Hypothesis runs derandomized, so the requests are the same on every run.
+Each operation gets 20 generated requests of each kind, valid and invalid (10 under ``make
+check``), with an admin's token, against one app holding an account and a dataset on the
+in-process LeadExec simulator. A request may delete or rename them, or revoke the token: they
+are put back before each request. Hypothesis runs derandomized, so the requests are the same
+on every run.
 
 (schemathesis's own pytest integration, ``from_fixture``, does not work with pytest 9: each
 operation here is a parametrized test that draws its cases from the operation's strategy.)
@@ -28,7 +29,7 @@ from leadferry.settings import Settings
 from leadferry.store import DatasetSpec, Store, generate_key
 from leadferry.web import API_PREFIX, create_app
 from leadferry.web.api import router
-from tests.conftest import API_KEY, NOW, Vendors, leadexec_app
+from tests.conftest import API_KEY, NOW, Vendors, examples, leadexec_app
 
 
 def operations() -> list[tuple[str, str]]:
@@ -126,7 +127,7 @@ def test_no_generated_request_makes_the_api_fail(world, method, path, mode):
 
     @given(case=st.builds(aimed, operation.as_strategy(mode), st.booleans(), dataset_names))
     @settings(
-        max_examples=20,
+        max_examples=examples(20),
         derandomize=True,
         deadline=None,
         database=None,
