@@ -210,3 +210,16 @@ def test_a_busy_warehouse_shows_the_last_runs_rows(run, store, settings, acme_ac
     line = row_of(page.text, "acme_leads")
     assert f"{done.rows['leads']:,}" in line
     assert 'title="loaded by the last run"' in line
+
+
+def test_an_unknown_page_is_an_html_404_and_an_unknown_api_path_json(viewer):
+    page = viewer.get("/no/such/page")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>Not found</h1>" in page.text
+    assert "There is no page at /no/such/page." in page.text
+    assert "Log out" in page.text  # the nav of the logged-in user
+    assert 'href="/"' in page.text
+    api = viewer.get("/api/v1/no/such/thing")
+    assert api.status_code == 404
+    assert api.json() == {"detail": "Not Found"}
