@@ -51,7 +51,8 @@ def test_every_page_fits_the_screen_with_its_nav_in_reach(
                 nav_link = page.locator("header nav").get_by_role("link", name=link, exact=True)
                 expect(nav_link).to_be_visible()
                 box = nav_link.bounding_box()
-                assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+                assert box is not None, link
+                assert 0 <= box["x"] <= box["x"] + box["width"] <= width, link
         if width < 600:
             page.goto("/")
             page.screenshot(path=shots / "phone-data-center.png", full_page=True)
