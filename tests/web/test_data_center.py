@@ -80,8 +80,8 @@ def test_each_dataset_shows_connector_report_status_last_success_next_run_and_ro
     page = viewer.get("/").text
 
     loaded = row_of(page, "acme_leads")
-    assert "<td>LeadExec</td>" in loaded
-    assert "<td>Leads</td>" in loaded
+    assert ">LeadExec</td>" in loaded
+    assert ">Leads</td>" in loaded
     assert status_in(loaded) == "success"
     assert ">success</span>" in loaded
     assert "2026-11-23 12:00 PST" in loaded  # the last success, in the account's zone

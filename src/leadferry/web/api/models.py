@@ -398,9 +398,16 @@ class DatasetDetails(DatasetPublic):
     next_runs: list[str] = Field(description="The next five scheduled runs, in its zone.")
 
 
+class DatasetListed(DatasetPublic):
+    recent_runs: list[str] = Field(description="The statuses of its last five runs, oldest first.")
+
+
 class DatasetsPublic(BaseModel):
-    data: list[DatasetPublic]
-    count: int
+    data: list[DatasetListed]
+    count: int = Field(description="How many datasets this answer holds.")
+    total: int = Field(description="How many datasets match the filters, on every page.")
+    offset: int
+    limit: int | None
 
 
 # -- runs, history, previews -----------------------------------------------------------------
