@@ -79,7 +79,7 @@ def fill(settings: Settings, datasets: int, runs: int) -> None:
             history.append(
                 {
                     "dataset_id": dataset_id,
-                    "trigger": "schedule" if n % 2 else "manual",
+                    "trigger": "scheduled" if n % 2 else "manual",
                     "status": "failed" if failed else "success",
                     "started_at": started,
                     "finished_at": started + dt.timedelta(seconds=20),

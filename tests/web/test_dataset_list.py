@@ -100,3 +100,32 @@ def test_the_api_lists_a_page_with_the_total_and_keeps_every_dataset_by_default(
     refused = viewer_api.get("/api/v1/datasets", params={"status": "sleepy"})
     assert refused.status_code == 422
     assert "status must be one of" in refused.json()["detail"]
+
+
+def test_the_history_numbers_runs_per_dataset_filters_and_pages(fleet, run, viewer, viewer_api):
+    for _ in range(21):
+        run("calls_1")  # 22 runs in all; calls_0's two runs came first
+    page = viewer.get("/datasets/calls_1").text
+    numbers = re.findall(r'data-number="(\d+)"', page)
+    assert numbers == [str(n) for n in range(22, 2, -1)]  # 20 a page, newest first
+    assert 'id="history-pager"' in page
+    assert "page 1 of 2" in page
+    older = viewer.get("/datasets/calls_1/history?page=2").text
+    assert re.findall(r'data-number="(\d+)"', older) == ["2", "1"]
+    assert ">#1</td>" in older
+
+    failed = viewer.get("/datasets/web_0/history?status=failed&trigger=manual").text
+    assert re.findall(r'data-number="(\d+)"', failed) == ["1"]
+    assert "1 run matches" in failed
+    assert 'id="no-matching-runs"' in viewer.get("/datasets/web_0/history?status=success").text
+    assert viewer.get("/datasets/web_0/history?status=sleepy").status_code == 422
+
+    listed_runs = viewer_api.get(
+        "/api/v1/datasets/calls_1/runs", params={"limit": 2, "offset": 20}
+    ).json()
+    assert [r["number"] for r in listed_runs["data"]] == [2, 1]
+    assert (listed_runs["count"], listed_runs["total"]) == (2, 22)
+    first = listed_runs["data"][1]
+    assert viewer_api.get(f"/api/v1/runs/{first['id']}").json()["number"] == 1
+    manual = viewer_api.get("/api/v1/datasets/calls_1/runs", params={"trigger": "scheduled"})
+    assert manual.json()["total"] == 0

@@ -13,10 +13,11 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from sqlalchemy import case, func, or_, select
+from sqlalchemy.orm import aliased
 
 from leadferry.store.orm import AccountRow, DatasetRow, RunRow
-from leadferry.store.queries import load_datasets
-from leadferry.store.records import Dataset, DatasetSummary
+from leadferry.store.queries import dataset_row, load_datasets, to_run
+from leadferry.store.records import Dataset, DatasetSummary, Run
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -130,3 +131,48 @@ class ListingMixin:
             for name, status in session.execute(query):
                 statuses[name].append(status)
         return dict(statuses)
+
+    def history_page(
+        self,
+        dataset: str,
+        *,
+        status: str = "",
+        trigger: str = "",
+        offset: int = 0,
+        limit: int = 20,
+    ) -> tuple[list[tuple[int, Run]], int]:
+        """A page of *dataset*'s runs, newest first, each with its number in the dataset's
+        history (1 for its first run), and how many runs match *status* and *trigger*.
+
+        Raises:
+            NotFoundError: no such dataset.
+        """
+        with self._read() as session:
+            dataset_id = dataset_row(session, dataset).id
+            numbered = (
+                select(RunRow, func.row_number().over(order_by=RunRow.id).label("number"))
+                .where(RunRow.dataset_id == dataset_id)
+                .subquery()
+            )
+            run = aliased(RunRow, numbered)
+            matching = [numbered.c.status == status] if status else []
+            matching += [numbered.c.trigger == trigger] if trigger else []
+            total = session.scalar(select(func.count()).select_from(numbered).where(*matching))
+            found = session.execute(
+                select(run, numbered.c.number)
+                .where(*matching)
+                .order_by(numbered.c.id.desc())
+                .offset(offset)
+                .limit(limit)
+            ).all()
+            return [(number, to_run(row, dataset)) for row, number in found], int(total or 0)
+
+    def run_number(self, run_id: int) -> int:
+        """The place of run *run_id* in its dataset's history (1 for its first run; 0 if no
+        such run)."""
+        dataset_id = select(RunRow.dataset_id).where(RunRow.id == run_id).scalar_subquery()
+        query = select(func.count(RunRow.id)).where(
+            RunRow.dataset_id == dataset_id, RunRow.id <= run_id
+        )
+        with self._read() as session:
+            return int(session.scalar(query) or 0)

@@ -416,6 +416,7 @@ class DatasetsPublic(BaseModel):
 class RunPublic(BaseModel):
     id: int
     dataset: str
+    number: int = Field(description="Its place in its dataset's history, 1 for the first run.")
     status: str
     trigger: str
     window_start: str | None
@@ -443,6 +444,7 @@ class HistorySummary(BaseModel):
 class RunsPublic(BaseModel):
     data: list[RunPublic]
     count: int
+    total: int = Field(description="How many runs match the filters, on every page.")
     summary: HistorySummary
 
 
