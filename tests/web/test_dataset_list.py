@@ -8,6 +8,7 @@ import re
 import pytest
 
 from leadferry.errors import AuthError
+from leadferry.warehouse import Warehouse
 from tests.web.conftest import api_client
 from tests.web.test_data_center import make_dataset
 
@@ -76,9 +77,9 @@ def test_the_page_searches_filters_sorts_and_pages(fleet, viewer):
 def test_each_line_shows_its_last_runs_oldest_first(fleet, viewer):
     page = viewer.get("/").text
     line = re.search(r'<tr id="row-calls_0".*?</tr>', page, re.S).group(0)
-    assert re.findall(r'class="run-mark (\w+)"', line) == ["success", "success"]
+    assert re.findall(r'class="recent-mark (\w+)"', line) == ["success", "success"]
     failed = re.search(r'<tr id="row-web_0".*?</tr>', page, re.S).group(0)
-    assert re.findall(r'class="run-mark (\w+)"', failed) == ["failed"]
+    assert re.findall(r'class="recent-mark (\w+)"', failed) == ["failed"]
 
 
 def test_the_api_lists_a_page_with_the_total_and_keeps_every_dataset_by_default(fleet, viewer_api):
@@ -129,3 +130,14 @@ def test_the_history_numbers_runs_per_dataset_filters_and_pages(fleet, run, view
     assert viewer_api.get(f"/api/v1/runs/{first['id']}").json()["number"] == 1
     manual = viewer_api.get("/api/v1/datasets/calls_1/runs", params={"trigger": "scheduled"})
     assert manual.json()["total"] == 0
+
+
+def test_the_dataset_page_charts_rows_per_report_day_from_the_warehouse(fleet, settings, viewer):
+    per_day = Warehouse(settings.warehouse_path).query(
+        "select report_day, count(*) from calls_0.leads group by 1 order by 1"
+    )
+    page = viewer.get("/datasets/calls_0").text
+    assert 'data-testid="data-chart"' in page
+    shown = re.findall(r"<title>(\d{4}-\d\d-\d\d): ([\d,]+) rows</title>", page)
+    assert shown == [(str(day), f"{rows:,}") for day, rows in per_day.rows]
+    assert 'data-testid="data-chart"' not in viewer.get("/datasets/calls_2").text  # never ran

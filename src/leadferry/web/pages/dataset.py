@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from leadferry.apply import DAY_COLUMN
 from leadferry.auth import role_allows
 from leadferry.connectors import get_connector
 from leadferry.dates import zone
@@ -22,6 +23,7 @@ from leadferry.errors import (
     StorageError,
 )
 from leadferry.service.data import (
+    TableSchema,
     choose_table,
     last_run_rows,
     main_row_counts,
@@ -35,7 +37,7 @@ from leadferry.store import STATUSES, TRIGGERS
 from leadferry.warehouse import QueryResult, Warehouse
 from leadferry.web.deps import NowDep, SettingsDep, StoreDep, ViewerDep
 from leadferry.web.downloads import export_download
-from leadferry.web.pages.chart import run_chart
+from leadferry.web.pages.chart import DayChart, day_chart, run_chart
 from leadferry.web.pages.common import is_active, page_warehouse, render_page
 from leadferry.web.templating import render
 
@@ -235,6 +237,7 @@ def _data_context(warehouse: Warehouse, dataset: Dataset, table: str) -> dict[st
         preview, problem = _preview(warehouse, dataset, table)
     counted = dataset.name in counts
     return {
+        "data_chart": _data_chart(warehouse, dataset, schemas) if problem is None else None,
         "tables": table_names(dataset),
         "table": table,
         "schemas": schemas,
@@ -243,6 +246,26 @@ def _data_context(warehouse: Warehouse, dataset: Dataset, table: str) -> dict[st
         "rows": counts[dataset.name] if counted else last_run_rows(dataset),
         "rows_counted": counted,
     }
+
+
+DATA_CHART_DAYS = 90
+"""The last report days with rows that the data chart shows."""
+
+
+def _data_chart(
+    warehouse: Warehouse, dataset: Dataset, schemas: list[TableSchema]
+) -> DayChart | None:
+    """Rows per report day of the main table, when its report is dated and the table has its
+    day column (None otherwise, or when the warehouse cannot be read now)."""
+    main = table_names(dataset)[0]
+    columns = {name for schema in schemas if schema.name == main for name, _type in schema.columns}
+    if DAY_COLUMN not in columns:
+        return None
+    try:
+        counts = warehouse.rows_per_day(dataset.name, main, DAY_COLUMN, DATA_CHART_DAYS)
+    except (NotFoundError, BusyError, QueryTimeoutError, StorageError):
+        return None
+    return day_chart(counts)
 
 
 def _preview(
