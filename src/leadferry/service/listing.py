@@ -26,6 +26,7 @@ from leadferry.service.status import (
 
 if TYPE_CHECKING:
     from leadferry.store import DatasetSummary, Store
+    from leadferry.store.records import AccountLine
     from leadferry.warehouse import Warehouse
 
 SORTS = ("name", "status", "last_success", "next_run", "rows")
@@ -62,12 +63,15 @@ class DatasetQuery:
 @dataclass(frozen=True, slots=True)
 class DatasetListing:
     """One page of the list: its lines, how many datasets match (``total``), how many of those
-    need attention (``flagged``, before the status filter) and how many exist at all."""
+    need attention (``flagged``, before the status filter), how many exist at all, and every
+    account."""
 
     lines: list[DatasetOverview]
     total: int
     flagged: int
     datasets: int
+    accounts: list[AccountLine]
+    """Every account (what the filters offer)."""
 
 
 def list_datasets(
@@ -92,10 +96,10 @@ def list_datasets(
     judged = _sorted(judged, query.sort, warehouse)
     end = None if query.limit is None else query.offset + query.limit
     page = judged[query.offset : end]
-    datasets = store.get_datasets([summary.name for summary, _status in page])
+    details = store.page_details([summary.name for summary, _status in page])
     statuses = {summary.name: status for summary, status in page}
-    lines = overview(store, warehouse if count_rows else None, datasets, statuses)
-    return DatasetListing(lines, len(judged), flagged, every)
+    lines = overview(details, warehouse if count_rows else None, statuses)
+    return DatasetListing(lines, len(judged), flagged, every, details.accounts)
 
 
 Judged = tuple["DatasetSummary", DatasetStatus]

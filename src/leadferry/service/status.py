@@ -16,7 +16,8 @@ from leadferry.connectors import get_connector
 from leadferry.errors import BusyError, NotFoundError
 
 if TYPE_CHECKING:
-    from leadferry.store import Dataset, DatasetSummary, Run, Store
+    from leadferry.store import Dataset, DatasetSummary, Run
+    from leadferry.store.records import PageDetails
     from leadferry.warehouse import Warehouse
 
 STATUS_LABELS = {
@@ -153,14 +154,13 @@ def judge(
 
 
 def overview(
-    store: Store,
+    details: PageDetails,
     warehouse: Warehouse | None,
-    datasets: list[Dataset],
     statuses: Mapping[str, DatasetStatus],
 ) -> list[DatasetOverview]:
-    """The Data Center's lines for *datasets*, whose *statuses* are known, in a fixed number of
-    queries: their accounts, their recent runs, and their row counts (one warehouse read, for
-    the counts not already read since their last run).
+    """The Data Center's lines for the datasets of *details* (read in one go by
+    ``Store.page_details``), whose *statuses* are known, with their row counts (one warehouse
+    read, for the counts not already read since their last run).
 
     When the warehouse does not exist yet or is busy loading, or *warehouse* is None (rows not
     wanted), each dataset shows what its last run loaded instead.
@@ -171,26 +171,17 @@ def overview(
     counts: Mapping[str, int] = {}
     try:
         if warehouse is not None:
-            counts = main_row_counts(warehouse, datasets)
+            counts = main_row_counts(warehouse, details.datasets)
     except (NotFoundError, BusyError):
         # No warehouse yet, or a run is loading: the page must not wait for it or fail.
         counts = {}
-    accounts = {account.name: account for account in store.list_accounts()}
-    recent = store.recent_statuses([dataset.name for dataset in datasets])
+    accounts = {account.name: account for account in details.accounts}
     lines = []
-    for dataset in datasets:
+    for dataset in details.datasets:
         counted = dataset.name in counts
         rows = counts[dataset.name] if counted else last_run_rows(dataset)
         connector = get_connector(dataset.connector)
         zone = dataset_timezone(dataset, accounts[dataset.account], connector)
-        lines.append(
-            DatasetOverview(
-                dataset,
-                statuses[dataset.name],
-                zone,
-                rows,
-                counted,
-                tuple(recent.get(dataset.name, ())),
-            )
-        )
+        recent = tuple(details.recent.get(dataset.name, ()))
+        lines.append(DatasetOverview(dataset, statuses[dataset.name], zone, rows, counted, recent))
     return lines

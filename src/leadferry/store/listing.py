@@ -2,8 +2,8 @@
 
 At thousands of datasets the list cannot load every dataset with its settings, nor ask the
 runs table once per dataset: one query gives each dataset the few columns its status, search,
-filters and sorting need; the page then loads its own datasets (:meth:`Store.get_datasets`)
-and their recent runs (:meth:`recent_statuses`), a fixed number of queries whatever the size.
+filters and sorting need; the page then loads its own datasets, their recent runs and the
+accounts in one read (:meth:`page_details`): a fixed number of queries whatever the size.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased
 
 from leadferry.store.orm import AccountRow, DatasetRow, RunRow
 from leadferry.store.queries import dataset_row, load_datasets, to_run
-from leadferry.store.records import Dataset, DatasetSummary, Run
+from leadferry.store.records import AccountLine, DatasetSummary, PageDetails, Run
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -91,24 +91,14 @@ class ListingMixin:
             rows = session.connection().execute(query).all()
         return [DatasetSummary(*row) for row in rows]
 
-    def list_account_names(self) -> list[tuple[str, str]]:
-        """Every account's name and connector, by name (no secrets read)."""
-        with self._read() as session:
-            query = select(AccountRow.name, AccountRow.connector).order_by(AccountRow.name)
-            return [(name, connector) for name, connector in session.execute(query)]
-
     def count_datasets(self) -> int:
         with self._read() as session:
             return int(session.scalar(select(func.count(DatasetRow.id))) or 0)
 
-    def get_datasets(self, names: Sequence[str]) -> list[Dataset]:
-        """The datasets called *names* (those that exist), in that order, in two queries."""
-        with self._read() as session:
-            found = {d.name: d for d in load_datasets(session, DatasetRow.name.in_(names))}
-        return [found[name] for name in names if name in found]
-
-    def recent_statuses(self, names: Sequence[str], count: int = 5) -> dict[str, list[str]]:
-        """The statuses of the last *count* runs of each of *names*, oldest first, in one query."""
+    def page_details(self, names: Sequence[str], recent: int = 5) -> PageDetails:
+        """What a page of the list shows beyond the summaries, in one read: the datasets called
+        *names* (in that order), the statuses of each one's last *recent* runs (oldest first)
+        and every account (no secret read)."""
         numbered = (
             select(
                 DatasetRow.name,
@@ -121,16 +111,21 @@ class ListingMixin:
             .where(DatasetRow.name.in_(names))
             .subquery()
         )
-        query = (
+        last_runs = (
             select(numbered.c.name, numbered.c.status)
-            .where(numbered.c.age <= count)
+            .where(numbered.c.age <= recent)
             .order_by(numbered.c.name, numbered.c.age.desc())
+        )
+        accounts = select(AccountRow.name, AccountRow.connector, AccountRow.config).order_by(
+            AccountRow.name
         )
         statuses: dict[str, list[str]] = defaultdict(list)
         with self._read() as session:
-            for name, status in session.execute(query):
+            found = {d.name: d for d in load_datasets(session, DatasetRow.name.in_(names))}
+            for name, status in session.execute(last_runs):
                 statuses[name].append(status)
-        return dict(statuses)
+            lines = [AccountLine(*row) for row in session.execute(accounts)]
+        return PageDetails([found[n] for n in names if n in found], dict(statuses), lines)
 
     def history_page(
         self,

@@ -128,6 +128,24 @@ class DatasetSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountLine:
+    """An account without its secrets: what lists need to filter and to find a zone."""
+
+    name: str
+    connector: str
+    config: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PageDetails:
+    """A page of the Data Center beyond its summaries (see ``Store.page_details``)."""
+
+    datasets: list[Dataset]
+    recent: dict[str, list[str]]
+    accounts: list[AccountLine]
+
+
+@dataclass(frozen=True, slots=True)
 class DatasetSpec:
     """What a user asks for when creating a dataset."""
 

@@ -20,6 +20,7 @@ from leadferry.web.templating import is_htmx, render
 if TYPE_CHECKING:
     from leadferry.settings import Settings
     from leadferry.store import Store
+    from leadferry.store.records import AccountLine
 
 router = APIRouter(include_in_schema=False)
 
@@ -73,7 +74,7 @@ def data_center(
         "pages": pages,
         "first": query.offset + 1,
         "page_url": lambda number: list_url(filters, number, attention),
-        "choices": filter_choices(store),
+        "choices": filter_choices(listing.accounts),
         "sorts": SORT_LABELS,
         "page_sizes": PAGE_SIZES,
         "statuses": STATUS_LABELS,
@@ -111,13 +112,12 @@ SORT_LABELS = {
 }
 
 
-def filter_choices(store: Store) -> dict[str, list[tuple[str, str]]]:
-    """The connectors and accounts the filters offer: those that exist (one small query)."""
-    accounts = store.list_account_names()
-    connectors = sorted({connector for _name, connector in accounts})
+def filter_choices(accounts: list[AccountLine]) -> dict[str, list[tuple[str, str]]]:
+    """The connectors and accounts the filters offer: those that exist."""
+    connectors = sorted({account.connector for account in accounts})
     return {
         "connector": [(name, get_connector(name).label) for name in connectors],
-        "account": [(name, name) for name, _connector in accounts],
+        "account": [(account.name, account.name) for account in accounts],
     }
 
 
@@ -147,7 +147,8 @@ def line_of(
     """The line of dataset *name* (NotFoundError if it is gone)."""
     dataset = store.get_dataset(name)
     status = dataset_status(dataset, store.list_runs(name), now)
-    line = overview(store, page_warehouse(settings), [dataset], {name: status})[0]
+    details = store.page_details([name])
+    line = overview(details, page_warehouse(settings), {name: status})[0]
     return row_view(request, line)
 
 
