@@ -141,3 +141,13 @@ def test_the_dataset_page_charts_rows_per_report_day_from_the_warehouse(fleet, s
     shown = re.findall(r"<title>(\d{4}-\d\d-\d\d): ([\d,]+) rows</title>", page)
     assert shown == [(str(day), f"{rows:,}") for day, rows in per_day.rows]
     assert 'data-testid="data-chart"' not in viewer.get("/datasets/calls_2").text  # never ran
+
+
+def test_a_paused_dataset_is_paused_on_the_data_center_and_its_page(fleet, store, viewer):
+    store.update_dataset("web_1", when_failing="pause")
+    store.set_state("web_1", failing=True)
+    line = re.search(r'<tr id="row-web_1".*?</tr>', viewer.get("/").text, re.S).group(0)
+    assert 'data-status="paused"' in line
+    assert "paused while failing" in line
+    assert 'data-status="paused"' in viewer.get("/datasets/web_1").text
+    assert 'data-status="paused"' not in viewer.get("/datasets/web_0").text
