@@ -421,6 +421,23 @@ class Warehouse:
             relation = relation.limit(limit)
             return QueryResult(list(relation.columns), relation.fetchall())
 
+    def rows_per_day(
+        self, schema: str, table: str, column: str, days: int
+    ) -> list[tuple[Any, int]]:
+        """Rows of ``schema.table`` per value of the day *column*, for its last *days* days
+        that hold rows, oldest first.
+
+        Raises:
+            NotFoundError: nothing was loaded into the table yet.
+        """
+        with self.reader() as connection:
+            found = connection.execute(
+                f'select "{_identifier(column)}" as day, count(*) as n '
+                f"from {_table(connection, schema, table)} where day is not null "
+                f"group by day order by day desc limit {int(days)}"
+            ).fetchall()
+        return [(day, int(rows)) for day, rows in reversed(found)]
+
     def export(self, schema: str, table: str, fmt: str, output: Path) -> int:
         """Write ``schema.table`` to *output* as CSV or Parquet; return the row count.
 

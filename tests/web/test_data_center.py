@@ -80,8 +80,8 @@ def test_each_dataset_shows_connector_report_status_last_success_next_run_and_ro
     page = viewer.get("/").text
 
     loaded = row_of(page, "acme_leads")
-    assert "<td>LeadExec</td>" in loaded
-    assert "<td>Leads</td>" in loaded
+    assert ">LeadExec</td>" in loaded
+    assert ">Leads</td>" in loaded
     assert status_in(loaded) == "success"
     assert ">success</span>" in loaded
     assert "2026-11-23 12:00 PST" in loaded  # the last success, in the account's zone
@@ -210,3 +210,16 @@ def test_a_busy_warehouse_shows_the_last_runs_rows(run, store, settings, acme_ac
     line = row_of(page.text, "acme_leads")
     assert f"{done.rows['leads']:,}" in line
     assert 'title="loaded by the last run"' in line
+
+
+def test_an_unknown_page_is_an_html_404_and_an_unknown_api_path_json(viewer):
+    page = viewer.get("/no/such/page")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>Not found</h1>" in page.text
+    assert "There is no page at /no/such/page." in page.text
+    assert "Log out" in page.text  # the nav of the logged-in user
+    assert 'href="/"' in page.text
+    api = viewer.get("/api/v1/no/such/thing")
+    assert api.status_code == 404
+    assert api.json() == {"detail": "Not Found"}

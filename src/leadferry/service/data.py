@@ -60,17 +60,48 @@ def last_run_rows(dataset: Dataset) -> int | None:
     return last.rows.get(table_names(dataset)[0], 0)
 
 
+_COUNTED: dict[tuple[str, int, int], int] = {}
+"""Row counts already read: ``(warehouse, dataset id, latest run id) -> rows``. A dataset's
+tables change only through its runs, so its count holds until it has a newer run."""
+_COUNTED_LIMIT = 50_000
+
+
 def main_row_counts(warehouse: Warehouse, datasets: Sequence[Dataset]) -> dict[str, int]:
-    """Rows in each dataset's main table, for those whose table exists, in one read.
+    """Rows in each dataset's main table, for those whose table exists.
+
+    Counts already read since the dataset's latest run are remembered; the others are read in
+    one go.
 
     Raises:
         NotFoundError: there is no warehouse yet.
         BusyError: a run held the warehouse longer than the warehouse's lock timeout.
     """
+    where = str(warehouse.path)
+    keys = {
+        dataset.name: (where, dataset.id, dataset.last_run.id)
+        for dataset in datasets
+        if dataset.last_run is not None and dataset.last_run.status != "running"
+    }
+    known = {name: _COUNTED[key] for name, key in keys.items() if key in _COUNTED}
+    unread = [dataset for dataset in datasets if dataset.name not in known]
+    if not unread:
+        return known
+    read = _read_main_row_counts(warehouse, unread)
+    if len(_COUNTED) > _COUNTED_LIMIT:
+        _COUNTED.clear()
+    for name, count in read.items():
+        if name in keys:
+            _COUNTED[keys[name]] = count
+    return known | read
+
+
+def _read_main_row_counts(warehouse: Warehouse, datasets: Sequence[Dataset]) -> dict[str, int]:
     mains = {(dataset.name, table_names(dataset)[0]) for dataset in datasets}
     with warehouse.reader() as connection:
         existing = connection.execute(
-            "select table_schema, table_name from information_schema.tables"
+            "select schema_name, table_name from duckdb_tables() "
+            "where list_contains(?, schema_name)",
+            [sorted({schema for schema, _table in mains})],
         ).fetchall()
         found = sorted(mains.intersection(existing))
         if not found:

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from leadferry import alerts
+from leadferry.connectors import get_connector
 from leadferry.errors import BusyError, NotFoundError
 
 if TYPE_CHECKING:
-    from leadferry.store import Dataset, Run, Store
+    from leadferry.store import Dataset, DatasetSummary, Run
+    from leadferry.store.records import PageDetails
     from leadferry.warehouse import Warehouse
 
 STATUS_LABELS = {
@@ -62,6 +64,8 @@ class DatasetOverview:
     timezone: str
     rows: int | None
     rows_counted: bool
+    recent: tuple[str, ...] = ()
+    """The statuses of its last five runs, oldest first."""
 
 
 def last_success(runs: Iterable[Run]) -> dt.datetime | None:
@@ -72,7 +76,9 @@ def last_success(runs: Iterable[Run]) -> dt.datetime | None:
     )
 
 
-def is_stale(dataset: Dataset, succeeded_at: dt.datetime | None, now: dt.datetime) -> bool:
+def is_stale(
+    dataset: Dataset | DatasetSummary, succeeded_at: dt.datetime | None, now: dt.datetime
+) -> bool:
     """Whether the dataset's ``stale_after`` minutes have passed without a success.
 
     The period counts from the last success, or from the dataset's creation if it never
@@ -86,34 +92,61 @@ def is_stale(dataset: Dataset, succeeded_at: dt.datetime | None, now: dt.datetim
 
 
 def dataset_status(dataset: Dataset, runs: Iterable[Run], now: dt.datetime) -> DatasetStatus:
-    """The status of *dataset* given its *runs* (any order), at *now*.
+    """The status of *dataset* given its *runs* (any order), at *now* (see :func:`judge`)."""
+    last = dataset.last_run
+    succeeded_at = last_success(runs)
+    return judge(
+        last.status if last else None,
+        failing=dataset.state.failing,
+        succeeded_at=succeeded_at,
+        stale=is_stale(dataset, succeeded_at, now),
+        stale_after=dataset.stale_after,
+    )
 
-    The badge is the first that applies of: running, failing (retries exhausted), failed (the
+
+def summary_status(summary: DatasetSummary, now: dt.datetime) -> DatasetStatus:
+    """The status of a dataset from its summary line (the Data Center's list query)."""
+    succeeded_at = summary.last_success
+    return judge(
+        summary.last_status,
+        failing=summary.failing,
+        succeeded_at=succeeded_at,
+        stale=is_stale(summary, succeeded_at, now),
+        stale_after=summary.stale_after,
+    )
+
+
+def judge(
+    last_status: str | None,
+    *,
+    failing: bool,
+    succeeded_at: dt.datetime | None,
+    stale: bool,
+    stale_after: int | None,
+) -> DatasetStatus:
+    """The badge is the first that applies of: running, failing (retries exhausted), failed (the
     last run failed or was interrupted), stale, never run, success. A dataset needs attention
     when it is failing, its last run failed or was interrupted, it is stale, or it never
     succeeded.
     """
-    succeeded_at = last_success(runs)
-    last = dataset.last_run
-    stale = is_stale(dataset, succeeded_at, now)
     reasons = []
-    if dataset.state.failing:
+    if failing:
         reasons.append("failing: its retries ran out")
-    if last is not None and last.status in ("failed", "interrupted"):
-        reasons.append(f"its last run {last.status}")
+    if last_status in ("failed", "interrupted"):
+        reasons.append(f"its last run {last_status}")
     if stale:
-        reasons.append(f"stale: no success for over {dataset.stale_after} minutes")
+        reasons.append(f"stale: no success for over {stale_after} minutes")
     if succeeded_at is None:
-        reasons.append("never ran" if last is None else "never succeeded")
-    if last is not None and last.status == "running":
+        reasons.append("never ran" if last_status is None else "never succeeded")
+    if last_status == "running":
         status = "running"
-    elif dataset.state.failing:
+    elif failing:
         status = "failing"
-    elif last is not None and last.status in ("failed", "interrupted"):
+    elif last_status in ("failed", "interrupted"):
         status = "failed"
     elif stale:
         status = "stale"
-    elif last is None:
+    elif last_status is None:
         status = "never"
     else:
         status = "success"
@@ -121,39 +154,34 @@ def dataset_status(dataset: Dataset, runs: Iterable[Run], now: dt.datetime) -> D
 
 
 def overview(
-    store: Store,
-    warehouse: Warehouse,
-    now: dt.datetime,
-    datasets: list[Dataset] | None = None,
+    details: PageDetails,
+    warehouse: Warehouse | None,
+    statuses: Mapping[str, DatasetStatus],
 ) -> list[DatasetOverview]:
-    """The Data Center's lines for *datasets* (default: every dataset, by name).
+    """The Data Center's lines for the datasets of *details* (read in one go by
+    ``Store.page_details``), whose *statuses* are known, with their row counts (one warehouse
+    read, for the counts not already read since their last run).
 
-    Row counts are read from the warehouse once, under its shared lock; when the warehouse does
-    not exist yet or is busy loading, each dataset shows what its last run loaded instead.
-
-    Raises:
-        NotFoundError: a dataset's account is gone (a store inconsistency).
+    When the warehouse does not exist yet or is busy loading, or *warehouse* is None (rows not
+    wanted), each dataset shows what its last run loaded instead.
     """
+    from leadferry.runner import dataset_timezone
     from leadferry.service.data import last_run_rows, main_row_counts
-    from leadferry.service.datasets import dataset_zone
 
-    if datasets is None:
-        datasets = store.list_datasets()
-    counts: Mapping[str, int]
+    counts: Mapping[str, int] = {}
     try:
-        counts = main_row_counts(warehouse, datasets)
+        if warehouse is not None:
+            counts = main_row_counts(warehouse, details.datasets)
     except (NotFoundError, BusyError):
         # No warehouse yet, or a run is loading: the page must not wait for it or fail.
         counts = {}
+    accounts = {account.name: account for account in details.accounts}
     lines = []
-    for dataset in datasets:
-        status = dataset_status(dataset, store.list_runs(dataset.name), now)
+    for dataset in details.datasets:
         counted = dataset.name in counts
         rows = counts[dataset.name] if counted else last_run_rows(dataset)
-        lines.append(DatasetOverview(dataset, status, dataset_zone(store, dataset), rows, counted))
+        connector = get_connector(dataset.connector)
+        zone = dataset_timezone(dataset, accounts[dataset.account], connector)
+        recent = tuple(details.recent.get(dataset.name, ()))
+        lines.append(DatasetOverview(dataset, statuses[dataset.name], zone, rows, counted, recent))
     return lines
-
-
-def needing_attention(lines: Iterable[DatasetOverview]) -> list[DatasetOverview]:
-    """The lines whose dataset needs attention (see :func:`dataset_status`)."""
-    return [line for line in lines if line.status.needs_attention]

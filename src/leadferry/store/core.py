@@ -24,6 +24,7 @@ from leadferry.errors import ConfigError, ConflictError, NotFoundError
 from leadferry.settings import Settings
 from leadferry.store.database import WRITE, create_store_engine, upgrade
 from leadferry.store.keys import KeysMixin, open_secret_box
+from leadferry.store.listing import ListingMixin
 from leadferry.store.orm import AccountRow, DatasetRow, RunRow
 from leadferry.store.queries import (
     account_row,
@@ -62,7 +63,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Store(RunsMixin, SchedulingMixin, UsersMixin, KeysMixin):
+class Store(RunsMixin, SchedulingMixin, UsersMixin, KeysMixin, ListingMixin):
     """Accounts, datasets, runs and users, kept in a SQL database (SQLite by default).
 
     Safe to share between threads; several processes may open the same database.

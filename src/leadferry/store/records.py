@@ -108,6 +108,44 @@ class AccountSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class DatasetSummary:
+    """A dataset as the Data Center's list needs it to find, filter and sort: a few columns,
+    its latest run's status (None if it never ran) and when its last success finished.
+    ``created_at`` is given only to datasets with a stale limit (``stale_after``)."""
+
+    id: int
+    name: str
+    description: str
+    account: str
+    connector: str
+    report: str
+    created_at: datetime | None
+    next_run_at: datetime | None
+    failing: bool
+    stale_after: int | None
+    last_status: str | None
+    last_success: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountLine:
+    """An account without its secrets: what lists need to filter and to find a zone."""
+
+    name: str
+    connector: str
+    config: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PageDetails:
+    """A page of the Data Center beyond its summaries (see ``Store.page_details``)."""
+
+    datasets: list[Dataset]
+    recent: dict[str, list[str]]
+    accounts: list[AccountLine]
+
+
+@dataclass(frozen=True, slots=True)
 class DatasetSpec:
     """What a user asks for when creating a dataset."""
 

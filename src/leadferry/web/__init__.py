@@ -8,6 +8,7 @@ Errors are handled here, once: a :class:`~leadferry.errors.LeadferryError` becom
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
@@ -16,9 +17,11 @@ from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from leadferry import __version__
 from leadferry.errors import (
@@ -32,7 +35,7 @@ from leadferry.errors import (
 )
 from leadferry.scrub import scrub
 from leadferry.web.api.routing import encodable, without_input
-from leadferry.web.deps import LoginRequired, ViewerDep, csrf_guard
+from leadferry.web.deps import LoginRequired, ViewerDep, csrf_guard, current_user
 from leadferry.web.templating import is_htmx, render
 from leadferry.web.throttle import LoginThrottle
 
@@ -161,9 +164,17 @@ def _handle_errors(app: FastAPI) -> None:
     async def expected_failure(request: Request, exc: LeadferryError) -> Response:
         return _problem(request, status_of(exc), str(exc))
 
+    # Starlette's own class: the router raises it for an unknown path, which must get the
+    # HTML 404 page too (FastAPI's HTTPException is a subclass, also handled here).
     @app.exception_handler(HTTPException)
     async def http_problem(request: Request, exc: HTTPException) -> Response:
-        return _problem(request, exc.status_code, str(exc.detail), exc.headers)
+        message = str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found" and not _is_api(request):
+            message = f"There is no page at {request.url.path}."
+            # No route ran to look up who is logged in: the page's nav needs it.
+            with contextlib.suppress(LoginRequired):
+                await run_in_threadpool(current_user, request)
+        return _problem(request, exc.status_code, message, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

@@ -16,7 +16,6 @@ from leadferry.schedule import Schedule
 from leadferry.service.data import remove_dataset
 from leadferry.service.datasets import (
     create_dataset,
-    dataset_zone,
     describe,
     details,
     edit_dataset,
@@ -24,19 +23,22 @@ from leadferry.service.datasets import (
     set_schedule,
     upcoming_runs,
 )
+from leadferry.service.listing import SORTS, STATUS_FILTERS, DatasetQuery
+from leadferry.service.listing import list_datasets as listed
 from leadferry.service.runs import when
-from leadferry.service.status import dataset_status
+from leadferry.service.status import DatasetStatus, dataset_status
 from leadferry.store import Dataset, DatasetSpec, Store
 from leadferry.web.api.models import (
     DatasetCreate,
     DatasetDetails,
-    DatasetPublic,
+    DatasetListed,
     DatasetsPublic,
     DatasetUpdate,
     problems,
 )
 from leadferry.web.api.routing import ApiRoute
 from leadferry.web.deps import EditorDep, NowDep, SettingsDep, StoreDep, ViewerDep
+from leadferry.web.pages.common import page_warehouse
 
 router = APIRouter(prefix="/datasets", tags=["datasets"], route_class=ApiRoute)
 
@@ -59,7 +61,10 @@ CLEARABLE = frozenset(("timezone", "merge_key", "owner"))
 
 def status_fields(store: Store, dataset: Dataset, now: dt.datetime) -> dict[str, Any]:
     """The dataset's status badge, why it needs attention, and its last success."""
-    state = dataset_status(dataset, store.list_runs(dataset.name), now)
+    return shown_status(dataset, dataset_status(dataset, store.list_runs(dataset.name), now))
+
+
+def shown_status(dataset: Dataset, state: DatasetStatus) -> dict[str, Any]:
     return {
         "status": state.status,
         "attention": list(state.reasons),
@@ -124,26 +129,56 @@ def scheduling(
     return changes
 
 
-@router.get("")
+@router.get("", responses=problems(422))
 def list_datasets(
     store: StoreDep,
+    settings: SettingsDep,
     now: NowDep,
     _user: ViewerDep,
     attention: Annotated[
         bool, Query(description="Only the datasets that need attention (Data Center's filter).")
     ] = False,
+    q: Annotated[
+        str, Query(max_length=200, description="Text found in the name or description.")
+    ] = "",
+    connector: Annotated[str, Query(description="Only this connector's datasets.")] = "",
+    account: Annotated[str, Query(description="Only this account's datasets.")] = "",
+    status: Annotated[
+        str,
+        Query(description="Only this status: " + ", ".join(STATUS_FILTERS) + "."),
+    ] = "",
+    sort: Annotated[
+        str,
+        Query(description="One of " + ", ".join(SORTS) + "; a leading - reverses the order."),
+    ] = "name",
+    limit: Annotated[
+        int | None, Query(ge=1, description="At most this many (default: every match).")
+    ] = None,
+    offset: Annotated[int, Query(ge=0, description="Skip this many matches first.")] = 0,
 ) -> DatasetsPublic:
-    """Every dataset with its status, settings, schedule and last run."""
+    """The datasets matching the filters with their status, settings, schedule and last run,
+    sorted, from *offset*, at most *limit*; ``total`` counts every match."""
+    query = DatasetQuery(
+        search=q.strip(),
+        connector=connector,
+        account=account,
+        status="attention" if attention else status,
+        sort=sort,
+        offset=offset,
+        limit=limit,
+    )
+    listing = listed(store, page_warehouse(settings), now, query, count_rows=False)
     found = [
-        DatasetPublic(
-            **describe(dataset, zone(dataset_zone(store, dataset))),
-            **status_fields(store, dataset, now),
+        DatasetListed(
+            **describe(line.dataset, zone(line.timezone)),
+            **shown_status(line.dataset, line.status),
+            recent_runs=list(line.recent),
         )
-        for dataset in store.list_datasets()
+        for line in listing.lines
     ]
-    if attention:
-        found = [dataset for dataset in found if dataset.attention]
-    return DatasetsPublic(data=found, count=len(found))
+    return DatasetsPublic(
+        data=found, count=len(found), total=listing.total, offset=offset, limit=limit
+    )
 
 
 @router.post("", status_code=201, responses=problems(403, 404, 409, 422))

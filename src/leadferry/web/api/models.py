@@ -398,9 +398,16 @@ class DatasetDetails(DatasetPublic):
     next_runs: list[str] = Field(description="The next five scheduled runs, in its zone.")
 
 
+class DatasetListed(DatasetPublic):
+    recent_runs: list[str] = Field(description="The statuses of its last five runs, oldest first.")
+
+
 class DatasetsPublic(BaseModel):
-    data: list[DatasetPublic]
-    count: int
+    data: list[DatasetListed]
+    count: int = Field(description="How many datasets this answer holds.")
+    total: int = Field(description="How many datasets match the filters, on every page.")
+    offset: int
+    limit: int | None
 
 
 # -- runs, history, previews -----------------------------------------------------------------
@@ -409,6 +416,7 @@ class DatasetsPublic(BaseModel):
 class RunPublic(BaseModel):
     id: int
     dataset: str
+    number: int = Field(description="Its place in its dataset's history, 1 for the first run.")
     status: str
     trigger: str
     window_start: str | None
@@ -436,6 +444,7 @@ class HistorySummary(BaseModel):
 class RunsPublic(BaseModel):
     data: list[RunPublic]
     count: int
+    total: int = Field(description="How many runs match the filters, on every page.")
     summary: HistorySummary
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from leadferry.dates import zone
 from leadferry.service.datasets import dataset_zone
 from leadferry.service.runs import history_summary, run_json
-from leadferry.store import Run, Store
+from leadferry.store import STATUSES, TRIGGERS, Run, Store
 from leadferry.web.api.models import (
     HistorySummary,
     RunPublic,
@@ -29,7 +29,7 @@ MAX_RUN_ID = 2**62  # SQLite integers stop at 2**63 - 1
 def run_public(store: Store, run: Run) -> RunPublic:
     """A run with its window in its dataset's zone."""
     tz = zone(dataset_zone(store, store.get_dataset(run.dataset)))
-    return RunPublic(**run_json(run, tz), dataset=run.dataset)
+    return RunPublic(**run_json(run, tz), dataset=run.dataset, number=store.run_number(run.id))
 
 
 @router.post("/datasets/{name}/runs", status_code=202, responses=problems(403, 404, 409))
@@ -57,15 +57,30 @@ def list_runs(
     store: StoreDep,
     _user: ViewerDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="How many runs, newest first.")] = 20,
+    offset: Annotated[int, Query(ge=0, description="Skip this many matching runs first.")] = 0,
+    status: Annotated[
+        str,
+        Query(pattern="^(|" + "|".join(STATUSES) + ")$", description="Only runs with this result."),
+    ] = "",
+    trigger: Annotated[
+        str,
+        Query(pattern="^(|" + "|".join(TRIGGERS) + ")$", description="Only runs started so."),
+    ] = "",
 ) -> RunsPublic:
-    """A dataset's history, newest first, with the success rate and average duration of
-    the runs listed. Windows are in the dataset's zone, other times in UTC."""
+    """A dataset's history, newest first, each run with its ``number`` in the dataset's
+    history (1 for its first run); ``total`` counts the runs matching the filters, and the
+    summary gives the success rate and average duration of the runs listed. Windows are in
+    the dataset's zone, other times in UTC."""
     dataset = store.get_dataset(name)
     tz = zone(dataset_zone(store, dataset))
-    runs = store.list_runs(name, limit=limit)
+    page, total = store.history_page(
+        name, status=status, trigger=trigger, offset=offset, limit=limit
+    )
+    runs = [run for _number, run in page]
     return RunsPublic(
-        data=[RunPublic(**run_json(run, tz), dataset=name) for run in runs],
+        data=[RunPublic(**run_json(run, tz), dataset=name, number=number) for number, run in page],
         count=len(runs),
+        total=total,
         summary=HistorySummary(**history_summary(runs)),
     )
 

@@ -6,6 +6,7 @@ is no chart library and nothing to run in the browser.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ def run_chart(runs: Sequence[Run], tz: ZoneInfo) -> RunChart | None:
     if not runs:
         return None
     shown = list(reversed(runs[:MAX_RUNS]))
+    # Runs are numbered in the dataset's history (#1 its first), as the History table shows.
+    numbers = {run.id: len(runs) - index for index, run in enumerate(runs)}
     top_rows = nice_ceiling(max(run.total_rows for run in shown))
     top_seconds = nice_ceiling(max(run.duration or 0.0 for run in shown))
     plot_width = WIDTH - LEFT - RIGHT
@@ -99,8 +102,8 @@ def run_chart(runs: Sequence[Run], tz: ZoneInfo) -> RunChart | None:
                 bar_height=round(height, 1),
                 center=round(center, 1),
                 point_y=None if duration is None else round(y_of(duration, top_seconds), 1),
-                tooltip=_tooltip(run, tz),
-                tick=f"#{run.id}" if (len(shown) - 1 - index) % every == 0 else None,
+                tooltip=_tooltip(run, numbers[run.id], tz),
+                tick=f"#{numbers[run.id]}" if (len(shown) - 1 - index) % every == 0 else None,
             )
         )
     steps = [i / GRID_STEPS for i in range(GRID_STEPS + 1)]
@@ -129,10 +132,63 @@ def compact(value: float) -> str:
     return f"{value:.3g}"
 
 
-def _tooltip(run: Run, tz: ZoneInfo) -> str:
+def _tooltip(run: Run, number: int, tz: ZoneInfo) -> str:
     started = run.started_at.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
     took = "still running" if run.duration is None else f"{run.duration:.1f} s"
     return (
-        f"Run #{run.id} · {run.trigger} · {run.status} · started {started} · "
+        f"Run #{number} · {run.trigger} · {run.status} · started {started} · "
         f"{run.total_rows:,} rows · {took}"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DayBar:
+    x: float
+    y: float
+    width: float
+    height: float
+    tooltip: str
+    tick: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DayChart:
+    """Rows per report day of a dataset's main table, oldest day left (``_data_chart.html``)."""
+
+    bars: list[DayBar]
+    ticks: list[Tick]
+    days: int
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = LEFT
+    right: int = WIDTH - RIGHT
+    top: int = TOP
+    bottom: int = HEIGHT - BOTTOM
+
+
+def day_chart(counts: Sequence[tuple[dt.date, int]]) -> DayChart | None:
+    """The chart of *counts* (day, rows) in day order; None when there are none."""
+    if not counts:
+        return None
+    top = nice_ceiling(max(rows for _day, rows in counts))
+    plot_width = WIDTH - LEFT - RIGHT
+    plot_height = HEIGHT - TOP - BOTTOM
+    slot = plot_width / len(counts)
+    bar = max(1.0, min(slot * 0.8, 40.0))
+    every = math.ceil(len(counts) / 8)
+    bars = []
+    for index, (day, rows) in enumerate(counts):
+        height = plot_height * rows / top
+        bars.append(
+            DayBar(
+                x=round(LEFT + slot * index + (slot - bar) / 2, 1),
+                y=round(TOP + plot_height - height, 1),
+                width=round(bar, 1),
+                height=round(height, 1),
+                tooltip=f"{day.isoformat()}: {rows:,} rows",
+                tick=day.strftime("%m-%d") if (len(counts) - 1 - index) % every == 0 else None,
+            )
+        )
+    steps = [i / GRID_STEPS for i in range(GRID_STEPS + 1)]
+    ticks = [Tick(round(TOP + plot_height * (1 - s), 1), compact(top * s)) for s in steps]
+    return DayChart(bars, ticks, len(counts))
