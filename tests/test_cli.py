@@ -128,9 +128,22 @@ def test_accounts_mask_secrets_and_count_datasets(account):
     assert API_KEY not in ok("accounts", "list")
 
 
-def test_a_secret_is_never_asked_for_without_a_terminal(settings):
-    line = fails(2, "accounts", "add", "acme", "--connector", "leadexec")
+def test_without_a_terminal_or_standard_input_the_secret_is_named(settings):
+    line = fails(2, "accounts", "add", "acme", "--connector", "leadexec", input="")
     assert "LEADFERRY_API_KEY" in line
+    assert "standard input" in line
+
+
+def test_secrets_are_read_from_standard_input_when_it_is_not_a_terminal(settings, store):
+    add = ("accounts", "add", "acme", "--connector", "leadexec")
+    out = ok(*add, "--set", "base_url=http://127.0.0.1:9/", input=f"{API_KEY}\n")
+    assert API_KEY not in out
+    assert store.get_account("acme").secrets["api_key"].get_secret_value() == API_KEY
+    ok("accounts", "rotate", "acme", input="new-key-0002\r\n")
+    assert store.get_account("acme").secrets["api_key"].get_secret_value() == "new-key-0002"
+    moved = ok("accounts", "edit", "acme", "--set", "base_url=http://127.0.0.1:10/", input="k3\n")
+    assert "updated account acme" in moved
+    assert store.get_account("acme").secrets["api_key"].get_secret_value() == "k3"
 
 
 def test_unknown_fields_connectors_and_duplicates_are_named(account):

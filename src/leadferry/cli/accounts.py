@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from leadferry.cli.common import console, key_values, open_store, print_json, print_table
-from leadferry.errors import ConfigError
+from leadferry.cli.common import (
+    console,
+    key_values,
+    open_store,
+    print_json,
+    print_table,
+    read_secret,
+)
 
 if TYPE_CHECKING:
     from leadferry.connectors.base import Connector, CredentialField
@@ -25,16 +30,12 @@ SetFlag = Annotated[
 
 
 def _ask_secret(connector: type[Connector], field: CredentialField) -> str | None:
-    """A secret not given with --set: from ``LEADFERRY_<FIELD>``, else a hidden prompt."""
+    """A secret not given with --set: from ``LEADFERRY_<FIELD>``, else asked for in a terminal,
+    else the next line of standard input (one line per secret, in the connector's order)."""
     from_env = os.environ.get(f"LEADFERRY_{field.id.upper()}")
     if from_env:
         return from_env
-    if not sys.stdin.isatty():
-        raise ConfigError(
-            f"{connector.label} accounts need {field.id} ({field.label}): set LEADFERRY_"
-            f"{field.id.upper()} or run in a terminal to be asked for it"
-        )
-    return str(typer.prompt(field.label, hide_input=True))
+    return read_secret(field.label, f"LEADFERRY_{field.id.upper()}")
 
 
 @app.command("add")
@@ -43,7 +44,7 @@ def add(
     connector: Annotated[str, typer.Option("--connector", "-c", help="leadexec, salesexec...")],
     set_: SetFlag = None,
 ) -> None:
-    """Add an account. Secrets not given are read from LEADFERRY_<FIELD> or asked for."""
+    """Add an account. Secrets not given come from LEADFERRY_<FIELD>, a prompt, or stdin."""
     from leadferry.connectors import get_connector
     from leadferry.service.accounts import add_account
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
@@ -31,6 +32,30 @@ class _State:
 state = _State()
 console = Console()
 err_console = Console(stderr=True)
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def read_secret(label: str, env_var: str | None = None, *, confirm: bool = False) -> str:
+    """A secret: asked for without echo in a terminal (twice when *confirm*), else the next
+    line of standard input, so that ``echo KEY | leadferry ...`` works in scripts.
+
+    Raises:
+        ConfigError: standard input has no line left for it (the message names *env_var*,
+            where the secret could come from instead).
+    """
+    if stdin_is_terminal():
+        return str(typer.prompt(label, hide_input=True, confirmation_prompt=confirm))
+    line = sys.stdin.readline()
+    if not line:
+        instead = f"set {env_var}, " if env_var else ""
+        raise ConfigError(
+            f"no {label} given: {instead}give it on a line of standard input, or run in a "
+            "terminal to be asked for it"
+        )
+    return line.removesuffix("\n").removesuffix("\r")
 
 
 def settings() -> Settings:
