@@ -29,7 +29,7 @@ SetFlag = Annotated[
 ]
 
 
-def _ask_secret(connector: type[Connector], field: CredentialField) -> str | None:
+def _ask_secret(_connector: type[Connector], field: CredentialField) -> str | None:
     """A secret not given with --set: from ``LEADFERRY_<FIELD>``, else asked for in a terminal,
     else the next line of standard input (one line per secret, in the connector's order)."""
     from_env = os.environ.get(f"LEADFERRY_{field.id.upper()}")
