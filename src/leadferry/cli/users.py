@@ -3,7 +3,8 @@
 Passwords never come from a flag (it would stay in the shell's history and in ``ps``): they are
 asked for twice, hidden, in a terminal, and otherwise read from the first line of standard input,
 so scripts can pipe them in (account secrets are read the same way, ``common.read_secret``).
-An API token is printed once, alone on standard output, so that ``TOKEN=$(leadferry tokens create ...)`` keeps it; the notes around it go to standard error.
+An API token is printed once, alone on standard output, so that
+``TOKEN=$(leadferry tokens create ...)`` keeps it; the notes around it go to standard error.
 """
 
 from __future__ import annotations
