@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -333,3 +334,36 @@ def test_every_command_has_help():
                 else ok("simulate", "leadexec", "--help")
             )
             assert "Usage" in out
+
+
+def test_version_is_printed():
+    from leadferry import __version__
+
+    assert ok("--version").strip() == f"leadferry {__version__}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--help",),
+        ("datasets", "create", "--help"),
+        ("datasets", "schedule", "--help"),
+        ("accounts", "add", "--help"),
+        ("serve", "--help"),
+        ("simulate", "leadexec", "--help"),
+        ("simulate", "avidtrak", "--help"),
+    ],
+)
+def test_help_labels_values_in_words_not_python_types(args):
+    out = ok(*args, env={"COLUMNS": "200"})
+    for noise in ("<bool>", "<int>", "<str>", "<float>", "list[", "{name}", "{"):
+        assert noise not in out, out
+    assert "shared/specs" not in out
+
+
+def test_help_names_arguments_and_values_plainly():
+    out = ok("datasets", "create", "--help", env={"COLUMNS": "200"})
+    assert "Usage: leadferry datasets create [OPTIONS] NAME" in out
+    assert re.search(r"--days-back\s+N\s", out)
+    assert re.search(r"--account\s+-a\s+TEXT\s", out)
+    assert re.search(r"--incremental\s+--no-incremental\s+Load only", out)

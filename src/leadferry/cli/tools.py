@@ -22,6 +22,7 @@ from leadferry.cli.common import (
     print_json,
     print_table,
 )
+from leadferry.cli.helptext import plain_help
 from leadferry.dates import today_in, zone
 from leadferry.errors import ConfigError, NotFoundError
 
@@ -159,7 +160,8 @@ def simulate(
     module = SIMULATORS[name]
     sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     sub.command(help=(module.__doc__ or "").strip().splitlines()[0])(_serve_command(name, module))
-    sub(args=ctx.args, prog_name=f"leadferry simulate {name}", standalone_mode=False)
+    command = plain_help(typer.main.get_command(sub))
+    command.main(args=ctx.args, prog_name=f"leadferry simulate {name}", standalone_mode=False)
 
 
 def _serve_command(name: str, module: Any) -> Any:
