@@ -110,7 +110,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def configure(
-    version: bool = typer.Option(
+    _version: bool = typer.Option(
         False, "--version", is_eager=True, callback=_print_version, help="Print the version."
     ),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v for INFO, -vv DEBUG."),
