@@ -2,7 +2,7 @@
 
 typer labels every option with its Python type (``<bool>``, ``<int>``, ``<list[str]>``) and
 wraps required arguments in braces (``{name}``): noise for someone who does not read Python.
-Flags get no label, whole numbers ``N``, other numbers ``NUMBER``, everything else ``TEXT``,
+Flags get no label, choices their values (``threads|celery``), whole numbers ``N``, other numbers ``NUMBER``, everything else ``TEXT``,
 and arguments their name in capitals, in brackets when optional.
 """
 
@@ -25,7 +25,11 @@ class _PlainArgument(TyperArgument):
         return None
 
 
-def _label(annotation: Any) -> str:
+def _label(option: TyperOption) -> str:
+    described = option.type_descriptor
+    if described.is_choice:
+        return "|".join(str(choice) for choice in described.choices or ())
+    annotation: Any = described.annotation
     if annotation is int or annotation == list[int]:
         return "N"
     if annotation is float:
@@ -43,7 +47,7 @@ def plain_help(command: Command) -> Command:
             param.metavar = param.metavar or (param.name or "").upper()
         elif isinstance(param, TyperOption) and param.metavar is None:
             flag = param.is_flag or param.count
-            param.metavar = "" if flag else _label(param.type_descriptor.annotation)
+            param.metavar = "" if flag else _label(param)
     for sub in getattr(command, "commands", {}).values():
         plain_help(sub)
     return command
