@@ -40,7 +40,11 @@ SHELL_ENV = os.environ | {
     "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
     "LEADFERRY_HOME": str(HOME),
 }
-SETUP = ("source .venv/bin/activate", f"export LEADFERRY_HOME={shlex.quote(str(HOME))}")
+SETUP = (
+    "source .venv/bin/activate",
+    "export LEADFERRY_HOME="
+    + (f"$PWD/{HOME.relative_to(ROOT)}" if HOME.is_relative_to(ROOT) else shlex.quote(str(HOME))),
+)
 DATED_METHODS = ("replace", "merge", "partition")
 """Dated reports take these in turn, so the demo shows each; undated counts are appended."""
 
@@ -68,7 +72,7 @@ def shell(command: str, *, capture: bool = False) -> str:
 
 
 def wait_until_up(url: str) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
             if httpx2.get(url + "/__health", timeout=1).status_code == 200:
@@ -131,7 +135,8 @@ def create_datasets(name: str, params: dict[str, dict[str, str]]) -> list[str]:
 
 
 def summarize(datasets: list[str]) -> None:
-    listed = {d["name"]: d for d in json.loads(shell("leadferry datasets list --json", capture=True))}
+    printed = shell("leadferry datasets list --json", capture=True)
+    listed = {dataset["name"]: dataset for dataset in json.loads(printed)}
     summary = Table(title=f"what the demo loaded into {HOME / 'warehouse.duckdb'}")
     for column in ("dataset", "report", "update", "window", "rows loaded", "seconds"):
         summary.add_column(column)

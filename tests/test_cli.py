@@ -367,3 +367,76 @@ def test_help_names_arguments_and_values_plainly():
     assert re.search(r"--days-back\s+N\s", out)
     assert re.search(r"--account\s+-a\s+TEXT\s", out)
     assert re.search(r"--incremental\s+--no-incremental\s+Load only", out)
+
+
+def create_leads(*flags):
+    ok("datasets", "create", "acme_leads", "--account", "acme", "--report", "leads",
+       "--param", "lid=271", *flags)  # fmt: skip
+
+
+def test_show_prints_settings_as_words_not_python(account):
+    create_leads("--days-back", "7")
+    out = ok("datasets", "show", "acme_leads", env={"COLUMNS": "200"})
+    assert "params: lid=271" in out
+    assert "owner: -" in out
+    for python in ("{'", "None", "True", "False", "[]"):
+        assert python not in out, out
+
+
+def test_undated_reports_are_not_described_as_yesterday(settings):
+    ok("accounts", "add", "sales", "--connector", "salesexec", "--set", "username=u",
+       "--set", "base_url=http://127.0.0.1:9", input="pw\n")  # fmt: skip
+    created = ok("datasets", "create", "waiting", "--account", "sales",
+                 "--report", "leads_awaiting_import_count", "--update", "append")  # fmt: skip
+    assert "yesterday" not in created
+    assert "no dates" in created
+    assert json.loads(ok("datasets", "show", "waiting", "--json"))["dates"].startswith("no dates")
+    assert "yesterday" not in ok("datasets", "list", env={"COLUMNS": "200"})
+
+
+def test_schedule_changes_only_the_flags_given(account):
+    create_leads()
+    ok("datasets", "schedule", "acme_leads", "--daily", "06:00", "--tz", "America/Chicago")
+    ok("datasets", "schedule", "acme_leads", "--retries", "3", "--retry-every", "10")
+    shown = json.loads(ok("datasets", "show", "acme_leads", "--json"))
+    assert shown["schedule"] == "daily at 06:00 America/Chicago"
+    assert shown["retry"] == {"every_minutes": 10, "retries": 3}
+    line = fails(2, "datasets", "schedule", "acme_leads", "--tz", "UTC")
+    assert "give it too" in line
+
+
+def test_edit_refuses_secrets_and_points_at_rotate(account, store):
+    line = fails(2, "accounts", "edit", "acme", "--set", "api_key=stolen")
+    assert "leadferry accounts rotate acme" in line
+    assert "stolen" not in line
+    assert store.get_account("acme").secrets["api_key"].get_secret_value() == API_KEY
+
+
+def test_merge_keys_are_checked_against_the_reports_columns(account):
+    line = fails(2, "datasets", "create", "acme_leads", "--account", "acme", "--report", "leads",
+                 "--param", "lid=1", "--update", "merge", "--merge-key", "nope")  # fmt: skip
+    assert "--merge-key nope: not a column of report leads" in line
+    create_leads("--update", "merge", "--merge-key", "uid")
+    assert "not a column" in fails(2, "datasets", "edit", "acme_leads", "--merge-key", "uid,nope")
+    assert json.loads(ok("datasets", "show", "acme_leads", "--json"))["merge_key"] == "uid"
+
+
+def test_a_dataset_that_never_ran_says_so(account, tmp_path):
+    create_leads()
+    assert "acme_leads has not run yet" in ok("history", "acme_leads")
+    assert "acme_leads has not run yet" in ok("preview", "acme_leads")
+    assert json.loads(ok("preview", "acme_leads", "--json")) == []
+    line = fails(2, "export", "acme_leads", "--format", "csv", "-o", str(tmp_path / "x.csv"))
+    assert "has not run yet" in line
+
+
+def test_update_methods_are_taken_in_any_case(account):
+    create_leads("--update", "Replace")
+    assert json.loads(ok("datasets", "show", "acme_leads", "--json"))["update_method"] == "replace"
+    ok("datasets", "edit", "acme_leads", "--update", "PARTITION")
+    assert json.loads(ok("datasets", "list", "--json"))[0]["update_method"] == "partition"
+
+
+def test_days_back_is_bounded(account):
+    line = fails(2, "window", "--days-back", "100000")
+    assert "use at most 36,600" in line

@@ -15,6 +15,7 @@ from leadferry.cli.common import (
     print_table,
     read_secret,
 )
+from leadferry.errors import ConfigError
 
 if TYPE_CHECKING:
     from leadferry.connectors.base import Connector, CredentialField
@@ -108,8 +109,17 @@ def edit(
     set_: SetFlag = None,
 ) -> None:
     """Change non-secret fields (base URL, time zone); a new base URL asks for the secrets again."""
+    from leadferry.connectors import get_connector
     from leadferry.service.accounts import ADDRESS_FIELDS
 
+    given = key_values(set_ or [], "--set")
+    with open_store() as store:
+        connector = get_connector(store.get_account(name).connector)
+    secret = [field for field in given if connector.field(field).secret]
+    if secret:
+        raise ConfigError(
+            f"{', '.join(secret)} is a secret: change it with `leadferry accounts rotate {name}`"
+        )
     moving = any(pair.partition("=")[0].strip() in ADDRESS_FIELDS for pair in set_ or [])
     _update(name, set_, ask_secrets=moving)
     console.print(f"updated account {name}")

@@ -75,6 +75,9 @@ def history(
     if json_:
         print_json([run_json(r, tz) for r in runs])
         return
+    if not runs:
+        console.print(not_run_yet(name))
+        return
     print_table(
         f"history of {name} (windows in {tz.key})",
         ["run", "trigger", "status", "window", "rows", "started", "seconds", "error"],
@@ -101,11 +104,17 @@ def _warehouse(statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT) -> Warehous
     return Warehouse(config.warehouse_path, config.lock_timeout, statement_timeout)
 
 
-def _table_of(name: str, table: str | None) -> str:
+def not_run_yet(name: str) -> str:
+    return f"{name} has not run yet: `leadferry run {name}` runs it now"
+
+
+def _table_of(name: str, table: str | None) -> str | None:
+    """The table to read of dataset *name*; None if the dataset has not run yet."""
     from leadferry.service.data import choose_table
 
     with open_store() as store:
-        return choose_table(store.get_dataset(name), table)
+        dataset = store.get_dataset(name)
+        return choose_table(dataset, table) if dataset.last_run is not None else None
 
 
 TableFlag = Annotated[
@@ -120,7 +129,14 @@ def preview(
     json_: JsonFlag = False,
 ) -> None:
     """Show the first rows of a dataset's table in the warehouse."""
-    result = _warehouse().preview(name, _table_of(name, table), limit)
+    chosen = _table_of(name, table)
+    if chosen is None:
+        if json_:
+            print_json([])
+        else:
+            console.print(not_run_yet(name))
+        return
+    result = _warehouse().preview(name, chosen, limit)
     if json_:
         print_json(result.as_dicts())
     else:
@@ -161,5 +177,8 @@ def export(
     if output.endswith(("/", os.sep)):
         raise ConfigError(f"--output {output} names a folder: name a file to write")
     path = Path(output)
-    rows = _warehouse().export(name, _table_of(name, table), fmt, path)
+    chosen = _table_of(name, table)
+    if chosen is None:
+        raise ConfigError(not_run_yet(name))
+    rows = _warehouse().export(name, chosen, fmt, path)
     console.print(f"wrote {rows:,} rows to {path}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from leadferry.cli.common import (
     DateFlag,
@@ -22,7 +23,7 @@ from leadferry.cli.common import (
     print_json,
     print_table,
 )
-from leadferry.dates import DateSelection, zone
+from leadferry.dates import zone
 from leadferry.errors import ConfigError
 from leadferry.service.runs import days_of, when
 
@@ -109,7 +110,7 @@ def create(
     owner: OwnerFlag = None,
 ) -> None:
     """Create a dataset from a report, its parameters and a date selection."""
-    from leadferry.service.datasets import create_dataset
+    from leadferry.service.datasets import create_dataset, dates_text
     from leadferry.store import DatasetSpec
 
     selection = date_selection(date, days_back, from_date, from_days_back, to_date, to_days_back)
@@ -127,9 +128,9 @@ def create(
         incremental=incremental_settings(incremental, lookback, incremental_start, None),
     )
     with open_store() as store:
-        create_dataset(store, spec, now())
+        created = create_dataset(store, spec, now())
     console.print(
-        f"created dataset {name} ({report}, {selection.describe()}, {spec.update_method})"
+        f"created dataset {name} ({report}, {dates_text(created)}, {created.update_method})"
     )
 
 
@@ -194,7 +195,7 @@ def edit(
 @app.command("list")
 def list_(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List datasets with their report, dates, update method and last run."""
-    from leadferry.service.datasets import dataset_zone, describe
+    from leadferry.service.datasets import dataset_zone, dates_text, describe
 
     with open_store() as store:
         datasets = store.list_datasets()
@@ -210,7 +211,7 @@ def list_(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = F
                 d.name,
                 d.account,
                 f"{d.connector}/{d.report}",
-                DateSelection.parse(d.date_selection).describe(),
+                dates_text(d),
                 d.update_method,
                 when(d.last_run.started_at) if d.last_run else "never",
                 d.last_run.status if d.last_run else "",
@@ -238,7 +239,7 @@ def show(
         return
     for key, value in details.items():
         if key != "last_run":
-            console.print(f"[bold]{key}[/bold]: {value}")
+            console.print(f"[bold]{key}[/bold]: {escape(plain(value))}")
     print_table(
         "last runs",
         ["run", "trigger", "status", "window", "rows", "started", "error"],
@@ -255,6 +256,19 @@ def show(
             for r in runs
         ],
     )
+
+
+def plain(value: Any) -> str:
+    """A setting as a person writes it: ``lid=1``, ``a, b``, ``yes``; nothing set is ``-``."""
+    if value is None or value == {} or value == [] or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={plain(item)}" for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(plain(item) for item in value)
+    return str(value)
 
 
 @app.command("remove")

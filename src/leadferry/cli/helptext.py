@@ -2,8 +2,9 @@
 
 typer labels every option with its Python type (``<bool>``, ``<int>``, ``<list[str]>``) and
 wraps required arguments in braces (``{name}``): noise for someone who does not read Python.
-Flags get no label, choices their values (``threads|celery``), whole numbers ``N``, other numbers ``NUMBER``, everything else ``TEXT``,
-and arguments their name in capitals, in brackets when optional.
+Flags get no label, choices their values (``threads|celery``), whole numbers ``N``, other
+numbers ``NUMBER``, everything else ``TEXT``, and arguments their name in capitals, in
+brackets when optional.
 """
 
 from __future__ import annotations

@@ -64,12 +64,13 @@ def validate(store: Store, spec: DatasetSpec, now: dt.datetime) -> dict[str, Any
 
 
 def create_dataset(store: Store, spec: DatasetSpec, now: dt.datetime) -> Dataset:
-    """Validate and save a new dataset.
+    """Validate and save a new dataset (the update method in any case: ``Replace``).
 
     Raises:
         ConfigError: invalid settings (named); ConflictError: the name is taken;
         NotFoundError: no such account.
     """
+    spec = dataclasses.replace(spec, update_method=spec.update_method.lower())
     typed = validate(store, spec, now)
     return store.create_dataset(dataclasses.replace(spec, params=typed))
 
@@ -89,6 +90,8 @@ def edit_dataset(store: Store, name: str, changes: Mapping[str, Any], now: dt.da
         raise ConfigError(f"cannot change {', '.join(sorted(unknown))} of a dataset here")
     current = store.get_dataset(name)
     changes = dict(changes)
+    if "update_method" in changes:
+        changes["update_method"] = str(changes["update_method"]).lower()
     if changes.get("account", current.account) != current.account:
         moved_to = store.get_account(changes["account"]).connector
         if moved_to != current.connector:
@@ -107,7 +110,7 @@ def edit_dataset(store: Store, name: str, changes: Mapping[str, Any], now: dt.da
 
 
 def schedule_changes(
-    plan: Schedule,
+    plan: Schedule | None,
     *,
     retry_every: int | None = None,
     retries: int | None = None,
@@ -117,12 +120,14 @@ def schedule_changes(
     alert_webhook: str | None = None,
     alert_emails: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The dataset fields a Scheduling pane sets; None leaves a field as it is.
+    """The dataset fields a Scheduling pane sets; None (*plan* too) leaves a field as it is.
 
     Raises:
         ConfigError: retry settings that contradict each other or are below 1.
     """
-    changes: dict[str, Any] = {"schedule": None if plan.kind == "manual" else plan.as_json()}
+    changes: dict[str, Any] = {}
+    if plan is not None:
+        changes["schedule"] = None if plan.kind == "manual" else plan.as_json()
     if no_retry and (retry_every is not None or retries is not None):
         raise ConfigError(
             "do not retry cannot go with a retry interval or count (retry_every, retries)"
@@ -204,6 +209,14 @@ def next_window(dataset: Dataset, timezone: str, now: dt.datetime) -> DateWindow
     return DateSelection.parse(dataset.date_selection).resolve(timezone, today_in(timezone, now))
 
 
+def dates_text(dataset: Dataset) -> str:
+    """The dataset's date selection in words ("last 7 days"); "no dates" for undated reports,
+    which always read the vendor's current figures."""
+    if not get_connector(dataset.connector).report(dataset.report).dated:
+        return "no dates (the report takes none)"
+    return DateSelection.parse(dataset.date_selection).describe()
+
+
 def schedule_text(dataset: Dataset) -> str:
     from leadferry.schedule import Schedule
 
@@ -222,7 +235,7 @@ def describe(dataset: Dataset, tz: ZoneInfo) -> dict[str, Any]:
         "report": dataset.report,
         "params": dataset.params,
         "date_selection": dataset.date_selection or {},
-        "dates": DateSelection.parse(dataset.date_selection).describe(),
+        "dates": dates_text(dataset),
         "timezone": dataset.timezone,
         "update_method": dataset.update_method,
         "merge_key": dataset.merge_key,
