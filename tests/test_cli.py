@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from typer.testing import CliRunner
@@ -440,3 +441,30 @@ def test_update_methods_are_taken_in_any_case(account):
 def test_days_back_is_bounded(account):
     line = fails(2, "window", "--days-back", "100000")
     assert "use at most 36,600" in line
+
+
+def test_the_next_window_is_the_one_of_the_next_runs_day(account, store):
+    import datetime as dt
+
+    from leadferry.cli.common import now
+
+    create_leads("--days-back", "5")
+    ok("datasets", "schedule", "acme_leads", "--daily", "06:00", "--tz", "America/Los_Angeles")
+    later = now() + dt.timedelta(days=3)
+    store.set_state("acme_leads", next_run_at=later)
+    shown = json.loads(ok("datasets", "show", "acme_leads", "--json"))
+    run_day = later.astimezone(ZoneInfo("America/Los_Angeles")).date()
+    assert shown["next_window"]["start"].startswith(str(run_day - dt.timedelta(days=5)))
+    assert shown["next_window"]["end"].startswith(str(run_day))
+    assert shown["paused"] is False
+
+
+def test_a_paused_dataset_shows_no_next_run(account, store):
+    create_leads("--days-back", "5")
+    ok("datasets", "schedule", "acme_leads", "--daily", "06:00", "--when-failing", "pause")
+    store.set_state("acme_leads", failing=True)
+    shown = json.loads(ok("datasets", "show", "acme_leads", "--json"))
+    assert shown["paused"] is True
+    assert shown["next_run"] is None
+    assert "next_window" not in shown
+    assert "paused" in ok("datasets", "show", "acme_leads")

@@ -184,11 +184,12 @@ def set_schedule(
 
 
 def upcoming_runs(plan: Schedule | Dataset, now: dt.datetime, count: int = 5) -> list[dt.datetime]:
-    """The next *count* runs of a schedule (or a dataset's; none when manual), in its zone."""
+    """The next *count* runs of a schedule (or a dataset's; none when manual or paused), in its
+    zone."""
     from leadferry.schedule import Schedule, local, next_runs
 
     if not isinstance(plan, Schedule):
-        if not plan.schedule:
+        if not plan.schedule or is_paused(plan):
             return []
         plan = Schedule.parse(plan.schedule)
     return [local(slot, plan) for slot in next_runs(plan, now, count)]
@@ -202,11 +203,27 @@ def dataset_zone(store: Store, dataset: Dataset) -> str:
     return dataset_timezone(dataset, account, get_connector(dataset.connector))
 
 
+def is_paused(dataset: Dataset) -> bool:
+    """Whether the dataset's schedule is paused: its retries ran out and it waits for a resume."""
+    return dataset.state.failing and dataset.when_failing == "pause"
+
+
+def next_run_at(dataset: Dataset) -> dt.datetime | None:
+    """When the dataset runs next on its own: None when manual or paused."""
+    return None if is_paused(dataset) else dataset.state.next_run_at
+
+
 def next_window(dataset: Dataset, timezone: str, now: dt.datetime) -> DateWindow | None:
-    """The window a run started *now* would take (None for undated reports)."""
-    if not get_connector(dataset.connector).report(dataset.report).dated:
+    """The window the dataset's next run will load: the run its schedule has next (or a run
+    due now, or started now when it has none). None for undated reports and paused datasets.
+
+    Raises:
+        ConfigError: the selection cannot be resolved on that day.
+    """
+    if is_paused(dataset) or not get_connector(dataset.connector).report(dataset.report).dated:
         return None
-    return DateSelection.parse(dataset.date_selection).resolve(timezone, today_in(timezone, now))
+    at = max(dataset.state.next_run_at or now, now)
+    return DateSelection.parse(dataset.date_selection).resolve(timezone, today_in(timezone, at))
 
 
 def dates_text(dataset: Dataset) -> str:
@@ -242,7 +259,8 @@ def describe(dataset: Dataset, tz: ZoneInfo) -> dict[str, Any]:
         "description": dataset.description,
         "owner": dataset.owner,
         "schedule": schedule_text(dataset),
-        "next_run": when(dataset.state.next_run_at, tz) or None,
+        "next_run": when(next_run_at(dataset), tz) or None,
+        "paused": is_paused(dataset),
         "retry": {"every_minutes": dataset.retry_every, "retries": dataset.retries}
         if dataset.retry_every
         else None,
