@@ -378,7 +378,9 @@ class DatasetPublic(BaseModel):
     schedule_settings: dict[str, Any] | None = Field(
         description="The schedule as ScheduleIn takes it; null is manual."
     )
-    next_run: str | None = Field(description="When it runs next on its own; null: manual or paused.")
+    next_run: str | None = Field(
+        description="When it runs next on its own; null: manual or paused."
+    )
     paused: bool = Field(description="Its retries ran out and its schedule waits for a resume.")
     retry: RetryPublic | None
     when_failing: str
