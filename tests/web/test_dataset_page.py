@@ -207,10 +207,13 @@ def test_a_failing_dataset_can_be_resumed(store, acme_account, editor):
     make_dataset(store, "acme_leads", when_failing="pause")
     plan = Schedule.from_flags(daily="06:00", tz="America/Los_Angeles")
     set_schedule(store, "acme_leads", {"schedule": plan.as_json()}, NOW)
-    store.set_state("acme_leads", failing=True, next_run_at=None)
+    # The scheduler keeps the slot it had; a paused dataset shows neither it nor its window.
+    store.set_state("acme_leads", failing=True)
     page = editor.get("/datasets/acme_leads").text
     assert 'data-status="failing"' in page
     assert "paused while failing" in page
+    assert "none while paused" in page
+    assert '<span class="muted">paused</span>' in editor.get("/").text
     assert 'data-testid="resume"' in page
 
     answer = editor.send_form("POST", "/datasets/acme_leads/resume")
