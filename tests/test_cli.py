@@ -468,3 +468,41 @@ def test_a_paused_dataset_shows_no_next_run(account, store):
     assert shown["next_run"] is None
     assert "next_window" not in shown
     assert "paused" in ok("datasets", "show", "acme_leads")
+
+
+def test_times_are_on_the_datasets_clock_with_its_zone(account, store):
+    import datetime as dt
+
+    create_leads()
+    ok("datasets", "schedule", "acme_leads", "--daily", "06:00", "--tz", "America/Los_Angeles")
+    store.set_state("acme_leads", next_run_at=dt.datetime(2026, 12, 3, 14, 0, tzinfo=dt.UTC))
+    shown = ok("datasets", "show", "acme_leads", env={"COLUMNS": "200"})
+    assert "next_run: 2026-12-03 06:00:00 PST" in shown
+    assert "next_window: 2026-12-02 (1 day)" in shown
+    shown_json = json.loads(ok("datasets", "show", "acme_leads", "--json"))
+    assert shown_json["next_run"] == "2026-12-03T06:00:00-08:00"
+    scheduled = ok("datasets", "schedule", "acme_leads", "--retries", "1", "--retry-every", "5",
+                   "--now", "2026-11-23T20:00:00+00:00")  # fmt: skip
+    assert "2026-11-24 06:00:00 PST" in scheduled
+    assert "+00:00" not in scheduled
+
+
+def test_a_runs_times_are_on_the_datasets_clock_in_list_history_and_preview(settings):
+    from tests.conftest import leadexec_app, serve_on_loopback
+
+    with serve_on_loopback(leadexec_app()[1]) as url:
+        ok("accounts", "add", "acme", "--connector", "leadexec", "--set", f"base_url={url}/",
+           input=f"{API_KEY}\n")  # fmt: skip
+        create_leads("--from", "2026-11-16", "--to", "2026-11-17")
+        ok("run", "acme_leads")
+    wide = {"COLUMNS": "250"}
+    for out in (
+        ok("datasets", "list", env=wide),
+        ok("history", "acme_leads", env=wide),
+        ok("preview", "acme_leads", "--limit", "2", env={"COLUMNS": "3000"}),
+    ):
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d PST", out), out
+        assert "+00:00" not in out
+    assert "rows loaded" in ok("history", "acme_leads", env=wide)
+    listed = json.loads(ok("datasets", "list", "--json"))[0]["last_run"]
+    assert listed["started_at"].endswith("-08:00")

@@ -174,12 +174,35 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
-def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def local(value: dt.datetime | None, tz: dt.tzinfo | None) -> str:
+    """A moment as people read it on one clock, the dataset's: ``2026-11-23 12:00:05 PST``.
+
+    (``--json`` gives ISO 8601 with the offset instead.)"""
+    if value is None:
+        return ""
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def print_table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    tz: ZoneInfo | None = None,
+) -> None:
+    """Print *rows* under *columns*; aware times in the cells are shown in *tz* when given."""
     table = Table(title=title, show_lines=False)
     for column in columns:
         table.add_column(column, overflow="fold")
+
+    def text(cell: Any) -> str:
+        if cell is None:
+            return ""
+        if tz is not None and isinstance(cell, dt.datetime) and cell.tzinfo is not None:
+            return local(cell, tz)
+        return str(cell)
+
     for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+        table.add_row(*(text(cell) for cell in row))
     console.print(table)
 
 

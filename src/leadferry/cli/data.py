@@ -13,6 +13,7 @@ from leadferry.cli.common import (
     console,
     dataset_zone,
     err_console,
+    local,
     open_store,
     print_json,
     print_table,
@@ -20,7 +21,7 @@ from leadferry.cli.common import (
     settings,
 )
 from leadferry.errors import ConfigError
-from leadferry.service.runs import days_of, when
+from leadferry.service.runs import days_of
 from leadferry.warehouse import DEFAULT_STATEMENT_TIMEOUT
 
 if TYPE_CHECKING:
@@ -79,8 +80,8 @@ def history(
         console.print(not_run_yet(name))
         return
     print_table(
-        f"history of {name} (windows in {tz.key})",
-        ["run", "trigger", "status", "window", "rows", "started", "seconds", "error"],
+        f"history of {name} (windows and times in {tz.key})",
+        ["run", "trigger", "status", "window", "rows loaded", "started", "seconds", "error"],
         [
             (
                 r.id,
@@ -88,7 +89,7 @@ def history(
                 r.status,
                 days_of(r.window_start, r.window_end, tz),
                 f"{r.total_rows:,}",
-                when(r.started_at, tz),
+                local(r.started_at, tz),
                 f"{(r.finished_at - r.started_at).total_seconds():.1f}" if r.finished_at else "",
                 r.error or "",
             )
@@ -139,8 +140,10 @@ def preview(
     result = _warehouse().preview(name, chosen, limit)
     if json_:
         print_json(result.as_dicts())
-    else:
-        print_table(None, result.columns, result.rows)
+        return
+    with open_store() as store:
+        tz = dataset_zone(store, name)
+    print_table(f"{name}.{chosen} (times in {tz.key})", result.columns, result.rows, tz)
 
 
 def query(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 import typer
@@ -18,6 +19,7 @@ from leadferry.cli.common import (
     console,
     date_selection,
     key_values,
+    local,
     now,
     open_store,
     print_json,
@@ -25,7 +27,7 @@ from leadferry.cli.common import (
 )
 from leadferry.dates import zone
 from leadferry.errors import ConfigError
-from leadferry.service.runs import days_of, when
+from leadferry.service.runs import days_of
 
 app = typer.Typer(help="Create, list, show, edit and remove datasets.", no_args_is_help=True)
 
@@ -205,7 +207,7 @@ def list_(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = F
         return
     print_table(
         None,
-        ["dataset", "account", "report", "dates", "update", "last run", "status", "rows"],
+        ["dataset", "account", "report", "dates", "update", "last run", "status", "rows loaded"],
         [
             (
                 d.name,
@@ -213,9 +215,9 @@ def list_(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = F
                 f"{d.connector}/{d.report}",
                 dates_text(d),
                 d.update_method,
-                when(d.last_run.started_at) if d.last_run else "never",
+                local(d.last_run.started_at, zones[d.name]) if d.last_run else "never",
                 d.last_run.status if d.last_run else "",
-                d.last_run.total_rows if d.last_run else "",
+                f"{d.last_run.total_rows:,}" if d.last_run else "",
             )
             for d in datasets
         ],
@@ -237,20 +239,29 @@ def show(
     if json_:
         print_json(details)
         return
-    for key, value in details.items():
+    tz = zone(timezone)
+    shown = dict(details)
+    for key in ("next_run", "cursor"):
+        if shown.get(key):
+            shown[key] = local(dt.datetime.fromisoformat(shown[key]), tz)
+    if "next_window" in shown:
+        window = shown["next_window"]
+        starts, ends = (dt.datetime.fromisoformat(window[end]) for end in ("start", "end"))
+        shown["next_window"] = days_of(starts, ends, tz)
+    for key, value in shown.items():
         if key != "last_run":
             console.print(f"[bold]{key}[/bold]: {escape(plain(value))}")
     print_table(
-        "last runs",
-        ["run", "trigger", "status", "window", "rows", "started", "error"],
+        f"last runs (times in {timezone})",
+        ["run", "trigger", "status", "window", "rows loaded", "started", "error"],
         [
             (
                 r.id,
                 r.trigger,
                 r.status,
-                days_of(r.window_start, r.window_end, zone(timezone)),
+                days_of(r.window_start, r.window_end, tz),
                 f"{r.total_rows:,}",
-                when(r.started_at, zone(timezone)),
+                local(r.started_at, tz),
                 r.error or "",
             )
             for r in runs

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from leadferry.cli.common import console, now, open_store, print_json, settings
+from leadferry.cli.common import (
+    console,
+    dataset_zone,
+    local,
+    now,
+    open_store,
+    print_json,
+    settings,
+)
 from leadferry.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -145,9 +153,9 @@ def schedule(
     if json_:
         print_json({"next_runs": [slot.isoformat() for slot in upcoming]})
         return
-    console.print(f"{name}: {described}", highlight=False)
+    console.print(f"{name}: {described}; next runs:", highlight=False)
     for slot in upcoming:
-        console.print(f"  {slot.isoformat()}", highlight=False)
+        console.print(f"  {local(slot, slot.tzinfo)}", highlight=False)
 
 
 def resume(name: Annotated[str, typer.Argument(help="The failing dataset.")]) -> None:
@@ -156,7 +164,8 @@ def resume(name: Annotated[str, typer.Argument(help="The failing dataset.")]) ->
 
     with open_store() as store:
         upcoming = resume_dataset(store, name, now())
-    console.print(f"{name}: resumed; next run {upcoming.isoformat() if upcoming else 'manual'}")
+        tz = dataset_zone(store, name)
+    console.print(f"{name}: resumed; next run {local(upcoming, tz) if upcoming else 'manual'}")
 
 
 def serve(

@@ -275,8 +275,8 @@ def describe(dataset: Dataset, tz: ZoneInfo) -> dict[str, Any]:
         if last is None
         else {
             "status": last.status,
-            "started_at": when(last.started_at),
-            "finished_at": when(last.finished_at),
+            "started_at": when(last.started_at, tz),
+            "finished_at": when(last.finished_at, tz),
             "seconds": last.duration,
             "window": days_of(last.window_start, last.window_end, tz) or None,
             "rows": last.rows,
