@@ -40,6 +40,7 @@ SHELL_ENV = os.environ | {
     "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
     "LEADFERRY_HOME": str(HOME),
 }
+WAREHOUSE = (HOME.relative_to(ROOT) if HOME.is_relative_to(ROOT) else HOME) / "warehouse.duckdb"
 SETUP = (
     "source .venv/bin/activate",
     "export LEADFERRY_HOME="
@@ -137,21 +138,20 @@ def create_datasets(name: str, params: dict[str, dict[str, str]]) -> list[str]:
 def summarize(datasets: list[str]) -> None:
     printed = shell("leadferry datasets list --json", capture=True)
     listed = {dataset["name"]: dataset for dataset in json.loads(printed)}
-    summary = Table(title=f"what the demo loaded into {HOME / 'warehouse.duckdb'}")
-    for column in ("dataset", "report", "update", "window", "rows loaded", "seconds"):
+    summary = Table(title=f"what the demo loaded into {WAREHOUSE}")
+    for column in ("dataset (connector_report)", "update", "window", "rows loaded", "seconds"):
         summary.add_column(column)
     for name in datasets:
         dataset, last = listed[name], listed[name]["last_run"]
         summary.add_row(
             name,
-            f"{dataset['connector']}/{dataset['report']}",
             dataset["update_method"],
             last["window"] or "(no dates)",
             ", ".join(f"{table}: {count:,}" for table, count in last["rows"].items()),
             f"{last['seconds']:.1f}",
         )
-    # A table folds its cells to fit; at least 150 columns keep each row on one line.
-    Console(highlight=False, width=max(150, console.width)).print(summary)
+    # A table folds its cells to fit; at least 140 columns keep each row on one line.
+    Console(highlight=False, width=max(140, console.width)).print(summary)
 
 
 def serve_until_interrupted() -> None:
@@ -193,7 +193,7 @@ def main() -> None:
             'leadferry query "select report_day, count(*) as leads from leadexec_leads.leads '
             'group by 1 order by 1 desc limit 3"'
         )
-        console.print(f"\nThe warehouse is plain DuckDB: {HOME / 'warehouse.duckdb'}")
+        console.print(f"\nThe warehouse is plain DuckDB: {WAREHOUSE}")
         if keep_serving:
             serve_until_interrupted()
             return
