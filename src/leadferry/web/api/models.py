@@ -351,7 +351,7 @@ class LastRunPublic(BaseModel):
     finished_at: str
     seconds: float | None
     window: str | None
-    rows: dict[str, int]
+    rows: dict[str, int] = Field(description="Rows loaded by the run, per table.")
     error: str | None
 
 
@@ -418,7 +418,7 @@ class RunPublic(BaseModel):
     trigger: str
     window_start: str | None
     window_end: str | None
-    rows: dict[str, int]
+    rows: dict[str, int] = Field(description="Rows loaded by the run, per table.")
     error: str | None
     started_at: str
     finished_at: str | None
