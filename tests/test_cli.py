@@ -413,13 +413,16 @@ def test_edit_refuses_secrets_and_points_at_rotate(account, store):
     assert store.get_account("acme").secrets["api_key"].get_secret_value() == API_KEY
 
 
-def test_merge_keys_are_checked_against_the_reports_columns(account):
-    line = fails(2, "datasets", "create", "acme_leads", "--account", "acme", "--report", "leads",
-                 "--param", "lid=1", "--update", "merge", "--merge-key", "nope")  # fmt: skip
-    assert "--merge-key nope: not a column of report leads" in line
-    create_leads("--update", "merge", "--merge-key", "uid")
-    assert "not a column" in fails(2, "datasets", "edit", "acme_leads", "--merge-key", "uid,nope")
-    assert json.loads(ok("datasets", "show", "acme_leads", "--json"))["merge_key"] == "uid"
+def test_merge_keys_are_checked_against_the_reports_columns(settings):
+    ok("accounts", "add", "calls", "--connector", "avidtrak",
+       "--set", "base_url=http://127.0.0.1:9/calls", input="pin\n")  # fmt: skip
+    create = ("datasets", "create", "offline", "--account", "calls", "--report",
+              "offline_portal_calls", "--update", "merge")  # fmt: skip
+    line = fails(2, *create, "--merge-key", "nope")
+    assert "--merge-key nope: not a column of report offline_portal_calls" in line
+    ok(*create, "--merge-key", "call_id")
+    assert "not a column" in fails(2, "datasets", "edit", "offline", "--merge-key", "call_id,x")
+    assert json.loads(ok("datasets", "show", "offline", "--json"))["merge_key"] == "call_id"
 
 
 def test_a_dataset_that_never_ran_says_so(account, tmp_path):

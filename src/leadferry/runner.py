@@ -116,8 +116,9 @@ def check_dataset_settings(
         raise ConfigError(f"report {report.slug} has no date column to partition by")
     if merge_key is not None and update_method != "merge":
         raise ConfigError("--merge-key only applies to the merge update method")
-    columns = report.tables[0].columns
-    if merge_key is not None and columns:
+    main = report.tables[0]
+    columns = main.columns
+    if merge_key is not None and columns and not main.more_columns:
         unknown = [key for key in merge_key.split(",") if key.strip() not in columns]
         if unknown:
             raise ConfigError(
