@@ -18,6 +18,7 @@ import os
 import secrets
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -92,7 +93,11 @@ def start_simulator(name: str) -> tuple[subprocess.Popen[bytes], str]:
         ["bash", "-c", f"exec {command}"], cwd=ROOT, env=SHELL_ENV, stdout=subprocess.DEVNULL
     )
     url = f"http://127.0.0.1:{port}"
-    wait_until_up(url)
+    try:
+        wait_until_up(url)
+    except SystemExit:
+        server.terminate()
+        raise
     return server, url
 
 
@@ -175,6 +180,8 @@ def serve_until_interrupted() -> None:
 
 def main() -> None:
     keep_serving = "--serve" in sys.argv[1:]
+    # Ctrl-C ends the demo even when started from a shell that ignores it for background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     shutil.rmtree(HOME, ignore_errors=True)
     console.print("Every command below works pasted into a shell at the top of the clone, after:")
     for line in SETUP:

@@ -56,7 +56,11 @@ def test_the_demos_printed_commands_are_whole_and_work_pasted(tmp_path):
 
 def test_demo_ui_serves_the_demo_with_the_printed_login_until_ctrl_c(tmp_path):
     demo = subprocess.Popen(
-        [*DEMO, "--serve"], env=demo_env(tmp_path / "demo"), stdout=subprocess.PIPE, text=True
+        [*DEMO, "--serve"],
+        env=demo_env(tmp_path / "demo"),
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # so that a demo that hangs can be stopped with its children
     )
     try:
         assert demo.stdout is not None
@@ -83,4 +87,12 @@ def test_demo_ui_serves_the_demo_with_the_printed_login_until_ctrl_c(tmp_path):
             assert "leadexec_leads" in center
     finally:
         demo.send_signal(signal.SIGINT)  # Ctrl-C
-        assert demo.wait(timeout=60) == 0
+        try:
+            stopped = demo.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait()
+            raise
+        finally:
+            demo.stdout.close()
+    assert stopped == 0
