@@ -35,6 +35,15 @@ def fails(code, *args, **kwargs):
 
 
 @pytest.fixture
+def wide(monkeypatch):
+    """The commands' console as wide as a table of every column needs: no cell folds. (Its
+    width is read from COLUMNS once, when the module is imported.)"""
+    from leadferry.cli import common
+
+    monkeypatch.setattr(common.console, "width", 3000)
+
+
+@pytest.fixture
 def account(settings):
     ok(
         "accounts",
@@ -375,7 +384,7 @@ def create_leads(*flags):
        "--param", "lid=271", *flags)  # fmt: skip
 
 
-def test_show_prints_settings_as_words_not_python(account):
+def test_show_prints_settings_as_words_not_python(account, wide):
     create_leads("--days-back", "7")
     out = ok("datasets", "show", "acme_leads", env={"COLUMNS": "200"})
     assert "params: lid=271" in out
@@ -384,7 +393,7 @@ def test_show_prints_settings_as_words_not_python(account):
         assert python not in out, out
 
 
-def test_undated_reports_are_not_described_as_yesterday(settings):
+def test_undated_reports_are_not_described_as_yesterday(settings, wide):
     ok("accounts", "add", "sales", "--connector", "salesexec", "--set", "username=u",
        "--set", "base_url=http://127.0.0.1:9", input="pw\n")  # fmt: skip
     created = ok("datasets", "create", "waiting", "--account", "sales",
@@ -473,7 +482,7 @@ def test_a_paused_dataset_shows_no_next_run(account, store):
     assert "paused" in ok("datasets", "show", "acme_leads")
 
 
-def test_times_are_on_the_datasets_clock_with_its_zone(account, store):
+def test_times_are_on_the_datasets_clock_with_its_zone(account, store, wide):
     import datetime as dt
 
     create_leads()
@@ -490,7 +499,7 @@ def test_times_are_on_the_datasets_clock_with_its_zone(account, store):
     assert "+00:00" not in scheduled
 
 
-def test_a_runs_times_are_on_the_datasets_clock_in_list_history_and_preview(settings):
+def test_a_runs_times_are_on_the_datasets_clock_in_list_history_and_preview(settings, wide):
     from tests.conftest import leadexec_app, serve_on_loopback
 
     with serve_on_loopback(leadexec_app()[1]) as url:
