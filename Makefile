@@ -6,7 +6,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 PYTEST_ARGS ?=
 N ?= 1000
 
-.PHONY: demo test check soak lint format bench screenshots clean
+.PHONY: demo demo-ui test check soak lint format bench screenshots clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -18,6 +18,10 @@ N ?= 1000
 
 demo: .venv/.synced
 	$(UV) run --frozen python scripts/demo.py
+
+# The demo with its simulators kept up and the web Data Center served, until Ctrl-C.
+demo-ui: .venv/.synced
+	$(UV) run --frozen python scripts/demo.py --serve
 
 # The suite starts hundreds of Python processes: they keep their bytecode (in .cache/, out of
 # the tree) even where the environment says not to write any, or each would compile leadferry and

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from zoneinfo import ZoneInfo
 
 import pytest
 import typer
@@ -33,6 +35,15 @@ def fails(code, *args, **kwargs):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
     return lines[0]
+
+
+@pytest.fixture
+def wide(monkeypatch):
+    """The commands' console as wide as a table of every column needs: no cell folds. (Its
+    width is read from COLUMNS once, when the module is imported.)"""
+    from leadferry.cli import common
+
+    monkeypatch.setattr(common.console, "width", 3000)
 
 
 @pytest.fixture
@@ -131,9 +142,22 @@ def test_accounts_mask_secrets_and_count_datasets(account):
     assert API_KEY not in ok("accounts", "list")
 
 
-def test_a_secret_is_never_asked_for_without_a_terminal(settings):
-    line = fails(2, "accounts", "add", "acme", "--connector", "leadexec")
+def test_without_a_terminal_or_standard_input_the_secret_is_named(settings):
+    line = fails(2, "accounts", "add", "acme", "--connector", "leadexec", input="")
     assert "LEADFERRY_API_KEY" in line
+    assert "standard input" in line
+
+
+def test_secrets_are_read_from_standard_input_when_it_is_not_a_terminal(settings, store):
+    add = ("accounts", "add", "acme", "--connector", "leadexec")
+    out = ok(*add, "--set", "base_url=http://127.0.0.1:9/", input=f"{API_KEY}\n")
+    assert API_KEY not in out
+    assert store.get_account("acme").secrets["api_key"].get_secret_value() == API_KEY
+    ok("accounts", "rotate", "acme", input="new-key-0002\r\n")
+    assert store.get_account("acme").secrets["api_key"].get_secret_value() == "new-key-0002"
+    moved = ok("accounts", "edit", "acme", "--set", "base_url=http://127.0.0.1:10/", input="k3\n")
+    assert "updated account acme" in moved
+    assert store.get_account("acme").secrets["api_key"].get_secret_value() == "k3"
 
 
 def test_unknown_fields_connectors_and_duplicates_are_named(account):

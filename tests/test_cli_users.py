@@ -9,8 +9,7 @@ from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
 from leadferry import auth
-from leadferry.cli import app
-from leadferry.cli import users as users_cli
+from leadferry.cli import app, common
 from leadferry.store import Store
 
 cli = CliRunner()
@@ -68,7 +67,7 @@ def test_a_user_is_added_with_a_password_from_stdin(settings, admin):
 
 
 def test_in_a_terminal_the_password_is_asked_twice_unechoed(settings, monkeypatch):
-    monkeypatch.setattr(users_cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(common, "stdin_is_terminal", lambda: True)
     result = ok("users", "add", "ana", input=f"{PASSWORD}\n{PASSWORD}\n")
     assert PASSWORD not in result.output
     assert "Repeat" in result.output
@@ -84,7 +83,7 @@ def test_in_a_terminal_the_password_is_asked_twice_unechoed(settings, monkeypatc
     [
         (["--role", "root"], PASSWORD, "unknown role 'root': use one of viewer, editor, admin"),
         ([], "sh0rt", "a password needs at least 8 characters"),
-        ([], "", "no password: give it on the first line of standard input"),
+        ([], "", "no password given: give it on a line of standard input"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(settings, args, input, message):

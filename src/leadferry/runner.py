@@ -117,6 +117,15 @@ def check_dataset_settings(
         raise ConfigError(f"report {report.slug} has no date column to partition by")
     if merge_key is not None and update_method != "merge":
         raise ConfigError("--merge-key only applies to the merge update method")
+    main = report.tables[0]
+    columns = main.columns
+    if merge_key is not None and columns and not main.more_columns:
+        unknown = [key for key in merge_key.split(",") if key.strip() not in columns]
+        if unknown:
+            raise ConfigError(
+                f"--merge-key {', '.join(unknown)}: not a column of report {report.slug} "
+                f"(its columns: {', '.join(columns)})"
+            )
     if incremental is not None:
         if not report.cursor_column:
             raise ConfigError(f"report {report.slug} cannot be loaded incrementally")

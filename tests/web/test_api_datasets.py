@@ -39,11 +39,13 @@ def test_a_dataset_with_a_date_range_a_schedule_and_retries(editor_api):
     assert answer.headers["location"] == "/api/v1/datasets/leads"
     shown = answer.json()
     assert shown["dates"] == "2026-11-16 to 1 days back"
+    # The next run, Thursday 06:30 UTC, is Wednesday 11-25 in Los Angeles: it loads up to 11-24.
     assert shown["next_window"] == {
         "start": "2026-11-16T00:00:00-08:00",
-        "end": "2026-11-23T00:00:00-08:00",
+        "end": "2026-11-25T00:00:00-08:00",
         "timezone": "America/Los_Angeles",
     }
+    assert shown["paused"] is False
     assert shown["schedule"] == "weekly on Mon, Thu at 06:30 UTC"
     assert shown["schedule_settings"] == {
         "kind": "weekly",

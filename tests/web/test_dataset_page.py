@@ -51,8 +51,11 @@ def test_the_page_shows_settings_schedule_next_run_and_its_window(store, acme_ac
     assert "Leads for the call center" in text
     assert re.search(r'id="schedule">[^<]*06:00', text)
     assert "2026-11-24 06:00 PST" in re.search(r'id="next-run">(.*?)</dd>', text).group(1)
-    # Two days back from Monday 2026-11-23 in Los Angeles: Saturday and Sunday.
-    assert "2026-11-21 .. 2026-11-22 (2 days)" in text
+    # The next run is Tuesday 2026-11-24 in Los Angeles: two days back from it, Sunday and
+    # Monday (not the window of a run started now, on Monday).
+    assert "2026-11-22 .. 2026-11-23 (2 days)" in re.search(
+        r'id="next-window">(.*?)</dd>', text
+    ).group(1)
     assert "<code>lid=271</code>" in text
     assert re.search(r'id="setting-owner">Ops team<', text)
     assert re.search(r'id="setting-dates">last 2 days<', text)
@@ -207,10 +210,13 @@ def test_a_failing_dataset_can_be_resumed(store, acme_account, editor):
     make_dataset(store, "acme_leads", when_failing="pause")
     plan = Schedule.from_flags(daily="06:00", tz="America/Los_Angeles")
     set_schedule(store, "acme_leads", {"schedule": plan.as_json()}, NOW)
-    store.set_state("acme_leads", failing=True, next_run_at=None)
+    # The scheduler keeps the slot it had; a paused dataset shows neither it nor its window.
+    store.set_state("acme_leads", failing=True)
     page = editor.get("/datasets/acme_leads").text
     assert 'data-status="failing"' in page
     assert "paused while failing" in page
+    assert "none while paused" in page
+    assert '<span class="muted">paused</span>' in editor.get("/").text
     assert 'data-testid="resume"' in page
 
     answer = editor.send_form("POST", "/datasets/acme_leads/resume")

@@ -18,6 +18,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
+from leadferry import __version__
 from leadferry.cli import (
     accounts,
     backfill,
@@ -31,6 +32,7 @@ from leadferry.cli import (
     worker,
 )
 from leadferry.cli.common import state
+from leadferry.cli.helptext import plain_help
 from leadferry.errors import ConfigError, LeadferryError
 from leadferry.scrub import scrub
 
@@ -38,6 +40,10 @@ from leadferry.scrub import scrub
 class _Group(TyperGroup):
     """Turns any error into one line on stderr and exit 2 (bad input) or 1 (failure); only
     ``--debug`` shows a traceback."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        plain_help(self)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -96,8 +102,17 @@ worker.register(app)
 tools.register(app)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"leadferry {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def configure(
+    _version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="Print the version."
+    ),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v for INFO, -vv DEBUG."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
 ) -> None:

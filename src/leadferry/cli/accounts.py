@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from leadferry.cli.common import console, key_values, open_store, print_json, print_table
+from leadferry.cli.common import (
+    console,
+    key_values,
+    open_store,
+    print_json,
+    print_table,
+    read_secret,
+)
 from leadferry.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -24,17 +30,13 @@ SetFlag = Annotated[
 ]
 
 
-def _ask_secret(connector: type[Connector], field: CredentialField) -> str | None:
-    """A secret not given with --set: from ``LEADFERRY_<FIELD>``, else a hidden prompt."""
+def _ask_secret(_connector: type[Connector], field: CredentialField) -> str | None:
+    """A secret not given with --set: from ``LEADFERRY_<FIELD>``, else asked for in a terminal,
+    else the next line of standard input (one line per secret, in the connector's order)."""
     from_env = os.environ.get(f"LEADFERRY_{field.id.upper()}")
     if from_env:
         return from_env
-    if not sys.stdin.isatty():
-        raise ConfigError(
-            f"{connector.label} accounts need {field.id} ({field.label}): set LEADFERRY_"
-            f"{field.id.upper()} or run in a terminal to be asked for it"
-        )
-    return str(typer.prompt(field.label, hide_input=True))
+    return read_secret(field.label, f"LEADFERRY_{field.id.upper()}")
 
 
 @app.command("add")
@@ -43,7 +45,7 @@ def add(
     connector: Annotated[str, typer.Option("--connector", "-c", help="leadexec, salesexec...")],
     set_: SetFlag = None,
 ) -> None:
-    """Add an account. Secrets not given are read from LEADFERRY_<FIELD> or asked for."""
+    """Add an account. Secrets not given come from LEADFERRY_<FIELD>, a prompt, or stdin."""
     from leadferry.connectors import get_connector
     from leadferry.service.accounts import add_account
 
@@ -107,8 +109,17 @@ def edit(
     set_: SetFlag = None,
 ) -> None:
     """Change non-secret fields (base URL, time zone); a new base URL asks for the secrets again."""
+    from leadferry.connectors import get_connector
     from leadferry.service.accounts import ADDRESS_FIELDS
 
+    given = key_values(set_ or [], "--set")
+    with open_store() as store:
+        connector = get_connector(store.get_account(name).connector)
+    secret = [field for field in given if connector.field(field).secret]
+    if secret:
+        raise ConfigError(
+            f"{', '.join(secret)} is a secret: change it with `leadferry accounts rotate {name}`"
+        )
     moving = any(pair.partition("=")[0].strip() in ADDRESS_FIELDS for pair in set_ or [])
     _update(name, set_, ask_secrets=moving)
     console.print(f"updated account {name}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
@@ -31,6 +32,30 @@ class _State:
 state = _State()
 console = Console()
 err_console = Console(stderr=True)
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def read_secret(label: str, env_var: str | None = None, *, confirm: bool = False) -> str:
+    """A secret: asked for without echo in a terminal (twice when *confirm*), else the next
+    line of standard input, so that ``echo KEY | leadferry ...`` works in scripts.
+
+    Raises:
+        ConfigError: standard input has no line left for it (the message names *env_var*,
+            where the secret could come from instead).
+    """
+    if stdin_is_terminal():
+        return str(typer.prompt(label, hide_input=True, confirmation_prompt=confirm))
+    line = sys.stdin.readline()
+    if not line:
+        instead = f"set {env_var}, " if env_var else ""
+        raise ConfigError(
+            f"no {label} given: {instead}give it on a line of standard input, or run in a "
+            "terminal to be asked for it"
+        )
+    return line.removesuffix("\n").removesuffix("\r")
 
 
 def settings() -> Settings:
@@ -149,12 +174,35 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
-def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def local(value: dt.datetime | None, tz: dt.tzinfo | None) -> str:
+    """A moment as people read it on one clock, the dataset's: ``2026-11-23 12:00:05 PST``.
+
+    (``--json`` gives ISO 8601 with the offset instead.)"""
+    if value is None:
+        return ""
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def print_table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    tz: ZoneInfo | None = None,
+) -> None:
+    """Print *rows* under *columns*; aware times in the cells are shown in *tz* when given."""
     table = Table(title=title, show_lines=False)
     for column in columns:
         table.add_column(column, overflow="fold")
+
+    def text(cell: Any) -> str:
+        if cell is None:
+            return ""
+        if tz is not None and isinstance(cell, dt.datetime) and cell.tzinfo is not None:
+            return local(cell, tz)
+        return str(cell)
+
     for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+        table.add_row(*(text(cell) for cell in row))
     console.print(table)
 
 

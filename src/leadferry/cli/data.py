@@ -13,6 +13,7 @@ from leadferry.cli.common import (
     console,
     dataset_zone,
     err_console,
+    local,
     open_store,
     print_json,
     print_table,
@@ -20,7 +21,7 @@ from leadferry.cli.common import (
     settings,
 )
 from leadferry.errors import ConfigError
-from leadferry.service.runs import days_of, when
+from leadferry.service.runs import days_of
 from leadferry.warehouse import DEFAULT_STATEMENT_TIMEOUT
 
 if TYPE_CHECKING:
@@ -75,9 +76,12 @@ def history(
     if json_:
         print_json([run_json(r, tz) for r in runs])
         return
+    if not runs:
+        console.print(not_run_yet(name))
+        return
     print_table(
-        f"history of {name} (windows in {tz.key})",
-        ["run", "trigger", "status", "window", "rows", "started", "seconds", "error"],
+        f"history of {name} (windows and times in {tz.key})",
+        ["run", "trigger", "status", "window", "rows loaded", "started", "seconds", "error"],
         [
             (
                 r.id,
@@ -85,7 +89,7 @@ def history(
                 r.status,
                 days_of(r.window_start, r.window_end, tz),
                 f"{r.total_rows:,}",
-                when(r.started_at, tz),
+                local(r.started_at, tz),
                 f"{(r.finished_at - r.started_at).total_seconds():.1f}" if r.finished_at else "",
                 r.error or "",
             )
@@ -100,11 +104,17 @@ def _warehouse(statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT) -> Warehous
     return open_warehouse(settings(), statement_timeout=statement_timeout)
 
 
-def _table_of(name: str, table: str | None) -> str:
+def not_run_yet(name: str) -> str:
+    return f"{name} has not run yet: `leadferry run {name}` runs it now"
+
+
+def _table_of(name: str, table: str | None) -> str | None:
+    """The table to read of dataset *name*; None if the dataset has not run yet."""
     from leadferry.service.data import choose_table
 
     with open_store() as store:
-        return choose_table(store.get_dataset(name), table)
+        dataset = store.get_dataset(name)
+        return choose_table(dataset, table) if dataset.last_run is not None else None
 
 
 TableFlag = Annotated[
@@ -119,11 +129,20 @@ def preview(
     json_: JsonFlag = False,
 ) -> None:
     """Show the first rows of a dataset's table in the warehouse."""
-    result = _warehouse().preview(name, _table_of(name, table), limit)
+    chosen = _table_of(name, table)
+    if chosen is None:
+        if json_:
+            print_json([])
+        else:
+            console.print(not_run_yet(name))
+        return
+    result = _warehouse().preview(name, chosen, limit)
     if json_:
         print_json(result.as_dicts())
-    else:
-        print_table(None, result.columns, result.rows)
+        return
+    with open_store() as store:
+        tz = dataset_zone(store, name)
+    print_table(f"{name}.{chosen} (times in {tz.key})", result.columns, result.rows, tz)
 
 
 def query(
@@ -160,5 +179,8 @@ def export(
     if output.endswith(("/", os.sep)):
         raise ConfigError(f"--output {output} names a folder: name a file to write")
     path = Path(output)
-    rows = _warehouse().export(name, _table_of(name, table), fmt, path)
+    chosen = _table_of(name, table)
+    if chosen is None:
+        raise ConfigError(not_run_yet(name))
+    rows = _warehouse().export(name, chosen, fmt, path)
     console.print(f"wrote {rows:,} rows to {path}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from leadferry.cli.common import (
     DateFlag,
@@ -17,14 +19,15 @@ from leadferry.cli.common import (
     console,
     date_selection,
     key_values,
+    local,
     now,
     open_store,
     print_json,
     print_table,
 )
-from leadferry.dates import DateSelection, zone
+from leadferry.dates import zone
 from leadferry.errors import ConfigError
-from leadferry.service.runs import days_of, when
+from leadferry.service.runs import days_of
 
 app = typer.Typer(help="Create, list, show, edit and remove datasets.", no_args_is_help=True)
 
@@ -109,7 +112,7 @@ def create(
     owner: OwnerFlag = None,
 ) -> None:
     """Create a dataset from a report, its parameters and a date selection."""
-    from leadferry.service.datasets import create_dataset
+    from leadferry.service.datasets import create_dataset, dates_text
     from leadferry.store import DatasetSpec
 
     selection = date_selection(date, days_back, from_date, from_days_back, to_date, to_days_back)
@@ -127,9 +130,9 @@ def create(
         incremental=incremental_settings(incremental, lookback, incremental_start, None),
     )
     with open_store() as store:
-        create_dataset(store, spec, now())
+        created = create_dataset(store, spec, now())
     console.print(
-        f"created dataset {name} ({report}, {selection.describe()}, {spec.update_method})"
+        f"created dataset {name} ({report}, {dates_text(created)}, {created.update_method})"
     )
 
 
@@ -194,7 +197,7 @@ def edit(
 @app.command("list")
 def list_(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List datasets with their report, dates, update method and last run."""
-    from leadferry.service.datasets import dataset_zone, describe
+    from leadferry.service.datasets import dataset_zone, dates_text, describe
 
     with open_store() as store:
         datasets = store.list_datasets()
@@ -204,17 +207,17 @@ def list_(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = F
         return
     print_table(
         None,
-        ["dataset", "account", "report", "dates", "update", "last run", "status", "rows"],
+        ["dataset", "account", "report", "dates", "update", "last run", "status", "rows loaded"],
         [
             (
                 d.name,
                 d.account,
                 f"{d.connector}/{d.report}",
-                DateSelection.parse(d.date_selection).describe(),
+                dates_text(d),
                 d.update_method,
-                when(d.last_run.started_at) if d.last_run else "never",
+                local(d.last_run.started_at, zones[d.name]) if d.last_run else "never",
                 d.last_run.status if d.last_run else "",
-                d.last_run.total_rows if d.last_run else "",
+                f"{d.last_run.total_rows:,}" if d.last_run else "",
             )
             for d in datasets
         ],
@@ -236,25 +239,47 @@ def show(
     if json_:
         print_json(details)
         return
-    for key, value in details.items():
+    tz = zone(timezone)
+    shown = dict(details)
+    for key in ("next_run", "cursor"):
+        if shown.get(key):
+            shown[key] = local(dt.datetime.fromisoformat(shown[key]), tz)
+    if "next_window" in shown:
+        window = shown["next_window"]
+        starts, ends = (dt.datetime.fromisoformat(window[end]) for end in ("start", "end"))
+        shown["next_window"] = days_of(starts, ends, tz)
+    for key, value in shown.items():
         if key != "last_run":
-            console.print(f"[bold]{key}[/bold]: {value}")
+            console.print(f"[bold]{key}[/bold]: {escape(plain(value))}")
     print_table(
-        "last runs",
-        ["run", "trigger", "status", "window", "rows", "started", "error"],
+        f"last runs (times in {timezone})",
+        ["run", "trigger", "status", "window", "rows loaded", "started", "error"],
         [
             (
                 r.id,
                 r.trigger,
                 r.status,
-                days_of(r.window_start, r.window_end, zone(timezone)),
+                days_of(r.window_start, r.window_end, tz),
                 f"{r.total_rows:,}",
-                when(r.started_at, zone(timezone)),
+                local(r.started_at, tz),
                 r.error or "",
             )
             for r in runs
         ],
     )
+
+
+def plain(value: Any) -> str:
+    """A setting as a person writes it: ``lid=1``, ``a, b``, ``yes``; nothing set is ``-``."""
+    if value is None or value == {} or value == [] or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={plain(item)}" for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(plain(item) for item in value)
+    return str(value)
 
 
 @app.command("remove")

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from leadferry.cli.common import console, now, open_store, print_json, settings
+from leadferry.cli.common import (
+    console,
+    dataset_zone,
+    local,
+    now,
+    open_store,
+    print_json,
+    settings,
+)
 from leadferry.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -72,7 +80,7 @@ def schedule(
     rule: Annotated[
         str | None, typer.Option("--rule", help="An RRULE, e.g. FREQ=MONTHLY;BYDAY=2SU,4SU.")
     ] = None,
-    tz: Annotated[str, typer.Option("--tz", help="Zone the times are in.")] = "UTC",
+    tz: Annotated[str | None, typer.Option("--tz", help="Zone the times are in (UTC).")] = None,
     active_hours: Annotated[
         str | None, typer.Option("--active-hours", help="HH-HH: run only then (end excluded).")
     ] = None,
@@ -102,23 +110,32 @@ def schedule(
     ] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Set a dataset's schedule, retries and alerts; print its next five runs."""
+    """Set a dataset's schedule, retries and alerts (what is not given stays); print its next
+    five runs."""
     from leadferry.schedule import Schedule
-    from leadferry.service.datasets import schedule_changes, set_schedule
+    from leadferry.service.datasets import schedule_changes, schedule_text, set_schedule
 
-    plan = Schedule.from_flags(
-        manual=manual,
-        every=every,
-        daily=daily,
-        weekdays=weekdays,
-        weekly=weekly,
-        monthly=monthly,
-        cron=cron,
-        rule=rule,
-        tz=tz,
-        active_hours=active_hours,
-        start_at=start_at,
-    )
+    kinds = (every, daily, weekdays, weekly, monthly, cron, rule)
+    plan = None
+    if manual or any(kind is not None for kind in kinds):
+        plan = Schedule.from_flags(
+            manual=manual,
+            every=every,
+            daily=daily,
+            weekdays=weekdays,
+            weekly=weekly,
+            monthly=monthly,
+            cron=cron,
+            rule=rule,
+            tz=tz,
+            active_hours=active_hours,
+            start_at=start_at,
+        )
+    elif tz is not None or active_hours is not None or start_at is not None:
+        raise ConfigError(
+            "--tz, --active-hours and --start-at describe a schedule: give it too "
+            "(--manual, --every, --daily, --weekdays, --weekly, --monthly, --cron or --rule)"
+        )
     changes = schedule_changes(
         plan,
         retry_every=retry_every,
@@ -132,12 +149,13 @@ def schedule(
     moment = _instant(at_now, "--now") if at_now else now()
     with open_store() as store:
         upcoming = set_schedule(store, name, changes, moment)
+        described = schedule_text(store.get_dataset(name))
     if json_:
         print_json({"next_runs": [slot.isoformat() for slot in upcoming]})
         return
-    console.print(f"{name}: {plan.describe()}", highlight=False)
+    console.print(f"{name}: {described}; next runs:", highlight=False)
     for slot in upcoming:
-        console.print(f"  {slot.isoformat()}", highlight=False)
+        console.print(f"  {local(slot, slot.tzinfo)}", highlight=False)
 
 
 def resume(name: Annotated[str, typer.Argument(help="The failing dataset.")]) -> None:
@@ -146,7 +164,8 @@ def resume(name: Annotated[str, typer.Argument(help="The failing dataset.")]) ->
 
     with open_store() as store:
         upcoming = resume_dataset(store, name, now())
-    console.print(f"{name}: resumed; next run {upcoming.isoformat() if upcoming else 'manual'}")
+        tz = dataset_zone(store, name)
+    console.print(f"{name}: resumed; next run {local(upcoming, tz) if upcoming else 'manual'}")
 
 
 def serve(

@@ -22,6 +22,7 @@ from leadferry.cli.common import (
     print_json,
     print_table,
 )
+from leadferry.cli.helptext import plain_help
 from leadferry.dates import today_in, zone
 from leadferry.errors import ConfigError, NotFoundError
 
@@ -154,16 +155,47 @@ def simulate(
             + " (leadferry simulate NAME --help for options)"
         )
         return
+    parsed = simulator_app(name, ctx.args)
+    if parsed is not None:
+        _serve(name, *parsed)
+
+
+def simulator_app(name: str, args: list[str]) -> tuple[Any, str, int] | None:
+    """The app of simulator *name* as ``simulate NAME ARGS`` asks for it, with the host and
+    port to serve it on; None when *args* asked for the help (printed).
+
+    Raises:
+        NotFoundError: no such simulator; ConfigError: an option out of bounds (named).
+    """
+    from leadferry.simulators import SIMULATORS
+
     if name not in SIMULATORS:
         raise NotFoundError(f"no simulator named {name!r} (known: {', '.join(SIMULATORS)})")
     module = SIMULATORS[name]
+    given: dict[str, Any] = {}
     sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    sub.command(help=(module.__doc__ or "").strip().splitlines()[0])(_serve_command(name, module))
-    sub(args=ctx.args, prog_name=f"leadferry simulate {name}", standalone_mode=False)
+    sub.command(help=(module.__doc__ or "").strip().splitlines()[0])(
+        _serve_command(module, given.update)
+    )
+    command = plain_help(typer.main.get_command(sub))
+    command.main(args=args, prog_name=f"leadferry simulate {name}", standalone_mode=False)
+    if not given:
+        return None
+    host, port = given.pop("host"), given.pop("port")
+    try:
+        config = module.Settings(**{k: v for k, v in given.items() if v is not None and v != []})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = "--" + str(error["loc"][0]).replace("_", "-") if error["loc"] else "options"
+        raise ConfigError(f"{where}: {error['msg']}") from None
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError("simulators only listen on loopback (127.0.0.1, localhost or ::1)")
+    return module.create_app(config), host, port
 
 
-def _serve_command(name: str, module: Any) -> Any:
-    """A function whose signature typer turns into --port, --host and one flag per setting."""
+def _serve_command(module: Any, take: Any) -> Any:
+    """A function whose signature typer turns into --port, --host and one flag per setting;
+    called, it gives the values to *take*."""
     model: type[BaseModel] = module.Settings
     parameters = [
         inspect.Parameter(
@@ -197,25 +229,14 @@ def _serve_command(name: str, module: Any) -> Any:
         )
 
     def serve(**values: Any) -> None:
-        _serve(name, module, values)
+        take(values)
 
     serve.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     return serve
 
 
-def _serve(name: str, module: Any, values: dict[str, Any]) -> None:
+def _serve(name: str, app: Any, host: str, port: int) -> None:
     import uvicorn
 
-    host, port = values.pop("host"), values.pop("port")
-    given = {k: v for k, v in values.items() if v is not None and v != []}
-    try:
-        config = module.Settings(**given)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = "--" + str(error["loc"][0]).replace("_", "-") if error["loc"] else "options"
-        raise ConfigError(f"{where}: {error['msg']}") from None
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise ConfigError("simulators only listen on loopback (127.0.0.1, localhost or ::1)")
-    app = module.create_app(config)
     console.print(f"{name} simulator on http://{host}:{port}/", highlight=False)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

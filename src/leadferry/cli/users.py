@@ -2,21 +2,20 @@
 
 Passwords never come from a flag (it would stay in the shell's history and in ``ps``): they are
 asked for twice, hidden, in a terminal, and otherwise read from the first line of standard input,
-so scripts can pipe them in. An API token is printed once, alone on standard output, so that
+so scripts can pipe them in (account secrets are read the same way, ``common.read_secret``).
+An API token is printed once, alone on standard output, so that
 ``TOKEN=$(leadferry tokens create ...)`` keeps it; the notes around it go to standard error.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from leadferry.cli.common import console, open_store, print_json, print_table
-from leadferry.errors import ConfigError
+from leadferry.cli.common import console, open_store, print_json, print_table, read_secret
 
 app = typer.Typer(
     help="Add users of the web UI and REST API, set their password and role, remove them.",
@@ -38,22 +37,9 @@ def read_password() -> str:
     """
     from leadferry.auth import check_password
 
-    if _stdin_is_terminal():
-        password = str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
-    else:
-        line = sys.stdin.readline()
-        if not line:
-            raise ConfigError(
-                "no password: give it on the first line of standard input, or run in a "
-                "terminal to be asked for it"
-            )
-        password = line.removesuffix("\n").removesuffix("\r")
+    password = read_secret("password", confirm=True)
     check_password(password)
     return password
-
-
-def _stdin_is_terminal() -> bool:
-    return sys.stdin.isatty()
 
 
 def _when(value: dt.datetime | None) -> str:

@@ -81,13 +81,16 @@ class Table:
     """A table a report loads: declared column types, and how its rows are identified.
 
     ``parent_key`` names the column that points at the parent table's ``primary_key`` for child
-    tables (LeadExec sends point at their lead's ``uid``).
+    tables (LeadExec sends point at their lead's ``uid``). ``more_columns`` says the vendor adds
+    columns of its own beyond the declared ones (LeadExec's per-lead-type fields), so a column
+    name cannot be refused before a run has seen them.
     """
 
     name: str
     columns: Mapping[str, pa.DataType] = field(default_factory=dict)
     primary_key: tuple[str, ...] = ()
     parent_key: str | None = None
+    more_columns: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,7 @@ LEADS = Table(
         "last_updated": TIMESTAMP,
     },
     primary_key=("uid",),
+    more_columns=True,  # each lead type's own fields
 )
 SENDS = Table(
     "lead_sends",

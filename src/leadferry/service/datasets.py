@@ -64,12 +64,13 @@ def validate(store: Store, spec: DatasetSpec, now: dt.datetime) -> dict[str, Any
 
 
 def create_dataset(store: Store, spec: DatasetSpec, now: dt.datetime) -> Dataset:
-    """Validate and save a new dataset.
+    """Validate and save a new dataset (the update method in any case: ``Replace``).
 
     Raises:
         ConfigError: invalid settings (named); ConflictError: the name is taken;
         NotFoundError: no such account.
     """
+    spec = dataclasses.replace(spec, update_method=spec.update_method.lower())
     typed = validate(store, spec, now)
     return store.create_dataset(dataclasses.replace(spec, params=typed))
 
@@ -89,6 +90,8 @@ def edit_dataset(store: Store, name: str, changes: Mapping[str, Any], now: dt.da
         raise ConfigError(f"cannot change {', '.join(sorted(unknown))} of a dataset here")
     current = store.get_dataset(name)
     changes = dict(changes)
+    if "update_method" in changes:
+        changes["update_method"] = str(changes["update_method"]).lower()
     if changes.get("account", current.account) != current.account:
         moved_to = store.get_account(changes["account"]).connector
         if moved_to != current.connector:
@@ -107,7 +110,7 @@ def edit_dataset(store: Store, name: str, changes: Mapping[str, Any], now: dt.da
 
 
 def schedule_changes(
-    plan: Schedule,
+    plan: Schedule | None,
     *,
     retry_every: int | None = None,
     retries: int | None = None,
@@ -117,12 +120,14 @@ def schedule_changes(
     alert_webhook: str | None = None,
     alert_emails: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The dataset fields a Scheduling pane sets; None leaves a field as it is.
+    """The dataset fields a Scheduling pane sets; None (*plan* too) leaves a field as it is.
 
     Raises:
         ConfigError: retry settings that contradict each other or are below 1.
     """
-    changes: dict[str, Any] = {"schedule": None if plan.kind == "manual" else plan.as_json()}
+    changes: dict[str, Any] = {}
+    if plan is not None:
+        changes["schedule"] = None if plan.kind == "manual" else plan.as_json()
     if no_retry and (retry_every is not None or retries is not None):
         raise ConfigError(
             "do not retry cannot go with a retry interval or count (retry_every, retries)"
@@ -179,11 +184,12 @@ def set_schedule(
 
 
 def upcoming_runs(plan: Schedule | Dataset, now: dt.datetime, count: int = 5) -> list[dt.datetime]:
-    """The next *count* runs of a schedule (or a dataset's; none when manual), in its zone."""
+    """The next *count* runs of a schedule (or a dataset's; none when manual or paused), in its
+    zone."""
     from leadferry.schedule import Schedule, local, next_runs
 
     if not isinstance(plan, Schedule):
-        if not plan.schedule:
+        if not plan.schedule or is_paused(plan):
             return []
         plan = Schedule.parse(plan.schedule)
     return [local(slot, plan) for slot in next_runs(plan, now, count)]
@@ -197,11 +203,35 @@ def dataset_zone(store: Store, dataset: Dataset) -> str:
     return dataset_timezone(dataset, account, get_connector(dataset.connector))
 
 
+def is_paused(dataset: Dataset) -> bool:
+    """Whether the dataset's schedule is paused: its retries ran out and it waits for a resume."""
+    return dataset.state.failing and dataset.when_failing == "pause"
+
+
+def next_run_at(dataset: Dataset) -> dt.datetime | None:
+    """When the dataset runs next on its own: None when manual or paused."""
+    return None if is_paused(dataset) else dataset.state.next_run_at
+
+
 def next_window(dataset: Dataset, timezone: str, now: dt.datetime) -> DateWindow | None:
-    """The window a run started *now* would take (None for undated reports)."""
-    if not get_connector(dataset.connector).report(dataset.report).dated:
+    """The window the dataset's next run will load: the run its schedule has next (or a run
+    due now, or started now when it has none). None for undated reports and paused datasets.
+
+    Raises:
+        ConfigError: the selection cannot be resolved on that day.
+    """
+    if is_paused(dataset) or not get_connector(dataset.connector).report(dataset.report).dated:
         return None
-    return DateSelection.parse(dataset.date_selection).resolve(timezone, today_in(timezone, now))
+    at = max(dataset.state.next_run_at or now, now)
+    return DateSelection.parse(dataset.date_selection).resolve(timezone, today_in(timezone, at))
+
+
+def dates_text(dataset: Dataset) -> str:
+    """The dataset's date selection in words ("last 7 days"); "no dates" for undated reports,
+    which always read the vendor's current figures."""
+    if not get_connector(dataset.connector).report(dataset.report).dated:
+        return "no dates (the report takes none)"
+    return DateSelection.parse(dataset.date_selection).describe()
 
 
 def schedule_text(dataset: Dataset) -> str:
@@ -222,14 +252,15 @@ def describe(dataset: Dataset, tz: ZoneInfo) -> dict[str, Any]:
         "report": dataset.report,
         "params": dataset.params,
         "date_selection": dataset.date_selection or {},
-        "dates": DateSelection.parse(dataset.date_selection).describe(),
+        "dates": dates_text(dataset),
         "timezone": dataset.timezone,
         "update_method": dataset.update_method,
         "merge_key": dataset.merge_key,
         "description": dataset.description,
         "owner": dataset.owner,
         "schedule": schedule_text(dataset),
-        "next_run": when(dataset.state.next_run_at, tz) or None,
+        "next_run": when(next_run_at(dataset), tz) or None,
+        "paused": is_paused(dataset),
         "retry": {"every_minutes": dataset.retry_every, "retries": dataset.retries}
         if dataset.retry_every
         else None,
@@ -244,8 +275,8 @@ def describe(dataset: Dataset, tz: ZoneInfo) -> dict[str, Any]:
         if last is None
         else {
             "status": last.status,
-            "started_at": when(last.started_at),
-            "finished_at": when(last.finished_at),
+            "started_at": when(last.started_at, tz),
+            "finished_at": when(last.finished_at, tz),
             "seconds": last.duration,
             "window": days_of(last.window_start, last.window_end, tz) or None,
             "rows": last.rows,

@@ -1,6 +1,7 @@
-"""Simulator of the AvidTrak call-tracking API (shared/specs/vendor-apis.md, section 3).
+"""Simulator of the AvidTrak call-tracking API, the API of the AvidTrak connector.
 
-An independent implementation of the spec: it shares nothing with the connector, so a misreading on
+An independent implementation of the vendor spec (shared/specs/vendor-apis.md, section 3; what
+it reconstructs is in docs/connectors.md): it shares nothing with the connector, so a misreading on
 either side shows up as a failing test. ``leadferry simulate avidtrak`` serves :func:`create_app`.
 Where the spec is silent, the choices below are ours [reconstructed] and are listed as such.
 

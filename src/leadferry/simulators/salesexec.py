@@ -1,6 +1,7 @@
-"""Simulator of ClickPoint SalesExec's REST API (shared/specs/vendor-apis.md, section 2).
+"""Simulator of ClickPoint SalesExec's REST API, the API of the SalesExec connector.
 
-An independent implementation of the spec: it shares nothing with the connector, so a misreading on
+An independent implementation of the vendor spec (shared/specs/vendor-apis.md, section 2; what
+it reconstructs is in docs/connectors.md): it shares nothing with the connector, so a misreading on
 either side shows up as a failing test. ``leadferry simulate salesexec`` serves :func:`create_app`.
 Almost all of the API is reconstructed; its names are in :data:`REPORT_PATHS`, :data:`TOKEN_PATH`
 and the field tuples of :mod:`leadferry.simulators._salesexec_data`.

@@ -351,7 +351,7 @@ class LastRunPublic(BaseModel):
     finished_at: str
     seconds: float | None
     window: str | None
-    rows: dict[str, int]
+    rows: dict[str, int] = Field(description="Rows loaded by the run, per table.")
     error: str | None
 
 
@@ -378,7 +378,10 @@ class DatasetPublic(BaseModel):
     schedule_settings: dict[str, Any] | None = Field(
         description="The schedule as ScheduleIn takes it; null is manual."
     )
-    next_run: str | None
+    next_run: str | None = Field(
+        description="When it runs next on its own; null: manual or paused."
+    )
+    paused: bool = Field(description="Its retries ran out and its schedule waits for a resume.")
     retry: RetryPublic | None
     when_failing: str
     failing: bool
@@ -393,7 +396,9 @@ class DatasetPublic(BaseModel):
 class DatasetDetails(DatasetPublic):
     effective_timezone: str = Field(description="Its own zone, its account's or its vendor's.")
     next_window: dict[str, Any] | None = Field(
-        default=None, description="The window a run started now would load."
+        default=None,
+        description="The window its next run will load (at its scheduled time); null for "
+        "undated reports and paused datasets.",
     )
     next_runs: list[str] = Field(description="The next five scheduled runs, in its zone.")
 
@@ -421,7 +426,7 @@ class RunPublic(BaseModel):
     trigger: str
     window_start: str | None
     window_end: str | None
-    rows: dict[str, int]
+    rows: dict[str, int] = Field(description="Rows loaded by the run, per table.")
     error: str | None
     started_at: str
     finished_at: str | None

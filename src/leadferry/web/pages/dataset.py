@@ -30,7 +30,13 @@ from leadferry.service.data import (
     table_names,
     table_schemas,
 )
-from leadferry.service.datasets import dataset_zone, describe, next_window, schedule_text
+from leadferry.service.datasets import (
+    dataset_zone,
+    describe,
+    is_paused,
+    next_window,
+    schedule_text,
+)
 from leadferry.service.runs import days_of, history_summary
 from leadferry.service.status import dataset_status
 from leadferry.store import STATUSES, TRIGGERS
@@ -217,7 +223,7 @@ def _settings_context(dataset: Dataset, timezone: str, now: dt.datetime) -> dict
         "report": connector.report(dataset.report).label,
         "schedule": schedule_text(dataset),
         "next_window": next_days,
-        "paused": dataset.state.failing and dataset.when_failing == "pause",
+        "paused": is_paused(dataset),
     }
 
 
