@@ -108,16 +108,17 @@ def test_export_of_a_dataset_that_never_ran_says_to_run_it(loaded, tmp_path):
     loaded.ok("datasets", "create", "fresh", "--account", "acme", "--report", "leads",
               "--param", "lid=272")  # fmt: skip
     line = one_line(loaded("export", "fresh", "--format", "csv", "-o", str(tmp_path / "f.csv")), 2)
-    assert line == "error: dataset fresh has no leads rows yet: run it first"
+    assert line == "error: fresh has not run yet: `leadferry run fresh` runs it now"
     assert not (tmp_path / "f.csv").exists()
 
 
 def test_ctrl_c_during_an_export_leaves_no_file(loaded, tmp_path):
     loaded.ok("datasets", "create", "big", "--account", "acme", "--report", "leads",
               "--param", "lid=272")  # fmt: skip
+    loaded.ok("run", "big")  # then its table grows to take long enough to be interrupted
     warehouse = duckdb.connect(str(loaded.home / "warehouse.duckdb"))
     warehouse.execute(
-        "create schema big; create table big.leads as select range as uid, "
+        "create or replace table big.leads as select range as uid, "
         "'lead number ' || range as name, now() as date_added from range(20000000)"
     )
     warehouse.close()
