@@ -23,7 +23,7 @@ from leadferry.store.records import AccountLine, ListedDataset, PageDetails, Run
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
-    from sqlalchemy import ColumnElement, Select, Subquery
+    from sqlalchemy import CTE, ColumnElement, Select
     from sqlalchemy.orm import Session
 
 
@@ -144,7 +144,7 @@ def _status_lines(session: Session, now: datetime) -> Select[Any]:
     )
 
 
-def _having_status(judged: Subquery, status: str) -> ColumnElement[bool]:
+def _having_status(judged: CTE, status: str) -> ColumnElement[bool]:
     """The condition of the status filter: a status, ``attention`` or none (every line)."""
     if status == "attention":
         return judged.c.attention == true()
@@ -184,26 +184,36 @@ class ListingMixin:
             lines = _status_lines(session, now).where(
                 *_matching(search=search, connector=connector, account=account)
             )
-            judged = lines.subquery()
+            # One statement: the judged lines, used twice, are worked out once (SQLite and
+            # PostgreSQL materialize a CTE used more than once), and the counts' one row
+            # comes back even when the page is empty.
+            judged = lines.cte("judged")
             wanted = _having_status(judged, status)
             counts = select(
-                func.count(case((wanted, 1))),
-                func.count(case((judged.c.attention, 1))),
-                select(func.count(DatasetRow.id)).scalar_subquery(),
-            ).select_from(judged)
-            field = sort.removeprefix("-")
-            key = judged.c[_SORT_COLUMNS[field]]
+                func.count(case((wanted, 1))).label("total"),
+                func.count(case((judged.c.attention, 1))).label("flagged"),
+                select(func.count(DatasetRow.id)).scalar_subquery().label("datasets"),
+            ).subquery()
+            key = judged.c[_SORT_COLUMNS[sort.removeprefix("-")]]
             order = key.desc() if sort.startswith("-") else key.asc()
-            page = (
-                select(*(judged.c[name] for name in _LISTED_COLUMNS))
+            position = func.row_number().over(order_by=(key.is_(None), order, judged.c.name))
+            ordered = (
+                select(*(judged.c[name] for name in _LISTED_COLUMNS), position.label("position"))
                 .where(wanted)
-                .order_by(key.is_(None), order, judged.c.name)
-                .offset(offset)
-                .limit(limit)
+                .subquery()
             )
-            connection = session.connection()
-            total, flagged, every = connection.execute(counts).one()
-            found = [ListedDataset(*row) for row in connection.execute(page)]
+            shown = ordered.c.position > offset
+            if limit is not None:
+                shown &= ordered.c.position <= offset + limit
+            page = select(ordered).where(shown).subquery()
+            query = (
+                select(counts, *(page.c[name] for name in _LISTED_COLUMNS))
+                .select_from(counts.outerjoin(page, true()))
+                .order_by(page.c.position)
+            )
+            rows = session.connection().execute(query).all()
+        total, flagged, every = rows[0][:3]
+        found = [ListedDataset(*row[3:]) for row in rows if row.name is not None]
         return StatusPage(found, int(total or 0), int(flagged or 0), int(every or 0))
 
     def page_details(self, names: Sequence[str], recent: int = 5) -> PageDetails:
