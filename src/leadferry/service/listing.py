@@ -10,6 +10,7 @@ in the warehouse, so the matching lines are sorted here by DuckDB's catalog esti
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -122,14 +123,17 @@ def _by_rows(
     """*lines* (by name) sorted by the rows of their main tables, ties by name; datasets
     without a table come last either way."""
     sizes = _table_sizes(warehouse)
+    sized = [
+        (sizes.get((line.name, _main_table(line.connector, line.report))), line) for line in lines
+    ]
+    valued = [(rows, line) for rows, line in sized if rows is not None]
+    valued.sort(key=lambda pair: pair[0], reverse=descending)
+    return [line for _rows, line in valued] + [line for rows, line in sized if rows is None]
 
-    def rows(line: ListedDataset) -> int | None:
-        table = get_connector(line.connector).report(line.report).tables[0].name
-        return sizes.get((line.name, table))
 
-    valued = [line for line in lines if rows(line) is not None]
-    unvalued = [line for line in lines if rows(line) is None]
-    return sorted(valued, key=rows, reverse=descending) + unvalued
+@functools.cache
+def _main_table(connector: str, report: str) -> str:
+    return get_connector(connector).report(report).tables[0].name
 
 
 _SIZES: dict[tuple[str, tuple[int, ...]], dict[tuple[str, str], int]] = {}
