@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 
 from leadferry.errors import ConfigError
@@ -9,7 +10,9 @@ from leadferry.schedule import Schedule
 from leadferry.scheduler import Scheduler
 from leadferry.service.accounts import update_account
 from leadferry.service.datasets import edit_dataset, schedule_changes
+from leadferry.service.listing import DatasetQuery, list_datasets
 from leadferry.store import DatasetSpec
+from leadferry.warehouse import open_warehouse
 from tests.conftest import NOW, PIN, SALES_PASSWORD, SALES_USER
 
 DAILY = Schedule.from_flags(daily="06:00", tz="UTC")
@@ -86,3 +89,28 @@ def test_a_new_base_url_needs_the_secrets_again(store, acme):
 def test_a_base_url_must_be_an_http_url_with_a_host(store, acme, url):
     with pytest.raises(ConfigError, match="Base URL must be an http"):
         update_account(store, "acme", {"base_url": url, "api_key": "k-98765"})
+
+
+def test_sorting_by_rows_follows_the_warehouse_as_loads_change_it(store, settings, acme):
+    for name in ("small", "large", "empty", "unloaded"):
+        store.create_dataset(DatasetSpec(name, "acme", "leads", {"lid": 271}))
+    warehouse = open_warehouse(settings)
+
+    def load(rows: dict[str, int]) -> None:
+        with duckdb.connect(str(settings.warehouse_path)) as connection:
+            for name, count in rows.items():
+                connection.execute(f"create schema if not exists {name}")
+                connection.execute(
+                    f"create or replace table {name}.leads as select range as uid "
+                    f"from range({count})"
+                )
+
+    def by_rows(sort: str) -> list[str]:
+        listing = list_datasets(store, warehouse, NOW, DatasetQuery(sort=sort), count_rows=False)
+        return [line.dataset.name for line in listing.lines]
+
+    load({"small": 3, "large": 50, "empty": 0})
+    assert by_rows("-rows") == ["large", "small", "empty", "unloaded"]
+    assert by_rows("rows") == ["empty", "small", "large", "unloaded"]
+    load({"small": 80})
+    assert by_rows("-rows") == ["small", "large", "empty", "unloaded"]

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from leadferry.errors import BusyError, ConfigError, ConflictError, NotFoundError
 from leadferry.store import DatasetSpec, Store
 
-from ._support import T0, Clock
+from ._support import T0, Clock, check_list_statuses
 
 
 @pytest.fixture
@@ -164,3 +166,7 @@ def test_datasets_come_with_their_latest_run(store: Store, account: str) -> None
     latest = {d.name: d.last_run for d in store.list_datasets()}
     assert latest == {"one": second, "three": None, "two": other}
     assert store.get_dataset("one").last_run == second
+
+
+def test_the_list_query_judges_filters_sorts_and_pages_in_sql(store: Store) -> None:
+    check_list_statuses(store, T0 + timedelta(days=1))

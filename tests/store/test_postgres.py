@@ -23,7 +23,7 @@ from leadferry.settings import Settings
 from leadferry.store import DatasetSpec, Run, Store
 from leadferry.store.orm import Base
 
-from ._support import T0
+from ._support import T0, check_list_statuses
 
 URL = os.environ.get("LEADFERRY_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.services
@@ -147,3 +147,7 @@ def test_the_store_url_setting_puts_the_metadata_store_on_postgres(pg_store, set
         engine.dispose()
     assert names == ["pg"]
     assert not (settings.home / "leadferry.sqlite").exists()
+
+
+def test_the_list_query_judges_filters_sorts_and_pages_on_postgres(pg_store: Store) -> None:
+    check_list_statuses(pg_store, datetime.now(UTC) + timedelta(days=1))

@@ -1,18 +1,18 @@
 """The Data Center's list at any size: search, filters, sorting and one page of lines.
 
-The store's list query (:meth:`~leadferry.store.Store.summarize_datasets`) searches and
-filters by connector and account in SQL and gives each dataset the few columns its status
-needs; the status (which depends on the time: stale) is judged here, then the lines are
-filtered by status, sorted and cut to a page, and only that page is loaded in full
-(:func:`~leadferry.service.status.overview`).
+The store's list query (:meth:`~leadferry.store.Store.list_statuses`) judges each dataset's
+status in SQL (stale too: the time is a parameter), searches, filters, sorts, counts and cuts
+the page there, so only a page of rows comes back; only that page is loaded in full
+(:func:`~leadferry.service.status.overview`). Sorting by rows is the exception: the sizes live
+in the warehouse, so the matching lines are sorted here by DuckDB's catalog estimates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from leadferry.connectors import get_connector
 from leadferry.errors import BusyError, ConfigError, NotFoundError
@@ -20,12 +20,14 @@ from leadferry.service.status import (
     STATUS_LABELS,
     DatasetOverview,
     DatasetStatus,
+    judge,
     overview,
-    summary_status,
 )
 
 if TYPE_CHECKING:
-    from leadferry.store import DatasetSummary, Store
+    from pathlib import Path
+
+    from leadferry.store import ListedDataset, Store
     from leadferry.store.records import AccountLine
     from leadferry.warehouse import Warehouse
 
@@ -33,7 +35,6 @@ SORTS = ("name", "status", "last_success", "next_run", "rows")
 """What the list can be sorted by; ``-name`` (a leading minus) sorts the other way."""
 STATUS_FILTERS = (*STATUS_LABELS, "attention")
 """A badge's status, or ``attention``: every dataset that needs attention."""
-_STATUS_ORDER = {status: order for order, status in enumerate(STATUS_LABELS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,55 +85,72 @@ def list_datasets(
 ) -> DatasetListing:
     """The page of datasets *query* asks for, with their status and recent runs, and with the
     rows of their main tables when *count_rows*."""
-    matching = store.summarize_datasets(query.search, query.connector, query.account)
-    filtered = query.search or query.connector or query.account
-    every = store.count_datasets() if filtered else len(matching)
-    judged = [(summary, summary_status(summary, now)) for summary in matching]
-    flagged = sum(1 for _summary, status in judged if status.needs_attention)
-    if query.status == "attention":
-        judged = [(summary, status) for summary, status in judged if status.needs_attention]
-    elif query.status:
-        judged = [(summary, status) for summary, status in judged if status.status == query.status]
-    judged = _sorted(judged, query.sort, warehouse)
-    end = None if query.limit is None else query.offset + query.limit
-    page = judged[query.offset : end]
-    details = store.page_details([summary.name for summary, _status in page])
-    statuses = {summary.name: status for summary, status in page}
-    lines = overview(details, warehouse if count_rows else None, statuses)
-    return DatasetListing(lines, len(judged), flagged, every, details.accounts)
+    by_rows = query.sort.removeprefix("-") == "rows"
+    found = store.list_statuses(
+        now,
+        search=query.search,
+        connector=query.connector,
+        account=query.account,
+        status=query.status,
+        sort="name" if by_rows else query.sort,
+        offset=0 if by_rows else query.offset,
+        limit=None if by_rows else query.limit,
+    )
+    lines = found.lines
+    if by_rows:
+        end = None if query.limit is None else query.offset + query.limit
+        lines = _by_rows(lines, query.sort.startswith("-"), warehouse)[query.offset : end]
+    details = store.page_details([line.name for line in lines])
+    statuses = {line.name: _status(line) for line in lines}
+    shown = overview(details, warehouse if count_rows else None, statuses)
+    return DatasetListing(shown, found.total, found.flagged, found.datasets, details.accounts)
 
 
-Judged = tuple["DatasetSummary", DatasetStatus]
+def _status(line: ListedDataset) -> DatasetStatus:
+    """A line's badge and reasons, from what the store judged in SQL."""
+    return judge(
+        line.last_status,
+        failing=line.failing,
+        succeeded_at=line.last_success,
+        stale=line.stale,
+        stale_after=line.stale_after,
+    )
 
 
-def _sorted(judged: list[Judged], sort: str, warehouse: Warehouse) -> list[Judged]:
-    """*judged* sorted by *sort*, ties by name; datasets without a value (never succeeded, no
-    next run, no table) come last either way."""
-    descending = sort.startswith("-")
-    keys: dict[str, Callable[[Judged], Any]] = {
-        "name": lambda line: line[0].name,
-        "status": lambda line: _STATUS_ORDER[line[1].status],
-        "last_success": lambda line: line[1].last_success,
-        "next_run": lambda line: line[0].next_run_at,
-    }
-    field = sort.removeprefix("-")
-    if field == "rows":
-        sizes = _table_sizes(warehouse)
-        keys["rows"] = lambda line: sizes.get((line[0].name, _main_table(line[0])))
-    key = keys[field]
-    by_name = sorted(judged, key=lambda line: line[0].name)
-    valued = [line for line in by_name if key(line) is not None]
-    unvalued = [line for line in by_name if key(line) is None]
-    return sorted(valued, key=key, reverse=descending) + unvalued
+def _by_rows(
+    lines: list[ListedDataset], descending: bool, warehouse: Warehouse
+) -> list[ListedDataset]:
+    """*lines* (by name) sorted by the rows of their main tables, ties by name; datasets
+    without a table come last either way."""
+    sizes = _table_sizes(warehouse)
+    sized = [
+        (sizes.get((line.name, _main_table(line.connector, line.report))), line) for line in lines
+    ]
+    valued = [(rows, line) for rows, line in sized if rows is not None]
+    valued.sort(key=lambda pair: pair[0], reverse=descending)
+    return [line for _rows, line in valued] + [line for rows, line in sized if rows is None]
 
 
-def _main_table(summary: DatasetSummary) -> str:
-    return get_connector(summary.connector).report(summary.report).tables[0].name
+@functools.cache
+def _main_table(connector: str, report: str) -> str:
+    return get_connector(connector).report(report).tables[0].name
+
+
+_SIZES: dict[tuple[str, tuple[int, ...]], dict[tuple[str, str], int]] = {}
+"""Table sizes already read, by warehouse file and the state of its files on disk."""
 
 
 def _table_sizes(warehouse: Warehouse) -> dict[tuple[str, str], int]:
     """Every table's rows as DuckDB's catalog estimates them: what sorting by rows uses
-    (counting every table of thousands of datasets would take seconds)."""
+    (counting every table of thousands of datasets would take seconds).
+
+    Opening a warehouse of thousands of schemas takes hundreds of milliseconds, so the sizes
+    are kept until the warehouse's file or its write-ahead log changes on disk (every load
+    changes one of them).
+    """
+    key = (str(warehouse.path), _file_state(warehouse.path))
+    if key in _SIZES:
+        return _SIZES[key]
     try:
         with warehouse.reader() as connection:
             found = connection.execute(
@@ -140,4 +158,19 @@ def _table_sizes(warehouse: Warehouse) -> dict[tuple[str, str], int]:
             ).fetchall()
     except (NotFoundError, BusyError):
         return {}
-    return {(schema, table): int(size) for schema, table, size in found}
+    _SIZES.clear()
+    _SIZES[key] = {(schema, table): int(size) for schema, table, size in found}
+    return _SIZES[key]
+
+
+def _file_state(path: Path) -> tuple[int, ...]:
+    """The size and change time of the warehouse file and of its write-ahead log."""
+    state: list[int] = []
+    for file in (path, path.with_name(path.name + ".wal")):
+        try:
+            info = file.stat()
+        except FileNotFoundError:
+            state += [-1, -1]
+        else:
+            state += [info.st_size, info.st_mtime_ns]
+    return tuple(state)

@@ -16,7 +16,7 @@ from leadferry.connectors import get_connector
 from leadferry.errors import BusyError, NotFoundError
 
 if TYPE_CHECKING:
-    from leadferry.store import Dataset, DatasetSummary, Run
+    from leadferry.store import Dataset, Run
     from leadferry.store.records import PageDetails
     from leadferry.warehouse import Warehouse
 
@@ -76,9 +76,7 @@ def last_success(runs: Iterable[Run]) -> dt.datetime | None:
     )
 
 
-def is_stale(
-    dataset: Dataset | DatasetSummary, succeeded_at: dt.datetime | None, now: dt.datetime
-) -> bool:
+def is_stale(dataset: Dataset, succeeded_at: dt.datetime | None, now: dt.datetime) -> bool:
     """Whether the dataset's ``stale_after`` minutes have passed without a success.
 
     The period counts from the last success, or from the dataset's creation if it never
@@ -101,18 +99,6 @@ def dataset_status(dataset: Dataset, runs: Iterable[Run], now: dt.datetime) -> D
         succeeded_at=succeeded_at,
         stale=is_stale(dataset, succeeded_at, now),
         stale_after=dataset.stale_after,
-    )
-
-
-def summary_status(summary: DatasetSummary, now: dt.datetime) -> DatasetStatus:
-    """The status of a dataset from its summary line (the Data Center's list query)."""
-    succeeded_at = summary.last_success
-    return judge(
-        summary.last_status,
-        failing=summary.failing,
-        succeeded_at=succeeded_at,
-        stale=is_stale(summary, succeeded_at, now),
-        stale_after=summary.stale_after,
     )
 
 

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import and_, case, false, func, literal, or_, select, true
 from sqlalchemy.orm import aliased
 
-from leadferry.store.orm import AccountRow, DatasetRow, RunRow
+from leadferry.store.orm import AccountRow, DatasetRow, RunRow, UTCDateTime
 from leadferry.store.queries import dataset_row, load_datasets, to_run
-from leadferry.store.records import AccountLine, DatasetSummary, PageDetails, Run
+from leadferry.store.records import AccountLine, ListedDataset, PageDetails, Run, StatusPage
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
+    from sqlalchemy import CTE, ColumnElement, Select
     from sqlalchemy.orm import Session
 
 
@@ -31,69 +33,188 @@ def _like(text: str) -> str:
     return f"%{escaped.lower()}%"
 
 
+BADGES = ("running", "failing", "failed", "stale", "never", "success")
+"""Each status in the order it takes precedence: the rule of ``service.status.judge``."""
+_SORT_COLUMNS = {
+    "name": "name",
+    "status": "precedence",
+    "last_success": "last_success",
+    "next_run": "next_run_at",
+}
+_LISTED_COLUMNS = (
+    "name",
+    "connector",
+    "report",
+    "last_status",
+    "failing",
+    "stale",
+    "stale_after",
+    "last_success",
+)
+
+
+def _matching(*, search: str, connector: str, account: str) -> list[ColumnElement[bool]]:
+    """The conditions of the search and of the connector and account filters."""
+    conditions: list[ColumnElement[bool]] = []
+    if search:
+        pattern = _like(search)
+        conditions.append(
+            or_(
+                func.lower(DatasetRow.name).like(pattern, escape="\\"),
+                func.lower(DatasetRow.description).like(pattern, escape="\\"),
+            )
+        )
+    if connector:
+        conditions.append(AccountRow.connector == connector)
+    if account:
+        conditions.append(AccountRow.name == account)
+    return conditions
+
+
+def _status_lines(session: Session, now: datetime) -> Select[Any]:
+    """Every dataset with its status at *now* judged in SQL, as ``service.status.judge``
+    judges it: its latest run's status and its last success come from one pass over the runs.
+
+    Whether a dataset is stale depends on *now* and on its own limit: each distinct limit
+    (there are few) gets its own cut-off time, bound as a parameter, so the comparison is a
+    plain one between times on every backend.
+    """
+    success_finished = case((RunRow.status == "success", RunRow.finished_at))
+    newest = (
+        select(
+            RunRow.dataset_id,
+            func.max(RunRow.id).label("run_id"),
+            func.max(success_finished).label("succeeded_at"),
+        )
+        .group_by(RunRow.dataset_id)
+        .subquery()
+    )
+    last = select(RunRow.id, RunRow.status).subquery()
+    succeeded_at = newest.c.succeeded_at
+    limits = session.scalars(
+        select(DatasetRow.stale_after).where(DatasetRow.stale_after > 0).distinct()
+    ).all()
+    since = func.coalesce(succeeded_at, DatasetRow.created_at)
+    stale: ColumnElement[bool] = (
+        or_(
+            *(
+                and_(
+                    DatasetRow.stale_after == minutes,
+                    since < literal(now - timedelta(minutes=minutes), UTCDateTime()),
+                )
+                for minutes in limits
+            )
+        )
+        if limits
+        else false()
+    )
+    last_status = last.c.status
+    failed = last_status.in_(("failed", "interrupted"))
+    judged = case(
+        (last_status == "running", "running"),
+        (DatasetRow.failing, "failing"),
+        (failed, "failed"),
+        (stale, "stale"),
+        (last_status.is_(None), "never"),
+        else_="success",
+    )
+    precedence = case(
+        *((judged == status, order) for order, status in enumerate(BADGES)),
+    )
+    attention = or_(DatasetRow.failing, failed, stale, succeeded_at.is_(None))
+    return (
+        select(
+            DatasetRow.name,
+            AccountRow.connector,
+            DatasetRow.report,
+            last_status.label("last_status"),
+            DatasetRow.failing,
+            # A boolean the same on every backend: SQLite gives 0/1 for a bare comparison.
+            case((stale, True), else_=False).label("stale"),
+            DatasetRow.stale_after,
+            succeeded_at.label("last_success"),
+            DatasetRow.next_run_at,
+            judged.label("status"),
+            precedence.label("precedence"),
+            case((attention, True), else_=False).label("attention"),
+        )
+        .join(AccountRow, DatasetRow.account_id == AccountRow.id)
+        .outerjoin(newest, newest.c.dataset_id == DatasetRow.id)
+        .outerjoin(last, last.c.id == newest.c.run_id)
+    )
+
+
+def _having_status(judged: CTE, status: str) -> ColumnElement[bool]:
+    """The condition of the status filter: a status, ``attention`` or none (every line)."""
+    if status == "attention":
+        return judged.c.attention == true()
+    if status:
+        return judged.c.status == status
+    return true()
+
+
 class ListingMixin:
     """The Data Center's and the history's reads (mixed into :class:`Store`)."""
 
     _read: Callable[[], AbstractContextManager[Session]]
 
-    def summarize_datasets(
-        self, search: str = "", connector: str = "", account: str = ""
-    ) -> list[DatasetSummary]:
-        """Every dataset matching the filters, by name, in one query: *search* is found in its
-        name or description (any case); *connector* and *account* must match exactly."""
-        # One pass over the runs gives both the latest run and the last success.
-        success_finished = case((RunRow.status == "success", RunRow.finished_at))
-        newest = (
-            select(
-                RunRow.dataset_id,
-                func.max(RunRow.id).label("run_id"),
-                func.max(success_finished).label("succeeded_at"),
-            )
-            .group_by(RunRow.dataset_id)
-            .subquery()
-        )
-        last = select(RunRow.id, RunRow.status).subquery()
-        query = (
-            select(
-                DatasetRow.id,
-                DatasetRow.name,
-                DatasetRow.description,
-                AccountRow.name,
-                AccountRow.connector,
-                DatasetRow.report,
-                # Only a stale limit needs it: the fewer times to convert, the faster.
-                case((DatasetRow.stale_after.is_not(None), DatasetRow.created_at)),
-                DatasetRow.next_run_at,
-                DatasetRow.failing,
-                DatasetRow.stale_after,
-                last.c.status,
-                newest.c.succeeded_at,
-            )
-            .join(AccountRow, DatasetRow.account_id == AccountRow.id)
-            .outerjoin(newest, newest.c.dataset_id == DatasetRow.id)
-            .outerjoin(last, last.c.id == newest.c.run_id)
-            .order_by(DatasetRow.name)
-        )
-        if search:
-            pattern = _like(search)
-            query = query.where(
-                or_(
-                    func.lower(DatasetRow.name).like(pattern, escape="\\"),
-                    func.lower(DatasetRow.description).like(pattern, escape="\\"),
-                )
-            )
-        if connector:
-            query = query.where(AccountRow.connector == connector)
-        if account:
-            query = query.where(AccountRow.name == account)
-        with self._read() as session:
-            # Core rows, not ORM ones: thousands of them, and no object to track.
-            rows = session.connection().execute(query).all()
-        return [DatasetSummary(*row) for row in rows]
+    def list_statuses(
+        self,
+        now: datetime,
+        *,
+        search: str = "",
+        connector: str = "",
+        account: str = "",
+        status: str = "",
+        sort: str = "name",
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> StatusPage:
+        """One page of the datasets matching the filters, with their status at *now*, and the
+        counts the Data Center shows: filtering, sorting, paging and counting all run in the
+        database, so only the page's rows come back whatever the number of datasets.
 
-    def count_datasets(self) -> int:
+        *search* is found in a dataset's name or description (any case); *connector* and
+        *account* must match exactly; *status* is one of :data:`BADGES` or ``attention``;
+        *sort* is ``name``, ``status``, ``last_success`` or ``next_run``, a leading ``-``
+        reversing it: ties go by name, and datasets without a value come last either way.
+        ``limit`` None lists every match from ``offset`` on.
+        """
         with self._read() as session:
-            return int(session.scalar(select(func.count(DatasetRow.id))) or 0)
+            lines = _status_lines(session, now).where(
+                *_matching(search=search, connector=connector, account=account)
+            )
+            # One statement: the judged lines, used twice, are worked out once (SQLite and
+            # PostgreSQL materialize a CTE used more than once), and the counts' one row
+            # comes back even when the page is empty.
+            judged = lines.cte("judged")
+            wanted = _having_status(judged, status)
+            counts = select(
+                func.count(case((wanted, 1))).label("total"),
+                func.count(case((judged.c.attention, 1))).label("flagged"),
+                select(func.count(DatasetRow.id)).scalar_subquery().label("datasets"),
+            ).subquery()
+            key = judged.c[_SORT_COLUMNS[sort.removeprefix("-")]]
+            order = key.desc() if sort.startswith("-") else key.asc()
+            position = func.row_number().over(order_by=(key.is_(None), order, judged.c.name))
+            ordered = (
+                select(*(judged.c[name] for name in _LISTED_COLUMNS), position.label("position"))
+                .where(wanted)
+                .subquery()
+            )
+            shown = ordered.c.position > offset
+            if limit is not None:
+                shown &= ordered.c.position <= offset + limit
+            page = select(ordered).where(shown).subquery()
+            query = (
+                select(counts, *(page.c[name] for name in _LISTED_COLUMNS))
+                .select_from(counts.outerjoin(page, true()))
+                .order_by(page.c.position)
+            )
+            rows = session.connection().execute(query).all()
+        total, flagged, every = rows[0][:3]
+        found = [ListedDataset(*row[3:]) for row in rows if row.name is not None]
+        return StatusPage(found, int(total or 0), int(flagged or 0), int(every or 0))
 
     def page_details(self, names: Sequence[str], recent: int = 5) -> PageDetails:
         """What a page of the list shows beyond the summaries, in one read: the datasets called

@@ -108,23 +108,31 @@ class AccountSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class DatasetSummary:
-    """A dataset as the Data Center's list needs it to find, filter and sort: a few columns,
-    its latest run's status (None if it never ran) and when its last success finished.
-    ``created_at`` is given only to datasets with a stale limit (``stale_after``)."""
+class ListedDataset:
+    """A dataset as a line of the Data Center's list is judged: its latest run's status (None
+    if it never ran), whether it is failing or stale (at the time asked) and when its last
+    success finished."""
 
-    id: int
     name: str
-    description: str
-    account: str
     connector: str
     report: str
-    created_at: datetime | None
-    next_run_at: datetime | None
-    failing: bool
-    stale_after: int | None
     last_status: str | None
+    failing: bool
+    stale: bool
+    stale_after: int | None
     last_success: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusPage:
+    """A page of the Data Center's list (see ``Store.list_statuses``): its lines, how many
+    datasets match (``total``), how many of those need attention before the status filter
+    (``flagged``) and how many exist at all (``datasets``)."""
+
+    lines: list[ListedDataset]
+    total: int
+    flagged: int
+    datasets: int
 
 
 @dataclass(frozen=True, slots=True)
