@@ -453,7 +453,8 @@ def test_each_connector_saves_the_date_selection_its_controls_describe(
             "in the future",
         ),
         ({"param_lid": "271", **RANGE, "to_date": "2026-11-01"}, "to_date", "after it ends"),
-        ({"param_lid": "271", **RANGE, "from_date": ""}, "from_date", "Choose a date."),
+        ({"param_lid": "271", **RANGE, "from_date": ""}, "from_date", "Choose the start date."),
+        ({"param_lid": "271", **RANGE, "to_date": ""}, "to_date", "Choose the end date."),
         ({"param_lid": "271", "timezone": "Atlantis/Main"}, "timezone", "unknown time zone"),
     ],
 )
@@ -494,12 +495,35 @@ def test_load_preview_shows_the_vendors_error_in_the_flash_area(editor, store, l
     assert "nope-0000" not in answer.text
 
 
-def test_load_preview_names_what_to_fix_first(editor, acme_account):
+def test_load_preview_puts_each_error_next_to_its_field(editor, acme_account):
     panes = to_details(editor, "acme")
-    answer = panes.live("/wizard/preview", param_lid="")
+    answer = panes.live("/wizard/preview", param_lid="", **RANGE | {"from_date": "", "to_date": ""})
     assert answer.status_code == 422
-    assert "Enter the LID." in answer.text
-    assert answer.headers["HX-Retarget"] == "#flash"
+    assert "HX-Retarget" not in answer.headers  # it lands in the preview box, by the button
+    assert error_next_to(answer.text, "param_lid") == "Enter the LID."
+    assert error_next_to(answer.text, "from_date") == "Choose the start date."
+    assert error_next_to(answer.text, "to_date") == "Choose the end date."
+    # The controls come back out of band, in place of the pane's own (which had no errors).
+    fragment = lxml.html.fromstring(f"<div>{answer.text}</div>")
+    assert fragment.get_element_by_id("report-controls").get("hx-swap-oob") == "true"
+    message = fragment.get_element_by_id("preview-error").text_content()
+    assert "Choose the start date. Choose the end date." in message
+
+
+def test_load_preview_marks_a_bad_time_zone_next_to_its_field(editor, acme_account):
+    panes = to_details(editor, "acme")
+    answer = panes.live("/wizard/preview", param_lid="271", timezone="Atlantis/Main")
+    assert answer.status_code == 422
+    assert "unknown time zone" in error_next_to(answer.text, "timezone")
+    fragment = lxml.html.fromstring(f"<div>{answer.text}</div>")
+    assert fragment.get_element_by_id("timezone-control").get("hx-swap-oob") == "true"
+
+
+def test_the_window_line_names_which_date_is_missing(editor, acme_account):
+    panes = to_details(editor, "acme")
+    answer = panes.live("/wizard/part/window", **RANGE | {"from_date": "", "to_date": ""})
+    window = lxml.html.fromstring(answer.text).text_content().strip()
+    assert window == "Choose the start date. Choose the end date."
 
 
 # -- Scheduling -------------------------------------------------------------------------------
@@ -687,6 +711,61 @@ def test_the_whole_flow_creates_a_dataset_with_a_range_and_a_schedule(editor, st
     assert dataset.incremental == {"lookback_minutes": 30}
     assert (dataset.description, dataset.owner) == ("LID 272, early November", "eddie")
     assert dataset.state.next_run_at == next_runs(Schedule.parse(dataset.schedule), NOW, 1)[0]
+
+
+def summary_of(page: str) -> dict[str, str]:
+    summary = lxml.html.fromstring(page).get_element_by_id("summary")
+    labels = [dt.text_content().strip() for dt in summary.iter("dt")]
+    return dict(zip(labels, (dd.text_content().strip() for dd in summary.iter("dd")), strict=True))
+
+
+def test_the_summary_states_the_rule_and_every_setting(editor, acme_account):
+    panes = to_details(editor, "acme")
+    panes.press(
+        param_lid="272",
+        duration="range",
+        start_date_type="relative",
+        from_days_back="10",
+        end_date_type="relative",
+        to_days_back="5",
+    )
+    panes.press(
+        frequency="daily",
+        start_time="06:00",
+        retry="retry",
+        retry_every="15",
+        retries="2",
+        when_failing="pause",
+        stale_after="1440",
+        update_method="merge",
+        merge_key="uid",
+        incremental="on",
+        lookback="30",
+    )
+    assert panes.step == "name", panes.page.text
+    summary = summary_of(panes.page.text)
+    assert summary["Account"] == "acme (LeadExec)"
+    assert summary["Report"] == "Leads"
+    assert summary["LID"] == "272"
+    assert summary["Dates"] == (
+        "10 days back to 5 days back: 2026-11-13 .. 2026-11-18 in America/Los_Angeles"
+        " (6 days) today"
+    )
+    assert summary["Time zone"] == "America/Los_Angeles"
+    assert summary["Schedule"].startswith("daily at 06:00")
+    assert summary["Retries"] == "every 15 minutes, up to 2 times"
+    assert summary["After the last failure"].startswith("Pause the schedule")
+    assert summary["Stale-data alert"] == "after 1440 minutes"
+    assert summary["Update method"] == (
+        "Merge: insert or update rows by a key on uid; incremental, re-reading 30 minutes back"
+    )
+    assert summary["Owner"] == "eddie"
+
+
+def test_no_pane_compares_itself_with_the_commercial_product(editor, acme_account):
+    panes = to_scheduling(editor)
+    assert "commercial" not in panes.page.text
+    assert "marks the dataset as failing" in panes.page.text
 
 
 def test_back_keeps_what_was_entered(editor, acme_account):

@@ -42,15 +42,35 @@ def text(values: Values, name: str) -> str:
     return "" if value is None else str(value).strip()
 
 
+FIELD_NAMES = {
+    "date": "the report date",
+    "days_back": "the report date's days back",
+    "from_date": "the start date",
+    "from_days_back": "the start date's days back",
+    "to_date": "the end date",
+    "to_days_back": "the end date's days back",
+    "every_n": "the time between runs",
+    "month_day": "the day of the month",
+    "retry_every": "the minutes between retries",
+    "retries": "the number of retries",
+    "stale_after": "the stale-data alert's minutes",
+    "lookback": "the lookback minutes",
+    "incremental_start": "the date the first run loads changes since",
+}
+"""What an error message calls each numeric or date control, so that several errors shown
+together (the window line, Load Preview) each say which control they are about."""
+
+
 def _count(values: Values, name: str, errors: dict[str, str], *, least: int = 0) -> int | None:
     """A whole number >= *least* from control *name*; records an error when missing or bad."""
     raw = text(values, name)
+    what = FIELD_NAMES[name]
     if not raw:
-        errors[name] = "Enter a number."
+        errors[name] = f"Enter {what}."
     elif not re.fullmatch(r"-?\d+", raw):
-        errors[name] = f"{raw!r} is not a whole number."
+        errors[name] = f"{what.capitalize()} must be a whole number, not {raw!r}."
     elif int(raw) < least:
-        errors[name] = f"Enter {least} or more."
+        errors[name] = f"{what.capitalize()} must be {least} or more."
     else:
         return int(raw)
     return None
@@ -58,13 +78,14 @@ def _count(values: Values, name: str, errors: dict[str, str], *, least: int = 0)
 
 def _day(values: Values, name: str, errors: dict[str, str]) -> str | None:
     raw = text(values, name)
+    what = FIELD_NAMES[name]
     if not raw:
-        errors[name] = "Choose a date."
+        errors[name] = f"Choose {what}."
         return None
     try:
         return dt.date.fromisoformat(raw).isoformat()
     except ValueError:
-        errors[name] = f"{raw!r} is not a date (YYYY-MM-DD)."
+        errors[name] = f"{what.capitalize()} must be a date (YYYY-MM-DD), not {raw!r}."
         return None
 
 

@@ -22,7 +22,6 @@ from leadferry.schedule import WEEKDAYS
 from leadferry.service.preview import preview_report
 from leadferry.web import forms
 from leadferry.web.deps import EditorDep, NowDep, SettingsDep, StoreDep, VendorClientDep
-from leadferry.web.forms import FormError
 from leadferry.web.templating import render
 from leadferry.web.wizard_draft import NEW_ACCOUNT, STEP_TITLES, STEPS, Draft
 
@@ -146,20 +145,23 @@ def wizard_preview(
 ) -> Any:
     """Load Preview: the first rows of the report for the Details pane's choices, unsaved.
 
+    The Details pane's errors come back as a 422 whose controls, re-rendered out of band,
+    carry each error next to its control.
+
     Raises:
-        ConfigError: the Details pane has errors (shown in the flash area).
+        ConfigError: no account is chosen (shown in the flash area).
         ConnectorError: the vendor refused or failed (shown in the flash area).
     """
     draft = Draft.from_form(store, now, user, form)
     report = draft.report
     if report is None:
         raise ConfigError("choose an account before loading a preview")
-    try:
-        params = forms.params_from_form(report, draft.values)
-        timezone = forms.check_timezone(draft.values, "timezone")
-        selection = forms.date_selection_from_form(draft.values) if report.dated else {}
-    except FormError as exc:
-        raise ConfigError("fix the Details first: " + " ".join(exc.errors.values())) from None
+    if not draft.check("details"):
+        # Each error goes next to its control, as Next shows them; the preview box says so.
+        return render(request, "_wizard_preview_errors.html", _context(draft), status_code=422)
+    params = forms.params_from_form(report, draft.values)
+    timezone = forms.check_timezone(draft.values, "timezone")
+    selection = forms.date_selection_from_form(draft.values) if report.dated else {}
     window, _ = draft.window() if report.dated else (None, "")
     result = preview_report(
         store,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from leadferry.connectors import CONNECTORS, get_connector
 from leadferry.connectors.base import DATE_LABELS
+from leadferry.dates import DateSelection
 from leadferry.errors import ConfigError, ConflictError, InvalidWindowError, NotFoundError
 from leadferry.schedule import Schedule
 from leadferry.service.accounts import add_account
@@ -341,6 +342,74 @@ class Draft:
         runs = tuple(upcoming_runs(plan, self.now))
         return SchedulePreview(plan.describe(), runs, plan.timezone)
 
+    def summary(self) -> list[tuple[str, str]]:
+        """Every setting of the panes in words, for Name & Describe: (label, text) pairs.
+
+        A control that is not valid shows what is wrong with it instead (Save sends the user
+        back to its pane).
+        """
+        report = self.report
+        connector = self.connector
+        rows = [("Account", f"{self.value('account')} ({connector.label})" if connector else "")]
+        if report is None:
+            return rows
+        rows.append(("Report", report.label))
+        rows += [
+            (param.label, self.value(forms.param_control(param.id)) or "(not set)")
+            for param in report.params
+        ]
+        if report.dated:
+            rows.append(("Dates", self._dates_text()))
+        rows.append(("Time zone", self.value("timezone")))
+        plan = self.schedule_preview()
+        rows.append(("Schedule", plan.description or plan.error))
+        rows += self._retry_rows()
+        rows.append(("Update method", self._update_text(report)))
+        rows.append(("Owner", self.value("owner") or "(none)"))
+        return rows
+
+    def _dates_text(self) -> str:
+        """``10 days back to 5 days back: 2026-11-13 .. 2026-11-18 in UTC (6 days) today``."""
+        try:
+            rule = DateSelection.parse(forms.date_selection_from_form(self.values)).describe()
+        except FormError as exc:
+            return " ".join(exc.errors.values())
+        window, problem = self.window()
+        return f"{rule}: {forms.window_span(window)} today" if window else f"{rule}: {problem}"
+
+    def _retry_rows(self) -> list[tuple[str, str]]:
+        try:
+            retry = forms.retry_from_form(self.values)
+        except FormError as exc:
+            return [("Retries", " ".join(exc.errors.values()))]
+        if retry.get("no_retry"):
+            retries = "none: a failed scheduled run waits for the next one"
+        else:
+            retries = f"every {retry['retry_every']} minutes, up to {retry['retries']} times"
+        rows = [
+            ("Retries", retries),
+            ("After the last failure", forms.WHEN_FAILING[retry["when_failing"]]),
+        ]
+        if "stale_after" in retry:
+            rows.append(("Stale-data alert", f"after {retry['stale_after']} minutes"))
+        return rows
+
+    def _update_text(self, report: Report) -> str:
+        try:
+            chosen = forms.update_from_form(report, self.values)
+        except FormError as exc:
+            return " ".join(exc.errors.values())
+        method = chosen.get("update_method", "replace")
+        text = forms.UPDATE_METHODS.get(method, method)
+        if method == "merge":
+            text += f" on {chosen['merge_key'] or forms.default_merge_key(report)}"
+            incremental = chosen["incremental"]
+            if incremental:
+                text += f"; incremental, re-reading {incremental['lookback_minutes']} minutes back"
+                if incremental.get("start"):
+                    text += f", the first run from {incremental['start']}"
+        return text
+
     def update_methods(self) -> dict[str, str]:
         report = self.report
         return forms.update_methods(report) if report else {}
@@ -430,7 +499,7 @@ class Draft:
                 check()
             except FormError as exc:
                 errors |= exc.errors
-        if report.dated and not errors:
+        if report.dated:  # with the parameters' errors: every error shows at once
             try:
                 forms.resolve_window(self.values, self.value("timezone"), self.now)
             except FormError as exc:
