@@ -10,6 +10,7 @@ import lxml.html
 import pytest
 
 from leadferry.schedule import Schedule, local, next_runs
+from leadferry.web.wizard_draft import NEW_ACCOUNT
 from tests.conftest import API_KEY, NOW
 
 
@@ -132,13 +133,33 @@ def test_editing_needs_the_editor_role_and_an_existing_dataset(viewer, editor, s
 # -- Credentials ------------------------------------------------------------------------------
 
 
-def test_accounts_are_offered_grouped_by_connector(editor, acme_account, sales_account):
-    page = Panes(editor).page.text
-    assert re.search(r'<optgroup label="LeadExec">\s*<option value="acme"', page)
-    assert re.search(r'<optgroup label="SalesExec">\s*<option value="sales"', page)
-    assert "Add an account" in page
+def test_the_pane_starts_from_the_connector_and_offers_its_accounts(
+    editor, acme_account, sales_account
+):
+    panes = Panes(editor)
+    page = panes.page.text
+    # The connector comes first; its accounts only are offered, with adding one of its own.
+    assert page.index('id="connector"') < page.index('id="account"')
+    assert re.search(r'<option value="leadexec" selected>LeadExec</option>', page)
+    assert re.findall(r'<option value="(\w+)"[^>]*>\w+ \(', page) == ["acme"]
+    assert "Add a new LeadExec account" in page
     assert "s3cret-pass-77" not in page
     assert API_KEY not in page
+    sales = panes.live("/wizard/part/account", connector="salesexec").text
+    assert sales.lstrip().startswith('<div id="account-controls"')
+    assert re.search(r'<option value="sales" selected>sales \(', sales)
+    assert "acme" not in sales
+    assert "Add a new SalesExec account" in sales
+    panes.press(connector="salesexec", account="sales")
+    assert panes.step == "details"
+    assert "SalesExec account" in panes.page.text
+
+
+def test_a_connector_without_accounts_offers_to_add_one(editor, acme_account):
+    fields = Panes(editor).live("/wizard/part/account", connector="avidtrak").text
+    assert re.search(rf'<option value="{NEW_ACCOUNT}" selected>Add a new AvidTrak account', fields)
+    assert has_control(fields, "account-name")
+    assert has_control(fields, "acct_pin_code")
 
 
 def test_without_accounts_the_pane_offers_to_add_one(editor):
@@ -150,12 +171,12 @@ def test_without_accounts_the_pane_offers_to_add_one(editor):
 
 def test_choosing_the_connector_swaps_in_its_credential_fields(editor):
     panes = Panes(editor)
-    sales = panes.live("/wizard/part/new_account", connector="salesexec").text
-    assert sales.lstrip().startswith('<div id="new-account"')
+    sales = panes.live("/wizard/part/account", connector="salesexec").text
+    assert sales.lstrip().startswith('<div id="account-controls"')
     assert has_control(sales, "acct_username")
     assert has_control(sales, "acct_password")
     assert not has_control(sales, "acct_api_key")
-    calls = panes.live("/wizard/part/new_account", connector="avidtrak").text
+    calls = panes.live("/wizard/part/account", connector="avidtrak").text
     assert "Pin Code" in calls
     assert has_control(calls, "acct_base_url")
     picked = panes.live("/wizard/part/new_account", account="__new__", connector="leadexec").text
@@ -766,6 +787,55 @@ def test_no_pane_compares_itself_with_the_commercial_product(editor, acme_accoun
     panes = to_scheduling(editor)
     assert "commercial" not in panes.page.text
     assert "marks the dataset as failing" in panes.page.text
+
+
+HOOK = "https://hooks.example.com/leadferry?token=hook-secret-5521"
+
+
+def test_alert_targets_are_set_on_the_scheduling_pane(editor, store, acme_account):
+    panes = to_scheduling(editor)
+    page = panes.press(alert_emails="ops@example.com nope", alert_webhook="ftp://x")
+    assert page.status_code == 422
+    assert "comma-separated" in error_next_to(page.text, "alert_emails")
+    assert "http" in error_next_to(page.text, "alert_webhook")
+    panes.press(alert_emails="ops@example.com, oncall@example.com", alert_webhook=HOOK)
+    assert panes.step == "name", panes.page.text
+    assert summary_of(panes.page.text)["Alerts to"] == (
+        "ops@example.com, oncall@example.com, https://hooks.example.com/leadferry"
+    )
+    assert panes.press("save", name="alerted").status_code == 303
+    dataset = store.get_dataset("alerted")
+    assert dataset.alert_emails == ["ops@example.com", "oncall@example.com"]
+    assert dataset.alert_webhook == HOOK
+
+
+def test_edit_keeps_the_webhook_unshown_until_replaced_or_removed(editor, store, acme_account):
+    from leadferry.service.datasets import schedule_changes, set_schedule
+
+    create_leads(store)
+    changes = schedule_changes(None, alert_webhook=HOOK, alert_emails=["ops@example.com"])
+    set_schedule(store, "acme_leads", changes, NOW)
+    panes = Panes(editor, "/datasets/acme_leads/edit")
+    panes.press()
+    panes.press(param_lid="271")
+    assert panes.step == "scheduling"
+    assert re.search(r'id="alert-emails"[^>]*value="ops@example.com"', panes.page.text)
+    assert "hook-secret-5521" not in panes.page.text
+    assert "https://hooks.example.com/leadferry" in panes.page.text
+    panes.press()
+    assert summary_of(panes.page.text)["Alerts to"].endswith("https://hooks.example.com/leadferry")
+    assert panes.press("save").status_code == 303
+    assert store.get_dataset("acme_leads").alert_webhook == HOOK  # kept
+    panes = Panes(editor, "/datasets/acme_leads/edit")
+    panes.press()
+    panes.press()
+    panes.press(alert_webhook_remove="on", alert_emails="")
+    assert summary_of(panes.page.text)["Alerts to"] == "the service's alert targets only"
+    assert panes.press("save").status_code == 303
+    saved = store.get_dataset("acme_leads")
+    assert (saved.alert_webhook, saved.alert_emails) == (None, [])
+    for answer in panes.responses:
+        assert "hook-secret-5521" not in answer.text
 
 
 def test_back_keeps_what_was_entered(editor, acme_account):

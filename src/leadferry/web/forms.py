@@ -464,16 +464,57 @@ def retry_from_form(values: Values) -> dict[str, Any]:
     changes["when_failing"] = when_failing
     if text(values, "stale_after"):
         changes["stale_after"] = _count(values, "stale_after", errors, least=1)
+    changes |= _alert_targets(values, errors)
     if errors:
         raise FormError(errors)
     return changes
 
 
+EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+")
+"""An e-mail address as the REST API takes it (``alert_emails``)."""
+MAX_ALERT_EMAILS = 20
+
+
+def _alert_targets(values: Values, errors: dict[str, str]) -> dict[str, Any]:
+    """``alert_emails`` (comma- or space-separated) and ``alert_webhook``, as
+    ``datasets schedule --alert-email/--alert-webhook`` take them.
+
+    An empty webhook control keeps the saved webhook (its URL may hold a token, so it is never
+    shown back); ``alert_webhook_remove`` removes it.
+    """
+    from leadferry.connectors.base import check_http_url
+
+    emails = [part for part in re.split(r"[,\s]+", text(values, "alert_emails")) if part]
+    if not all(EMAIL.fullmatch(email) for email in emails):
+        errors["alert_emails"] = "Enter e-mail addresses (ops@example.com), comma-separated."
+    elif len(emails) > MAX_ALERT_EMAILS:
+        errors["alert_emails"] = f"Enter at most {MAX_ALERT_EMAILS} e-mail addresses."
+    targets: dict[str, Any] = {"alert_emails": emails}
+    webhook = text(values, "alert_webhook")
+    if webhook:
+        try:
+            targets["alert_webhook"] = check_http_url(webhook, "the alert webhook")
+        except ConfigError as exc:
+            errors["alert_webhook"] = str(exc)
+    elif text(values, "alert_webhook_remove"):
+        targets["alert_webhook"] = ""
+    return targets
+
+
 def retry_controls(
-    retry_every: int | None, retries: int, when_failing: str, stale_after: int | None
+    retry_every: int | None,
+    retries: int,
+    when_failing: str,
+    stale_after: int | None,
+    alert_emails: list[str],
 ) -> dict[str, str]:
-    """The controls that show a dataset's saved retry and alert settings."""
-    controls = {"retry": "retry" if retry_every else "none", "when_failing": when_failing}
+    """The controls that show a dataset's saved retry and alert settings (the webhook stays
+    out: see :func:`_alert_targets`)."""
+    controls = {
+        "retry": "retry" if retry_every else "none",
+        "when_failing": when_failing,
+        "alert_emails": ", ".join(alert_emails),
+    }
     if retry_every:
         controls |= {"retry_every": str(retry_every), "retries": str(retries)}
     if stale_after:

@@ -28,6 +28,7 @@ from leadferry.web.wizard_draft import NEW_ACCOUNT, STEP_TITLES, STEPS, Draft
 router = APIRouter(include_in_schema=False)
 
 PARTS = {
+    "account": "the chosen connector's accounts (the first one chosen) and the inline account",
     "new_account": "the inline account's fields, for the chosen connector",
     "report": "the report's parameters and date controls",
     "dates": "the date controls of the chosen Duration",
@@ -129,7 +130,9 @@ def wizard_part(
     """Re-render one part of a pane for the choices posted (see :data:`PARTS`)."""
     if part not in PARTS:
         raise NotFoundError(f"no part {part!r} in the Add DataSet panes")
-    draft = Draft.from_form(store, now, user, form)
+    # A connector was just chosen: the account chosen before belongs to another one.
+    without = ("account",) if part == "account" else ()
+    draft = Draft.from_form(store, now, user, form, without=without)
     return render(request, "_wizard_part.html", _context(draft) | {"part": part})
 
 

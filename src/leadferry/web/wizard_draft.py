@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from leadferry.connectors import CONNECTORS, get_connector
-from leadferry.connectors.base import DATE_LABELS
+from leadferry.connectors.base import DATE_LABELS, scrub_url
 from leadferry.dates import DateSelection
 from leadferry.errors import ConfigError, ConflictError, InvalidWindowError, NotFoundError
 from leadferry.schedule import Schedule
@@ -43,6 +43,7 @@ NEW_ACCOUNT = "__new__"
 """The account menu's "Add an account" choice (no account name can start with '_')."""
 INLINE_PREFIX = "acct_"
 """Prefix of the inline account's credential controls (``acct_api_key``): never carried."""
+_POSTED_PREFIXES = ("param_", INLINE_PREFIX)
 
 STEPS = ("credentials", "details", "scheduling", "name")
 STEP_TITLES = {
@@ -52,7 +53,7 @@ STEP_TITLES = {
     "name": "Name & Describe",
 }
 STEP_FIELDS: dict[str, tuple[str, ...]] = {
-    "credentials": ("account",),
+    "credentials": ("connector", "account"),
     "details": ("report", "timezone", *forms.DATE_CONTROLS),
     "scheduling": (
         "schedule_mode",
@@ -69,6 +70,9 @@ STEP_FIELDS: dict[str, tuple[str, ...]] = {
         "active_to",
         "start_at",
         "stale_after",
+        "alert_emails",
+        "alert_webhook",
+        "alert_webhook_remove",
         "retry",
         "retry_every",
         "retries",
@@ -148,14 +152,16 @@ class Draft:
         user: User,
         form: Any,
         dataset: Dataset | None = None,
+        *,
+        without: tuple[str, ...] = (),
     ) -> Draft:
-        """A draft from a posted form (a Starlette ``FormData``)."""
+        """A draft from a posted form (a Starlette ``FormData``), leaving out the controls
+        *without* (so that they take their defaults)."""
         values: dict[str, Any] = {
             name: str(value)
             for name, value in form.multi_items()
-            if name in CARRIED
-            or name.startswith(("param_", INLINE_PREFIX))
-            or name in ("account_name", "connector")
+            if name not in without
+            and (name in CARRIED or name == "account_name" or name.startswith(_POSTED_PREFIXES))
         }
         values["days"] = [str(day) for day in form.getlist("days")]
         return cls(store, now, user, values, dataset)
@@ -179,7 +185,11 @@ class Draft:
         values |= forms.date_controls(dataset.date_selection)
         values |= forms.schedule_controls(dataset.schedule, timezone)
         values |= forms.retry_controls(
-            dataset.retry_every, dataset.retries, dataset.when_failing, dataset.stale_after
+            dataset.retry_every,
+            dataset.retries,
+            dataset.when_failing,
+            dataset.stale_after,
+            dataset.alert_emails,
         )
         values |= forms.update_controls(
             report, dataset.update_method, dataset.merge_key, dataset.incremental
@@ -188,11 +198,10 @@ class Draft:
 
     def _fill_defaults(self) -> None:
         values = self.values
+        values["connector"] = self._connector_name()
         if "account" not in values:
             choices = self.accounts
             values["account"] = choices[0].name if choices else NEW_ACCOUNT
-            if self.dataset is not None:
-                values["account"] = self.dataset.account
         connector = self.connector
         if connector is not None:
             slugs = [report.slug for report in connector.reports]
@@ -211,6 +220,21 @@ class Draft:
             "merge_key" not in values or values.get("update_method") != "merge"
         ):
             values["merge_key"] = forms.default_merge_key(report)
+
+    def _connector_name(self) -> str:
+        """The connector the Credentials pane starts from: a dataset's own; else the chosen
+        account's (a form posted without the menu); else the one chosen; else the first one
+        with accounts."""
+        if self.dataset is not None:
+            return self.dataset.connector
+        summaries = self.store.list_accounts()
+        account = next((a for a in summaries if a.name == self.values.get("account")), None)
+        if account is not None:
+            return account.connector
+        if self.values.get("connector") in CONNECTORS:
+            return str(self.values["connector"])
+        used = {a.connector for a in summaries}
+        return next((name for name in CONNECTORS if name in used), next(iter(CONNECTORS)))
 
     # -- what the panes show ------------------------------------------------------------------
 
@@ -233,20 +257,9 @@ class Draft:
 
     @cached_property
     def accounts(self) -> list[AccountSummary]:
-        """The accounts to choose from (for Edit: those of the dataset's connector)."""
-        summaries = self.store.list_accounts()
-        if self.dataset is not None:
-            return [a for a in summaries if a.connector == self.dataset.connector]
-        return summaries
-
-    def account_groups(self) -> list[tuple[str, list[AccountSummary]]]:
-        """The accounts by connector label, in the registry's order."""
-        groups = []
-        for connector in CONNECTORS.values():
-            members = [a for a in self.accounts if a.connector == connector.name]
-            if members:
-                groups.append((connector.label, members))
-        return groups
+        """The accounts to choose from: those of the chosen connector."""
+        chosen = self.values["connector"]
+        return [a for a in self.store.list_accounts() if a.connector == chosen]
 
     @property
     def account(self) -> AccountSummary | None:
@@ -278,10 +291,9 @@ class Draft:
         return dict(connector.date_labels if connector else DATE_LABELS)
 
     @property
-    def new_connector(self) -> type[Connector]:
-        """The connector of the account being added inline (the first one until chosen)."""
-        chosen = self.values.get("connector")
-        return CONNECTORS[chosen] if chosen in CONNECTORS else next(iter(CONNECTORS.values()))
+    def chosen_connector(self) -> type[Connector]:
+        """The connector chosen first on Credentials (that of an account added inline)."""
+        return CONNECTORS[self.values["connector"]]
 
     def new_account_values(self) -> dict[str, str]:
         """What was typed for the inline account, secrets left out (never shown back).
@@ -289,7 +301,7 @@ class Draft:
         Another connector's default (LeadExec's base URL when AvidTrak is chosen instead) is
         dropped, so each connector's fields start from its own defaults.
         """
-        connector = self.new_connector
+        connector = self.chosen_connector
         values = {}
         for field in connector.fields:
             name = INLINE_PREFIX + field.id
@@ -392,7 +404,18 @@ class Draft:
         ]
         if "stale_after" in retry:
             rows.append(("Stale-data alert", f"after {retry['stale_after']} minutes"))
+        webhook = retry.get("alert_webhook")
+        if webhook is None:  # kept as saved (or none)
+            webhook = self.saved_webhook
+        targets = [*retry["alert_emails"], *([scrub_url(webhook)] if webhook else [])]
+        rows.append(("Alerts to", ", ".join(targets) or "the service's alert targets only"))
         return rows
+
+    @property
+    def saved_webhook(self) -> str:
+        """The edited dataset's alert webhook, without its query or user info ('' if none)."""
+        saved = self.dataset.alert_webhook if self.dataset else None
+        return scrub_url(saved) if saved else ""
 
     def _update_text(self, report: Report) -> str:
         try:
@@ -458,7 +481,7 @@ class Draft:
             check_account_name(name)
         except ConfigError as exc:
             errors["account_name"] = str(exc) if name else "Enter a name for the account."
-        connector = self.new_connector
+        connector = self.chosen_connector
         given = {
             field.id: self.value(INLINE_PREFIX + field.id).strip()
             for field in connector.fields

@@ -1,7 +1,10 @@
-"""The Add DataSet panes' errors in a real browser: each sits next to its field, says which
-field it is about, Load Preview's too, and goes away once the field is fixed."""
+"""Add DataSet in a real browser: it starts from the connector, then one of its accounts; each
+error sits next to its field, says which field it is about, Load Preview's too, and goes away
+once the field is fixed."""
 
 from __future__ import annotations
+
+import re
 
 from playwright.sync_api import expect
 
@@ -49,3 +52,28 @@ def test_errors_sit_next_to_their_fields_and_go_away_when_fixed(page, service, l
     expect(page.locator("#preview-error")).to_have_count(0)
     page.locator("#next").click()
     expect(page.locator("#step-scheduling")).to_be_visible()
+
+
+def test_add_dataset_starts_from_the_connector_then_its_accounts(page, service, leadexec_server):
+    add_account(service.cli, leadexec_server.url)
+    add_account(service.cli, leadexec_server.url, name="globex")
+    log_in(page, "ada")
+    page.goto("/datasets/new")
+    connector, account = page.locator("#connector"), page.locator("#account")
+    expect(connector).to_have_value("leadexec")  # the first connector with accounts
+    expect(account.locator("option")).to_have_text(
+        [re.compile(r"^acme \("), re.compile(r"^globex \("), "Add a new LeadExec account…"]
+    )
+    # Another connector: its accounts (none yet), so the form to add one shows at once.
+    with htmx_swap(page):
+        connector.select_option("salesexec")
+    expect(account).to_have_value("__new__")
+    expect(page.locator("#new-account legend")).to_have_text("New SalesExec account")
+    expect(page.locator("#acct_username")).to_be_visible()
+    # Back to LeadExec, choose globex: Details is for that account.
+    with htmx_swap(page):
+        connector.select_option("leadexec")
+    expect(page.locator("#acct_username")).to_have_count(0)
+    account.select_option("globex")
+    page.locator("#next").click()
+    expect(page.locator("#step-details")).to_contain_text("LeadExec account globex")
