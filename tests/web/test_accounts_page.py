@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 
+import lxml.html
 import pytest
 
 from leadferry.errors import AuthError
@@ -89,6 +90,34 @@ def test_a_wrong_key_is_refused_with_the_vendors_message_and_never_shown(
         assert WRONG_KEY not in body
         assert API_KEY not in body
     assert "••••7Q2Z" in page.text
+
+
+def last_tested_cell(page: str, name: str = "acme") -> str:
+    found = re.search(rf'<div id="tested-{name}".*?</div>\s*</td>', page, re.S) or re.search(
+        rf'<div id="tested-{name}".*?</div>', page, re.S
+    )
+    assert found, f"no Last tested cell for {name}"
+    return " ".join(lxml.html.fromstring(found.group(0)).text_content().split())
+
+
+def test_the_accounts_page_shows_when_each_account_was_last_tested_and_how(
+    editor, store, acme_account
+):
+    assert last_tested_cell(editor.get("/accounts").text) == "never"
+    answer = editor.htmx("POST", "/accounts/acme/test")
+    # The row's cell follows the test at once, out of band.
+    assert re.search(r'<div id="tested-acme"[^>]*hx-swap-oob="true"', answer.text)
+    [summary] = store.list_accounts()
+    assert (summary.test_ok, summary.test_message) == (True, "LeadExec accepted the credentials")
+    assert summary.tested_at is not None
+    assert last_tested_cell(editor.get("/accounts").text).startswith("ok ")
+    editor.send_form("POST", "/accounts/acme/secret", {"api_key": WRONG_KEY})
+    editor.htmx("POST", "/accounts/acme/test")
+    cell = last_tested_cell(editor.get("/accounts").text)
+    assert cell.startswith("failed ")
+    assert cell.endswith("LeadExec rejected the API key for account acme")
+    assert "LeadExec rejected the API key" in last_tested_cell(editor.get("/accounts/acme").text)
+    assert WRONG_KEY not in str(store.list_accounts())
 
 
 def test_adding_an_account_saves_it_and_goes_to_its_page(editor, store, leadexec_url):

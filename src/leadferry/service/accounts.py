@@ -132,19 +132,27 @@ def check_connection(
 ) -> str:
     """Make one authenticated call with the account; return the vendor's label.
 
-    The call goes through *client* when given, otherwise through a client of its own.
+    The call goes through *client* when given, otherwise through a client of its own. The
+    account remembers when it was tested and how it went (the reason, scrubbed, if it failed).
 
     Raises:
         NotFoundError: no such account.
         AuthError: the vendor refused the credentials.
         ConnectorError: the vendor could not be reached.
     """
+    from leadferry.errors import ConnectorError
     from leadferry.runner import make_client, open_connector
+    from leadferry.scrub import scrub
 
     account = store.get_account(name)
     with nullcontext(client) if client else make_client(settings) as http:
         connector = open_connector(account, http, settings)
-        connector.check_connection()
+        try:
+            connector.check_connection()
+        except ConnectorError as exc:
+            store.record_account_test(name, False, scrub(str(exc)))
+            raise
+    store.record_account_test(name, True, f"{connector.label} accepted the credentials")
     return connector.label
 
 

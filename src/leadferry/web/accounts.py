@@ -273,7 +273,9 @@ def test_connection(
     else:
         ok, text, status = True, f"ok: {label} accepted the credentials", 200
     if is_htmx(request):
-        return render(request, "_account_test.html", {"ok": ok, "text": text}, status)
+        # The row's "Last tested" cell follows, out of band.
+        context = {"ok": ok, "text": text, "tested": _summary(store, name)}
+        return render(request, "_account_test.html", context, status)
     return _account_page(request, store, user, name, test=(ok, text), status_code=status)
 
 
