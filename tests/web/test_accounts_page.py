@@ -141,8 +141,34 @@ def test_adding_an_account_saves_it_and_goes_to_its_page(editor, store, leadexec
         "timezone": "America/New_York",
     }
     page = editor.get(answer.headers["location"])
-    assert "Account added: test its connection" in page.text
+    assert "Account added" in page.text
+    # The connection was tested before saving, and the account remembers it.
+    assert last_tested_cell(page.text, "acme-east").startswith("ok ")
     assert "ok: LeadExec" in editor.htmx("POST", "/accounts/acme-east/test").text
+
+
+def test_an_account_the_vendor_refuses_is_saved_only_when_told_to(editor, store, leadexec_url):
+    fields = {
+        "name": "acme-east",
+        "connector": "leadexec",
+        "api_key": WRONG_KEY,
+        "base_url": f"{leadexec_url}/",
+    }
+    answer = editor.send_form("POST", "/accounts", fields)
+    assert answer.status_code == 422
+    assert store.list_accounts() == []
+    refusal = lxml.html.fromstring(answer.text).get_element_by_id("test-error").text_content()
+    assert "Test connection failed: LeadExec rejected the API key" in refusal
+    assert 'id="save-anyway"' in answer.text
+    assert WRONG_KEY not in answer.text
+    saved = editor.send_form("POST", "/accounts", fields | {"save_anyway": "on"})
+    assert saved.status_code == 303
+    [account] = store.list_accounts()
+    assert (account.name, account.test_ok) == ("acme-east", False)
+    assert "LeadExec rejected the API key" in account.test_message
+    page = editor.get("/accounts").text
+    assert last_tested_cell(page, "acme-east").startswith("failed ")
+    assert WRONG_KEY not in page
 
 
 def test_a_missing_required_field_is_shown_next_to_it(editor, store):
