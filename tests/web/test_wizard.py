@@ -225,6 +225,7 @@ def test_an_inline_account_is_saved_on_next_and_its_secret_never_comes_back(
     assert re.search(r'id="timezone"[^>]*value="America/Denver"', page.text)
     assert [a.name for a in store.list_accounts()] == ["acme"]
     assert store.get_account("acme").credentials()["api_key"] == API_KEY
+    assert store.list_accounts()[0].test_ok is True  # tested before it was saved
     panes.live("/wizard/preview", param_lid="271")
     panes.press(param_lid="271", **LAST_WEEK)
     panes.press("back")
@@ -234,6 +235,30 @@ def test_an_inline_account_is_saved_on_next_and_its_secret_never_comes_back(
     for answer in panes.responses:
         assert API_KEY not in answer.text
         assert API_KEY.split("-")[-2] not in answer.text
+
+
+def test_an_inline_account_is_tested_before_it_is_saved(editor, store, leadexec_url):
+    panes = Panes(editor)
+    inline = {
+        "connector": "leadexec",
+        "account": NEW_ACCOUNT,
+        "account_name": "acme",
+        "acct_api_key": "wrong-key-0000",
+        "acct_base_url": f"{leadexec_url}/",
+    }
+    page = panes.press(**inline)
+    assert page.status_code == 422
+    assert panes.step == "credentials"
+    refusal = lxml.html.fromstring(page.text).get_element_by_id("account-test-error")
+    assert "Test connection failed: LeadExec rejected the API key" in refusal.text_content()
+    assert has_control(page.text, "save-anyway")
+    assert store.list_accounts() == []
+    panes.press(**inline | {"save_anyway": "on"})
+    assert panes.step == "details"
+    [account] = store.list_accounts()
+    assert (account.name, account.test_ok) == ("acme", False)
+    for answer in panes.responses:
+        assert "wrong-key-0000" not in answer.text
 
 
 def test_an_account_must_be_chosen(editor, acme_account):

@@ -10,6 +10,7 @@ the first rows, and the name is checked as it is typed.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -19,6 +20,7 @@ from starlette.datastructures import FormData
 from leadferry.connectors import CONNECTORS
 from leadferry.errors import ConfigError, NotFoundError
 from leadferry.schedule import WEEKDAYS
+from leadferry.service.accounts import check_new_account
 from leadferry.service.preview import preview_report
 from leadferry.web import forms
 from leadferry.web.deps import EditorDep, NowDep, SettingsDep, StoreDep, VendorClientDep
@@ -61,10 +63,18 @@ def new_dataset(request: Request, store: StoreDep, now: NowDep, user: EditorDep)
 
 @router.post("/datasets/new")
 def new_dataset_step(
-    request: Request, store: StoreDep, now: NowDep, user: EditorDep, form: FormDep
+    request: Request,
+    store: StoreDep,
+    settings: SettingsDep,
+    vendor_client: VendorClientDep,
+    now: NowDep,
+    user: EditorDep,
+    form: FormDep,
 ) -> Any:
-    """Back, Next or Save from a pane of a new dataset."""
-    return _advance(request, Draft.from_form(store, now, user, form), form)
+    """Back, Next or Save from a pane of a new dataset (an inline account is tested first)."""
+    draft = Draft.from_form(store, now, user, form)
+    draft.account_tester = partial(check_new_account, settings, client=vendor_client)
+    return _advance(request, draft, form)
 
 
 @router.get("/datasets/{name}/edit")

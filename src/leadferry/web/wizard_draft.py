@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from leadferry.connectors import CONNECTORS, get_connector
 from leadferry.connectors.base import DATE_LABELS, scrub_url
 from leadferry.dates import DateSelection
-from leadferry.errors import ConfigError, ConflictError, InvalidWindowError, NotFoundError
+from leadferry.errors import (
+    ConfigError,
+    ConflictError,
+    ConnectorError,
+    InvalidWindowError,
+    NotFoundError,
+)
 from leadferry.schedule import Schedule
+from leadferry.scrub import scrub
 from leadferry.service.accounts import add_account
 from leadferry.service.datasets import (
     SPEC_FIELDS,
@@ -44,6 +51,11 @@ NEW_ACCOUNT = "__new__"
 INLINE_PREFIX = "acct_"
 """Prefix of the inline account's credential controls (``acct_api_key``): never carried."""
 _POSTED_PREFIXES = ("param_", INLINE_PREFIX)
+_INLINE_CONTROLS = ("account_name", "save_anyway")
+"""The inline account's own controls: posted with Next, never carried."""
+AccountTester = Callable[[str, str, Mapping[str, str]], str]
+"""(account name, connector name, field values) -> the vendor's label; raises ConnectorError
+when the vendor refuses the credentials or cannot be reached."""
 
 STEPS = ("credentials", "details", "scheduling", "name")
 STEP_TITLES = {
@@ -140,6 +152,8 @@ class Draft:
         self.user = user
         self.dataset = dataset
         self.errors: dict[str, str] = {}
+        self.account_tester: AccountTester | None = None
+        """Tests an inline account's credentials before it is saved (see Credentials)."""
         self.values: dict[str, Any] = dict(values)
         self._given = set(values)  # what the user has seen: only that is carried between panes
         self._fill_defaults()
@@ -161,7 +175,7 @@ class Draft:
             name: str(value)
             for name, value in form.multi_items()
             if name not in without
-            and (name in CARRIED or name == "account_name" or name.startswith(_POSTED_PREFIXES))
+            and (name in CARRIED or name in _INLINE_CONTROLS or name.startswith(_POSTED_PREFIXES))
         }
         values["days"] = [str(day) for day in form.getlist("days")]
         return cls(store, now, user, values, dataset)
@@ -495,19 +509,39 @@ class Draft:
                 forms.check_timezone(given, "timezone")
             except FormError as exc:
                 errors |= exc.errors
+        if any(account.name == name for account in self.store.list_accounts()):
+            errors["account_name"] = f"An account named {name!r} already exists."
         if errors:
             return errors
         try:
+            tested = self._test_account(name, connector, given)
+            if not tested[0] and not self.value("save_anyway"):
+                return {"account_test": tested[1]}
             add_account(self.store, name, connector.name, given)
         except ConflictError as exc:
             return {"account_name": str(exc)}
         except ConfigError as exc:
             return {"account": str(exc)}
+        if self.account_tester is not None:
+            self.store.record_account_test(name, *tested)
         self.__dict__.pop("accounts", None)
         self.values["account"] = name
         self._given.add("account")
         self._fill_defaults()
         return {}
+
+    def _test_account(
+        self, name: str, connector: type[Connector], given: Mapping[str, str]
+    ) -> tuple[bool, str]:
+        """Whether the vendor accepts the inline account's credentials, and what it said
+        (untested, without an :attr:`account_tester`: accepted)."""
+        if self.account_tester is None:
+            return True, ""
+        try:
+            label = self.account_tester(name, connector.name, given)
+        except ConnectorError as exc:
+            return False, scrub(str(exc))
+        return True, f"{label} accepted the credentials"
 
     def _check_details(self) -> dict[str, str]:
         report = self.report
