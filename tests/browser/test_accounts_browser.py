@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import expect
+
 from tests.browser.conftest import htmx_swap, log_in
 from tests.e2e.conftest import E2E_KEY
 
@@ -39,9 +41,22 @@ def test_an_editor_adds_an_account_and_tests_its_connection(page, service, leade
 
 def test_a_wrong_key_is_named_and_never_shown(page, service, leadexec_server):
     log_in(page, "ada")
-    add_leadexec_account(page, leadexec_server.url, name="wrong", key="not-the-key-123")
+    # Adding tests the connection first: the refusal is named, and Save anyway keeps it.
+    page.goto("/accounts")
+    page.locator("#name").fill("wrong")
+    with htmx_swap(page):
+        page.locator("#connector").select_option("leadexec")
+    page.get_by_label("API Key").fill("not-the-key-123")
+    page.get_by_text("Advanced").click()
+    page.get_by_label("Base URL").fill(leadexec_server.url)
+    page.locator("#add-account-submit").click()
+    expect(page.get_by_test_id("add-test-error")).to_contain_text("rejected the API key")
+    page.get_by_label("API Key").fill("not-the-key-123")  # a refused secret is never shown back
+    page.get_by_test_id("save-anyway").click()
+    page.wait_for_url(re.compile(r"/accounts/wrong(\?|$)"))
     page.goto("/accounts")
     row = page.locator('[data-account="wrong"]')
+    expect(row.get_by_test_id("last-tested")).to_contain_text("failed")
     row.get_by_test_id("test-connection").click()
     row.get_by_test_id("test-result").get_by_text("rejected the API key").wait_for()
     assert "not-the-key-123" not in page.content()

@@ -18,13 +18,12 @@ def test_a_dataset_made_through_the_four_panes_runs_and_shows_its_history(
     log_in(page, "ada")
     page.goto("/datasets/new")
 
-    # 1. Credentials: a new account, inline.
+    # 1. Credentials: the connector first, then a new account of it, inline.
     expect(page.locator("#step-credentials")).to_be_visible()
     # Each choice swaps in the controls it calls for: fill them once they are there.
     with htmx_swap(page):
-        page.locator("#account").select_option("__new__")
-    with htmx_swap(page):
         page.locator("#connector").select_option("leadexec")
+    expect(page.locator("#account")).to_have_value("__new__")  # it has no accounts yet
     page.locator("#account-name").fill("clickpoint")
     page.locator("#acct_api_key").fill(E2E_KEY)
     page.get_by_text("Advanced").click()

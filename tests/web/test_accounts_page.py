@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 
+import lxml.html
 import pytest
 
 from leadferry.errors import AuthError
@@ -91,6 +92,34 @@ def test_a_wrong_key_is_refused_with_the_vendors_message_and_never_shown(
     assert "••••7Q2Z" in page.text
 
 
+def last_tested_cell(page: str, name: str = "acme") -> str:
+    found = re.search(rf'<div id="tested-{name}".*?</div>\s*</td>', page, re.S) or re.search(
+        rf'<div id="tested-{name}".*?</div>', page, re.S
+    )
+    assert found, f"no Last tested cell for {name}"
+    return " ".join(lxml.html.fromstring(found.group(0)).text_content().split())
+
+
+def test_the_accounts_page_shows_when_each_account_was_last_tested_and_how(
+    editor, store, acme_account
+):
+    assert last_tested_cell(editor.get("/accounts").text) == "never"
+    answer = editor.htmx("POST", "/accounts/acme/test")
+    # The row's cell follows the test at once, out of band.
+    assert re.search(r'<div id="tested-acme"[^>]*hx-swap-oob="true"', answer.text)
+    [summary] = store.list_accounts()
+    assert (summary.test_ok, summary.test_message) == (True, "LeadExec accepted the credentials")
+    assert summary.tested_at is not None
+    assert last_tested_cell(editor.get("/accounts").text).startswith("ok ")
+    editor.send_form("POST", "/accounts/acme/secret", {"api_key": WRONG_KEY})
+    editor.htmx("POST", "/accounts/acme/test")
+    cell = last_tested_cell(editor.get("/accounts").text)
+    assert cell.startswith("failed ")
+    assert cell.endswith("LeadExec rejected the API key for account acme")
+    assert "LeadExec rejected the API key" in last_tested_cell(editor.get("/accounts/acme").text)
+    assert WRONG_KEY not in str(store.list_accounts())
+
+
 def test_adding_an_account_saves_it_and_goes_to_its_page(editor, store, leadexec_url):
     answer = editor.send_form(
         "POST",
@@ -112,8 +141,34 @@ def test_adding_an_account_saves_it_and_goes_to_its_page(editor, store, leadexec
         "timezone": "America/New_York",
     }
     page = editor.get(answer.headers["location"])
-    assert "Account added: test its connection" in page.text
+    assert "Account added" in page.text
+    # The connection was tested before saving, and the account remembers it.
+    assert last_tested_cell(page.text, "acme-east").startswith("ok ")
     assert "ok: LeadExec" in editor.htmx("POST", "/accounts/acme-east/test").text
+
+
+def test_an_account_the_vendor_refuses_is_saved_only_when_told_to(editor, store, leadexec_url):
+    fields = {
+        "name": "acme-east",
+        "connector": "leadexec",
+        "api_key": WRONG_KEY,
+        "base_url": f"{leadexec_url}/",
+    }
+    answer = editor.send_form("POST", "/accounts", fields)
+    assert answer.status_code == 422
+    assert store.list_accounts() == []
+    refusal = lxml.html.fromstring(answer.text).get_element_by_id("test-error").text_content()
+    assert "Test connection failed: LeadExec rejected the API key" in refusal
+    assert 'id="save-anyway"' in answer.text
+    assert WRONG_KEY not in answer.text
+    saved = editor.send_form("POST", "/accounts", fields | {"save_anyway": "on"})
+    assert saved.status_code == 303
+    [account] = store.list_accounts()
+    assert (account.name, account.test_ok) == ("acme-east", False)
+    assert "LeadExec rejected the API key" in account.test_message
+    page = editor.get("/accounts").text
+    assert last_tested_cell(page, "acme-east").startswith("failed ")
+    assert WRONG_KEY not in page
 
 
 def test_a_missing_required_field_is_shown_next_to_it(editor, store):

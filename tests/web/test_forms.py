@@ -272,19 +272,37 @@ def test_retry_controls_map_to_schedule_changes_and_back():
     assert forms.retry_from_form({"retry": "none", "when_failing": "pause"}) == {
         "no_retry": True,
         "when_failing": "pause",
+        "alert_emails": [],
     }
-    controls = {"retry": "retry", "retry_every": "10", "retries": "3", "when_failing": "keep"}
+    controls = {
+        "retry": "retry",
+        "retry_every": "10",
+        "retries": "3",
+        "when_failing": "keep",
+        "alert_emails": "ops@example.com, oncall@example.com",
+    }
     assert forms.retry_from_form(controls | {"stale_after": "90"}) == {
         "retry_every": 10,
         "retries": 3,
         "when_failing": "keep",
         "stale_after": 90,
+        "alert_emails": ["ops@example.com", "oncall@example.com"],
     }
-    assert forms.retry_controls(10, 3, "keep", 90) == controls | {"stale_after": "90"}
-    assert forms.retry_controls(None, 0, "pause", None) == {
+    emails = ["ops@example.com", "oncall@example.com"]
+    assert forms.retry_controls(10, 3, "keep", 90, emails) == controls | {"stale_after": "90"}
+    assert forms.retry_controls(None, 0, "pause", None, []) == {
         "retry": "none",
         "when_failing": "pause",
+        "alert_emails": "",
     }
+
+
+def test_the_alert_webhook_is_kept_unless_replaced_or_removed():
+    hook = "https://hooks.example.com/x?token=t"
+    assert "alert_webhook" not in forms.retry_from_form({"alert_webhook": ""})
+    assert forms.retry_from_form({"alert_webhook": hook})["alert_webhook"] == hook
+    removed = forms.retry_from_form({"alert_webhook_remove": "on"})
+    assert removed["alert_webhook"] == ""
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import lxml.html
 import pytest
 
 from leadferry.schedule import Schedule, local, next_runs
+from leadferry.web.wizard_draft import NEW_ACCOUNT
 from tests.conftest import API_KEY, NOW
 
 
@@ -132,13 +133,33 @@ def test_editing_needs_the_editor_role_and_an_existing_dataset(viewer, editor, s
 # -- Credentials ------------------------------------------------------------------------------
 
 
-def test_accounts_are_offered_grouped_by_connector(editor, acme_account, sales_account):
-    page = Panes(editor).page.text
-    assert re.search(r'<optgroup label="LeadExec">\s*<option value="acme"', page)
-    assert re.search(r'<optgroup label="SalesExec">\s*<option value="sales"', page)
-    assert "Add an account" in page
+def test_the_pane_starts_from_the_connector_and_offers_its_accounts(
+    editor, acme_account, sales_account
+):
+    panes = Panes(editor)
+    page = panes.page.text
+    # The connector comes first; its accounts only are offered, with adding one of its own.
+    assert page.index('id="connector"') < page.index('id="account"')
+    assert re.search(r'<option value="leadexec" selected>LeadExec</option>', page)
+    assert re.findall(r'<option value="(\w+)"[^>]*>\w+ \(', page) == ["acme"]
+    assert "Add a new LeadExec account" in page
     assert "s3cret-pass-77" not in page
     assert API_KEY not in page
+    sales = panes.live("/wizard/part/account", connector="salesexec").text
+    assert sales.lstrip().startswith('<div id="account-controls"')
+    assert re.search(r'<option value="sales" selected>sales \(', sales)
+    assert "acme" not in sales
+    assert "Add a new SalesExec account" in sales
+    panes.press(connector="salesexec", account="sales")
+    assert panes.step == "details"
+    assert "SalesExec account" in panes.page.text
+
+
+def test_a_connector_without_accounts_offers_to_add_one(editor, acme_account):
+    fields = Panes(editor).live("/wizard/part/account", connector="avidtrak").text
+    assert re.search(rf'<option value="{NEW_ACCOUNT}" selected>Add a new AvidTrak account', fields)
+    assert has_control(fields, "account-name")
+    assert has_control(fields, "acct_pin_code")
 
 
 def test_without_accounts_the_pane_offers_to_add_one(editor):
@@ -150,12 +171,12 @@ def test_without_accounts_the_pane_offers_to_add_one(editor):
 
 def test_choosing_the_connector_swaps_in_its_credential_fields(editor):
     panes = Panes(editor)
-    sales = panes.live("/wizard/part/new_account", connector="salesexec").text
-    assert sales.lstrip().startswith('<div id="new-account"')
+    sales = panes.live("/wizard/part/account", connector="salesexec").text
+    assert sales.lstrip().startswith('<div id="account-controls"')
     assert has_control(sales, "acct_username")
     assert has_control(sales, "acct_password")
     assert not has_control(sales, "acct_api_key")
-    calls = panes.live("/wizard/part/new_account", connector="avidtrak").text
+    calls = panes.live("/wizard/part/account", connector="avidtrak").text
     assert "Pin Code" in calls
     assert has_control(calls, "acct_base_url")
     picked = panes.live("/wizard/part/new_account", account="__new__", connector="leadexec").text
@@ -204,6 +225,7 @@ def test_an_inline_account_is_saved_on_next_and_its_secret_never_comes_back(
     assert re.search(r'id="timezone"[^>]*value="America/Denver"', page.text)
     assert [a.name for a in store.list_accounts()] == ["acme"]
     assert store.get_account("acme").credentials()["api_key"] == API_KEY
+    assert store.list_accounts()[0].test_ok is True  # tested before it was saved
     panes.live("/wizard/preview", param_lid="271")
     panes.press(param_lid="271", **LAST_WEEK)
     panes.press("back")
@@ -213,6 +235,30 @@ def test_an_inline_account_is_saved_on_next_and_its_secret_never_comes_back(
     for answer in panes.responses:
         assert API_KEY not in answer.text
         assert API_KEY.split("-")[-2] not in answer.text
+
+
+def test_an_inline_account_is_tested_before_it_is_saved(editor, store, leadexec_url):
+    panes = Panes(editor)
+    inline = {
+        "connector": "leadexec",
+        "account": NEW_ACCOUNT,
+        "account_name": "acme",
+        "acct_api_key": "wrong-key-0000",
+        "acct_base_url": f"{leadexec_url}/",
+    }
+    page = panes.press(**inline)
+    assert page.status_code == 422
+    assert panes.step == "credentials"
+    refusal = lxml.html.fromstring(page.text).get_element_by_id("account-test-error")
+    assert "Test connection failed: LeadExec rejected the API key" in refusal.text_content()
+    assert has_control(page.text, "save-anyway")
+    assert store.list_accounts() == []
+    panes.press(**inline | {"save_anyway": "on"})
+    assert panes.step == "details"
+    [account] = store.list_accounts()
+    assert (account.name, account.test_ok) == ("acme", False)
+    for answer in panes.responses:
+        assert "wrong-key-0000" not in answer.text
 
 
 def test_an_account_must_be_chosen(editor, acme_account):
@@ -453,7 +499,8 @@ def test_each_connector_saves_the_date_selection_its_controls_describe(
             "in the future",
         ),
         ({"param_lid": "271", **RANGE, "to_date": "2026-11-01"}, "to_date", "after it ends"),
-        ({"param_lid": "271", **RANGE, "from_date": ""}, "from_date", "Choose a date."),
+        ({"param_lid": "271", **RANGE, "from_date": ""}, "from_date", "Choose the start date."),
+        ({"param_lid": "271", **RANGE, "to_date": ""}, "to_date", "Choose the end date."),
         ({"param_lid": "271", "timezone": "Atlantis/Main"}, "timezone", "unknown time zone"),
     ],
 )
@@ -494,12 +541,35 @@ def test_load_preview_shows_the_vendors_error_in_the_flash_area(editor, store, l
     assert "nope-0000" not in answer.text
 
 
-def test_load_preview_names_what_to_fix_first(editor, acme_account):
+def test_load_preview_puts_each_error_next_to_its_field(editor, acme_account):
     panes = to_details(editor, "acme")
-    answer = panes.live("/wizard/preview", param_lid="")
+    answer = panes.live("/wizard/preview", param_lid="", **RANGE | {"from_date": "", "to_date": ""})
     assert answer.status_code == 422
-    assert "Enter the LID." in answer.text
-    assert answer.headers["HX-Retarget"] == "#flash"
+    assert "HX-Retarget" not in answer.headers  # it lands in the preview box, by the button
+    assert error_next_to(answer.text, "param_lid") == "Enter the LID."
+    assert error_next_to(answer.text, "from_date") == "Choose the start date."
+    assert error_next_to(answer.text, "to_date") == "Choose the end date."
+    # The controls come back out of band, in place of the pane's own (which had no errors).
+    fragment = lxml.html.fromstring(f"<div>{answer.text}</div>")
+    assert fragment.get_element_by_id("report-controls").get("hx-swap-oob") == "true"
+    message = fragment.get_element_by_id("preview-error").text_content()
+    assert "Choose the start date. Choose the end date." in message
+
+
+def test_load_preview_marks_a_bad_time_zone_next_to_its_field(editor, acme_account):
+    panes = to_details(editor, "acme")
+    answer = panes.live("/wizard/preview", param_lid="271", timezone="Atlantis/Main")
+    assert answer.status_code == 422
+    assert "unknown time zone" in error_next_to(answer.text, "timezone")
+    fragment = lxml.html.fromstring(f"<div>{answer.text}</div>")
+    assert fragment.get_element_by_id("timezone-control").get("hx-swap-oob") == "true"
+
+
+def test_the_window_line_names_which_date_is_missing(editor, acme_account):
+    panes = to_details(editor, "acme")
+    answer = panes.live("/wizard/part/window", **RANGE | {"from_date": "", "to_date": ""})
+    window = lxml.html.fromstring(answer.text).text_content().strip()
+    assert window == "Choose the start date. Choose the end date."
 
 
 # -- Scheduling -------------------------------------------------------------------------------
@@ -687,6 +757,110 @@ def test_the_whole_flow_creates_a_dataset_with_a_range_and_a_schedule(editor, st
     assert dataset.incremental == {"lookback_minutes": 30}
     assert (dataset.description, dataset.owner) == ("LID 272, early November", "eddie")
     assert dataset.state.next_run_at == next_runs(Schedule.parse(dataset.schedule), NOW, 1)[0]
+
+
+def summary_of(page: str) -> dict[str, str]:
+    summary = lxml.html.fromstring(page).get_element_by_id("summary")
+    labels = [dt.text_content().strip() for dt in summary.iter("dt")]
+    return dict(zip(labels, (dd.text_content().strip() for dd in summary.iter("dd")), strict=True))
+
+
+def test_the_summary_states_the_rule_and_every_setting(editor, acme_account):
+    panes = to_details(editor, "acme")
+    panes.press(
+        param_lid="272",
+        duration="range",
+        start_date_type="relative",
+        from_days_back="10",
+        end_date_type="relative",
+        to_days_back="5",
+    )
+    panes.press(
+        frequency="daily",
+        start_time="06:00",
+        retry="retry",
+        retry_every="15",
+        retries="2",
+        when_failing="pause",
+        stale_after="1440",
+        update_method="merge",
+        merge_key="uid",
+        incremental="on",
+        lookback="30",
+    )
+    assert panes.step == "name", panes.page.text
+    summary = summary_of(panes.page.text)
+    assert summary["Account"] == "acme (LeadExec)"
+    assert summary["Report"] == "Leads"
+    assert summary["LID"] == "272"
+    assert summary["Dates"] == (
+        "10 days back to 5 days back: 2026-11-13 .. 2026-11-18 in America/Los_Angeles"
+        " (6 days) today"
+    )
+    assert summary["Time zone"] == "America/Los_Angeles"
+    assert summary["Schedule"].startswith("daily at 06:00")
+    assert summary["Retries"] == "every 15 minutes, up to 2 times"
+    assert summary["After the last failure"].startswith("Pause the schedule")
+    assert summary["Stale-data alert"] == "after 1440 minutes"
+    assert summary["Update method"] == (
+        "Merge: insert or update rows by a key on uid; incremental, re-reading 30 minutes back"
+    )
+    assert summary["Owner"] == "eddie"
+
+
+def test_no_pane_compares_itself_with_the_commercial_product(editor, acme_account):
+    panes = to_scheduling(editor)
+    assert "commercial" not in panes.page.text
+    assert "marks the dataset as failing" in panes.page.text
+
+
+HOOK = "https://hooks.example.com/leadferry?token=hook-secret-5521"
+
+
+def test_alert_targets_are_set_on_the_scheduling_pane(editor, store, acme_account):
+    panes = to_scheduling(editor)
+    page = panes.press(alert_emails="ops@example.com nope", alert_webhook="ftp://x")
+    assert page.status_code == 422
+    assert "comma-separated" in error_next_to(page.text, "alert_emails")
+    assert "http" in error_next_to(page.text, "alert_webhook")
+    panes.press(alert_emails="ops@example.com, oncall@example.com", alert_webhook=HOOK)
+    assert panes.step == "name", panes.page.text
+    assert summary_of(panes.page.text)["Alerts to"] == (
+        "ops@example.com, oncall@example.com, https://hooks.example.com/leadferry"
+    )
+    assert panes.press("save", name="alerted").status_code == 303
+    dataset = store.get_dataset("alerted")
+    assert dataset.alert_emails == ["ops@example.com", "oncall@example.com"]
+    assert dataset.alert_webhook == HOOK
+
+
+def test_edit_keeps_the_webhook_unshown_until_replaced_or_removed(editor, store, acme_account):
+    from leadferry.service.datasets import schedule_changes, set_schedule
+
+    create_leads(store)
+    changes = schedule_changes(None, alert_webhook=HOOK, alert_emails=["ops@example.com"])
+    set_schedule(store, "acme_leads", changes, NOW)
+    panes = Panes(editor, "/datasets/acme_leads/edit")
+    panes.press()
+    panes.press(param_lid="271")
+    assert panes.step == "scheduling"
+    assert re.search(r'id="alert-emails"[^>]*value="ops@example.com"', panes.page.text)
+    assert "hook-secret-5521" not in panes.page.text
+    assert "https://hooks.example.com/leadferry" in panes.page.text
+    panes.press()
+    assert summary_of(panes.page.text)["Alerts to"].endswith("https://hooks.example.com/leadferry")
+    assert panes.press("save").status_code == 303
+    assert store.get_dataset("acme_leads").alert_webhook == HOOK  # kept
+    panes = Panes(editor, "/datasets/acme_leads/edit")
+    panes.press()
+    panes.press()
+    panes.press(alert_webhook_remove="on", alert_emails="")
+    assert summary_of(panes.page.text)["Alerts to"] == "the service's alert targets only"
+    assert panes.press("save").status_code == 303
+    saved = store.get_dataset("acme_leads")
+    assert (saved.alert_webhook, saved.alert_emails) == (None, [])
+    for answer in panes.responses:
+        assert "hook-secret-5521" not in answer.text
 
 
 def test_back_keeps_what_was_entered(editor, acme_account):

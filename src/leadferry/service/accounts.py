@@ -127,24 +127,71 @@ def update_account(
     store.update_account(name, config=config, secrets=secrets or None)
 
 
+def check_new_account(
+    settings: Settings,
+    name: str,
+    connector_name: str,
+    given: Mapping[str, str],
+    client: httpx2.Client | None = None,
+) -> str:
+    """Make one authenticated call with an account not saved yet; return the vendor's label.
+
+    Raises:
+        NotFoundError: an unknown connector.
+        ConfigError: an unknown field, a missing required field.
+        AuthError: the vendor refused the credentials.
+        ConnectorError: the vendor could not be reached.
+    """
+    import datetime as dt
+
+    from pydantic import SecretStr
+
+    from leadferry.runner import make_client, open_connector
+    from leadferry.store import Account
+
+    connector = get_connector(connector_name)
+    config, secrets = sort_fields(connector, given, require=True)
+    now = dt.datetime.now(dt.UTC)
+    unsaved = Account(
+        id=0,
+        name=name,
+        connector=connector.name,
+        config=config,
+        secrets={k: SecretStr(v) for k, v in secrets.items()},
+        created_at=now,
+        updated_at=now,
+    )
+    with nullcontext(client) if client else make_client(settings) as http:
+        open_connector(unsaved, http, settings).check_connection()
+    return connector.label
+
+
 def check_connection(
     store: Store, settings: Settings, name: str, client: httpx2.Client | None = None
 ) -> str:
     """Make one authenticated call with the account; return the vendor's label.
 
-    The call goes through *client* when given, otherwise through a client of its own.
+    The call goes through *client* when given, otherwise through a client of its own. The
+    account remembers when it was tested and how it went (the reason, scrubbed, if it failed).
 
     Raises:
         NotFoundError: no such account.
         AuthError: the vendor refused the credentials.
         ConnectorError: the vendor could not be reached.
     """
+    from leadferry.errors import ConnectorError
     from leadferry.runner import make_client, open_connector
+    from leadferry.scrub import scrub
 
     account = store.get_account(name)
     with nullcontext(client) if client else make_client(settings) as http:
         connector = open_connector(account, http, settings)
-        connector.check_connection()
+        try:
+            connector.check_connection()
+        except ConnectorError as exc:
+            store.record_account_test(name, False, scrub(str(exc)))
+            raise
+    store.record_account_test(name, True, f"{connector.label} accepted the credentials")
     return connector.label
 
 

@@ -194,9 +194,22 @@ class Store(RunsMixin, SchedulingMixin, UsersMixin, KeysMixin, ListingMixin):
                         dataset_count=dataset_count,
                         created_at=row.created_at,
                         readable=account.unreadable is None,
+                        tested_at=row.tested_at,
+                        test_ok=row.test_ok,
+                        test_message=row.test_message or "",
                     )
                 )
             return summaries
+
+    def record_account_test(self, name: str, ok: bool, message: str) -> None:
+        """Remember how the connection test of account *name* went, now.
+
+        Raises:
+            NotFoundError: no account ``name``.
+        """
+        with self._write() as session:
+            row = account_row(session, name)
+            row.tested_at, row.test_ok, row.test_message = self._now(), ok, message
 
     def rename_account(self, name: str, new_name: str) -> Account:
         """Rename an account; its datasets follow.

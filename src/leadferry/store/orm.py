@@ -83,6 +83,10 @@ class AccountRow(Base):
     secrets: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The last connection test: when, whether the vendor accepted the credentials, and why not.
+    tested_at: Mapped[datetime | None]
+    test_ok: Mapped[bool | None] = mapped_column(Boolean)
+    test_message: Mapped[str | None] = mapped_column(Text)
 
 
 class DatasetRow(Base):

@@ -105,6 +105,11 @@ class AccountSummary:
     created_at: datetime
     readable: bool = True
     """False when the current key cannot read the secrets (``masked`` is then empty)."""
+    tested_at: datetime | None = None
+    """When its connection was last tested (None: never); ``test_ok`` and ``test_message``
+    say how it went."""
+    test_ok: bool | None = None
+    test_message: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,14 +18,17 @@ from fastapi.responses import RedirectResponse, Response
 
 from leadferry.auth import role_allows
 from leadferry.connectors import CONNECTORS
-from leadferry.errors import ConfigError, ConnectorError, NotFoundError
+from leadferry.errors import ConfigError, ConflictError, ConnectorError, NotFoundError
+from leadferry.scrub import scrub
 from leadferry.service.accounts import (
     ADDRESS_FIELDS,
     add_account,
     check_connection,
+    check_new_account,
     sort_fields,
     update_account,
 )
+from leadferry.store.records import check_account_name
 from leadferry.web import status_of
 from leadferry.web.deps import (
     CSRF_FIELD,
@@ -38,14 +41,17 @@ from leadferry.web.deps import (
 from leadferry.web.templating import is_htmx, render
 
 if TYPE_CHECKING:
+    import httpx2
+
     from leadferry.connectors.base import Connector, CredentialField
+    from leadferry.settings import Settings
     from leadferry.store import AccountSummary, Store
     from leadferry.store.users import User
 
 router = APIRouter(include_in_schema=False)
 
 DONE = {
-    "added": "Account added: test its connection to check the credentials.",
+    "added": "Account added; its connection test is shown below.",
     "settings": "Settings saved.",
     "secret": "Secret replaced: the account's datasets use the new one from their next run.",
     "renamed": "Account renamed: its datasets follow it.",
@@ -190,8 +196,17 @@ def connector_fields(request: Request, _user: EditorDep, connector: str = "") ->
 
 
 @router.post("/accounts")
-def add(request: Request, store: StoreDep, user: EditorDep, form: FormDep) -> Response:
-    """Save a new account, or show the form again with a message next to each bad field."""
+def add(
+    request: Request,
+    store: StoreDep,
+    settings: SettingsDep,
+    vendor_client: VendorClientDep,
+    user: EditorDep,
+    form: FormDep,
+) -> Response:
+    """Test and save a new account, or show the form again with a message next to each bad
+    field; when the vendor refuses the credentials, the form says why and offers Save anyway
+    (which saves it with the failed test recorded)."""
     name = form.get("name", "")
     connector = _connector(form.get("connector", ""))
     errors: dict[str, str] = {}
@@ -204,12 +219,44 @@ def add(request: Request, store: StoreDep, user: EditorDep, form: FormDep) -> Re
     if connector is not None and not errors:
         given = {f.id: form[f.id] for f in connector.fields if form.get(f.id)}
         try:
-            add_account(store, name, connector.name, given)
+            errors |= _test_and_add(
+                store, settings, vendor_client, name, connector, given, form.get("save_anyway")
+            )
         except ConfigError as exc:  # the name: invalid or taken (fields were checked above)
             errors["name"] = str(exc)
-        else:
+        if not errors:
             return RedirectResponse(_account_url(name, "added"), status_code=303)
     return _accounts_page(request, store, user, form=form, errors=errors, status_code=422)
+
+
+def _test_and_add(
+    store: Store,
+    settings: Settings,
+    vendor_client: httpx2.Client,
+    name: str,
+    connector: type[Connector],
+    given: Mapping[str, str],
+    save_anyway: object,
+) -> dict[str, str]:
+    """Test the new account's credentials, then save it with the test's result; a failed
+    test saves nothing unless *save_anyway*, and comes back as the ``test`` error.
+
+    Raises:
+        ConfigError: the name is invalid or taken (checked before calling the vendor).
+    """
+    check_account_name(name)
+    if any(account.name == name for account in store.list_accounts()):
+        raise ConflictError(f"an account named {name!r} already exists")
+    try:
+        label = check_new_account(settings, name, connector.name, given, vendor_client)
+        ok, result = True, f"{label} accepted the credentials"
+    except ConnectorError as exc:
+        ok, result = False, scrub(str(exc))
+    if not ok and not save_anyway:
+        return {"test": result}
+    add_account(store, name, connector.name, given)
+    store.record_account_test(name, ok, result)
+    return {}
 
 
 # -- one account --------------------------------------------------------------------------------
@@ -273,7 +320,9 @@ def test_connection(
     else:
         ok, text, status = True, f"ok: {label} accepted the credentials", 200
     if is_htmx(request):
-        return render(request, "_account_test.html", {"ok": ok, "text": text}, status)
+        # The row's "Last tested" cell follows, out of band.
+        context = {"ok": ok, "text": text, "tested": _summary(store, name)}
+        return render(request, "_account_test.html", context, status)
     return _account_page(request, store, user, name, test=(ok, text), status_code=status)
 
 

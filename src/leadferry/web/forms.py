@@ -42,15 +42,35 @@ def text(values: Values, name: str) -> str:
     return "" if value is None else str(value).strip()
 
 
+FIELD_NAMES = {
+    "date": "the report date",
+    "days_back": "the report date's days back",
+    "from_date": "the start date",
+    "from_days_back": "the start date's days back",
+    "to_date": "the end date",
+    "to_days_back": "the end date's days back",
+    "every_n": "the time between runs",
+    "month_day": "the day of the month",
+    "retry_every": "the minutes between retries",
+    "retries": "the number of retries",
+    "stale_after": "the stale-data alert's minutes",
+    "lookback": "the lookback minutes",
+    "incremental_start": "the date the first run loads changes since",
+}
+"""What an error message calls each numeric or date control, so that several errors shown
+together (the window line, Load Preview) each say which control they are about."""
+
+
 def _count(values: Values, name: str, errors: dict[str, str], *, least: int = 0) -> int | None:
     """A whole number >= *least* from control *name*; records an error when missing or bad."""
     raw = text(values, name)
+    what = FIELD_NAMES[name]
     if not raw:
-        errors[name] = "Enter a number."
+        errors[name] = f"Enter {what}."
     elif not re.fullmatch(r"-?\d+", raw):
-        errors[name] = f"{raw!r} is not a whole number."
+        errors[name] = f"{what.capitalize()} must be a whole number, not {raw!r}."
     elif int(raw) < least:
-        errors[name] = f"Enter {least} or more."
+        errors[name] = f"{what.capitalize()} must be {least} or more."
     else:
         return int(raw)
     return None
@@ -58,13 +78,14 @@ def _count(values: Values, name: str, errors: dict[str, str], *, least: int = 0)
 
 def _day(values: Values, name: str, errors: dict[str, str]) -> str | None:
     raw = text(values, name)
+    what = FIELD_NAMES[name]
     if not raw:
-        errors[name] = "Choose a date."
+        errors[name] = f"Choose {what}."
         return None
     try:
         return dt.date.fromisoformat(raw).isoformat()
     except ValueError:
-        errors[name] = f"{raw!r} is not a date (YYYY-MM-DD)."
+        errors[name] = f"{what.capitalize()} must be a date (YYYY-MM-DD), not {raw!r}."
         return None
 
 
@@ -443,16 +464,57 @@ def retry_from_form(values: Values) -> dict[str, Any]:
     changes["when_failing"] = when_failing
     if text(values, "stale_after"):
         changes["stale_after"] = _count(values, "stale_after", errors, least=1)
+    changes |= _alert_targets(values, errors)
     if errors:
         raise FormError(errors)
     return changes
 
 
+EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+")
+"""An e-mail address as the REST API takes it (``alert_emails``)."""
+MAX_ALERT_EMAILS = 20
+
+
+def _alert_targets(values: Values, errors: dict[str, str]) -> dict[str, Any]:
+    """``alert_emails`` (comma- or space-separated) and ``alert_webhook``, as
+    ``datasets schedule --alert-email/--alert-webhook`` take them.
+
+    An empty webhook control keeps the saved webhook (its URL may hold a token, so it is never
+    shown back); ``alert_webhook_remove`` removes it.
+    """
+    from leadferry.connectors.base import check_http_url
+
+    emails = [part for part in re.split(r"[,\s]+", text(values, "alert_emails")) if part]
+    if not all(EMAIL.fullmatch(email) for email in emails):
+        errors["alert_emails"] = "Enter e-mail addresses (ops@example.com), comma-separated."
+    elif len(emails) > MAX_ALERT_EMAILS:
+        errors["alert_emails"] = f"Enter at most {MAX_ALERT_EMAILS} e-mail addresses."
+    targets: dict[str, Any] = {"alert_emails": emails}
+    webhook = text(values, "alert_webhook")
+    if webhook:
+        try:
+            targets["alert_webhook"] = check_http_url(webhook, "the alert webhook")
+        except ConfigError as exc:
+            errors["alert_webhook"] = str(exc)
+    elif text(values, "alert_webhook_remove"):
+        targets["alert_webhook"] = ""
+    return targets
+
+
 def retry_controls(
-    retry_every: int | None, retries: int, when_failing: str, stale_after: int | None
+    retry_every: int | None,
+    retries: int,
+    when_failing: str,
+    stale_after: int | None,
+    alert_emails: list[str],
 ) -> dict[str, str]:
-    """The controls that show a dataset's saved retry and alert settings."""
-    controls = {"retry": "retry" if retry_every else "none", "when_failing": when_failing}
+    """The controls that show a dataset's saved retry and alert settings (the webhook stays
+    out: see :func:`_alert_targets`)."""
+    controls = {
+        "retry": "retry" if retry_every else "none",
+        "when_failing": when_failing,
+        "alert_emails": ", ".join(alert_emails),
+    }
     if retry_every:
         controls |= {"retry_every": str(retry_every), "retries": str(retries)}
     if stale_after:

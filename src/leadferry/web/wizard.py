@@ -10,6 +10,7 @@ the first rows, and the name is checked as it is typed.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -19,16 +20,17 @@ from starlette.datastructures import FormData
 from leadferry.connectors import CONNECTORS
 from leadferry.errors import ConfigError, NotFoundError
 from leadferry.schedule import WEEKDAYS
+from leadferry.service.accounts import check_new_account
 from leadferry.service.preview import preview_report
 from leadferry.web import forms
 from leadferry.web.deps import EditorDep, NowDep, SettingsDep, StoreDep, VendorClientDep
-from leadferry.web.forms import FormError
 from leadferry.web.templating import render
 from leadferry.web.wizard_draft import NEW_ACCOUNT, STEP_TITLES, STEPS, Draft
 
 router = APIRouter(include_in_schema=False)
 
 PARTS = {
+    "account": "the chosen connector's accounts (the first one chosen) and the inline account",
     "new_account": "the inline account's fields, for the chosen connector",
     "report": "the report's parameters and date controls",
     "dates": "the date controls of the chosen Duration",
@@ -61,10 +63,18 @@ def new_dataset(request: Request, store: StoreDep, now: NowDep, user: EditorDep)
 
 @router.post("/datasets/new")
 def new_dataset_step(
-    request: Request, store: StoreDep, now: NowDep, user: EditorDep, form: FormDep
+    request: Request,
+    store: StoreDep,
+    settings: SettingsDep,
+    vendor_client: VendorClientDep,
+    now: NowDep,
+    user: EditorDep,
+    form: FormDep,
 ) -> Any:
-    """Back, Next or Save from a pane of a new dataset."""
-    return _advance(request, Draft.from_form(store, now, user, form), form)
+    """Back, Next or Save from a pane of a new dataset (an inline account is tested first)."""
+    draft = Draft.from_form(store, now, user, form)
+    draft.account_tester = partial(check_new_account, settings, client=vendor_client)
+    return _advance(request, draft, form)
 
 
 @router.get("/datasets/{name}/edit")
@@ -130,7 +140,9 @@ def wizard_part(
     """Re-render one part of a pane for the choices posted (see :data:`PARTS`)."""
     if part not in PARTS:
         raise NotFoundError(f"no part {part!r} in the Add DataSet panes")
-    draft = Draft.from_form(store, now, user, form)
+    # A connector was just chosen: the account chosen before belongs to another one.
+    without = ("account",) if part == "account" else ()
+    draft = Draft.from_form(store, now, user, form, without=without)
     return render(request, "_wizard_part.html", _context(draft) | {"part": part})
 
 
@@ -146,20 +158,23 @@ def wizard_preview(
 ) -> Any:
     """Load Preview: the first rows of the report for the Details pane's choices, unsaved.
 
+    The Details pane's errors come back as a 422 whose controls, re-rendered out of band,
+    carry each error next to its control.
+
     Raises:
-        ConfigError: the Details pane has errors (shown in the flash area).
+        ConfigError: no account is chosen (shown in the flash area).
         ConnectorError: the vendor refused or failed (shown in the flash area).
     """
     draft = Draft.from_form(store, now, user, form)
     report = draft.report
     if report is None:
         raise ConfigError("choose an account before loading a preview")
-    try:
-        params = forms.params_from_form(report, draft.values)
-        timezone = forms.check_timezone(draft.values, "timezone")
-        selection = forms.date_selection_from_form(draft.values) if report.dated else {}
-    except FormError as exc:
-        raise ConfigError("fix the Details first: " + " ".join(exc.errors.values())) from None
+    if not draft.check("details"):
+        # Each error goes next to its control, as Next shows them; the preview box says so.
+        return render(request, "_wizard_preview_errors.html", _context(draft), status_code=422)
+    params = forms.params_from_form(report, draft.values)
+    timezone = forms.check_timezone(draft.values, "timezone")
+    selection = forms.date_selection_from_form(draft.values) if report.dated else {}
     window, _ = draft.window() if report.dated else (None, "")
     result = preview_report(
         store,

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from leadferry.connectors import CONNECTORS, get_connector
-from leadferry.connectors.base import DATE_LABELS
-from leadferry.errors import ConfigError, ConflictError, InvalidWindowError, NotFoundError
+from leadferry.connectors.base import DATE_LABELS, scrub_url
+from leadferry.dates import DateSelection
+from leadferry.errors import (
+    ConfigError,
+    ConflictError,
+    ConnectorError,
+    InvalidWindowError,
+    NotFoundError,
+)
 from leadferry.schedule import Schedule
+from leadferry.scrub import scrub
 from leadferry.service.accounts import add_account
 from leadferry.service.datasets import (
     SPEC_FIELDS,
@@ -42,6 +50,12 @@ NEW_ACCOUNT = "__new__"
 """The account menu's "Add an account" choice (no account name can start with '_')."""
 INLINE_PREFIX = "acct_"
 """Prefix of the inline account's credential controls (``acct_api_key``): never carried."""
+_POSTED_PREFIXES = ("param_", INLINE_PREFIX)
+_INLINE_CONTROLS = ("account_name", "save_anyway")
+"""The inline account's own controls: posted with Next, never carried."""
+AccountTester = Callable[[str, str, Mapping[str, str]], str]
+"""(account name, connector name, field values) -> the vendor's label; raises ConnectorError
+when the vendor refuses the credentials or cannot be reached."""
 
 STEPS = ("credentials", "details", "scheduling", "name")
 STEP_TITLES = {
@@ -51,7 +65,7 @@ STEP_TITLES = {
     "name": "Name & Describe",
 }
 STEP_FIELDS: dict[str, tuple[str, ...]] = {
-    "credentials": ("account",),
+    "credentials": ("connector", "account"),
     "details": ("report", "timezone", *forms.DATE_CONTROLS),
     "scheduling": (
         "schedule_mode",
@@ -68,6 +82,9 @@ STEP_FIELDS: dict[str, tuple[str, ...]] = {
         "active_to",
         "start_at",
         "stale_after",
+        "alert_emails",
+        "alert_webhook",
+        "alert_webhook_remove",
         "retry",
         "retry_every",
         "retries",
@@ -135,6 +152,8 @@ class Draft:
         self.user = user
         self.dataset = dataset
         self.errors: dict[str, str] = {}
+        self.account_tester: AccountTester | None = None
+        """Tests an inline account's credentials before it is saved (see Credentials)."""
         self.values: dict[str, Any] = dict(values)
         self._given = set(values)  # what the user has seen: only that is carried between panes
         self._fill_defaults()
@@ -147,14 +166,16 @@ class Draft:
         user: User,
         form: Any,
         dataset: Dataset | None = None,
+        *,
+        without: tuple[str, ...] = (),
     ) -> Draft:
-        """A draft from a posted form (a Starlette ``FormData``)."""
+        """A draft from a posted form (a Starlette ``FormData``), leaving out the controls
+        *without* (so that they take their defaults)."""
         values: dict[str, Any] = {
             name: str(value)
             for name, value in form.multi_items()
-            if name in CARRIED
-            or name.startswith(("param_", INLINE_PREFIX))
-            or name in ("account_name", "connector")
+            if name not in without
+            and (name in CARRIED or name in _INLINE_CONTROLS or name.startswith(_POSTED_PREFIXES))
         }
         values["days"] = [str(day) for day in form.getlist("days")]
         return cls(store, now, user, values, dataset)
@@ -178,7 +199,11 @@ class Draft:
         values |= forms.date_controls(dataset.date_selection)
         values |= forms.schedule_controls(dataset.schedule, timezone)
         values |= forms.retry_controls(
-            dataset.retry_every, dataset.retries, dataset.when_failing, dataset.stale_after
+            dataset.retry_every,
+            dataset.retries,
+            dataset.when_failing,
+            dataset.stale_after,
+            dataset.alert_emails,
         )
         values |= forms.update_controls(
             report, dataset.update_method, dataset.merge_key, dataset.incremental
@@ -187,11 +212,10 @@ class Draft:
 
     def _fill_defaults(self) -> None:
         values = self.values
+        values["connector"] = self._connector_name()
         if "account" not in values:
             choices = self.accounts
             values["account"] = choices[0].name if choices else NEW_ACCOUNT
-            if self.dataset is not None:
-                values["account"] = self.dataset.account
         connector = self.connector
         if connector is not None:
             slugs = [report.slug for report in connector.reports]
@@ -210,6 +234,21 @@ class Draft:
             "merge_key" not in values or values.get("update_method") != "merge"
         ):
             values["merge_key"] = forms.default_merge_key(report)
+
+    def _connector_name(self) -> str:
+        """The connector the Credentials pane starts from: a dataset's own; else the chosen
+        account's (a form posted without the menu); else the one chosen; else the first one
+        with accounts."""
+        if self.dataset is not None:
+            return self.dataset.connector
+        summaries = self.store.list_accounts()
+        account = next((a for a in summaries if a.name == self.values.get("account")), None)
+        if account is not None:
+            return account.connector
+        if self.values.get("connector") in CONNECTORS:
+            return str(self.values["connector"])
+        used = {a.connector for a in summaries}
+        return next((name for name in CONNECTORS if name in used), next(iter(CONNECTORS)))
 
     # -- what the panes show ------------------------------------------------------------------
 
@@ -232,20 +271,9 @@ class Draft:
 
     @cached_property
     def accounts(self) -> list[AccountSummary]:
-        """The accounts to choose from (for Edit: those of the dataset's connector)."""
-        summaries = self.store.list_accounts()
-        if self.dataset is not None:
-            return [a for a in summaries if a.connector == self.dataset.connector]
-        return summaries
-
-    def account_groups(self) -> list[tuple[str, list[AccountSummary]]]:
-        """The accounts by connector label, in the registry's order."""
-        groups = []
-        for connector in CONNECTORS.values():
-            members = [a for a in self.accounts if a.connector == connector.name]
-            if members:
-                groups.append((connector.label, members))
-        return groups
+        """The accounts to choose from: those of the chosen connector."""
+        chosen = self.values["connector"]
+        return [a for a in self.store.list_accounts() if a.connector == chosen]
 
     @property
     def account(self) -> AccountSummary | None:
@@ -277,10 +305,9 @@ class Draft:
         return dict(connector.date_labels if connector else DATE_LABELS)
 
     @property
-    def new_connector(self) -> type[Connector]:
-        """The connector of the account being added inline (the first one until chosen)."""
-        chosen = self.values.get("connector")
-        return CONNECTORS[chosen] if chosen in CONNECTORS else next(iter(CONNECTORS.values()))
+    def chosen_connector(self) -> type[Connector]:
+        """The connector chosen first on Credentials (that of an account added inline)."""
+        return CONNECTORS[self.values["connector"]]
 
     def new_account_values(self) -> dict[str, str]:
         """What was typed for the inline account, secrets left out (never shown back).
@@ -288,7 +315,7 @@ class Draft:
         Another connector's default (LeadExec's base URL when AvidTrak is chosen instead) is
         dropped, so each connector's fields start from its own defaults.
         """
-        connector = self.new_connector
+        connector = self.chosen_connector
         values = {}
         for field in connector.fields:
             name = INLINE_PREFIX + field.id
@@ -341,6 +368,85 @@ class Draft:
         runs = tuple(upcoming_runs(plan, self.now))
         return SchedulePreview(plan.describe(), runs, plan.timezone)
 
+    def summary(self) -> list[tuple[str, str]]:
+        """Every setting of the panes in words, for Name & Describe: (label, text) pairs.
+
+        A control that is not valid shows what is wrong with it instead (Save sends the user
+        back to its pane).
+        """
+        report = self.report
+        connector = self.connector
+        rows = [("Account", f"{self.value('account')} ({connector.label})" if connector else "")]
+        if report is None:
+            return rows
+        rows.append(("Report", report.label))
+        rows += [
+            (param.label, self.value(forms.param_control(param.id)) or "(not set)")
+            for param in report.params
+        ]
+        if report.dated:
+            rows.append(("Dates", self._dates_text()))
+        rows.append(("Time zone", self.value("timezone")))
+        plan = self.schedule_preview()
+        rows.append(("Schedule", plan.description or plan.error))
+        rows += self._retry_rows()
+        rows.append(("Update method", self._update_text(report)))
+        rows.append(("Owner", self.value("owner") or "(none)"))
+        return rows
+
+    def _dates_text(self) -> str:
+        """``10 days back to 5 days back: 2026-11-13 .. 2026-11-18 in UTC (6 days) today``."""
+        try:
+            rule = DateSelection.parse(forms.date_selection_from_form(self.values)).describe()
+        except FormError as exc:
+            return " ".join(exc.errors.values())
+        window, problem = self.window()
+        return f"{rule}: {forms.window_span(window)} today" if window else f"{rule}: {problem}"
+
+    def _retry_rows(self) -> list[tuple[str, str]]:
+        try:
+            retry = forms.retry_from_form(self.values)
+        except FormError as exc:
+            return [("Retries", " ".join(exc.errors.values()))]
+        if retry.get("no_retry"):
+            retries = "none: a failed scheduled run waits for the next one"
+        else:
+            retries = f"every {retry['retry_every']} minutes, up to {retry['retries']} times"
+        rows = [
+            ("Retries", retries),
+            ("After the last failure", forms.WHEN_FAILING[retry["when_failing"]]),
+        ]
+        if "stale_after" in retry:
+            rows.append(("Stale-data alert", f"after {retry['stale_after']} minutes"))
+        webhook = retry.get("alert_webhook")
+        if webhook is None:  # kept as saved (or none)
+            webhook = self.saved_webhook
+        targets = [*retry["alert_emails"], *([scrub_url(webhook)] if webhook else [])]
+        rows.append(("Alerts to", ", ".join(targets) or "the service's alert targets only"))
+        return rows
+
+    @property
+    def saved_webhook(self) -> str:
+        """The edited dataset's alert webhook, without its query or user info ('' if none)."""
+        saved = self.dataset.alert_webhook if self.dataset else None
+        return scrub_url(saved) if saved else ""
+
+    def _update_text(self, report: Report) -> str:
+        try:
+            chosen = forms.update_from_form(report, self.values)
+        except FormError as exc:
+            return " ".join(exc.errors.values())
+        method = chosen.get("update_method", "replace")
+        text = forms.UPDATE_METHODS.get(method, method)
+        if method == "merge":
+            text += f" on {chosen['merge_key'] or forms.default_merge_key(report)}"
+            incremental = chosen["incremental"]
+            if incremental:
+                text += f"; incremental, re-reading {incremental['lookback_minutes']} minutes back"
+                if incremental.get("start"):
+                    text += f", the first run from {incremental['start']}"
+        return text
+
     def update_methods(self) -> dict[str, str]:
         report = self.report
         return forms.update_methods(report) if report else {}
@@ -389,7 +495,7 @@ class Draft:
             check_account_name(name)
         except ConfigError as exc:
             errors["account_name"] = str(exc) if name else "Enter a name for the account."
-        connector = self.new_connector
+        connector = self.chosen_connector
         given = {
             field.id: self.value(INLINE_PREFIX + field.id).strip()
             for field in connector.fields
@@ -403,19 +509,39 @@ class Draft:
                 forms.check_timezone(given, "timezone")
             except FormError as exc:
                 errors |= exc.errors
+        if any(account.name == name for account in self.store.list_accounts()):
+            errors["account_name"] = f"An account named {name!r} already exists."
         if errors:
             return errors
         try:
+            tested = self._test_account(name, connector, given)
+            if not tested[0] and not self.value("save_anyway"):
+                return {"account_test": tested[1]}
             add_account(self.store, name, connector.name, given)
         except ConflictError as exc:
             return {"account_name": str(exc)}
         except ConfigError as exc:
             return {"account": str(exc)}
+        if self.account_tester is not None:
+            self.store.record_account_test(name, *tested)
         self.__dict__.pop("accounts", None)
         self.values["account"] = name
         self._given.add("account")
         self._fill_defaults()
         return {}
+
+    def _test_account(
+        self, name: str, connector: type[Connector], given: Mapping[str, str]
+    ) -> tuple[bool, str]:
+        """Whether the vendor accepts the inline account's credentials, and what it said
+        (untested, without an :attr:`account_tester`: accepted)."""
+        if self.account_tester is None:
+            return True, ""
+        try:
+            label = self.account_tester(name, connector.name, given)
+        except ConnectorError as exc:
+            return False, scrub(str(exc))
+        return True, f"{label} accepted the credentials"
 
     def _check_details(self) -> dict[str, str]:
         report = self.report
@@ -430,7 +556,7 @@ class Draft:
                 check()
             except FormError as exc:
                 errors |= exc.errors
-        if report.dated and not errors:
+        if report.dated:  # with the parameters' errors: every error shows at once
             try:
                 forms.resolve_window(self.values, self.value("timezone"), self.now)
             except FormError as exc:
