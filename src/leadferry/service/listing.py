@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from leadferry.connectors import get_connector
 from leadferry.errors import BusyError, ConfigError, NotFoundError
@@ -51,6 +51,19 @@ class DatasetQuery:
     sort: str = "name"
     offset: int = 0
     limit: int | None = None
+
+    @classmethod
+    def of_request(
+        cls, q: str, connector: str, account: str, status: str, *, attention: bool, **paging: Any
+    ) -> DatasetQuery:
+        """The query a page or API request asks for: *attention* stands for its status filter."""
+        return cls(
+            search=q.strip(),
+            connector=connector,
+            account=account,
+            status="attention" if attention else status,
+            **paging,
+        )
 
     def __post_init__(self) -> None:
         if self.sort.removeprefix("-") not in SORTS:

@@ -158,14 +158,8 @@ def list_datasets(
 ) -> DatasetsPublic:
     """The datasets matching the filters with their status, settings, schedule and last run,
     sorted, from *offset*, at most *limit*; ``total`` counts every match."""
-    query = DatasetQuery(
-        search=q.strip(),
-        connector=connector,
-        account=account,
-        status="attention" if attention else status,
-        sort=sort,
-        offset=offset,
-        limit=limit,
+    query = DatasetQuery.of_request(
+        q, connector, account, status, attention=attention, sort=sort, offset=offset, limit=limit
     )
     listing = listed(store, page_warehouse(settings), now, query, count_rows=False)
     found = [

@@ -49,15 +49,10 @@ def data_center(
     """The datasets matching the search and filters, one page of them; ``?attention=1`` keeps
     those that need attention. HTMX requests (the search, filters, sorting, paging and the
     attention toggle) get the dataset list alone."""
-    query = DatasetQuery(
-        search=q.strip(),
-        connector=connector,
-        account=account,
-        status="attention" if attention else status,
-        sort=sort,
-        offset=(page - 1) * size,
-        limit=size,
-    )
+    query = DatasetQuery.of_request(
+        q, connector, account, status, attention=attention, sort=sort,
+        offset=(page - 1) * size, limit=size,
+    )  # fmt: skip
     listing = list_datasets(store, page_warehouse(settings), now, query)
     pages = max(1, -(-listing.total // size))
     filters = {"q": query.search, "connector": connector, "account": account}
