@@ -50,22 +50,20 @@ What the account holds (calls, callers, campaigns, Geographical Data): see :clas
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import random
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Any
 from xml.sax.saxutils import escape
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
 from leadferry.simulators import SimulatedAccount
@@ -78,6 +76,8 @@ from leadferry.simulators._avidtrak_data import (
     OFFLINE_METHODS,
     Simulation,
 )
+from leadferry.simulators._parsing import ZoneName, request_values
+from leadferry.simulators.faults import FailRate, Faults, LatencyMs, Seed, simulator_app
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ VARIANTS = {
 class Settings(BaseModel):
     """Options of the AvidTrak simulator (each becomes a ``leadferry simulate avidtrak`` flag)."""
 
-    seed: int = Field(default=1, description="Seed of every generated value; same seed, same data.")
+    seed: Seed = 1
     calls: int = Field(
         default=5000, ge=0, le=1_000_000, description="Offline portal calls over the period."
     )
@@ -134,7 +134,7 @@ class Settings(BaseModel):
     pin: list[str] = Field(
         default_factory=lambda: ["demo-pin"], description="An accepted pin code (repeatable)."
     )
-    timezone: str = Field(
+    timezone: ZoneName = Field(
         default="UTC", description="The account's time zone: dates are given and returned in it."
     )
     empty_days: list[str] = Field(
@@ -146,19 +146,8 @@ class Settings(BaseModel):
         description="Play a reconstructed behaviour another plausible way (repeatable): "
         + "; ".join(f"{name}: {meaning}" for name, meaning in VARIANTS.items()),
     )
-    latency_ms: float = Field(default=0, ge=0, description="Milliseconds added to every answer.")
-    fail_rate: float = Field(
-        default=0, ge=0, le=1, description="Probability that a request fails with 500 or 503."
-    )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone: {value}") from exc
-        return value
+    latency_ms: LatencyMs = 0
+    fail_rate: FailRate = 0
 
     @field_validator("empty_days")
     @classmethod
@@ -284,15 +273,6 @@ class _Orderer:
         return self._sorted(method, window.start, window.stop, column, desc)
 
 
-async def _params(request: Request) -> dict[str, str]:
-    """Query string then form fields (the later wins, like ``$_REQUEST``), empty values dropped."""
-    pairs = list(request.query_params.multi_items())
-    if request.method == "POST":
-        async with request.form() as form:
-            pairs += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-    return {k: v.strip() for k, v in pairs if v.strip()}
-
-
 def _positive(params: dict[str, str], name: str, default: int) -> int:
     text = params.get(name, str(default))
     if not text.isdigit() or int(text) < 1:
@@ -339,9 +319,9 @@ def create_app(settings: Settings, now: datetime | None = None) -> FastAPI:
     """
     sim = Simulation(settings, datetime.now(UTC) if now is None else now)
     orderer = _Orderer(sim)
-    chaos = random.Random(f"avidtrak-faults:{settings.seed}")
+    faults = Faults(settings, f"avidtrak-faults:{settings.seed}")
     pins = frozenset(settings.pin)
-    app = FastAPI(title="AvidTrak (simulated)", docs_url=None, redoc_url=None, openapi_url=None)
+    app = simulator_app("AvidTrak (simulated)")
     app.state.simulation = sim
 
     variants = set(settings.variant)
@@ -354,21 +334,18 @@ def create_app(settings: Settings, now: datetime | None = None) -> FastAPI:
             return JSON_EXAMPLE_CODES[code]
         return code
 
-    @app.get("/__health")
-    async def health() -> PlainTextResponse:
-        return PlainTextResponse("ok")
-
     @app.api_route("/{path:path}", methods=["GET", "POST"])
     async def api(request: Request) -> Response:
         if not request.url.path.endswith(ENDPOINT):
             return HTMLResponse("<h1>Not Found</h1>", 404)
-        if settings.latency_ms:
-            await asyncio.sleep(settings.latency_ms / 1000)
-        if settings.fail_rate and chaos.random() < settings.fail_rate:
-            if chaos.random() < 0.5:
-                return HTMLResponse("<h1>Internal Server Error</h1>", 500)
-            return HTMLResponse("<h1>Service Unavailable</h1>", 503, {"Retry-After": "1"})
-        params = await _params(request)
+        fault = await faults.meet(
+            lambda status, headers: HTMLResponse(
+                f"<h1>{HTTPStatus(status).phrase}</h1>", status, headers
+            )
+        )
+        if fault is not None:
+            return fault
+        params = await request_values(request)
         fmt = params.get("format", "json").lower()
         if fmt not in ("json", "xml"):
             return _render("json", BAD_FORMAT, shown(BAD_FORMAT, "json"), published=published)

@@ -55,8 +55,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
-import random
 import re
 from array import array
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -64,17 +62,17 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Any
 from xml.sax.saxutils import escape
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field, field_validator
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
 
 from leadferry.simulators import SimulatedAccount
 from leadferry.simulators._dotnet import loads_relaxed, parse_us_date
-from leadferry.simulators._faults import RateLimiter
 from leadferry.simulators._leadexec_data import (
     DEFAULT_LID,
     MISSING,
@@ -84,6 +82,8 @@ from leadferry.simulators._leadexec_data import (
     format_iso,
     format_us,
 )
+from leadferry.simulators._parsing import ZoneName, request_values
+from leadferry.simulators.faults import FailRate, Faults, LatencyMs, RateLimit, Seed, simulator_app
 
 logger = logging.getLogger(__name__)
 
@@ -115,9 +115,7 @@ VARIANTS = {
 class Settings(BaseModel):
     """Options of the LeadExec simulator (each becomes a ``leadferry simulate leadexec`` flag)."""
 
-    seed: int = Field(
-        default=1, description="Seed of every generated value; same seed, same bytes."
-    )
+    seed: Seed = 1
     leads: int = Field(
         default=10_000, ge=0, description="Leads in the account, over all lead types."
     )
@@ -131,17 +129,13 @@ class Settings(BaseModel):
         default_factory=list,
         description=f"A lead type of the account (repeatable; none means lid {DEFAULT_LID}).",
     )
-    latency_ms: float = Field(default=0, ge=0, description="Milliseconds added to every answer.")
-    rate_limit: float = Field(
-        default=0, ge=0, description="Requests per second allowed, 0 for no limit; above it, 429."
-    )
-    fail_rate: float = Field(
-        default=0, ge=0, le=1, description="Probability that a request fails with 500 or 503."
-    )
+    latency_ms: LatencyMs = 0
+    rate_limit: RateLimit = 0
+    fail_rate: FailRate = 0
     truncate_rate: float = Field(
         default=0, ge=0, le=1, description="Probability that a lead list is cut off half way."
     )
-    timezone: str = Field(
+    timezone: ZoneName = Field(
         default="America/Los_Angeles", description="Time zone of DateAdded and the date parameters."
     )
     variant: list[Variant] = Field(
@@ -149,15 +143,6 @@ class Settings(BaseModel):
         description="Play a reconstructed behaviour another plausible way (repeatable): "
         + "; ".join(f"{name}: {meaning}" for name, meaning in VARIANTS.items()),
     )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone: {value}") from exc
-        return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,15 +370,6 @@ def _error(
     return Response(f"<Error>{escape(message)}</Error>", status, headers, media_type=XML_TYPE)
 
 
-async def _params(request: Request) -> dict[str, str]:
-    """Query string and form fields, names lower-cased, form fields last, empty values dropped."""
-    pairs = list(request.query_params.multi_items())
-    if request.method == "POST":
-        async with request.form() as form:
-            pairs += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-    return {k.lower(): v.strip() for k, v in pairs if v.strip()}
-
-
 def _number(params: dict[str, str], name: str, default: int) -> int:
     if name not in params:
         return default
@@ -486,37 +462,28 @@ def create_app(settings: Settings, now: datetime | None = None) -> FastAPI:
     """
     sim = Simulation(settings, datetime.now(UTC) if now is None else now)
     selector = _Selector(sim)
-    limiter = RateLimiter(settings.rate_limit)
-    chaos = random.Random(settings.seed)
+    faults = Faults(settings, settings.seed, settings.rate_limit)
     keys = frozenset(settings.api_key)
     bad_key_status = 200 if Variant.BAD_KEY_200 in settings.variant else 401
-    app = FastAPI(title="LeadExec (simulated)", docs_url=None, redoc_url=None, openapi_url=None)
+    app = simulator_app("LeadExec (simulated)")
     app.state.simulation = sim
-
-    @app.get("/__health")
-    async def health() -> PlainTextResponse:
-        return PlainTextResponse("ok")
 
     @app.api_route("/", methods=["GET", "POST"])
     async def data(request: Request) -> Response:
         as_json = "json" in request.headers.get("accept", "").lower()
-        if wait := limiter.wait():
-            retry = {"Retry-After": str(max(1, math.ceil(wait)))}
-            return _error(429, "Too Many Requests", as_json, retry)
-        if settings.latency_ms:
-            await asyncio.sleep(settings.latency_ms / 1000)
-        if settings.fail_rate and chaos.random() < settings.fail_rate:
-            if chaos.random() < 0.5:
-                return _error(500, "Internal Server Error", as_json)
-            return _error(503, "Service Unavailable", as_json, {"Retry-After": "1"})
+        fault = await faults.meet(
+            lambda status, headers: _error(status, HTTPStatus(status).phrase, as_json, headers)
+        )
+        if fault is not None:
+            return fault
         try:
-            params = await _params(request)
+            params = await request_values(request, fold_names=True)
             if params.get("key") not in keys:
                 raise _Reject(bad_key_status, "Invalid API Key")
             frame, chunks, count = _answer(sim, selector, params, as_json)
         except _Reject as exc:
             return _error(exc.status, exc.message, as_json)
-        cut = bool(settings.truncate_rate) and chaos.random() < settings.truncate_rate
+        cut = faults.happens(settings.truncate_rate)
         media_type = JSON_TYPE if as_json else XML_TYPE
         return StreamingResponse(_stream(frame, chunks, count, cut), media_type=media_type)
 

@@ -48,10 +48,8 @@ What the data is made of: see :class:`Simulation`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import math
 import random
 import re
 import uuid
@@ -62,12 +60,11 @@ from enum import StrEnum
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, Field, field_validator
 
 from leadferry.simulators import SimulatedAccount
 from leadferry.simulators._dotnet import parse_us_date
-from leadferry.simulators._faults import RateLimiter
 from leadferry.simulators._salesexec_data import (
     ACTION_FIELDS,
     AWAITING_FIELDS,
@@ -80,6 +77,7 @@ from leadferry.simulators._salesexec_data import (
     format_ticks,
     to_ticks,
 )
+from leadferry.simulators.faults import FailRate, Faults, LatencyMs, RateLimit, Seed, simulator_app
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +104,11 @@ DENIED = "Authorization has been denied for this request."
 BAD_LOGIN = "The user name or password is incorrect."
 JSON_TYPE = "application/json; charset=utf-8"
 _ROUTES = {path.lower(): report for report, path in REPORT_PATHS.items()}
+_FAULT_MESSAGES = {
+    429: "Too many requests.",
+    500: "An error has occurred.",
+    503: "The service is unavailable.",
+}
 
 
 class Variant(StrEnum):
@@ -125,7 +128,7 @@ VARIANTS = {
 class Settings(BaseModel):
     """Options of the SalesExec simulator (each becomes a ``leadferry simulate salesexec`` flag)."""
 
-    seed: int = Field(default=1, description="Seed of every generated value; same seed, same rows.")
+    seed: Seed = 1
     leads: int = Field(
         default=5000, ge=0, description="Leads created over the period, over all lead types."
     )
@@ -137,13 +140,9 @@ class Settings(BaseModel):
         description="An accepted login as username:password (repeatable).",
     )
     token_ttl: int = Field(default=86399, ge=1, description="Seconds a token lives.")
-    latency_ms: float = Field(default=0, ge=0, description="Milliseconds added to every answer.")
-    rate_limit: float = Field(
-        default=0, ge=0, description="Requests per second allowed, 0 for no limit; above it, 429."
-    )
-    fail_rate: float = Field(
-        default=0, ge=0, le=1, description="Probability that a request fails with 500 or 503."
-    )
+    latency_ms: LatencyMs = 0
+    rate_limit: RateLimit = 0
+    fail_rate: FailRate = 0
     revoke_rate: float = Field(
         default=0,
         ge=0,
@@ -331,26 +330,14 @@ def create_app(
         clock = _shifted_clock(sim.now - datetime.now(UTC))
     tokens = _Tokens(settings.token_ttl, clock, settings.seed)
     logins = settings.logins()
-    limiter = RateLimiter(settings.rate_limit)
-    chaos = random.Random(settings.seed)
-    app = FastAPI(title="SalesExec (simulated)", docs_url=None, redoc_url=None, openapi_url=None)
+    faults = Faults(settings, settings.seed, settings.rate_limit)
+    app = simulator_app("SalesExec (simulated)")
     app.state.simulation = sim
 
     async def fault() -> Response | None:
-        if wait := limiter.wait():
-            retry = {"Retry-After": str(max(1, math.ceil(wait)))}
-            return _json(429, {"Message": "Too many requests."}, retry)
-        if settings.latency_ms:
-            await asyncio.sleep(settings.latency_ms / 1000)
-        if settings.fail_rate and chaos.random() < settings.fail_rate:
-            if chaos.random() < 0.5:
-                return _json(500, {"Message": "An error has occurred."})
-            return _json(503, {"Message": "The service is unavailable."}, {"Retry-After": "1"})
-        return None
-
-    @app.get("/__health")
-    async def health() -> PlainTextResponse:
-        return PlainTextResponse("ok")
+        return await faults.meet(
+            lambda status, headers: _json(status, {"Message": _FAULT_MESSAGES[status]}, headers)
+        )
 
     @app.post(TOKEN_PATH)
     async def token(request: Request) -> Response:
@@ -384,7 +371,7 @@ def create_app(
             message = f"The requested resource does not support http method '{request.method}'."
             return _json(405, {"Message": message}, {"Allow": "GET"})
         token = _token_of(request, Variant.BEARER_ONLY in settings.variant)
-        if settings.revoke_rate and chaos.random() < settings.revoke_rate:
+        if faults.happens(settings.revoke_rate):
             tokens.revoke(token)
         if tokens.user(token) is None:
             return _json(401, {"Message": DENIED}, {"WWW-Authenticate": "Bearer"})
