@@ -15,7 +15,14 @@ from sqlalchemy.orm import Session
 
 from leadferry.errors import BusyError, NotFoundError
 from leadferry.store.orm import AccountRow, DatasetRow, RunRow
-from leadferry.store.records import Dataset, Run, ScheduleState
+from leadferry.store.records import (
+    DATASET_SPEC_FIELDS,
+    RUN_FIELDS,
+    SCHEDULE_STATE_FIELDS,
+    Dataset,
+    Run,
+    ScheduleState,
+)
 
 
 def find_account(session: Session, name: str) -> AccountRow | None:
@@ -67,64 +74,37 @@ def latest_runs(session: Session, ids: list[int], names: dict[int, str]) -> dict
     return {run.dataset_id: to_run(run, names[run.dataset_id]) for run in runs}
 
 
+DATASET_COLUMNS = tuple(name for name in DATASET_SPEC_FIELDS if name != "account")
+"""The fields of a dataset's spec kept in columns of the same name (its account is an id)."""
+_RUN_COLUMNS = tuple(name for name in RUN_FIELDS if name != "dataset")
+
+
+def detached(value: Any) -> Any:
+    """A copy of a JSON column's mapping or list, so a record and a row never share one."""
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list):
+        return list(value)
+    return value
+
+
 def to_dataset(row: DatasetRow, account: AccountRow, last_run: Run | None) -> Dataset:
     return Dataset(
+        **{name: detached(getattr(row, name)) for name in DATASET_COLUMNS},
         id=row.id,
-        name=row.name,
         account=account.name,
         connector=account.connector,
-        report=row.report,
-        params=dict(row.params),
-        date_selection=None if row.date_selection is None else dict(row.date_selection),
-        timezone=row.timezone,
-        update_method=row.update_method,
-        merge_key=row.merge_key,
-        description=row.description,
-        owner=row.owner,
         created_at=row.created_at,
         updated_at=row.updated_at,
         last_run=last_run,
-        schedule=None if row.schedule is None else dict(row.schedule),
-        retry_every=row.retry_every,
-        retries=row.retries,
-        when_failing=row.when_failing,
-        stale_after=row.stale_after,
-        alert_webhook=row.alert_webhook,
-        alert_emails=list(row.alert_emails),
-        incremental=None if row.incremental is None else dict(row.incremental),
         state=ScheduleState(
-            next_run_at=row.next_run_at,
-            last_slot=row.last_slot,
-            retry_at=row.retry_at,
-            retry_attempt=row.retry_attempt,
-            failing=row.failing,
-            alert_state=dict(row.alert_state),
-            cursor=row.cursor,
+            **{name: detached(getattr(row, name)) for name in SCHEDULE_STATE_FIELDS}
         ),
     )
 
 
 def to_run(row: RunRow, dataset: str) -> Run:
-    return Run(
-        id=row.id,
-        dataset=dataset,
-        trigger=row.trigger,
-        status=row.status,
-        window_start=row.window_start,
-        window_end=row.window_end,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        rows=dict(row.rows),
-        error=row.error,
-        load_id=row.load_id,
-        schema_changes=list(row.schema_changes),
-        pid=row.pid,
-        host=row.host,
-        slot=row.slot,
-        attempt=row.attempt,
-        worker=row.worker,
-        job_key=row.job_key,
-    )
+    return Run(dataset=dataset, **{name: detached(getattr(row, name)) for name in _RUN_COLUMNS})
 
 
 def busy_error(dataset: str, run: RunRow) -> BusyError:

@@ -7,7 +7,7 @@ between threads and render.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +63,9 @@ class Run:
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+RUN_FIELDS = tuple(f.name for f in fields(Run))
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +192,10 @@ class DatasetSpec:
     """Who answers for the dataset (free text, as the "Name & describe" pane shows it)."""
 
 
+DATASET_SPEC_FIELDS = tuple(f.name for f in fields(DatasetSpec))
+"""What a user says of a dataset, in one list: the store saves, edits and copies these."""
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     """Someone who may log in; ``role`` is one of ``leadferry.auth.ROLES``."""
@@ -234,6 +241,9 @@ class ScheduleState:
     cursor: datetime | None = None
 
 
+SCHEDULE_STATE_FIELDS = tuple(f.name for f in fields(ScheduleState))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Dataset(DatasetSpec):
     """A saved dataset: its spec, plus its account's connector and its latest run."""
@@ -247,26 +257,7 @@ class Dataset(DatasetSpec):
 
     @property
     def spec(self) -> DatasetSpec:
-        return DatasetSpec(
-            name=self.name,
-            account=self.account,
-            report=self.report,
-            params=self.params,
-            date_selection=self.date_selection,
-            timezone=self.timezone,
-            update_method=self.update_method,
-            merge_key=self.merge_key,
-            description=self.description,
-            schedule=self.schedule,
-            retry_every=self.retry_every,
-            retries=self.retries,
-            when_failing=self.when_failing,
-            stale_after=self.stale_after,
-            alert_webhook=self.alert_webhook,
-            alert_emails=self.alert_emails,
-            incremental=self.incremental,
-            owner=self.owner,
-        )
+        return DatasetSpec(**{name: getattr(self, name) for name in DATASET_SPEC_FIELDS})
 
 
 def check_dataset_name(name: str) -> None:

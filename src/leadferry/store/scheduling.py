@@ -17,11 +17,9 @@ from sqlalchemy.orm import Session
 
 from leadferry.store.orm import DatasetRow, RunRow
 from leadferry.store.queries import dataset_row, load_datasets
-from leadferry.store.records import Dataset, require_aware
+from leadferry.store.records import SCHEDULE_STATE_FIELDS, Dataset, require_aware
 
-_STATE_FIELDS = frozenset(
-    {"next_run_at", "last_slot", "retry_at", "retry_attempt", "failing", "alert_state", "cursor"}
-)
+_STATE_FIELDS = frozenset(SCHEDULE_STATE_FIELDS)
 
 
 class SchedulingMixin:
