@@ -25,11 +25,12 @@ from dataclasses import dataclass
 
 import httpx2
 
+from leadferry.clock import Clock, utc_now
 from leadferry.connectors import get_connector
 from leadferry.connectors.base import FetchProgress
 from leadferry.dates import DateWindow, today_in, zone
 from leadferry.errors import ConfigError, InvalidWindowError, LeadferryError
-from leadferry.runner import dataset_timezone, run_dataset, utc_now
+from leadferry.runner import dataset_timezone, run_dataset
 from leadferry.settings import Settings
 from leadferry.store import Run, Store
 
@@ -157,7 +158,7 @@ def run_backfill(
     last: dt.date,
     chunk_days: int,
     *,
-    clock: Callable[[], dt.datetime] = utc_now,
+    clock: Clock = utc_now,
     client: httpx2.Client | None = None,
     progress: Callable[[FetchProgress], None] | None = None,
     on_chunk: Callable[[ChunkOutcome], None] | None = None,

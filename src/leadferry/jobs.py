@@ -15,20 +15,19 @@ import datetime as dt
 import logging
 import threading
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx2
 
 from leadferry import alerts
+from leadferry.clock import Clock, utc_now
 from leadferry.errors import AccountBusyError, BusyError, ConflictError, LeadferryError
-from leadferry.runner import run_dataset, utc_now
+from leadferry.runner import run_dataset
 from leadferry.settings import Settings
 from leadferry.store import Dataset, Run, Store
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], dt.datetime]
 NOT_RETRYING = {"retry_at": None, "retry_attempt": 0}
 
 

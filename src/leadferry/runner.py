@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from leadferry.apply import DAY_COLUMN, MAX_IDENTIFIER, LoadSpec, apply_load
+from leadferry.clock import utc_now
 from leadferry.connectors import get_connector
 from leadferry.connectors.base import (
     Connector,
@@ -78,10 +79,6 @@ class LoadOutcome:
     schema_changes: list[str] = field(default_factory=list)
     cursor: dt.datetime | None = None
     """The newest change loaded, for incremental datasets."""
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def dataset_timezone(dataset: Dataset, account: Account, connector: type[Connector]) -> str:

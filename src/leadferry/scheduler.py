@@ -20,16 +20,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import httpx2
 
 from leadferry import alerts
+from leadferry.clock import Clock, utc_now
 from leadferry.errors import BusyError
 from leadferry.executors import Executor, ThreadExecutor
 from leadferry.jobs import Heartbeat, Job, JobContext, after_failure, execute, send_alert
-from leadferry.runner import utc_now
 from leadferry.schedule import Schedule, due_slot, next_run
 from leadferry.settings import Settings
 from leadferry.store import Dataset, Store
@@ -37,7 +36,6 @@ from leadferry.store.runs import process_name
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], dt.datetime]
 
 MOST_CLAIMS_PER_TICK = 200
 """Slots and retries one tick claims at most, the longest-due first; the rest wait for the next

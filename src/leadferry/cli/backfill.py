@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from leadferry.cli.common import console, now, open_store, progress_bar, settings
+from leadferry.cli.common import console, open_store, progress_bar, settings
+from leadferry.clock import utc_now
 from leadferry.dates import parse_day
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def backfill(
         # On stdout, like the chunk lines, so they print above the bar; off when piped.
         progress_bar("chunks", console) as bar,
     ):
-        chunks = plan_backfill(store, name, first, last, chunk_days, now=now())
+        chunks = plan_backfill(store, name, first, last, chunk_days, now=utc_now())
         task = bar.add_task(f"{name} {describe(chunks[0])}", total=len(chunks), rows=0)
         loaded = 0
 
@@ -73,7 +74,7 @@ def backfill(
             first,
             last,
             chunk_days,
-            clock=now,
+            clock=utc_now,
             progress=show,
             on_chunk=report,
         )

@@ -73,11 +73,6 @@ def open_store() -> Iterator[Store]:
         store.close()
 
 
-def now() -> dt.datetime:
-    """The one place commands read the clock."""
-    return dt.datetime.now(dt.UTC)
-
-
 # Date flags: the same six options on every command that takes a selection.
 DateFlag = Annotated[
     str | None,

@@ -20,11 +20,11 @@ from leadferry.cli.common import (
     date_selection,
     key_values,
     local,
-    now,
     open_store,
     print_json,
     print_table,
 )
+from leadferry.clock import utc_now
 from leadferry.dates import zone
 from leadferry.errors import ConfigError
 from leadferry.service.runs import days_of
@@ -130,7 +130,7 @@ def create(
         incremental=incremental_settings(incremental, lookback, incremental_start, None),
     )
     with open_store() as store:
-        created = create_dataset(store, spec, now())
+        created = create_dataset(store, spec, utc_now())
     console.print(
         f"created dataset {name} ({report}, {dates_text(created)}, {created.update_method})"
     )
@@ -190,7 +190,7 @@ def edit(
             changes["incremental"] = incremental_settings(
                 incremental, lookback, incremental_start, current.incremental
             )
-        edit_dataset(store, name, changes, now())
+        edit_dataset(store, name, changes, utc_now())
     console.print(f"updated dataset {name}")
 
 
@@ -233,7 +233,7 @@ def show(
     from leadferry.service.datasets import details as dataset_details
 
     with open_store() as store:
-        details = dataset_details(store, name, now())
+        details = dataset_details(store, name, utc_now())
         runs = store.list_runs(name, limit=5)
     timezone = details["effective_timezone"]
     if json_:

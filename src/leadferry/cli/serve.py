@@ -13,16 +13,16 @@ from leadferry.cli.common import (
     console,
     dataset_zone,
     local,
-    now,
     open_store,
     print_json,
     settings,
 )
+from leadferry.clock import utc_now
 from leadferry.errors import ConfigError
 
 if TYPE_CHECKING:
+    from leadferry.clock import Clock
     from leadferry.executors import CeleryExecutor
-    from leadferry.scheduler import Clock
     from leadferry.settings import Settings
 
 ClockOrigin = Annotated[
@@ -58,7 +58,7 @@ def test_clock(origin: str | None, speed: float, started: str | None) -> Clock:
     from leadferry.scheduler import scaled_clock
 
     return scaled_clock(
-        _instant(origin, "--clock-origin") if origin else now(),
+        _instant(origin, "--clock-origin") if origin else utc_now(),
         speed,
         _instant(started, "--clock-started") if started else None,
     )
@@ -146,7 +146,7 @@ def schedule(
         alert_webhook=alert_webhook,
         alert_emails=alert_email,
     )
-    moment = _instant(at_now, "--now") if at_now else now()
+    moment = _instant(at_now, "--now") if at_now else utc_now()
     with open_store() as store:
         upcoming = set_schedule(store, name, changes, moment)
         described = schedule_text(store.get_dataset(name))
@@ -163,7 +163,7 @@ def resume(name: Annotated[str, typer.Argument(help="The failing dataset.")]) ->
     from leadferry.scheduler import resume as resume_dataset
 
     with open_store() as store:
-        upcoming = resume_dataset(store, name, now())
+        upcoming = resume_dataset(store, name, utc_now())
         tz = dataset_zone(store, name)
     console.print(f"{name}: resumed; next run {local(upcoming, tz) if upcoming else 'manual'}")
 

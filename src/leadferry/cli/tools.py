@@ -17,12 +17,12 @@ from leadferry.cli.common import (
     ToFlag,
     console,
     date_selection,
-    now,
     parse_today,
     print_json,
     print_table,
 )
 from leadferry.cli.helptext import plain_help
+from leadferry.clock import utc_now
 from leadferry.dates import today_in, zone
 from leadferry.errors import ConfigError, NotFoundError
 
@@ -53,7 +53,7 @@ def window(
     """Print the half-open window [start, end) a date selection resolves to."""
     selection = date_selection(date, days_back, from_date, from_days_back, to_date, to_days_back)
     zone(tz)
-    resolved = selection.resolve(tz, parse_today(today) or today_in(tz, now()))
+    resolved = selection.resolve(tz, parse_today(today) or today_in(tz, utc_now()))
     if json_:
         print_json(resolved.as_json())
     else:

@@ -17,6 +17,7 @@ import httpx2
 import pyarrow as pa
 from lxml import etree
 
+from leadferry.clock import utc_now
 from leadferry.connectors.base import (
     DATE_LABELS,
     Connector,
@@ -222,7 +223,7 @@ class AvidTrakConnector(Connector):
             return code, status, []
 
     def check_connection(self) -> None:
-        today = dt.datetime.now(ZoneInfo(self.timezone)).strftime("%Y-%m-%d")
+        today = utc_now().astimezone(ZoneInfo(self.timezone)).strftime("%Y-%m-%d")
         request = self._request(
             API["methods"]["offline_portal_calls"],
             {API["start"]: f"{today} 00:00:00", API["end"]: f"{today} 00:00:00",

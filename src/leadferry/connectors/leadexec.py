@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from lxml import etree
 
+from leadferry.clock import utc_now
 from leadferry.connectors.base import (
     Connector,
     CredentialField,
@@ -169,7 +170,7 @@ class LeadExecConnector(Connector):
         self.filter_changes, self.note = False, None
         if updated_since is not None and window is None:
             zone = ZoneInfo(self.timezone)
-            tomorrow = dt.datetime.now(zone).date() + dt.timedelta(days=1)
+            tomorrow = utc_now().astimezone(zone).date() + dt.timedelta(days=1)
             window = DateWindow(
                 start_of_day(CHANGES_SEARCHED_FROM, zone), start_of_day(tomorrow, zone)
             )
@@ -398,7 +399,7 @@ class LeadExecConnector(Connector):
     def check_connection(self) -> None:
         # Lead type 0 holds no leads; the window is sent in case the vendor requires one.
         zone = ZoneInfo(self.timezone)
-        today = dt.datetime.now(zone).date()
+        today = utc_now().astimezone(zone).date()
         window = DateWindow(start_of_day(today, zone), start_of_day(today + dt.timedelta(1), zone))
         request = self._request(0, window, None, skip=0, take=1)
         self.call(lambda: request, self._root)

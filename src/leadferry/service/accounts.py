@@ -142,16 +142,15 @@ def check_new_account(
         AuthError: the vendor refused the credentials.
         ConnectorError: the vendor could not be reached.
     """
-    import datetime as dt
-
     from pydantic import SecretStr
 
+    from leadferry.clock import utc_now
     from leadferry.runner import make_client, open_connector
     from leadferry.store import Account
 
     connector = get_connector(connector_name)
     config, secrets = sort_fields(connector, given, require=True)
-    now = dt.datetime.now(dt.UTC)
+    now = utc_now()
     unsaved = Account(
         id=0,
         name=name,

@@ -23,6 +23,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from leadferry.clock import utc_now
+
 if TYPE_CHECKING:
     from leadferry.simulators.avidtrak import Settings
 
@@ -167,7 +169,7 @@ class Simulation:
     """
 
     def __init__(self, settings: Settings, now: datetime | None = None) -> None:
-        now = datetime.now(UTC) if now is None else now
+        now = utc_now() if now is None else now
         if now.tzinfo is None:
             raise ValueError("now must be an aware datetime")
         self.settings = settings

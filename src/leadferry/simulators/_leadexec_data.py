@@ -19,12 +19,14 @@ import json
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
+
+from leadferry.clock import utc_now
 
 if TYPE_CHECKING:
     from leadferry.simulators.leadexec import Settings
@@ -401,7 +403,7 @@ class Simulation:
     """
 
     def __init__(self, settings: Settings, now: datetime | None = None) -> None:
-        now = datetime.now(UTC) if now is None else now
+        now = utc_now() if now is None else now
         if now.tzinfo is None:
             raise ValueError("now must be an aware datetime")
         self.settings = settings

@@ -28,6 +28,8 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from leadferry.clock import utc_now
+
 if TYPE_CHECKING:
     from leadferry.simulators.salesexec import Settings
 
@@ -267,7 +269,7 @@ class Simulation:
     """
 
     def __init__(self, settings: Settings, now: datetime | None = None) -> None:
-        now = datetime.now(UTC) if now is None else now
+        now = utc_now() if now is None else now
         if now.tzinfo is None:
             raise ValueError("now must be an aware datetime")
         self.settings = settings

@@ -54,7 +54,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
@@ -317,7 +317,7 @@ def create_app(settings: Settings, now: datetime | None = None) -> FastAPI:
     Raises:
         ValueError: ``now`` is naive.
     """
-    sim = Simulation(settings, datetime.now(UTC) if now is None else now)
+    sim = Simulation(settings, now)
     orderer = _Orderer(sim)
     faults = Faults(settings, f"avidtrak-faults:{settings.seed}")
     pins = frozenset(settings.pin)

@@ -58,7 +58,7 @@ import logging
 import re
 from array import array
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
@@ -460,7 +460,7 @@ def create_app(settings: Settings, now: datetime | None = None) -> FastAPI:
     Raises:
         ValueError: ``now`` is naive.
     """
-    sim = Simulation(settings, datetime.now(UTC) if now is None else now)
+    sim = Simulation(settings, now)
     selector = _Selector(sim)
     faults = Faults(settings, settings.seed, settings.rate_limit)
     keys = frozenset(settings.api_key)

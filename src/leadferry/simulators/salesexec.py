@@ -63,6 +63,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, field_validator
 
+from leadferry.clock import utc_now
 from leadferry.simulators import SimulatedAccount
 from leadferry.simulators._dotnet import parse_us_date
 from leadferry.simulators._salesexec_data import (
@@ -305,7 +306,7 @@ def _token_of(request: Request, bearer_only: bool) -> str | None:
 
 
 def _shifted_clock(shift: timedelta) -> Callable[[], datetime]:
-    return lambda: datetime.now(UTC) + shift
+    return lambda: utc_now() + shift
 
 
 def create_app(
@@ -325,9 +326,9 @@ def create_app(
     Raises:
         ValueError: ``now`` is naive.
     """
-    sim = Simulation(settings, datetime.now(UTC) if now is None else now)
+    sim = Simulation(settings, now)
     if clock is None:
-        clock = _shifted_clock(sim.now - datetime.now(UTC))
+        clock = _shifted_clock(sim.now - utc_now())
     tokens = _Tokens(settings.token_ttl, clock, settings.seed)
     logins = settings.logins()
     faults = Faults(settings, settings.seed, settings.rate_limit)

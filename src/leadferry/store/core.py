@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from leadferry.clock import utc_now
 from leadferry.errors import ConflictError
 from leadferry.settings import Settings
 from leadferry.store.accounts import AccountsMixin
@@ -40,10 +41,6 @@ if TYPE_CHECKING:
     from leadferry.apply import CommittedLoad
 
 logger = logging.getLogger(__name__)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Store(
@@ -69,7 +66,7 @@ class Store(
     ) -> None:
         self._engine = engine
         self._settings = settings
-        self._clock = clock or _utcnow
+        self._clock = clock or utc_now
         self._reader = sessionmaker(engine, expire_on_commit=False)
         self._writer = sessionmaker(
             engine.execution_options(**{WRITE: True}), expire_on_commit=False

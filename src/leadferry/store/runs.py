@@ -8,13 +8,14 @@ import os
 import socket
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from leadferry.clock import utc_now
 from leadferry.errors import (
     AccountBusyError,
     BusyError,
@@ -52,11 +53,6 @@ LEASE_EXPIRED_ERROR = "the worker running it stopped answering (its lease expire
 def process_name() -> str:
     """This process as the history names a worker: host:pid."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def wall_clock() -> datetime:
-    """Real time, for heartbeats and leases (which never follow a test's scaled clock)."""
-    return datetime.now(UTC)
 
 
 class RunsMixin:
@@ -134,7 +130,8 @@ class RunsMixin:
                 slot=slot,
                 attempt=attempt,
                 worker=worker or process_name(),
-                heartbeat_at=None if worker is None else wall_clock(),
+                # Heartbeats and leases are real time, never a test's scaled store clock.
+                heartbeat_at=None if worker is None else utc_now(),
                 job_key=job_key,
             )
             session.add(run)
@@ -214,7 +211,7 @@ class RunsMixin:
             result = session.execute(
                 update(RunRow)
                 .where(RunRow.worker == worker, RunRow.status == "running")
-                .values(heartbeat_at=wall_clock())
+                .values(heartbeat_at=utc_now())
             )
             return int(result.rowcount)
 
@@ -325,8 +322,8 @@ class RunsMixin:
             row.cursor = committed.cursor
 
     def _lease_expired(self, run: RunRow) -> bool:
-        lease = timedelta(seconds=self._settings.run_lease)
-        return run.heartbeat_at is not None and run.heartbeat_at < wall_clock() - lease
+        lease = timedelta(seconds=self._settings.run_lease)  # in real time, as heartbeats
+        return run.heartbeat_at is not None and run.heartbeat_at < utc_now() - lease
 
     def _alive(self, run: RunRow) -> bool:
         """Whether the run's process may still run it: its lease holds and, on this host, the

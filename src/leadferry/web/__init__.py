@@ -9,7 +9,6 @@ Errors are handled here, once: a :class:`~leadferry.errors.LeadferryError` becom
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from leadferry import __version__
+from leadferry.clock import Clock, utc_now
 from leadferry.errors import (
     BusyError,
     ConfigError,
@@ -81,16 +81,12 @@ def status_of(exc: LeadferryError) -> int:
     return 500
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def create_app(
     settings: Settings,
     store: Store,
     *,
     scheduler: Scheduler | None = None,
-    clock: Callable[[], dt.datetime] = _utcnow,
+    clock: Clock = utc_now,
     vendor_client: httpx2.Client | None = None,
 ) -> FastAPI:
     """The app for *store*. Run Now goes to *scheduler* (serve's own); without one, the app
