@@ -86,3 +86,10 @@ class FatalAPIError(ConnectorError):
 
 class AuthError(FatalAPIError):
     """The vendor rejected the account's credentials."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of *exc*'s message (a database's hints and context left out), or its
+    class's name when it has none: how an error of a library is told in one line."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

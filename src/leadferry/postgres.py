@@ -24,21 +24,21 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from leadferry.apply import MAX_IDENTIFIER, committed_load, quoted, short_name
+from leadferry.apply import MAX_IDENTIFIER, quoted, short_name
 from leadferry.errors import (
     BusyError,
     ConfigError,
     LoadError,
     QueryTimeoutError,
     StorageError,
+    first_line,
 )
+from leadferry.warehouse import QueryResult, SchemaReads
 
 if TYPE_CHECKING:
     import psycopg
     import pyarrow as pa
 
-    from leadferry.apply import CommittedLoad
-    from leadferry.warehouse import QueryResult
 
 _COPY_BATCH_ROWS = 50_000
 _EXPORT_BATCH_ROWS = 50_000
@@ -117,11 +117,6 @@ def connect(url: str) -> psycopg.Connection[Any]:
             f"cannot connect to the PostgreSQL warehouse: {first_line(exc)}; "
             "check LEADFERRY_WAREHOUSE_URL"
         ) from None
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class PostgresConnection:
@@ -230,7 +225,7 @@ def writer(url: str, lock_timeout: float = 600.0) -> Iterator[PostgresConnection
         connection.close()
 
 
-class PostgresWarehouse:
+class PostgresWarehouse(SchemaReads):
     """Read-only access to the PostgreSQL warehouse, one transaction per read."""
 
     def __init__(self, url: str, lock_timeout: float, statement_timeout: float) -> None:
@@ -283,8 +278,6 @@ class PostgresWarehouse:
         """
         import psycopg
 
-        from leadferry.warehouse import QueryResult
-
         _check_statement(sql)
         with self.reader() as connection:
             try:
@@ -309,39 +302,22 @@ class PostgresWarehouse:
             except psycopg.Error as exc:
                 raise ConfigError(f"query failed: {first_line(exc)}") from None
 
-    def committed_load(self, schema: str, run_id: int) -> CommittedLoad | None:
-        """As :meth:`leadferry.warehouse.Warehouse.committed_load`, once no load of *schema* is
-        in flight: a dead run's COMMIT may still be on its way to the server, and its
-        transaction holds the dataset's lock until it has committed or rolled back.
+    def _before_loads(self, connection: PostgresConnection, schema: str) -> None:
+        """Wait for the load of *schema* in flight: a dead run's COMMIT may still be on its way
+        to the server, and its transaction holds the dataset's lock until it has committed or
+        rolled back."""
+        connection.execute("select pg_advisory_xact_lock_shared(hashtext(?))", [_lock_key(schema)])
 
-        Raises:
-            BusyError: a load of the dataset held its lock past the lock timeout.
-        """
+    def _unreadable(self, exc: Exception) -> bool:
         import psycopg
 
-        from leadferry.warehouse import _identifier
-
-        with self.reader() as connection:
-            try:
-                connection.execute(
-                    "select pg_advisory_xact_lock_shared(hashtext(?))", [_lock_key(schema)]
-                )
-                return committed_load(connection, _identifier(schema), run_id)
-            except psycopg.errors.LockNotAvailable:
-                raise
-            except psycopg.Error as exc:
-                raise LoadError(f"cannot read the warehouse's loads: {first_line(exc)}") from None
-
-    def tables(self, schema: str) -> list[str]:
-        from leadferry.warehouse import _tables
-
-        with self.reader() as connection:
-            return _tables(connection, schema)
+        # A lock the load held past the timeout: reader() makes it a BusyError.
+        return isinstance(exc, psycopg.Error) and not isinstance(
+            exc, psycopg.errors.LockNotAvailable
+        )
 
     def preview(self, schema: str, table: str, limit: int) -> QueryResult:
         """The first *limit* rows of ``schema.table``, without dlt's bookkeeping columns."""
-        from leadferry.warehouse import QueryResult
-
         with self.reader() as connection:
             cursor = connection.execute(f"{_user_rows(connection, schema, table)} limit ?", [limit])
             return QueryResult([c.name for c in cursor.description], cursor.fetchall())

@@ -36,6 +36,7 @@ from leadferry.errors import (
     NotFoundError,
     QueryTimeoutError,
     StorageError,
+    first_line,
 )
 from leadferry.exporting import check_export, write_export
 from leadferry.settings import Settings
@@ -284,7 +285,47 @@ class QueryResult:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
-class Warehouse:
+class SchemaReads:
+    """What both warehouses read alike, each through its own :meth:`reader`: a dataset's
+    tables, and the load a run committed."""
+
+    def reader(self, *, timed: bool = True) -> contextlib.AbstractContextManager[Any]:
+        """A read-only connection for the block (each warehouse says how)."""
+        raise NotImplementedError
+
+    def _unreadable(self, exc: Exception) -> bool:
+        """Whether *exc*, raised reading the loads, means they cannot be read (else it goes on
+        to :meth:`reader`, which words it)."""
+        raise NotImplementedError
+
+    def _before_loads(self, connection: Any, schema: str) -> None:
+        """What reading the loads of *schema* waits for first (nothing, unless overridden)."""
+
+    def committed_load(self, schema: str, run_id: int) -> CommittedLoad | None:
+        """The load run *run_id* committed into dataset *schema*; None if it committed none.
+
+        Raises:
+            BusyError: a run held the warehouse (or the dataset) longer than the lock timeout.
+            LoadError: the warehouse cannot be read.
+        """
+        from leadferry.apply import committed_load
+
+        with self.reader() as connection:
+            try:
+                self._before_loads(connection, schema)
+                return committed_load(connection, _identifier(schema), run_id)
+            except Exception as exc:
+                if not self._unreadable(exc):
+                    raise
+                raise LoadError(f"cannot read the warehouse's loads: {first_line(exc)}") from None
+
+    def tables(self, schema: str) -> list[str]:
+        """The user tables of a dataset's schema (bookkeeping tables, named ``_...``, left out)."""
+        with self.reader() as connection:
+            return _tables(connection, schema)
+
+
+class Warehouse(SchemaReads):
     """Sandboxed, read-only access to the DuckDB warehouse file."""
 
     def __init__(
@@ -384,29 +425,15 @@ class Warehouse:
                 raise ConfigError(f"query failed: {first_line(exc)}") from None
 
     def committed_load(self, schema: str, run_id: int) -> CommittedLoad | None:
-        """The load run *run_id* committed into dataset *schema*; None if it committed none
-        (or there is no warehouse yet).
-
-        Raises:
-            BusyError: a run held the warehouse longer than the lock timeout.
-            LoadError: the warehouse cannot be read.
-        """
-        import duckdb
-
-        from leadferry.apply import committed_load
-
+        """As :meth:`SchemaReads.committed_load`; None too when there is no warehouse yet."""
         if not self.path.exists():
             return None
-        with self.reader() as connection:
-            try:
-                return committed_load(connection, _identifier(schema), run_id)
-            except duckdb.Error as exc:
-                raise LoadError(f"cannot read the warehouse's loads: {first_line(exc)}") from None
+        return super().committed_load(schema, run_id)
 
-    def tables(self, schema: str) -> list[str]:
-        """The user tables of a dataset's schema (bookkeeping tables, named ``_...``, left out)."""
-        with self.reader() as connection:
-            return _tables(connection, schema)
+    def _unreadable(self, exc: Exception) -> bool:
+        import duckdb
+
+        return isinstance(exc, duckdb.Error)
 
     def preview(self, schema: str, table: str, limit: int) -> QueryResult:
         """The first *limit* rows of ``schema.table``, without dlt's bookkeeping columns.
@@ -522,12 +549,6 @@ def _table(connection: duckdb.DuckDBPyConnection, schema: str, table: str) -> st
     if _identifier(table) not in _tables(connection, schema):
         raise NotFoundError(f"dataset {schema} has no {table} rows yet: run it first")
     return f'"{schema}"."{table}"'
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of a database error: its message without DuckDB's hints."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _identifier(name: str) -> str:

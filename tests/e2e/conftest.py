@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -10,9 +11,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -201,3 +204,29 @@ def serving(leadferry: Leadferry, *options: str) -> Iterator[str]:
         process.send_signal(signal.SIGTERM)
         _out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
+
+
+def load_snapshot(connection: Any, name: str, tables: Sequence[str]) -> dict[str, Any]:
+    """Of dataset *name*, whose schema holds *tables*: rows per load id of each user table
+    (``tables``), and the loads its ``_leadferry_loads`` records (``loads``: load id -> run id
+    and rows per table). *connection* is DuckDB's or psycopg's: both ``execute(sql)``."""
+    counts = {
+        table: Counter(
+            dict(
+                connection.execute(
+                    f'select _dlt_load_id, count(*) from "{name}"."{table}" group by 1'
+                ).fetchall()
+            )
+        )
+        for table in tables
+        if not table.startswith("_")
+    }
+    loads = {}
+    if "_leadferry_loads" in tables:
+        loads = {
+            load: (run, json.loads(rows))
+            for load, run, rows in connection.execute(
+                f'select load_id, run_id, rows_json from "{name}"._leadferry_loads'
+            ).fetchall()
+        }
+    return {"tables": counts, "loads": loads}

@@ -45,7 +45,7 @@ import duckdb
 
 from leadferry.settings import Settings
 from leadferry.store import DatasetSpec, Store
-from tests.e2e.conftest import LEADFERRY, Leadferry
+from tests.e2e.conftest import LEADFERRY, Leadferry, load_snapshot
 
 METHODS = ("replace", "append", "merge", "partition")
 KINDS = ("kill-fetch", "kill-load", "http", "latency", "token", "concurrent", "disk-full")
@@ -66,8 +66,6 @@ MAIN_TABLE = {
 }
 """Per account, the main table of its datasets and its key (unique but in append datasets)."""
 DISK_SLACK = 3 * 2**20
-
-Snapshot = dict[str, Counter[str]]
 
 
 @dataclass
@@ -250,28 +248,13 @@ class FaultBench:
                 "select table_name from duckdb_tables() where schema_name = ?", [name]
             ).fetchall()
         ]
-        counts: Snapshot = {}
-        for table in tables:
-            if not table.startswith("_"):
-                rows = connection.execute(
-                    f'select _dlt_load_id, count(*) from "{name}"."{table}" group by 1'
-                ).fetchall()
-                counts[table] = Counter(dict(rows))
-        loads = {}
-        if "_leadferry_loads" in tables:
-            loads = {
-                load: (run, json.loads(rows))
-                for load, run, rows in connection.execute(
-                    f'select load_id, run_id, rows_json from "{name}"._leadferry_loads'
-                ).fetchall()
-            }
         main, key = MAIN_TABLE[name.split("_", 1)[0]]
         repeated = 0
         if main in tables:
             repeated = connection.execute(
                 f'select count(*) - count(distinct "{key}") from "{name}"."{main}"'
             ).fetchone()[0]
-        return {"tables": counts, "loads": loads, "repeated_keys": repeated}
+        return load_snapshot(connection, name, tables) | {"repeated_keys": repeated}
 
     def check(self, fault: str, name: str, before: dict, after: dict, *, changed: bool) -> None:
         self.tally.checks += 1

@@ -9,7 +9,6 @@ import os
 import random
 import signal
 import time
-from collections import Counter
 from collections.abc import Iterator
 
 import psycopg
@@ -17,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from leadferry.postgres import LOADING
-from tests.e2e.conftest import Leadferry, add_account
+from tests.e2e.conftest import Leadferry, add_account, load_snapshot
 from tests.postgres_server import fresh_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
@@ -54,26 +53,7 @@ def snapshot(url: str, name: str) -> dict[str, object]:
                 [name],
             ).fetchall()
         ]
-        counts = {
-            table: Counter(
-                dict(
-                    connection.execute(
-                        f'select _dlt_load_id, count(*) from "{name}"."{table}" group by 1'
-                    ).fetchall()
-                )
-            )
-            for table in tables
-            if not table.startswith("_")
-        }
-        loads = {}
-        if "_leadferry_loads" in tables:
-            loads = {
-                load: (run, json.loads(rows))
-                for load, run, rows in connection.execute(
-                    f'select load_id, run_id, rows_json from "{name}"._leadferry_loads'
-                ).fetchall()
-            }
-    return {"tables": counts, "loads": loads}
+        return load_snapshot(connection, name, tables)
 
 
 def assert_history_agrees(leadferry: Leadferry, url: str, name: str) -> list[dict]:

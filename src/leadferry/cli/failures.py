@@ -12,6 +12,7 @@ import errno
 import sys
 from typing import Any
 
+from leadferry.errors import first_line
 from leadferry.settings import Settings
 
 _CORRUPT = ("not a database", "malformed", "not a valid duckdb", "corrupt", "checksum")
@@ -33,7 +34,7 @@ def describe(exc: BaseException) -> tuple[str, int]:
     if _is(exc, "duckdb", "Error"):
         return _warehouse_error(exc), 1
     return (
-        f"unexpected {type(exc).__name__}: {_first_line(exc)} "
+        f"unexpected {type(exc).__name__}: {first_line(exc)} "
         "(run again with --debug for the traceback, and please report it)",
         1,
     )
@@ -71,18 +72,18 @@ def _os_error(exc: OSError) -> str:
         return f"no space left on the disk of {where}: free some space and try again"
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"cannot write or read {where}: {exc.strerror}; check its permissions"
-    return f"{exc.strerror or _first_line(exc)}: {where}"
+    return f"{exc.strerror or first_line(exc)}: {where}"
 
 
 def _store_error(exc: Any) -> str:
-    reason = _first_line(exc.orig if exc.orig is not None else exc)
+    reason = first_line(exc.orig if exc.orig is not None else exc)
     return _database_error("metadata store", _store_name(), reason, "to start afresh")
 
 
 def _warehouse_error(exc: BaseException) -> str:
     found = _settings_or_none()
     path = found.warehouse_path if found else "warehouse.duckdb"
-    return _database_error("warehouse", path, _first_line(exc), "and run your datasets again")
+    return _database_error("warehouse", path, first_line(exc), "and run your datasets again")
 
 
 def _database_error(kind: str, where: object, reason: str, afresh: str) -> str:
@@ -119,8 +120,3 @@ def _settings_or_none() -> Settings | None:
         return Settings()
     except Exception:  # a bad setting is reported on its own; here it only names a place
         return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
