@@ -17,3 +17,16 @@ Clock = Callable[[], dt.datetime]
 def utc_now() -> dt.datetime:
     """The current time, aware, in UTC."""
     return dt.datetime.now(dt.UTC)
+
+
+def now_or_utc(now: dt.datetime | None) -> dt.datetime:
+    """*now* when given, else the current time.
+
+    Raises:
+        ValueError: *now* is naive.
+    """
+    if now is None:
+        return utc_now()
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    return now

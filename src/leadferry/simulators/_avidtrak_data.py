@@ -23,7 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from leadferry.clock import utc_now
+from leadferry.clock import now_or_utc
 
 if TYPE_CHECKING:
     from leadferry.simulators.avidtrak import Settings
@@ -169,9 +169,7 @@ class Simulation:
     """
 
     def __init__(self, settings: Settings, now: datetime | None = None) -> None:
-        now = utc_now() if now is None else now
-        if now.tzinfo is None:
-            raise ValueError("now must be an aware datetime")
+        now = now_or_utc(now)
         self.settings = settings
         self.tz = ZoneInfo(settings.timezone)
         self.end = now.astimezone(self.tz).replace(tzinfo=None, microsecond=0)

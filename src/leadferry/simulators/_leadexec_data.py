@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
-from leadferry.clock import utc_now
+from leadferry.clock import now_or_utc
 
 if TYPE_CHECKING:
     from leadferry.simulators.leadexec import Settings
@@ -403,9 +403,7 @@ class Simulation:
     """
 
     def __init__(self, settings: Settings, now: datetime | None = None) -> None:
-        now = utc_now() if now is None else now
-        if now.tzinfo is None:
-            raise ValueError("now must be an aware datetime")
+        now = now_or_utc(now)
         self.settings = settings
         self.tz = ZoneInfo(settings.timezone)
         self.lids: tuple[int, ...] = tuple(dict.fromkeys(settings.lid or [DEFAULT_LID]))

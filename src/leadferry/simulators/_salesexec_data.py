@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from leadferry.clock import utc_now
+from leadferry.clock import now_or_utc
 
 if TYPE_CHECKING:
     from leadferry.simulators.salesexec import Settings
@@ -269,9 +269,7 @@ class Simulation:
     """
 
     def __init__(self, settings: Settings, now: datetime | None = None) -> None:
-        now = utc_now() if now is None else now
-        if now.tzinfo is None:
-            raise ValueError("now must be an aware datetime")
+        now = now_or_utc(now)
         self.settings = settings
         self.now = now.astimezone(UTC)
         self.branches, self.users, self.lead_types = _catalog(settings.seed)

@@ -7,14 +7,14 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from leadferry.errors import BusyError, NotFoundError
-from leadferry.store.orm import AccountRow, DatasetRow, RunRow
+from leadferry.store.orm import AccountRow, DatasetRow, RunRow, UserRow
 from leadferry.store.records import (
     DATASET_SPEC_FIELDS,
     RUN_FIELDS,
@@ -24,27 +24,40 @@ from leadferry.store.records import (
     ScheduleState,
 )
 
+_Named = TypeVar("_Named", AccountRow, DatasetRow, UserRow)
+
+
+def find_named(session: Session, model: type[_Named], name: str) -> _Named | None:
+    """The row of *model* called *name*, or None."""
+    return session.scalars(select(model).where(model.name == name)).first()
+
+
+def named_row(
+    session: Session, model: type[_Named], name: str, what: str, *, lock: bool = False
+) -> _Named:
+    """The row of *model* called *name*; with *lock*, locked for the transaction (a row lock
+    on PostgreSQL; on SQLite nothing is rendered: BEGIN IMMEDIATE already locks).
+
+    Raises:
+        NotFoundError: none (``no <what> named ...``).
+    """
+    query = select(model).where(model.name == name)
+    row = session.scalars(query.with_for_update() if lock else query).first()
+    if row is None:
+        raise NotFoundError(f"no {what} named {name!r}")
+    return row
+
 
 def find_account(session: Session, name: str) -> AccountRow | None:
-    return session.scalars(select(AccountRow).where(AccountRow.name == name)).first()
+    return find_named(session, AccountRow, name)
 
 
 def account_row(session: Session, name: str) -> AccountRow:
-    row = find_account(session, name)
-    if row is None:
-        raise NotFoundError(f"no account named {name!r}")
-    return row
+    return named_row(session, AccountRow, name, "account")
 
 
 def dataset_row(session: Session, name: str, *, lock: bool = False) -> DatasetRow:
-    query = select(DatasetRow).where(DatasetRow.name == name)
-    if lock:
-        # A row lock on PostgreSQL; on SQLite nothing is rendered: BEGIN IMMEDIATE already locks.
-        query = query.with_for_update()
-    row = session.scalars(query).first()
-    if row is None:
-        raise NotFoundError(f"no dataset named {name!r}")
-    return row
+    return named_row(session, DatasetRow, name, "dataset", lock=lock)
 
 
 def load_datasets(

@@ -30,6 +30,7 @@ from leadferry.auth import (
 )
 from leadferry.errors import ConfigError, ConflictError, NotFoundError
 from leadferry.store.orm import ApiTokenRow, UserRow, WebSessionRow
+from leadferry.store.queries import find_named, named_row
 from leadferry.store.records import ApiToken, User, WebSession, check_user_name
 
 logger = logging.getLogger(__name__)
@@ -355,14 +356,11 @@ class UsersMixin:
 
 
 def _find_user(session: Session, name: str) -> UserRow | None:
-    return session.scalars(select(UserRow).where(UserRow.name == name)).first()
+    return find_named(session, UserRow, name)
 
 
 def _user_row(session: Session, name: str) -> UserRow:
-    row = _find_user(session, name)
-    if row is None:
-        raise NotFoundError(f"no user named {name!r}")
-    return row
+    return named_row(session, UserRow, name, "user")
 
 
 def _admin_count(session: Session) -> int:
