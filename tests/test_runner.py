@@ -141,6 +141,43 @@ def test_a_run_whose_load_cannot_get_the_warehouse_fails_cleanly(
     assert count(settings) == before
 
 
+def test_a_run_leaves_no_files_of_dlt_behind_whether_it_succeeds_or_fails(
+    store, settings, acme, leadexec_api, failing_api
+):
+    make_dataset(store)
+    run(store, settings, leadexec_api)
+    assert not (settings.pipelines_dir / "acme_leads").exists()
+    with pytest.raises(RetryableAPIError):
+        run(store, settings, failing_api)
+    assert not (settings.pipelines_dir / "acme_leads").exists()
+
+
+def test_a_package_a_killed_run_left_is_never_applied(store, settings, acme, leadexec_api):
+    import dlt
+    import pyarrow as pa
+
+    from leadferry.destination import configure_dlt, warehouse_destination
+
+    make_dataset(store)
+    run(store, settings, leadexec_api)
+    before = sql(settings, "select uid, _dlt_load_id from acme_leads.leads order by uid")
+    # What a run killed between dlt's normalise and the apply leaves: a normalised package.
+    configure_dlt(settings)
+    left = dlt.pipeline(
+        pipeline_name="acme_leads",
+        destination=warehouse_destination(settings.warehouse_path),
+        dataset_name="acme_leads",
+        pipelines_dir=str(settings.pipelines_dir),
+    )
+    left.extract(dlt.resource([pa.table({"uid": [-1]})], name="leads"))
+    left.normalize()
+    assert left.list_normalized_load_packages()
+    run(store, settings, leadexec_api)
+    after = sql(settings, "select uid from acme_leads.leads order by uid")
+    assert [uid for uid, _load in before] == [uid for (uid,) in after]
+    assert not (settings.pipelines_dir / "acme_leads").exists()
+
+
 def test_truncated_answers_fail_the_run_and_keep_the_warehouse(store, settings, acme, leadexec_api):
     make_dataset(store)
     run(store, settings, leadexec_api)

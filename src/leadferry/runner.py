@@ -7,9 +7,11 @@ lock is taken only for dlt's load step. Every run, failed or not, ends up in the
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import queue
 import re
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -195,10 +197,18 @@ def _changes_since(dataset: Dataset, timezone: str, now: dt.datetime) -> dt.date
     return selection.resolve(timezone, today_in(timezone, now)).start
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The TLS settings every run's client shares: reading the system's CA certificates takes
+    about 50 ms of CPU, a tenth of a small run, and they do not change while a process runs."""
+    return httpx2.create_ssl_context()
+
+
 def make_client(settings: Settings) -> httpx2.Client:
     """The HTTP client runs use: bounded timeouts, enough connections for the page threads,
     redirects followed only on the same host."""
     return httpx2.Client(
+        verify=_tls_context(),
         timeout=httpx2.Timeout(settings.http_timeout, connect=min(10.0, settings.http_timeout)),
         limits=httpx2.Limits(max_connections=settings.concurrency + 2),
         follow_redirects=True,
@@ -462,47 +472,47 @@ def load(
     import dlt
     from dlt.pipeline.exceptions import PipelineStepFailed
 
-    from leadferry.destination import configure_dlt, warehouse_destination
+    from leadferry.destination import clear_pipeline, configure_dlt, warehouse_destination
 
     configure_dlt(settings)
     name = plan.dataset.name
-    # Pages start coming while dlt sets the pipeline up (half a second or more); dlt is imported
-    # first, as the page threads use its naming convention.
-    with ReadAhead(batches, most=4 * settings.concurrency) as ahead:
-        pipeline = dlt.pipeline(
-            pipeline_name=name,
-            destination=warehouse_destination(settings.warehouse_path),
-            dataset_name=name,
-            pipelines_dir=str(settings.pipelines_dir),
+    clear_pipeline(settings, name)  # what a failed or killed run left is never applied
+    try:
+        # Pages start coming while dlt sets the pipeline up; dlt is imported first, as the page
+        # threads use its naming convention.
+        with ReadAhead(batches, most=4 * settings.concurrency) as ahead:
+            pipeline = dlt.pipeline(
+                pipeline_name=name,
+                destination=warehouse_destination(settings.warehouse_path),
+                dataset_name=name,
+                pipelines_dir=str(settings.pipelines_dir),
+            )
+            extraction = _Extraction(plan, ahead)
+            resource = dlt.resource(extraction.items(), name=plan.report.slug)
+            try:
+                pipeline.extract(resource)
+                normalized = pipeline.normalize()
+            except PipelineStepFailed as exc:
+                raise _cause(exc) from None
+        counts = dict(normalized.row_counts)
+        load_id, files = _normalized_files(pipeline)
+        outcome = LoadOutcome(
+            rows={table.name: int(counts.get(table.name, 0)) for table in plan.report.tables},
+            load_id=load_id,
+            cursor=extraction.cursor,
         )
-        # A package a failed or killed run left is never applied: it may hold rows that are in
-        # the warehouse already, or rows of a window that was since loaded again.
-        pipeline.abort_packages()
-        extraction = _Extraction(plan, ahead)
-        resource = dlt.resource(extraction.items(), name=plan.report.slug)
+        spec = _load_spec(plan, outcome, run_id, extraction.days)
+        sources = {table: paths for table, paths in files.items() if table in outcome.rows}
         try:
-            pipeline.extract(resource)
-            normalized = pipeline.normalize()
-        except PipelineStepFailed as exc:
-            raise _cause(exc) from None
-    counts = dict(normalized.row_counts)
-    load_id, files = _normalized_files(pipeline)
-    outcome = LoadOutcome(
-        rows={table.name: int(counts.get(table.name, 0)) for table in plan.report.tables},
-        load_id=load_id,
-        cursor=extraction.cursor,
-    )
-    spec = _load_spec(plan, outcome, run_id, extraction.days)
-    sources = {table: paths for table, paths in files.items() if table in outcome.rows}
-    try:
-        with warehouse_writer(settings, holder) as (connection, dialect):
-            outcome.schema_changes = apply_load(connection, spec, sources, dialect)
-    except warehouse_errors(settings) as exc:  # refused rows, or a warehouse that cannot open
-        raise LoadError(f"loading into the warehouse failed: {_reason(exc)}") from None
-    try:
-        pipeline.abort_packages()  # the package is applied: only its files are left to go
-    except Exception as exc:  # the load committed: a file left behind must not fail the run
-        logger.warning("%s: could not delete the applied package: %s", name, exc)
+            with warehouse_writer(settings, holder) as (connection, dialect):
+                outcome.schema_changes = apply_load(connection, spec, sources, dialect)
+        except warehouse_errors(settings) as exc:  # refused rows, or a warehouse that cannot open
+            raise LoadError(f"loading into the warehouse failed: {_reason(exc)}") from None
+    finally:
+        try:
+            clear_pipeline(settings, name)
+        except OSError as exc:  # the run's outcome stands: the next run deletes it first
+            logger.warning("%s: could not delete dlt's working folder: %s", name, exc)
     return outcome
 
 
