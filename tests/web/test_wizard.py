@@ -10,7 +10,7 @@ import lxml.html
 import pytest
 
 from leadferry.schedule import Schedule, local, next_runs
-from leadferry.web.wizard_draft import NEW_ACCOUNT
+from leadferry.web.wizard.draft import NEW_ACCOUNT
 from tests.conftest import API_KEY, NOW
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from leadferry.auth import role_allows
@@ -31,8 +31,8 @@ from leadferry.service.accounts import (
 from leadferry.store.records import check_account_name
 from leadferry.web import status_of
 from leadferry.web.deps import (
-    CSRF_FIELD,
     EditorDep,
+    FormTextsDep,
     SettingsDep,
     StoreDep,
     VendorClientDep,
@@ -57,19 +57,6 @@ DONE = {
     "renamed": "Account renamed: its datasets follow it.",
 }
 """Messages shown after a change redirected back to the account (keys of ``?done=``)."""
-
-
-async def form_values(request: Request) -> dict[str, str]:
-    """The submitted form's text fields, trimmed (pasted keys often carry spaces)."""
-    form = await request.form()
-    return {
-        key: value.strip()
-        for key, value in form.items()
-        if isinstance(value, str) and key != CSRF_FIELD
-    }
-
-
-FormDep = Annotated[dict[str, str], Depends(form_values)]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -202,7 +189,7 @@ def add(
     settings: SettingsDep,
     vendor_client: VendorClientDep,
     user: EditorDep,
-    form: FormDep,
+    form: FormTextsDep,
 ) -> Response:
     """Test and save a new account, or show the form again with a message next to each bad
     field; when the vendor refuses the credentials, the form says why and offers Save anyway
@@ -356,7 +343,7 @@ def _update(
 
 @router.post("/accounts/{name}/settings")
 def edit_settings(
-    request: Request, name: str, store: StoreDep, user: EditorDep, form: FormDep
+    request: Request, name: str, store: StoreDep, user: EditorDep, form: FormTextsDep
 ) -> Response:
     """Change the non-secret fields (base URL, time zone...)."""
     connector = _connector_or_refuse(store, name)
@@ -367,7 +354,7 @@ def edit_settings(
 
 @router.post("/accounts/{name}/secret")
 def rotate_secret(
-    request: Request, name: str, store: StoreDep, user: EditorDep, form: FormDep
+    request: Request, name: str, store: StoreDep, user: EditorDep, form: FormTextsDep
 ) -> Response:
     """Replace the secret fields; the account's datasets keep working with the new values."""
     connector = _connector_or_refuse(store, name)
@@ -376,7 +363,7 @@ def rotate_secret(
 
 @router.post("/accounts/{name}/rename")
 def rename(
-    request: Request, name: str, store: StoreDep, user: EditorDep, form: FormDep
+    request: Request, name: str, store: StoreDep, user: EditorDep, form: FormTextsDep
 ) -> Response:
     new_name = form.get("new_name", "")
     try:

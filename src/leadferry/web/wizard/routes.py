@@ -1,5 +1,4 @@
-"""Add DataSet and Edit: the four panes of the seeds (Credentials, Details, Scheduling, Name &
-Describe), in their order.
+"""The Add DataSet and Edit pages, pane by pane.
 
 Each pane is a plain form post (Back, Next, Save) that re-posts every control; a pane's errors
 re-render it with status 422, each next to its control. HTMX makes the panes live without
@@ -11,9 +10,9 @@ the first rows, and the name is checked as it is typed.
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
@@ -22,10 +21,10 @@ from leadferry.errors import ConfigError, NotFoundError
 from leadferry.schedule import WEEKDAYS
 from leadferry.service.accounts import check_new_account
 from leadferry.service.preview import preview_report
-from leadferry.web import forms
-from leadferry.web.deps import EditorDep, NowDep, SettingsDep, StoreDep, VendorClientDep
+from leadferry.web.deps import EditorDep, FormDep, NowDep, SettingsDep, StoreDep, VendorClientDep
 from leadferry.web.templating import render
-from leadferry.web.wizard_draft import NEW_ACCOUNT, STEP_TITLES, STEPS, Draft
+from leadferry.web.wizard import controls
+from leadferry.web.wizard.draft import NEW_ACCOUNT, STEP_TITLES, STEPS, Draft
 
 router = APIRouter(include_in_schema=False)
 
@@ -46,13 +45,6 @@ PARTS = {
 }
 """The parts of a pane that HTMX re-renders when a choice changes."""
 PREVIEW_ROWS = 10
-
-
-async def _form(request: Request) -> FormData:
-    return await request.form()
-
-
-FormDep = Annotated[FormData, Depends(_form)]
 
 
 @router.get("/datasets/new")
@@ -123,7 +115,7 @@ def _pane(request: Request, draft: Draft, step: str, status_code: int = 200) -> 
 def _context(draft: Draft) -> dict[str, Any]:
     return {
         "w": draft,
-        "forms": forms,
+        "controls": controls,
         "connectors": CONNECTORS,
         "weekdays": WEEKDAYS,
         "add_choice": NEW_ACCOUNT,
@@ -172,9 +164,9 @@ def wizard_preview(
     if not draft.check("details"):
         # Each error goes next to its control, as Next shows them; the preview box says so.
         return render(request, "_wizard_preview_errors.html", _context(draft), status_code=422)
-    params = forms.params_from_form(report, draft.values)
-    timezone = forms.check_timezone(draft.values, "timezone")
-    selection = forms.date_selection_from_form(draft.values) if report.dated else {}
+    params = controls.params_from_form(report, draft.values)
+    timezone = controls.check_timezone(draft.values, "timezone")
+    selection = controls.date_selection_from_form(draft.values) if report.dated else {}
     window, _ = draft.window() if report.dated else (None, "")
     result = preview_report(
         store,
@@ -191,5 +183,5 @@ def wizard_preview(
     return render(
         request,
         "_wizard_preview.html",
-        {"result": result, "report": report, "window": window, "forms": forms},
+        {"result": result, "report": report, "window": window, "controls": controls},
     )
