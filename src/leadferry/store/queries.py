@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from leadferry.errors import BusyError, NotFoundError
 from leadferry.store.orm import AccountRow, DatasetRow, RunRow
-from leadferry.store.records import Dataset, Run, ScheduleState
+from leadferry.store.records import Dataset, Run, RunProgress, ScheduleState
 
 
 def find_account(session: Session, name: str) -> AccountRow | None:
@@ -124,6 +124,8 @@ def to_run(row: RunRow, dataset: str) -> Run:
         attempt=row.attempt,
         worker=row.worker,
         job_key=row.job_key,
+        progress=RunProgress.of(row.progress),
+        cancel_requested=row.cancel_requested,
     )
 
 
