@@ -181,8 +181,12 @@ class Draft:
         return cls(store, now, user, values, dataset)
 
     @classmethod
-    def of_dataset(cls, store: Store, now: dt.datetime, user: User, dataset: Dataset) -> Draft:
-        """A draft showing a saved dataset, for Edit."""
+    def of_dataset(
+        cls, store: Store, now: dt.datetime, user: User, dataset: Dataset, *, clone: bool = False
+    ) -> Draft:
+        """A draft showing a saved dataset, for Edit; with *clone*, a new dataset of the same
+        settings but for its name (to be chosen) and owner (who clones it). Its alert webhook
+        is not copied: its query may hold a token, which pages never show."""
         from leadferry.service.datasets import dataset_zone
 
         report = get_connector(dataset.connector).report(dataset.report)
@@ -208,6 +212,9 @@ class Draft:
         values |= controls.update_controls(
             report, dataset.update_method, dataset.merge_key, dataset.incremental
         )
+        if clone:
+            del values["name"], values["owner"]
+            return cls(store, now, user, values)
         return cls(store, now, user, values, dataset)
 
     def _fill_defaults(self) -> None:

@@ -10,9 +10,9 @@ the first rows, and the name is checked as it is typed.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
@@ -48,9 +48,20 @@ PREVIEW_ROWS = 10
 
 
 @router.get("/datasets/new")
-def new_dataset(request: Request, store: StoreDep, now: NowDep, user: EditorDep) -> Any:
-    """The Credentials pane of a new dataset."""
-    return _pane(request, Draft(store, now, user, {}), STEPS[0])
+def new_dataset(
+    request: Request,
+    store: StoreDep,
+    now: NowDep,
+    user: EditorDep,
+    clone: Annotated[str, Query(max_length=63)] = "",
+) -> Any:
+    """The Credentials pane of a new dataset; ``?clone=NAME`` fills every pane with dataset
+    NAME's settings, all but its name (NotFoundError when there is no such dataset)."""
+    if clone:
+        draft = Draft.of_dataset(store, now, user, store.get_dataset(clone), clone=True)
+    else:
+        draft = Draft(store, now, user, {})
+    return _pane(request, draft, STEPS[0])
 
 
 @router.post("/datasets/new")
