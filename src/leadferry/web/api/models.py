@@ -202,6 +202,11 @@ class AccountCreate(Body):
     name: AccountName
     connector: Slug
     fields: Fields = {}
+    test: bool = Field(
+        default=True,
+        description="Test the connection first and save only if the vendor accepts the "
+        "credentials (502 otherwise); false saves the account untested.",
+    )
 
 
 class AccountUpdate(Body):
@@ -209,6 +214,12 @@ class AccountUpdate(Body):
     fields: Fields | None = Field(
         default=None, description="Fields to change; a secret given replaces the stored one."
     )
+
+
+class AccountTestPublic(BaseModel):
+    at: str = Field(description="When (UTC).")
+    ok: bool
+    message: str = Field(description="The vendor's reason when it refused.")
 
 
 class AccountPublic(BaseModel):
@@ -222,6 +233,9 @@ class AccountPublic(BaseModel):
         "lost): rotate them (POST fields again) to use the account.",
     )
     datasets: int = Field(description="How many datasets use the account.")
+    last_test: AccountTestPublic | None = Field(
+        default=None, description="How its last connection test went; null: never tested."
+    )
 
 
 class AccountsPublic(BaseModel):
