@@ -349,3 +349,41 @@ def test_zero_rows_where_the_last_runs_had_rows_sends_an_alert(
     assert [r.total_rows > 0 for r in store.list_runs("acme_leads")] == [False, True, True]
     (alert,) = received
     assert alert["kind"] == "zero_rows"
+
+
+def test_a_job_still_waiting_on_the_pool_is_dropped_and_a_started_one_is_not():
+    from leadferry.executors import ThreadExecutor
+    from leadferry.jobs import Job
+
+    release, ran = threading.Event(), []
+
+    def work(job: Job) -> None:
+        ran.append(job.dataset)
+        if job.dataset == "first":
+            release.wait(10)
+
+    executor = ThreadExecutor(1, work)
+    executor.submit(Job("first", "manual", None, 0))
+    executor.submit(Job("second", "manual", None, 0))  # waits for the only worker
+
+    assert executor.cancel("second") is True
+    assert executor.queued("second") is False
+    release.set()
+    executor.wait()
+    assert executor.cancel("first") is False
+    executor.shutdown()
+    assert ran == ["first"]
+
+
+def test_a_backfill_job_crosses_a_queue_whole():
+    import json
+
+    from leadferry.backfill import BackfillRequest
+    from leadferry.jobs import Job
+
+    days = BackfillRequest(NOW.date() - dt.timedelta(days=9), NOW.date(), 3)
+    job = Job("acme_leads", "backfill", None, 0, backfill=days)
+
+    assert Job.from_message(json.loads(json.dumps(job.as_message()))) == job
+    plain = Job("acme_leads", "manual", None, 0)
+    assert Job.from_message(json.loads(json.dumps(plain.as_message()))) == plain

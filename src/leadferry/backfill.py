@@ -40,6 +40,16 @@ TRIGGER = "backfill"
 
 
 @dataclass(frozen=True, slots=True)
+class BackfillRequest:
+    """What a backfill was asked to load: the days ``first .. last`` (included), in chunks of
+    at most ``chunk_days`` days (a job of the run service carries it to a worker)."""
+
+    first: dt.date
+    last: dt.date
+    chunk_days: int
+
+
+@dataclass(frozen=True, slots=True)
 class ChunkOutcome:
     """What happened to one chunk: ``done`` (run now), ``skipped`` (finished before) or ``failed``.
 

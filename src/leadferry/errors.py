@@ -10,6 +10,7 @@ The tree says what to do next (after the Singer SDK's recovery-intent classes)::
     ├── LoadError                  the warehouse refused the data (disk full, type conflict)
     ├── StorageError               a file it keeps cannot be read or written (corrupt, disk full)
     ├── QueryTimeoutError          a read of the warehouse ran out of time and was cancelled
+    ├── RunCancelledError          someone stopped the run: nothing to retry
     ├── BusyError                  the dataset is running or the warehouse is locked: retry later
     │   ├── AccountBusyError       the account already has its most runs at once: run it later
     │   └── DuplicateJobError      a queue delivered a job twice: its run exists, drop this one
@@ -54,6 +55,10 @@ class StorageError(LeadferryError):
 
 class QueryTimeoutError(LeadferryError):
     """A read of the warehouse ran longer than its timeout and was cancelled."""
+
+
+class RunCancelledError(LeadferryError):
+    """Someone asked the run to stop (Cancel on its dataset's page); it is not retried."""
 
 
 class BusyError(LeadferryError):

@@ -30,6 +30,9 @@ class Executor(Protocol):
     def queued(self, name: str) -> bool:
         """Whether this executor holds a job of dataset *name* that has not finished."""
 
+    def cancel(self, name: str) -> bool:
+        """Drop the job of dataset *name* if it waits here and has not started; say if it did."""
+
     def wait(self) -> None:
         """Block until the jobs submitted here so far have finished."""
 
@@ -59,6 +62,12 @@ class ThreadExecutor:
         # A finished job lingers in ``running`` until its done-callback removes it.
         future = self.running.get(name)
         return future is not None and not future.done()
+
+    def cancel(self, name: str) -> bool:
+        with self._lock:
+            future = self.running.get(name)
+        # Outside the lock: a cancelled future calls _done at once, which takes it.
+        return future is not None and future.cancel()
 
     def wait(self) -> None:
         with self._lock:
@@ -103,6 +112,9 @@ class CeleryExecutor:
 
     def queued(self, name: str) -> bool:
         return False  # the store's running runs tell what workers do
+
+    def cancel(self, name: str) -> bool:
+        return False  # once sent, a job is the workers'; its running run can be asked to stop
 
     def wait(self) -> None:
         """Nothing to wait for here: workers run the jobs."""

@@ -14,21 +14,33 @@ import dataclasses
 import datetime as dt
 import logging
 import threading
+import time
 import uuid
 from typing import Any
 
 import httpx2
 
 from leadferry import alerts
+from leadferry.backfill import BackfillRequest, run_backfill
 from leadferry.clock import Clock, utc_now
-from leadferry.errors import AccountBusyError, BusyError, ConflictError, LeadferryError
+from leadferry.connectors.base import FetchProgress
+from leadferry.errors import (
+    AccountBusyError,
+    BusyError,
+    ConflictError,
+    LeadferryError,
+    RunCancelledError,
+)
 from leadferry.runner import run_dataset
 from leadferry.settings import Settings
-from leadferry.store import Dataset, Run, Store
+from leadferry.store import Dataset, Run, RunProgress, Store
 
 logger = logging.getLogger(__name__)
 
 NOT_RETRYING = {"retry_at": None, "retry_attempt": 0}
+PROGRESS_EVERY = 1.0
+"""Seconds between two writes of a running run's progress to the store (and so, at most, how
+long a request to stop it waits for the run to see it, once a page arrives)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -38,26 +50,38 @@ class Job:
     slot: dt.datetime | None
     attempt: int
     key: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
+    backfill: BackfillRequest | None = None
+    """A backfill job's days (trigger ``backfill``): one run per chunk."""
 
     def as_message(self) -> dict[str, Any]:
         """The job as JSON a queue carries."""
-        return {
+        message: dict[str, Any] = {
             "dataset": self.dataset,
             "trigger": self.trigger,
             "slot": None if self.slot is None else self.slot.isoformat(),
             "attempt": self.attempt,
             "key": self.key,
         }
+        if self.backfill is not None:
+            days = self.backfill
+            message["backfill"] = [days.first.isoformat(), days.last.isoformat(), days.chunk_days]
+        return message
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> Job:
         slot = message.get("slot")
+        days = message.get("backfill")
         return cls(
             dataset=str(message["dataset"]),
             trigger=str(message["trigger"]),
             slot=None if slot is None else dt.datetime.fromisoformat(slot),
             attempt=int(message["attempt"]),
             key=str(message["key"]),
+            backfill=None
+            if days is None
+            else BackfillRequest(
+                dt.date.fromisoformat(days[0]), dt.date.fromisoformat(days[1]), int(days[2])
+            ),
         )
 
 
@@ -75,9 +99,17 @@ class JobContext:
 def execute(job: Job, context: JobContext) -> Run | None:
     """Run *job*, then retry or alert as its dataset says; return its run, if it ran.
 
+    A backfill job runs its chunks (see :func:`leadferry.backfill.run_backfill`) and, like a
+    manual run, is neither retried nor alerted about. A run that someone stopped is not
+    retried either.
+
     Raises:
         AccountBusyError: the account runs its most datasets at once; run the job later.
     """
+    progress = ProgressRecorder(context.store, job.dataset)
+    if job.backfill is not None:
+        _backfill(job, job.backfill, context, progress)
+        return None
     try:
         run = run_dataset(
             context.store,
@@ -86,6 +118,7 @@ def execute(job: Job, context: JobContext) -> Run | None:
             clock=context.clock,
             trigger=job.trigger,
             client=context.client,
+            progress=progress,
             as_of=job.slot,
             slot=job.slot,
             attempt=job.attempt,
@@ -98,6 +131,8 @@ def execute(job: Job, context: JobContext) -> Run | None:
         logger.warning("%s: %s; slot %s skipped", job.dataset, exc, job.slot)
     except ConflictError as exc:  # its lease lapsed and serve settled it (and its retry) first
         logger.warning("%s: %s; its result is not recorded", job.dataset, exc)
+    except RunCancelledError as exc:
+        logger.warning("%s: %s run stopped: %s", job.dataset, job.trigger, exc)
     except LeadferryError as exc:
         logger.warning("%s: %s run failed: %s", job.dataset, job.trigger, exc)
         if job.trigger != "manual":
@@ -110,6 +145,62 @@ def execute(job: Job, context: JobContext) -> Run | None:
         after_success(context, job.dataset, run)
         return run
     return None
+
+
+def _backfill(
+    job: Job, days: BackfillRequest, context: JobContext, progress: ProgressRecorder
+) -> None:
+    try:
+        result = run_backfill(
+            context.store,
+            context.settings,
+            job.dataset,
+            days.first,
+            days.last,
+            days.chunk_days,
+            clock=context.clock,
+            client=context.client,
+            progress=progress,
+        )
+    except AccountBusyError:
+        raise
+    except LeadferryError as exc:  # its failed chunk is in the history, with this message
+        logger.warning("%s: %s", job.dataset, exc)
+    else:
+        logger.info(
+            "%s: backfilled %s .. %s (%d chunks done, %d skipped)",
+            job.dataset,
+            days.first,
+            days.last,
+            result.done,
+            result.skipped,
+        )
+
+
+class ProgressRecorder:
+    """Keeps how far a dataset's running run has got in the store, where every page and the
+    API read it, and stops the run once someone asked (at its next page, the fetch raises
+    :class:`~leadferry.errors.RunCancelledError`).
+
+    The first page is written at once, the others at most every :data:`PROGRESS_EVERY`
+    seconds (measured on a monotonic clock: this is a rate limit, not a time of day).
+    """
+
+    def __init__(self, store: Store, dataset: str, every: float = PROGRESS_EVERY) -> None:
+        self._store = store
+        self._dataset = dataset
+        self._every = every
+        self._written: float | None = None
+
+    def __call__(self, state: FetchProgress) -> None:
+        moment = time.monotonic()
+        if self._written is not None and moment - self._written < self._every:
+            return
+        self._written = moment
+        progress = RunProgress(state.pages_done, state.pages_total, state.rows)
+        who = self._store.record_progress(self._dataset, progress)
+        if who is not None:
+            raise RunCancelledError(f"stopped by {who} at {progress.describe()}")
 
 
 def after_failure(context: JobContext, name: str, attempt: int) -> None:

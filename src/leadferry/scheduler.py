@@ -25,7 +25,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import httpx2
 
 from leadferry import alerts
+from leadferry.backfill import BackfillRequest, plan_backfill
 from leadferry.clock import Clock, utc_now
+from leadferry.dates import DateWindow
 from leadferry.errors import BusyError
 from leadferry.executors import Executor, ThreadExecutor
 from leadferry.jobs import Heartbeat, Job, JobContext, after_failure, execute, send_alert
@@ -164,6 +166,39 @@ class Scheduler:
         job = Job(name, "manual", None, 0)
         self.executor.submit(job)
         return job
+
+    def backfill(self, name: str, days: BackfillRequest) -> list[DateWindow]:
+        """Queue a backfill of dataset *name* on the workers (as ``leadferry backfill`` runs it,
+        chunks already done skipped); return its chunks.
+
+        Raises:
+            ConfigError, InvalidWindowError, NotFoundError: the days cannot be backfilled (see
+                :func:`~leadferry.backfill.plan_backfill`).
+            BusyError: the dataset is already running, or queued here.
+        """
+        chunks = plan_backfill(
+            self.store, name, days.first, days.last, days.chunk_days, now=self.clock()
+        )
+        dataset = self.store.get_dataset(name)
+        if dataset.last_run is not None and dataset.last_run.status == "running":
+            raise BusyError(f"dataset {name} is already running")
+        self.executor.submit(Job(name, "backfill", None, 0, backfill=days))
+        return chunks
+
+    def cancel(self, name: str, who: str) -> str:
+        """Stop dataset *name*: drop its job if it still waits here, else ask its running run
+        to stop at its next page (a backfill stops with it). Return which: ``"dropped"`` or
+        ``"asked"``.
+
+        Raises:
+            NotFoundError: no such dataset.
+            ConflictError: it is neither queued here nor running.
+        """
+        if self.executor.cancel(name):
+            logger.info("%s: %s dropped its queued job", name, who)
+            return "dropped"
+        self.store.request_cancel(name, who)
+        return "asked"
 
     def queued(self, name: str) -> bool:
         """Whether a job of dataset *name* waits or runs on this service's executor."""

@@ -71,17 +71,25 @@ def test_unknown_connectors_and_reports_are_404(editor_api):
     assert editor_api.get("/api/v1/connectors/leadexec/reports/nope").status_code == 404
 
 
-def test_adding_an_account_returns_it_with_its_secret_masked(editor_api):
+def test_adding_an_account_returns_it_with_its_secret_masked(editor_api, leadexec_url):
+    fields = {"api_key": API_KEY, "base_url": f"{leadexec_url}/"}
     answer = editor_api.post(
-        "/api/v1/accounts",
-        json={"name": "acme", "connector": "leadexec", "fields": {"api_key": API_KEY}},
+        "/api/v1/accounts", json={"name": "acme", "connector": "leadexec", "fields": fields}
     )
     assert answer.status_code == 201
     assert answer.headers["location"] == "/api/v1/accounts/acme"
-    assert answer.json() == {
+    shown = answer.json()
+    assert (
+        shown.pop("last_test").items()
+        >= {
+            "ok": True,
+            "message": "LeadExec accepted the credentials",
+        }.items()
+    )
+    assert shown == {
         "name": "acme",
         "connector": "leadexec",
-        "config": {},
+        "config": {"base_url": f"{leadexec_url}/"},
         "secrets": {"api_key": "••••-key"},
         "secrets_readable": True,
         "datasets": 0,
@@ -99,7 +107,7 @@ def test_an_account_needs_its_required_fields_and_a_free_name(editor_api):
     assert missing.status_code == 422
     assert "api_key" in missing.json()["detail"]
     fields = {"api_key": API_KEY}
-    body = {"name": "acme", "connector": "leadexec", "fields": fields}
+    body = {"name": "acme", "connector": "leadexec", "fields": fields, "test": False}
     assert editor_api.post("/api/v1/accounts", json=body).status_code == 201
     taken = editor_api.post("/api/v1/accounts", json=body)
     assert taken.status_code == 409
@@ -185,6 +193,7 @@ def test_testing_a_connection_answers_ok_or_the_vendors_refusal(editor_api, stor
             "name": "bad",
             "connector": "leadexec",
             "fields": {"api_key": NEW_KEY, "base_url": f"{leadexec_url}/"},
+            "test": False,
         },
     )
     assert editor_api.post("/api/v1/accounts/good/test").json() == {
@@ -207,3 +216,23 @@ def test_the_base_url_moves_only_with_the_secret(editor_api, store, acme_account
     assert alone.status_code == 422
     assert "would receive this account's secrets" in alone.json()["detail"]
     assert store.get_account("acme").config["base_url"] == before
+
+
+def test_an_account_the_vendor_refuses_is_not_added_unless_told_to_skip_the_test(
+    editor_api, store, leadexec_url
+):
+    fields = {"api_key": NEW_KEY, "base_url": f"{leadexec_url}/"}
+    body = {"name": "acme", "connector": "leadexec", "fields": fields}
+
+    refused = editor_api.post("/api/v1/accounts", json=body)
+
+    assert refused.status_code == 502
+    assert refused.json()["detail"] == (
+        "LeadExec rejected the API key for account acme; nothing was saved: correct the "
+        'fields, or send "test": false to save the account untested'
+    )
+    assert store.list_accounts() == []
+    untested = editor_api.post("/api/v1/accounts", json=body | {"test": False})
+    assert untested.status_code == 201
+    assert untested.json()["last_test"] is None
+    assert NEW_KEY not in refused.text + untested.text

@@ -10,7 +10,7 @@ import lxml.html
 import pytest
 
 from leadferry.schedule import Schedule, local, next_runs
-from leadferry.web.wizard_draft import NEW_ACCOUNT
+from leadferry.web.wizard.draft import NEW_ACCOUNT
 from tests.conftest import API_KEY, NOW
 
 
@@ -965,3 +965,30 @@ def test_edit_saves_changes_through_the_service(editor, store, acme_account):
     assert (dataset.update_method, dataset.merge_key) == ("replace", None)
     assert (dataset.description, dataset.owner) == ("Changed", "eddie")
     assert (dataset.retry_every, dataset.retries) == (5, 4)
+
+
+def test_clone_opens_add_dataset_with_every_setting_but_the_name(editor, store, acme_account):
+    before = create_leads(store)
+    assert 'href="/datasets/new?clone=acme_leads"' in editor.get("/datasets/acme_leads").text
+    panes = Panes(editor, "/datasets/new?clone=acme_leads")
+    assert "Add DataSet" in panes.page.text
+    for _pane in ("details", "scheduling", "name"):
+        panes.press()
+        assert panes.step == _pane, panes.page.text
+    assert re.search(r'id="name"[^>]*value=""', panes.page.text)
+    assert panes.press("save").status_code == 422  # a clone needs a name of its own
+    assert error_next_to(panes.page.text, "name") == "Enter a name."
+    assert panes.press("save", name="acme_leads").status_code == 422
+    assert panes.press("save", name="acme_leads_copy").status_code == 303
+
+    clone = store.get_dataset("acme_leads_copy")
+    same = ("account", "report", "params", "date_selection", "update_method", "merge_key")
+    assert {k: getattr(clone, k) for k in same} == {k: getattr(before, k) for k in same}
+    assert (clone.schedule, clone.retry_every, clone.retries, clone.stale_after) == (
+        before.schedule,
+        before.retry_every,
+        before.retries,
+        before.stale_after,
+    )
+    assert (clone.description, clone.owner) == ("The leads", "eddie")
+    assert editor.get("/datasets/new?clone=nothing_here").status_code == 404

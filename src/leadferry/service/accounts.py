@@ -165,6 +165,43 @@ def check_new_account(
     return connector.label
 
 
+def add_tested_account(
+    store: Store,
+    settings: Settings,
+    name: str,
+    connector_name: str,
+    given: Mapping[str, str],
+    *,
+    client: httpx2.Client | None = None,
+    save_anyway: bool = False,
+) -> tuple[bool, str]:
+    """Test a new account's credentials with the vendor, then add it with the test recorded
+    (as Test connection records it); return whether the vendor accepted them, and what it said
+    (scrubbed). A refused or unreachable account is not added unless *save_anyway*.
+
+    Raises:
+        ConfigError: an invalid name, a name taken (ConflictError), an unknown connector
+            (NotFoundError) or bad fields: checked before the vendor is called.
+    """
+    from leadferry.errors import ConflictError, ConnectorError
+    from leadferry.scrub import scrub
+    from leadferry.store.records import check_account_name
+
+    check_account_name(name)
+    sort_fields(get_connector(connector_name), given, require=True)
+    if any(account.name == name for account in store.list_accounts()):
+        raise ConflictError(f"an account named {name!r} already exists")
+    try:
+        label = check_new_account(settings, name, connector_name, given, client)
+        ok, said = True, f"{label} accepted the credentials"
+    except ConnectorError as exc:
+        ok, said = False, scrub(str(exc))
+    if ok or save_anyway:
+        add_account(store, name, connector_name, given)
+        store.record_account_test(name, ok, said)
+    return ok, said
+
+
 def check_connection(
     store: Store, settings: Settings, name: str, client: httpx2.Client | None = None
 ) -> str:

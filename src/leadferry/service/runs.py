@@ -47,6 +47,7 @@ def run_json(run: Run, tz: ZoneInfo) -> dict[str, Any]:
         "attempt": run.attempt,
         "worker": run.worker,
         "schema_changes": run.schema_changes,
+        "progress": run.progress.as_json() if run.progress and run.status == "running" else None,
     }
 
 

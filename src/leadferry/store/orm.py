@@ -168,6 +168,10 @@ class RunRow(Base):
     heartbeat_at: Mapped[datetime | None]
     """Wall-clock time the running worker last said it is alive; NULL for runs without a lease."""
     job_key: Mapped[str | None] = mapped_column(String(64))
+    progress: Mapped[dict[str, Any] | None]
+    """While running: pages fetched, pages in all (when known) and rows so far."""
+    cancel_requested: Mapped[str | None] = mapped_column(String(255))
+    """Who asked a running run to stop; it stops at its next page."""
 
 
 class UserRow(Base):

@@ -21,6 +21,7 @@ from leadferry.store.records import (
     SCHEDULE_STATE_FIELDS,
     Dataset,
     Run,
+    RunProgress,
     ScheduleState,
 )
 
@@ -117,7 +118,8 @@ def to_dataset(row: DatasetRow, account: AccountRow, last_run: Run | None) -> Da
 
 
 def to_run(row: RunRow, dataset: str) -> Run:
-    return Run(dataset=dataset, **{name: detached(getattr(row, name)) for name in _RUN_COLUMNS})
+    columns = {name: detached(getattr(row, name)) for name in _RUN_COLUMNS}
+    return Run(dataset=dataset, **columns | {"progress": RunProgress.of(row.progress)})
 
 
 def busy_error(dataset: str, run: RunRow) -> BusyError:

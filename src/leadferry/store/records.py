@@ -29,6 +29,37 @@ _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)
+class RunProgress:
+    """How far a running run has got: pages fetched, pages in all (None until the vendor says)
+    and rows fetched so far."""
+
+    pages_done: int = 0
+    pages_total: int | None = None
+    rows: int = 0
+
+    @classmethod
+    def of(cls, stored: dict[str, Any] | None) -> RunProgress | None:
+        if not stored:
+            return None
+        total = stored.get("pages_total")
+        return cls(
+            int(stored.get("pages_done", 0)),
+            None if total is None else int(total),
+            int(stored.get("rows", 0)),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {"pages_done": self.pages_done, "pages_total": self.pages_total, "rows": self.rows}
+
+    def describe(self) -> str:
+        """``page 3 of 10, 1,234 rows so far``."""
+        pages = f"page {self.pages_done:,}"
+        if self.pages_total is not None:
+            pages += f" of {self.pages_total:,}"
+        return f"{pages}, {self.rows:,} rows so far"
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     """One update of a dataset. ``rows`` counts rows per table; times are aware UTC."""
 
@@ -52,6 +83,10 @@ class Run:
     """Who ran it: a Celery worker's node name, else host:pid of the process."""
     job_key: str | None = None
     """The queued job it served (scheduled, retry and Run Now runs of ``serve``)."""
+    progress: RunProgress | None = None
+    """While it runs (on ``serve``'s workers): how far it has got."""
+    cancel_requested: str | None = None
+    """Who asked it to stop, while it runs."""
 
     @property
     def total_rows(self) -> int:

@@ -38,6 +38,7 @@ from leadferry.store.records import (
     FINAL_STATUSES,
     TRIGGERS,
     Run,
+    RunProgress,
     require_aware,
 )
 
@@ -203,6 +204,36 @@ class RunsMixin:
         """
         with self._read() as session:
             run, dataset = _run_and_dataset(session, run_id)
+            return to_run(run, dataset)
+
+    def record_progress(self, dataset: str, progress: RunProgress) -> str | None:
+        """Keep how far the running run of *dataset* has got; return who asked it to stop
+        (None: it goes on). Without a running run, nothing is kept.
+
+        Raises:
+            NotFoundError: no such dataset.
+        """
+        with self._write() as session:
+            run = _running_run(session, dataset_row(session, dataset))
+            if run is None:
+                return None
+            run.progress = progress.as_json()
+            return run.cancel_requested
+
+    def request_cancel(self, dataset: str, who: str) -> Run:
+        """Ask the running run of *dataset* to stop (it stops at its next page); return it.
+
+        Raises:
+            NotFoundError: no such dataset.
+            ConflictError: it is not running.
+        """
+        with self._write() as session:
+            run = _running_run(session, dataset_row(session, dataset))
+            if run is None:
+                raise ConflictError(f"dataset {dataset} is not running: there is nothing to stop")
+            run.cancel_requested = who
+            session.flush()
+            logger.info("dataset %s: %s asked run %d to stop", dataset, who, run.id)
             return to_run(run, dataset)
 
     def heartbeat(self, worker: str) -> int:

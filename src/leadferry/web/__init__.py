@@ -96,7 +96,7 @@ def create_app(
     *vendor_client* when given (tests give a simulator's in-process client); otherwise each
     call opens a client of its own."""
     from leadferry.scheduler import Scheduler
-    from leadferry.web import accounts, api, login, pages, people, wizard
+    from leadferry.web import accounts, api, login, pages, tokens, users, wizard
 
     app = FastAPI(
         title="leadferry",
@@ -121,7 +121,8 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(wizard.router)
     app.include_router(accounts.router)
-    app.include_router(people.router)
+    app.include_router(users.router)
+    app.include_router(tokens.router)
     _handle_errors(app)
 
     @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)

@@ -10,29 +10,26 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from leadferry.auth import role_allows
 from leadferry.connectors import CONNECTORS
-from leadferry.errors import ConfigError, ConflictError, ConnectorError, NotFoundError
-from leadferry.scrub import scrub
+from leadferry.errors import ConfigError, ConnectorError, NotFoundError
 from leadferry.service.accounts import (
     ADDRESS_FIELDS,
-    add_account,
+    add_tested_account,
     check_connection,
-    check_new_account,
     sort_fields,
     update_account,
 )
-from leadferry.store.records import check_account_name
 from leadferry.web import status_of
 from leadferry.web.deps import (
-    CSRF_FIELD,
     EditorDep,
+    FormTextsDep,
     SettingsDep,
     StoreDep,
     VendorClientDep,
@@ -41,10 +38,7 @@ from leadferry.web.deps import (
 from leadferry.web.templating import is_htmx, render
 
 if TYPE_CHECKING:
-    import httpx2
-
     from leadferry.connectors.base import Connector, CredentialField
-    from leadferry.settings import Settings
     from leadferry.store import AccountSummary, Store
     from leadferry.store.users import User
 
@@ -57,19 +51,6 @@ DONE = {
     "renamed": "Account renamed: its datasets follow it.",
 }
 """Messages shown after a change redirected back to the account (keys of ``?done=``)."""
-
-
-async def form_values(request: Request) -> dict[str, str]:
-    """The submitted form's text fields, trimmed (pasted keys often carry spaces)."""
-    form = await request.form()
-    return {
-        key: value.strip()
-        for key, value in form.items()
-        if isinstance(value, str) and key != CSRF_FIELD
-    }
-
-
-FormDep = Annotated[dict[str, str], Depends(form_values)]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -202,7 +183,7 @@ def add(
     settings: SettingsDep,
     vendor_client: VendorClientDep,
     user: EditorDep,
-    form: FormDep,
+    form: FormTextsDep,
 ) -> Response:
     """Test and save a new account, or show the form again with a message next to each bad
     field; when the vendor refuses the credentials, the form says why and offers Save anyway
@@ -219,44 +200,23 @@ def add(
     if connector is not None and not errors:
         given = {f.id: form[f.id] for f in connector.fields if form.get(f.id)}
         try:
-            errors |= _test_and_add(
-                store, settings, vendor_client, name, connector, given, form.get("save_anyway")
+            ok, said = add_tested_account(
+                store,
+                settings,
+                name,
+                connector.name,
+                given,
+                client=vendor_client,
+                save_anyway=bool(form.get("save_anyway")),
             )
         except ConfigError as exc:  # the name: invalid or taken (fields were checked above)
             errors["name"] = str(exc)
+        else:
+            if not ok and not form.get("save_anyway"):
+                errors["test"] = said
         if not errors:
             return RedirectResponse(_account_url(name, "added"), status_code=303)
     return _accounts_page(request, store, user, form=form, errors=errors, status_code=422)
-
-
-def _test_and_add(
-    store: Store,
-    settings: Settings,
-    vendor_client: httpx2.Client,
-    name: str,
-    connector: type[Connector],
-    given: Mapping[str, str],
-    save_anyway: object,
-) -> dict[str, str]:
-    """Test the new account's credentials, then save it with the test's result; a failed
-    test saves nothing unless *save_anyway*, and comes back as the ``test`` error.
-
-    Raises:
-        ConfigError: the name is invalid or taken (checked before calling the vendor).
-    """
-    check_account_name(name)
-    if any(account.name == name for account in store.list_accounts()):
-        raise ConflictError(f"an account named {name!r} already exists")
-    try:
-        label = check_new_account(settings, name, connector.name, given, vendor_client)
-        ok, result = True, f"{label} accepted the credentials"
-    except ConnectorError as exc:
-        ok, result = False, scrub(str(exc))
-    if not ok and not save_anyway:
-        return {"test": result}
-    add_account(store, name, connector.name, given)
-    store.record_account_test(name, ok, result)
-    return {}
 
 
 # -- one account --------------------------------------------------------------------------------
@@ -356,7 +316,7 @@ def _update(
 
 @router.post("/accounts/{name}/settings")
 def edit_settings(
-    request: Request, name: str, store: StoreDep, user: EditorDep, form: FormDep
+    request: Request, name: str, store: StoreDep, user: EditorDep, form: FormTextsDep
 ) -> Response:
     """Change the non-secret fields (base URL, time zone...)."""
     connector = _connector_or_refuse(store, name)
@@ -367,7 +327,7 @@ def edit_settings(
 
 @router.post("/accounts/{name}/secret")
 def rotate_secret(
-    request: Request, name: str, store: StoreDep, user: EditorDep, form: FormDep
+    request: Request, name: str, store: StoreDep, user: EditorDep, form: FormTextsDep
 ) -> Response:
     """Replace the secret fields; the account's datasets keep working with the new values."""
     connector = _connector_or_refuse(store, name)
@@ -376,7 +336,7 @@ def rotate_secret(
 
 @router.post("/accounts/{name}/rename")
 def rename(
-    request: Request, name: str, store: StoreDep, user: EditorDep, form: FormDep
+    request: Request, name: str, store: StoreDep, user: EditorDep, form: FormTextsDep
 ) -> Response:
     new_name = form.get("new_name", "")
     try:

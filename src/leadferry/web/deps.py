@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
+from starlette.datastructures import FormData
 
 from leadferry.auth import role_allows
 from leadferry.settings import Settings
@@ -60,6 +61,26 @@ SchedulerDep = Annotated[Any, Depends(get_scheduler)]
 """The scheduler that takes Run Now requests (a ``Scheduler``; typed loosely for FastAPI)."""
 VendorClientDep = Annotated[Any, Depends(get_vendor_client)]
 """The HTTP client for vendor calls (an ``httpx2.Client``), or None: each call opens its own."""
+
+
+async def posted_form(request: Request) -> FormData:
+    return await request.form()
+
+
+async def posted_texts(request: Request) -> dict[str, str]:
+    """The submitted form's text fields, trimmed (pasted keys often carry spaces)."""
+    form = await request.form()
+    return {
+        key: value.strip()
+        for key, value in form.items()
+        if isinstance(value, str) and key != CSRF_FIELD
+    }
+
+
+FormDep = Annotated[FormData, Depends(posted_form)]
+"""The posted form as sent: repeated controls (checkboxes) keep every value."""
+FormTextsDep = Annotated[dict[str, str], Depends(posted_texts)]
+"""The posted form's text fields, trimmed, one value each, without the CSRF token."""
 
 
 def bearer_token(request: Request) -> str | None:

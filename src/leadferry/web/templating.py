@@ -6,11 +6,13 @@ Templates are full pages (``accounts.html``) or HTMX fragments (``_account_rows.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
+from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
@@ -78,6 +80,13 @@ def render(
         **(context or {}),
     }
     return templates.TemplateResponse(request, name, values, status_code=status_code)
+
+
+def render_panel(
+    request: Request, page: str, panel: str, context: Mapping[str, Any], status_code: int
+) -> Response:
+    """The panel alone for HTMX (it replaces the one on the page), else the whole page."""
+    return render(request, panel if is_htmx(request) else page, dict(context), status_code)  # type: ignore[no-any-return]
 
 
 def is_htmx(request: Request) -> bool:

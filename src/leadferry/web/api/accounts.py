@@ -11,15 +11,17 @@ from leadferry.errors import ConnectorError, NotFoundError
 from leadferry.service.accounts import (
     account_public,
     add_account,
+    add_tested_account,
     check_connection,
     sort_fields,
     update_account,
 )
-from leadferry.store import Store
+from leadferry.store import AccountSummary, Store
 from leadferry.web.api.models import (
     AccountCreate,
     AccountPublic,
     AccountsPublic,
+    AccountTestPublic,
     AccountUpdate,
     ConnectionTest,
     problems,
@@ -40,25 +42,60 @@ def _public(store: Store, name: str) -> AccountPublic:
     """
     for summary in store.list_accounts():
         if summary.name == name:
-            return AccountPublic(**account_public(summary))
+            return _shown(summary)
     raise NotFoundError(f"no account named {name!r}")
+
+
+def _shown(summary: AccountSummary) -> AccountPublic:
+    tested = summary.tested_at
+    last_test = (
+        None
+        if tested is None
+        else AccountTestPublic(
+            at=tested.isoformat(timespec="seconds"),
+            ok=bool(summary.test_ok),
+            message=summary.test_message,
+        )
+    )
+    return AccountPublic(**account_public(summary), last_test=last_test)
 
 
 @router.get("")
 def list_accounts(store: StoreDep, _user: ViewerDep) -> AccountsPublic:
     """Every account with its connector, settings, masked secrets and dataset count."""
-    found = [AccountPublic(**account_public(a)) for a in store.list_accounts()]
+    found = [_shown(a) for a in store.list_accounts()]
     return AccountsPublic(data=found, count=len(found))
 
 
-@router.post("", status_code=201, responses=problems(403, 404, 409, 422))
+@router.post("", status_code=201, responses=problems(403, 404, 409, 422, 502))
 def create_account(
-    body: AccountCreate, store: StoreDep, request: Request, response: Response, _user: EditorDep
+    body: AccountCreate,
+    store: StoreDep,
+    settings: SettingsDep,
+    vendor_client: VendorClientDep,
+    request: Request,
+    response: Response,
+    _user: EditorDep,
 ) -> AccountPublic:
-    """Add an account; ``fields`` holds its settings and secrets by field id."""
-    account = add_account(store, body.name, body.connector, body.fields)
-    response.headers["Location"] = request.url_for("show_account", name=account.name).path
-    return _public(store, account.name)
+    """Add an account; ``fields`` holds its settings and secrets by field id.
+
+    Its connection is tested first, as the web form does: when the vendor refuses the
+    credentials or cannot be reached, nothing is saved and the answer is a 502 saying why.
+    ``"test": false`` saves it untested.
+    """
+    if not body.test:
+        add_account(store, body.name, body.connector, body.fields)
+    else:
+        ok, said = add_tested_account(
+            store, settings, body.name, body.connector, body.fields, client=vendor_client
+        )
+        if not ok:
+            raise ConnectorError(
+                f'{said}; nothing was saved: correct the fields, or send "test": false to '
+                "save the account untested"
+            )
+    response.headers["Location"] = request.url_for("show_account", name=body.name).path
+    return _public(store, body.name)
 
 
 @router.get("/{name}", responses=problems(404))

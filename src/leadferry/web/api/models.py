@@ -202,6 +202,11 @@ class AccountCreate(Body):
     name: AccountName
     connector: Slug
     fields: Fields = {}
+    test: bool = Field(
+        default=True,
+        description="Test the connection first and save only if the vendor accepts the "
+        "credentials (502 otherwise); false saves the account untested.",
+    )
 
 
 class AccountUpdate(Body):
@@ -209,6 +214,12 @@ class AccountUpdate(Body):
     fields: Fields | None = Field(
         default=None, description="Fields to change; a secret given replaces the stored one."
     )
+
+
+class AccountTestPublic(BaseModel):
+    at: str = Field(description="When (UTC).")
+    ok: bool
+    message: str = Field(description="The vendor's reason when it refused.")
 
 
 class AccountPublic(BaseModel):
@@ -222,6 +233,9 @@ class AccountPublic(BaseModel):
         "lost): rotate them (POST fields again) to use the account.",
     )
     datasets: int = Field(description="How many datasets use the account.")
+    last_test: AccountTestPublic | None = Field(
+        default=None, description="How its last connection test went; null: never tested."
+    )
 
 
 class AccountsPublic(BaseModel):
@@ -418,6 +432,12 @@ class DatasetsPublic(BaseModel):
 # -- runs, history, previews -----------------------------------------------------------------
 
 
+class RunProgressPublic(BaseModel):
+    pages_done: int = Field(description="Pages fetched so far.")
+    pages_total: int | None = Field(description="Pages in all, once the vendor has said.")
+    rows: int = Field(description="Rows fetched so far.")
+
+
 class RunPublic(BaseModel):
     id: int
     dataset: str
@@ -438,6 +458,9 @@ class RunPublic(BaseModel):
         description="Who ran it: a Celery worker's node name, else HOST:PID of the process."
     )
     schema_changes: list[str]
+    progress: RunProgressPublic | None = Field(
+        description="While it runs on the service's workers: how far it has got."
+    )
 
 
 class HistorySummary(BaseModel):
@@ -451,6 +474,30 @@ class RunsPublic(BaseModel):
     count: int
     total: int = Field(description="How many runs match the filters, on every page.")
     summary: HistorySummary
+
+
+class BackfillIn(Body):
+    first: Day = Field(description="The first day to load, in the dataset's zone.")
+    last: Day = Field(description="The last day to load (included).")
+    chunk_days: int = Field(
+        default=7, ge=1, le=MAX_DAYS_BACK, description="Days per run (the last may be shorter)."
+    )
+
+
+class BackfillQueued(BaseModel):
+    dataset: str
+    trigger: Literal["backfill"]
+    status: Literal["queued"]
+    chunks: list[str] = Field(description="The days of each run, in order.")
+    history: str = Field(description="Where its runs appear: GET this URL.")
+
+
+class CancelResult(BaseModel):
+    dataset: str
+    outcome: Literal["dropped", "asked"] = Field(
+        description="dropped: its run still waited for a worker and will not start; asked: "
+        "its running run stops at its next page, recorded failed with who stopped it."
+    )
 
 
 class RunQueued(BaseModel):

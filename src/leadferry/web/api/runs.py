@@ -1,4 +1,4 @@
-"""Runs: start one (Run Now), list a dataset's history, show one run."""
+"""Runs: start one (Run Now), backfill, stop one, list a dataset's history, show one run."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from leadferry.backfill import BackfillRequest, describe
 from leadferry.dates import zone
 from leadferry.service.datasets import dataset_zone
 from leadferry.service.runs import history_summary, run_json
 from leadferry.store import STATUSES, TRIGGERS, Run, Store
 from leadferry.web.api.models import (
+    BackfillIn,
+    BackfillQueued,
+    CancelResult,
     HistorySummary,
     RunPublic,
     RunQueued,
@@ -49,6 +53,41 @@ def start_run(
     history = request.url_for("list_runs", name=name).path
     response.headers["Location"] = history
     return RunQueued(dataset=name, trigger="manual", status="queued", history=history)
+
+
+@router.post("/datasets/{name}/backfills", status_code=202, responses=problems(403, 404, 409, 422))
+def start_backfill(
+    name: DatasetPath,
+    body: BackfillIn,
+    request: Request,
+    response: Response,
+    scheduler: SchedulerDep,
+    _user: EditorDep,
+) -> BackfillQueued:
+    """Backfill: queue runs of the days ``first`` .. ``last`` in chunks of ``chunk_days``,
+    without changing the dataset's settings, as ``leadferry backfill`` does (chunks already
+    loaded by a backfill are skipped, so asking again resumes). ``422`` when the days cannot
+    be backfilled (the detail says why), ``409`` while the dataset is running."""
+    chunks = scheduler.backfill(name, BackfillRequest(body.first, body.last, body.chunk_days))
+    history = request.url_for("list_runs", name=name).path
+    response.headers["Location"] = history
+    return BackfillQueued(
+        dataset=name,
+        trigger="backfill",
+        status="queued",
+        chunks=[describe(chunk) for chunk in chunks],
+        history=history,
+    )
+
+
+@router.post("/datasets/{name}/cancel", responses=problems(403, 404, 409))
+def cancel_run(name: DatasetPath, scheduler: SchedulerDep, user: EditorDep) -> CancelResult:
+    """Stop the dataset's run: a run still waiting for a worker of this service is dropped;
+    a running one (or a backfill's current run, which ends the backfill) stops at its next
+    page and is recorded failed, with who stopped it. ``409`` when nothing is queued or
+    running."""
+    outcome = scheduler.cancel(name, user.name)
+    return CancelResult(dataset=name, outcome=outcome)  # type: ignore[arg-type]
 
 
 @router.get("/datasets/{name}/runs", responses=problems(404))

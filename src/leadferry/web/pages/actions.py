@@ -1,4 +1,4 @@
-"""What editors do to a dataset from its pages: Run Now, Resume, Delete.
+"""What editors do to a dataset from its pages: Run Now, Backfill, Cancel, Resume, Delete.
 
 Each route needs the editor role (viewers get 403) and the session's CSRF token. Forms work
 without JavaScript (a redirect with a flash message); HTMX requests get the fragment to swap.
@@ -6,15 +6,18 @@ without JavaScript (a redirect with a flash message); HTMX requests get the frag
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from leadferry import scheduler as run_service
-from leadferry.dates import zone
+from leadferry.backfill import BackfillRequest, describe
+from leadferry.dates import MAX_DAYS_BACK, zone
 from leadferry.service.data import remove_dataset
 from leadferry.service.datasets import dataset_zone
+from leadferry.web.api.models import EARLIEST_DAY, LATEST_DAY
 from leadferry.web.deps import EditorDep, NowDep, SchedulerDep, SettingsDep, StoreDep
 from leadferry.web.pages.common import redirect_with_flash
 from leadferry.web.pages.data_center import line_of, render_row
@@ -47,6 +50,46 @@ def run_now(
     if view == "history":
         return render_history(request, store, now, store.get_dataset(name), can_change=True)
     return render_row(request, line_of(request, store, settings, now, name), can_change=True)
+
+
+@router.post("/datasets/{name:dataset}/backfill")
+def backfill(
+    scheduler: SchedulerDep,
+    _user: EditorDep,
+    name: str,
+    first: Annotated[dt.date, Form(ge=EARLIEST_DAY, le=LATEST_DAY)],
+    last: Annotated[dt.date, Form(ge=EARLIEST_DAY, le=LATEST_DAY)],
+    chunk_days: Annotated[int, Form(ge=1, le=MAX_DAYS_BACK)] = 7,
+) -> Response:
+    """Queue a backfill of the days *first* .. *last* on the workers, as ``leadferry
+    backfill`` runs it (chunks already loaded by a backfill are skipped).
+
+    Raises:
+        ConfigError: days that cannot be backfilled (the message says why);
+        BusyError: the dataset is running or queued.
+    """
+    chunks = scheduler.backfill(name, BackfillRequest(first, last, chunk_days))
+    count = f"{len(chunks)} run{'s' if len(chunks) > 1 else ''}"
+    return redirect_with_flash(
+        f"/datasets/{name}",
+        f"Backfill of {name} queued: {first} .. {last} in {count} "
+        f"(first {describe(chunks[0])}); its runs appear in the History.",
+    )
+
+
+@router.post("/datasets/{name:dataset}/cancel")
+def cancel(scheduler: SchedulerDep, user: EditorDep, name: str) -> Response:
+    """Stop the dataset: drop its run if it still waits for a worker, else ask the running
+    run (or backfill) to stop at its next page.
+
+    Raises:
+        NotFoundError: no such dataset; ConflictError: it is neither queued nor running.
+    """
+    if scheduler.cancel(name, user.name) == "dropped":
+        message = f"The queued run of {name} was dropped."
+    else:
+        message = f"Asked the run of {name} to stop: it stops at its next page."
+    return redirect_with_flash(f"/datasets/{name}", message)
 
 
 @router.post("/datasets/{name:dataset}/resume")

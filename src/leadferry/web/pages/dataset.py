@@ -221,6 +221,7 @@ def _settings_context(dataset: Dataset, timezone: str, now: dt.datetime) -> dict
         "facts": describe(dataset, zone(timezone)),
         "connector": connector.label,
         "report": connector.report(dataset.report).label,
+        "dated": connector.report(dataset.report).dated,
         "schedule": schedule_text(dataset),
         "next_window": next_days,
         "paused": is_paused(dataset),

@@ -1,30 +1,27 @@
-"""The Users page (admins only) and the API tokens page (everyone, for their own tokens).
+"""The Users page (admins only): add users, change their role or password, remove them.
 
-Each change is a small form. HTMX posts get back the page's panel (``_users.html``,
-``_tokens.html``) with a message, or with each error next to its field; without JavaScript the
-same forms get the whole page.
+Each change is a small form. HTMX posts get back the page's panel (``_users.html``) with a
+message, or with each error next to its field; without JavaScript the same forms get the whole
+page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from leadferry.auth import ROLES, check_password, check_role, role_allows
+from leadferry.auth import ROLES, check_password, check_role
 from leadferry.errors import ConfigError, NotFoundError
 from leadferry.store.records import check_user_name
 from leadferry.web import status_of
-from leadferry.web.api.tokens import MAX_TOKEN_ID
-from leadferry.web.deps import AdminDep, StoreDep, ViewerDep
-from leadferry.web.templating import is_htmx, render
+from leadferry.web.deps import AdminDep, StoreDep
+from leadferry.web.templating import is_htmx, render_panel
 
 if TYPE_CHECKING:
     from leadferry.store import Store
-    from leadferry.store.records import ApiToken
-    from leadferry.store.users import User
 
 router = APIRouter(include_in_schema=False)
 
@@ -32,13 +29,6 @@ Text = Annotated[str, Form(max_length=200)]
 Password = Annotated[str, Form(max_length=1000)]
 
 PASSWORDS_DIFFER = "The two passwords differ: type the same one twice."
-
-
-def _panel(
-    request: Request, page: str, panel: str, context: Mapping[str, Any], status_code: int
-) -> Response:
-    """The panel alone for HTMX (it replaces the one on the page), else the whole page."""
-    return render(request, panel if is_htmx(request) else page, dict(context), status_code)
 
 
 def _leave(request: Request, target: str) -> Response:
@@ -59,9 +49,6 @@ def _problems(checks: Mapping[str, tuple[Callable[[str], object], str]]) -> dict
     return errors
 
 
-# -- users --------------------------------------------------------------------------------------
-
-
 def _users(
     request: Request,
     store: Store,
@@ -78,7 +65,7 @@ def _users(
         "errors": errors or {},
         "form": form or {},
     }
-    return _panel(request, "users.html", "_users.html", context, status_code)
+    return render_panel(request, "users.html", "_users.html", context, status_code)
 
 
 @router.get("/users")
@@ -170,60 +157,3 @@ def remove_user(request: Request, name: str, store: StoreDep, admin: AdminDep) -
     if name == admin.name:
         return _leave(request, "/login")
     return _users(request, store, message=f"Removed {name}.")
-
-
-# -- API tokens ---------------------------------------------------------------------------------
-
-
-def _tokens(
-    request: Request,
-    store: Store,
-    user: User,
-    *,
-    created: tuple[ApiToken, str] | None = None,
-    message: str | None = None,
-    errors: Mapping[str, str] | None = None,
-    status_code: int = 200,
-) -> Response:
-    everyone = role_allows(user.role, "admin")
-    context = {
-        "tokens": store.list_tokens(None if everyone else user.name),
-        "everyone": everyone,
-        "created": created,
-        "message": message,
-        "errors": errors or {},
-    }
-    response = _panel(request, "tokens.html", "_tokens.html", context, status_code)
-    if created is not None:  # the only answer that holds a token: keep it out of caches
-        response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-@router.get("/tokens")
-def tokens_page(request: Request, store: StoreDep, user: ViewerDep) -> Response:
-    return _tokens(request, store, user)
-
-
-@router.post("/tokens")
-def create_token(
-    request: Request, store: StoreDep, user: ViewerDep, token_name: Text = ""
-) -> Response:
-    """Make an API token for the current user and show it, this once."""
-    try:
-        created = store.create_token(user.name, token_name)
-    except ConfigError as exc:
-        return _tokens(request, store, user, errors={"token-name": str(exc)}, status_code=422)
-    return _tokens(request, store, user, created=created)
-
-
-@router.post("/tokens/{token_id}/revoke")
-def revoke_token(
-    request: Request,
-    token_id: Annotated[int, Path(ge=1, le=MAX_TOKEN_ID)],
-    store: StoreDep,
-    user: ViewerDep,
-) -> Response:
-    """Revoke one of the user's tokens (an admin may revoke anyone's)."""
-    owner = None if role_allows(user.role, "admin") else user.name
-    token = store.revoke_token(token_id, owner)
-    return _tokens(request, store, user, message=f"Revoked token {token.name} ({token.user}).")

@@ -10,8 +10,8 @@ from leadferry.connectors import get_connector
 from leadferry.connectors.base import DATE_LABELS
 from leadferry.dates import DateSelection
 from leadferry.schedule import Schedule, next_runs
-from leadferry.web import forms
-from leadferry.web.forms import FormError
+from leadferry.web.wizard import controls
+from leadferry.web.wizard.controls import FormError
 from tests.conftest import NOW
 
 LEADS = get_connector("leadexec").report("leads")
@@ -55,30 +55,30 @@ SELECTIONS = [
 ]
 
 
-@pytest.mark.parametrize(("controls", "selection"), SELECTIONS)
-def test_date_controls_map_to_each_selection_and_back(controls, selection):
-    assert forms.date_selection_from_form(controls) == selection
-    assert forms.date_controls(selection) == controls
+@pytest.mark.parametrize(("posted", "selection"), SELECTIONS)
+def test_date_controls_map_to_each_selection_and_back(posted, selection):
+    assert controls.date_selection_from_form(posted) == selection
+    assert controls.date_controls(selection) == posted
 
 
 def test_controls_of_the_choice_not_taken_are_ignored():
-    controls = {"duration": "date", "report_date": "relative", "days_back": "3"}
+    posted = {"duration": "date", "report_date": "relative", "days_back": "3"}
     stale = {"date": "2026-11-01", "from_date": "2026-11-01", "to_days_back": "2"}
-    assert forms.date_selection_from_form(controls | stale) == {"days_back": 3}
-    assert forms.date_selection_from_form({"duration": "default"} | stale) == {}
+    assert controls.date_selection_from_form(posted | stale) == {"days_back": 3}
+    assert controls.date_selection_from_form({"duration": "default"} | stale) == {}
 
 
 def test_the_seeds_example_covers_ten_days_ago_until_five_days_ago():
-    controls = dict(SELECTIONS[4][0])
-    window = forms.resolve_window(controls, "America/Los_Angeles", NOW)
+    posted = dict(SELECTIONS[4][0])
+    window = controls.resolve_window(posted, "America/Los_Angeles", NOW)
     assert (window.first_day, window.end_day) == (dt.date(2026, 11, 13), dt.date(2026, 11, 19))
-    assert forms.window_text(window) == (
+    assert controls.window_text(window) == (
         "This selection covers 2026-11-13 .. 2026-11-18 in America/Los_Angeles (6 days)."
     )
 
 
 @pytest.mark.parametrize(
-    ("controls", "control"),
+    ("posted", "control"),
     [
         ({"duration": "date", "report_date": "relative", "days_back": "-1"}, "days_back"),
         ({"duration": "date", "report_date": "relative", "days_back": ""}, "days_back"),
@@ -97,34 +97,34 @@ def test_the_seeds_example_covers_ten_days_ago_until_five_days_ago():
         ({"duration": "date", "report_date": "maybe"}, "report_date"),
     ],
 )
-def test_a_bad_date_control_is_named(controls, control):
+def test_a_bad_date_control_is_named(posted, control):
     with pytest.raises(FormError) as caught:
-        forms.date_selection_from_form(controls)
+        controls.date_selection_from_form(posted)
     assert list(caught.value.errors) == [control]
 
 
 def test_a_range_that_ends_before_it_starts_is_an_error_on_the_end():
-    controls = {"duration": "range", "from_date": "2026-11-10", "to_date": "2026-11-02"}
+    posted = {"duration": "range", "from_date": "2026-11-10", "to_date": "2026-11-02"}
     with pytest.raises(FormError) as caught:
-        forms.resolve_window(controls, "UTC", NOW)
+        controls.resolve_window(posted, "UTC", NOW)
     assert list(caught.value.errors) == ["to_date"]
     assert "after it ends" in caught.value.errors["to_date"]
 
 
 def test_a_window_in_the_future_is_an_error_on_the_start():
-    controls = {"duration": "date", "report_date": "specific", "date": "2026-12-01"}
+    posted = {"duration": "date", "report_date": "specific", "date": "2026-12-01"}
     with pytest.raises(FormError) as caught:
-        forms.resolve_window(controls, "UTC", NOW)
+        controls.resolve_window(posted, "UTC", NOW)
     assert list(caught.value.errors) == ["date"]
     later = {"duration": "range", "from_date": "2026-12-01", "to_date": "2026-12-05"}
     with pytest.raises(FormError) as caught:
-        forms.resolve_window(later, "UTC", NOW)
+        controls.resolve_window(later, "UTC", NOW)
     assert list(caught.value.errors) == ["from_date"]
 
 
 def test_an_unknown_time_zone_is_an_error_on_the_zone():
     with pytest.raises(FormError) as caught:
-        forms.resolve_window({"duration": "default"}, "Mars/Olympus", NOW)
+        controls.resolve_window({"duration": "default"}, "Mars/Olympus", NOW)
     assert list(caught.value.errors) == ["timezone"]
 
 
@@ -139,22 +139,22 @@ def test_avidtrak_names_the_date_controls_its_own_way():
 
 
 def test_parameters_are_typed_and_checked():
-    assert forms.params_from_form(LEADS, {"param_lid": " 271 "}) == {"lid": 271}
+    assert controls.params_from_form(LEADS, {"param_lid": " 271 "}) == {"lid": 271}
     with pytest.raises(FormError) as caught:
-        forms.params_from_form(LEADS, {"param_lid": ""})
+        controls.params_from_form(LEADS, {"param_lid": ""})
     assert caught.value.errors == {"param_lid": "Enter the LID."}
     with pytest.raises(FormError) as caught:
-        forms.params_from_form(LEADS, {"param_lid": "two"})
+        controls.params_from_form(LEADS, {"param_lid": "two"})
     assert "whole number" in caught.value.errors["param_lid"]
-    assert forms.params_from_form(AWAITING, {}) == {}  # optional and left empty
-    assert forms.param_input_type(LEADS.params[0]) == "number"
+    assert controls.params_from_form(AWAITING, {}) == {}  # optional and left empty
+    assert controls.param_input_type(LEADS.params[0]) == "number"
 
 
 BASIC = {"schedule_mode": "basic", "schedule_timezone": "America/Los_Angeles"}
 
 
 @pytest.mark.parametrize(
-    ("controls", "days", "flags"),
+    ("posted", "days", "flags"),
     [
         ({"frequency": "manual"}, (), {"manual": True}),
         ({"frequency": "minutes", "every_n": "15"}, (), {"every": "15m"}),
@@ -185,11 +185,11 @@ BASIC = {"schedule_mode": "basic", "schedule_timezone": "America/Los_Angeles"}
         ),
     ],
 )
-def test_basic_controls_build_the_schedule_from_flags_would(controls, days, flags):
-    plan = forms.schedule_from_form(BASIC | controls, days)
+def test_basic_controls_build_the_schedule_from_flags_would(posted, days, flags):
+    plan = controls.schedule_from_form(BASIC | posted, days)
     assert plan == Schedule.from_flags(tz="America/Los_Angeles", **flags)
     if not flags.get("manual"):
-        assert forms.schedule_controls(plan.as_json(), "UTC") == BASIC | controls | (
+        assert controls.schedule_controls(plan.as_json(), "UTC") == BASIC | posted | (
             {"days": ["MON", "THU"]} if days else {}
         )
 
@@ -199,20 +199,20 @@ def test_basic_controls_build_the_schedule_from_flags_would(controls, days, flag
     [("cron", "0 6 * * 1-5"), ("rule", "FREQ=MONTHLY;BYDAY=2SU,4SU;BYHOUR=6;BYMINUTE=0")],
 )
 def test_advanced_controls_take_a_cron_expression_or_a_calendar_rule(kind, expression):
-    controls = {
+    posted = {
         "schedule_mode": "advanced",
         "advanced_kind": kind,
         kind: expression,
         "schedule_timezone": "UTC",
     }
-    plan = forms.schedule_from_form(controls)
+    plan = controls.schedule_from_form(posted)
     assert plan == Schedule.from_flags(tz="UTC", **{kind: expression})
     assert next_runs(plan, NOW, 5) == next_runs(Schedule.from_flags(**{kind: expression}), NOW, 5)
-    assert forms.schedule_controls(plan.as_json(), "UTC") == controls
+    assert controls.schedule_controls(plan.as_json(), "UTC") == posted
 
 
 def test_the_second_and_fourth_sunday_rule_reads_as_words():
-    plan = forms.schedule_from_form(
+    plan = controls.schedule_from_form(
         {
             "schedule_mode": "advanced",
             "advanced_kind": "rule",
@@ -224,7 +224,7 @@ def test_the_second_and_fourth_sunday_rule_reads_as_words():
 
 
 @pytest.mark.parametrize(
-    ("controls", "days", "control"),
+    ("posted", "days", "control"),
     [
         ({"frequency": "minutes", "every_n": "0"}, (), "every_n"),
         ({"frequency": "hours", "every_n": ""}, (), "every_n"),
@@ -238,21 +238,21 @@ def test_the_second_and_fourth_sunday_rule_reads_as_words():
         ({"frequency": "manual", "schedule_timezone": "Nowhere/City"}, (), "schedule_timezone"),
     ],
 )
-def test_a_bad_schedule_control_is_named(controls, days, control):
+def test_a_bad_schedule_control_is_named(posted, days, control):
     with pytest.raises(FormError) as caught:
-        forms.schedule_from_form(BASIC | controls, days)
+        controls.schedule_from_form(BASIC | posted, days)
     assert control in caught.value.errors
 
 
 def test_a_schedule_that_never_runs_inside_its_active_hours_is_an_error_on_them():
-    controls = BASIC | {
+    posted = BASIC | {
         "frequency": "daily",
         "start_time": "06:00",
         "active_from": "8",
         "active_to": "18",
     }
     with pytest.raises(FormError) as caught:
-        forms.schedule_from_form(controls)
+        controls.schedule_from_form(posted)
     assert "never runs" in caught.value.errors["active_from"]
 
 
@@ -261,27 +261,27 @@ def test_a_schedule_that_never_runs_inside_its_active_hours_is_an_error_on_them(
     [("cron", "every morning", "cron"), ("rule", "FREQ=HOURLY", "rule"), ("cron", "", "cron")],
 )
 def test_a_bad_advanced_schedule_is_an_error_on_its_field(kind, text, control):
-    controls = {"schedule_mode": "advanced", "advanced_kind": kind, kind: text}
+    posted = {"schedule_mode": "advanced", "advanced_kind": kind, kind: text}
     with pytest.raises(FormError) as caught:
-        forms.schedule_from_form(controls | {"schedule_timezone": "UTC"})
+        controls.schedule_from_form(posted | {"schedule_timezone": "UTC"})
     assert list(caught.value.errors) == [control]
     assert not caught.value.errors[control].startswith("--")
 
 
 def test_retry_controls_map_to_schedule_changes_and_back():
-    assert forms.retry_from_form({"retry": "none", "when_failing": "pause"}) == {
+    assert controls.retry_from_form({"retry": "none", "when_failing": "pause"}) == {
         "no_retry": True,
         "when_failing": "pause",
         "alert_emails": [],
     }
-    controls = {
+    posted = {
         "retry": "retry",
         "retry_every": "10",
         "retries": "3",
         "when_failing": "keep",
         "alert_emails": "ops@example.com, oncall@example.com",
     }
-    assert forms.retry_from_form(controls | {"stale_after": "90"}) == {
+    assert controls.retry_from_form(posted | {"stale_after": "90"}) == {
         "retry_every": 10,
         "retries": 3,
         "when_failing": "keep",
@@ -289,8 +289,8 @@ def test_retry_controls_map_to_schedule_changes_and_back():
         "alert_emails": ["ops@example.com", "oncall@example.com"],
     }
     emails = ["ops@example.com", "oncall@example.com"]
-    assert forms.retry_controls(10, 3, "keep", 90, emails) == controls | {"stale_after": "90"}
-    assert forms.retry_controls(None, 0, "pause", None, []) == {
+    assert controls.retry_controls(10, 3, "keep", 90, emails) == posted | {"stale_after": "90"}
+    assert controls.retry_controls(None, 0, "pause", None, []) == {
         "retry": "none",
         "when_failing": "pause",
         "alert_emails": "",
@@ -299,14 +299,14 @@ def test_retry_controls_map_to_schedule_changes_and_back():
 
 def test_the_alert_webhook_is_kept_unless_replaced_or_removed():
     hook = "https://hooks.example.com/x?token=t"
-    assert "alert_webhook" not in forms.retry_from_form({"alert_webhook": ""})
-    assert forms.retry_from_form({"alert_webhook": hook})["alert_webhook"] == hook
-    removed = forms.retry_from_form({"alert_webhook_remove": "on"})
+    assert "alert_webhook" not in controls.retry_from_form({"alert_webhook": ""})
+    assert controls.retry_from_form({"alert_webhook": hook})["alert_webhook"] == hook
+    removed = controls.retry_from_form({"alert_webhook_remove": "on"})
     assert removed["alert_webhook"] == ""
 
 
 @pytest.mark.parametrize(
-    ("controls", "control"),
+    ("posted", "control"),
     [
         ({"retry": "retry", "retry_every": "0", "retries": "3"}, "retry_every"),
         ({"retry": "retry", "retry_every": "5", "retries": ""}, "retries"),
@@ -314,52 +314,51 @@ def test_the_alert_webhook_is_kept_unless_replaced_or_removed():
         ({"retry": "none", "stale_after": "0"}, "stale_after"),
     ],
 )
-def test_a_bad_retry_control_is_named(controls, control):
+def test_a_bad_retry_control_is_named(posted, control):
     with pytest.raises(FormError) as caught:
-        forms.retry_from_form(controls)
+        controls.retry_from_form(posted)
     assert list(caught.value.errors) == [control]
 
 
 def test_update_methods_are_those_the_report_supports():
-    assert list(forms.update_methods(LEADS)) == ["replace", "append", "merge", "partition"]
-    assert "partition" not in forms.update_methods(AWAITING)
+    assert list(controls.update_methods(LEADS)) == ["replace", "append", "merge", "partition"]
+    assert "partition" not in controls.update_methods(AWAITING)
     with pytest.raises(FormError) as caught:
-        forms.update_from_form(AWAITING, {"update_method": "partition"})
+        controls.update_from_form(AWAITING, {"update_method": "partition"})
     assert list(caught.value.errors) == ["update_method"]
 
 
 def test_the_merge_key_defaults_to_the_reports_key():
-    assert forms.update_from_form(LEADS, {"update_method": "merge", "merge_key": "uid"}) == {
+    assert controls.update_from_form(LEADS, {"update_method": "merge", "merge_key": "uid"}) == {
         "update_method": "merge",
         "merge_key": None,
         "incremental": None,
     }
-    chosen = forms.update_from_form(GEO, {"update_method": "merge", "merge_key": "date, state"})
+    chosen = controls.update_from_form(GEO, {"update_method": "merge", "merge_key": "date, state"})
     assert chosen["merge_key"] == "date,state"
-    assert forms.update_controls(GEO, "merge", None, None)["merge_key"] == "date,state,city,zip"
+    assert controls.update_controls(GEO, "merge", None, None)["merge_key"] == "date,state,city,zip"
     with pytest.raises(FormError) as caught:
-        forms.update_from_form(LEADS, {"update_method": "merge", "merge_key": " "})
+        controls.update_from_form(LEADS, {"update_method": "merge", "merge_key": " "})
     assert list(caught.value.errors) == ["merge_key"]
 
 
 def test_incremental_needs_merge_and_a_change_timestamp():
-    controls = {
+    posted = {
         "update_method": "merge",
         "merge_key": "uid",
         "incremental": "on",
         "lookback": "30",
         "incremental_start": "2026-11-01",
     }
-    chosen = forms.update_from_form(LEADS, controls)
+    chosen = controls.update_from_form(LEADS, posted)
     assert chosen["incremental"] == {"lookback_minutes": 30, "start": "2026-11-01"}
-    assert forms.update_controls(LEADS, "merge", None, chosen["incremental"]) == controls
-    assert (
-        forms.update_from_form(LEADS, controls | {"update_method": "append"})["incremental"] is None
-    )
-    assert forms.update_from_form(GEO, controls | {"merge_key": "date"})["incremental"] is None
+    assert controls.update_controls(LEADS, "merge", None, chosen["incremental"]) == posted
+    appended = controls.update_from_form(LEADS, posted | {"update_method": "append"})
+    assert appended["incremental"] is None
+    assert controls.update_from_form(GEO, posted | {"merge_key": "date"})["incremental"] is None
 
 
 def test_selections_from_the_controls_resolve_like_the_cli_flags():
-    for controls, selection in SELECTIONS:
-        mapped = forms.date_selection_from_form(controls)
+    for posted, selection in SELECTIONS:
+        mapped = controls.date_selection_from_form(posted)
         assert DateSelection.parse(mapped) == DateSelection.parse(selection)

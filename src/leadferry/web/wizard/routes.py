@@ -1,5 +1,4 @@
-"""Add DataSet and Edit: the four panes of the seeds (Credentials, Details, Scheduling, Name &
-Describe), in their order.
+"""The Add DataSet and Edit pages, pane by pane.
 
 Each pane is a plain form post (Back, Next, Save) that re-posts every control; a pane's errors
 re-render it with status 422, each next to its control. HTMX makes the panes live without
@@ -13,7 +12,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
@@ -22,10 +21,10 @@ from leadferry.errors import ConfigError, NotFoundError
 from leadferry.schedule import WEEKDAYS
 from leadferry.service.accounts import check_new_account
 from leadferry.service.preview import preview_report
-from leadferry.web import forms
-from leadferry.web.deps import EditorDep, NowDep, SettingsDep, StoreDep, VendorClientDep
+from leadferry.web.deps import EditorDep, FormDep, NowDep, SettingsDep, StoreDep, VendorClientDep
 from leadferry.web.templating import render
-from leadferry.web.wizard_draft import NEW_ACCOUNT, STEP_TITLES, STEPS, Draft
+from leadferry.web.wizard import controls
+from leadferry.web.wizard.draft import NEW_ACCOUNT, STEP_TITLES, STEPS, Draft
 
 router = APIRouter(include_in_schema=False)
 
@@ -48,17 +47,21 @@ PARTS = {
 PREVIEW_ROWS = 10
 
 
-async def _form(request: Request) -> FormData:
-    return await request.form()
-
-
-FormDep = Annotated[FormData, Depends(_form)]
-
-
 @router.get("/datasets/new")
-def new_dataset(request: Request, store: StoreDep, now: NowDep, user: EditorDep) -> Any:
-    """The Credentials pane of a new dataset."""
-    return _pane(request, Draft(store, now, user, {}), STEPS[0])
+def new_dataset(
+    request: Request,
+    store: StoreDep,
+    now: NowDep,
+    user: EditorDep,
+    clone: Annotated[str, Query(max_length=63)] = "",
+) -> Any:
+    """The Credentials pane of a new dataset; ``?clone=NAME`` fills every pane with dataset
+    NAME's settings, all but its name (NotFoundError when there is no such dataset)."""
+    if clone:
+        draft = Draft.of_dataset(store, now, user, store.get_dataset(clone), clone=True)
+    else:
+        draft = Draft(store, now, user, {})
+    return _pane(request, draft, STEPS[0])
 
 
 @router.post("/datasets/new")
@@ -123,7 +126,7 @@ def _pane(request: Request, draft: Draft, step: str, status_code: int = 200) -> 
 def _context(draft: Draft) -> dict[str, Any]:
     return {
         "w": draft,
-        "forms": forms,
+        "controls": controls,
         "connectors": CONNECTORS,
         "weekdays": WEEKDAYS,
         "add_choice": NEW_ACCOUNT,
@@ -172,9 +175,9 @@ def wizard_preview(
     if not draft.check("details"):
         # Each error goes next to its control, as Next shows them; the preview box says so.
         return render(request, "_wizard_preview_errors.html", _context(draft), status_code=422)
-    params = forms.params_from_form(report, draft.values)
-    timezone = forms.check_timezone(draft.values, "timezone")
-    selection = forms.date_selection_from_form(draft.values) if report.dated else {}
+    params = controls.params_from_form(report, draft.values)
+    timezone = controls.check_timezone(draft.values, "timezone")
+    selection = controls.date_selection_from_form(draft.values) if report.dated else {}
     window, _ = draft.window() if report.dated else (None, "")
     result = preview_report(
         store,
@@ -191,5 +194,5 @@ def wizard_preview(
     return render(
         request,
         "_wizard_preview.html",
-        {"result": result, "report": report, "window": window, "forms": forms},
+        {"result": result, "report": report, "window": window, "controls": controls},
     )

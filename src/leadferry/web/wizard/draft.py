@@ -38,8 +38,8 @@ from leadferry.service.datasets import (
 )
 from leadferry.store import DatasetSpec
 from leadferry.store.records import check_account_name, check_dataset_name
-from leadferry.web import forms
-from leadferry.web.forms import FormError
+from leadferry.web.wizard import controls
+from leadferry.web.wizard.controls import FormError
 
 if TYPE_CHECKING:
     from leadferry.connectors.base import Connector, CredentialField, Report
@@ -66,7 +66,7 @@ STEP_TITLES = {
 }
 STEP_FIELDS: dict[str, tuple[str, ...]] = {
     "credentials": ("connector", "account"),
-    "details": ("report", "timezone", *forms.DATE_CONTROLS),
+    "details": ("report", "timezone", *controls.DATE_CONTROLS),
     "scheduling": (
         "schedule_mode",
         "frequency",
@@ -181,8 +181,12 @@ class Draft:
         return cls(store, now, user, values, dataset)
 
     @classmethod
-    def of_dataset(cls, store: Store, now: dt.datetime, user: User, dataset: Dataset) -> Draft:
-        """A draft showing a saved dataset, for Edit."""
+    def of_dataset(
+        cls, store: Store, now: dt.datetime, user: User, dataset: Dataset, *, clone: bool = False
+    ) -> Draft:
+        """A draft showing a saved dataset, for Edit; with *clone*, a new dataset of the same
+        settings but for its name (to be chosen) and owner (who clones it). Its alert webhook
+        is not copied: its query may hold a token, which pages never show."""
         from leadferry.service.datasets import dataset_zone
 
         report = get_connector(dataset.connector).report(dataset.report)
@@ -195,19 +199,22 @@ class Draft:
             "description": dataset.description,
             "owner": dataset.owner or "",
         }
-        values |= {forms.param_control(k): str(v) for k, v in dataset.params.items()}
-        values |= forms.date_controls(dataset.date_selection)
-        values |= forms.schedule_controls(dataset.schedule, timezone)
-        values |= forms.retry_controls(
+        values |= {controls.param_control(k): str(v) for k, v in dataset.params.items()}
+        values |= controls.date_controls(dataset.date_selection)
+        values |= controls.schedule_controls(dataset.schedule, timezone)
+        values |= controls.retry_controls(
             dataset.retry_every,
             dataset.retries,
             dataset.when_failing,
             dataset.stale_after,
             dataset.alert_emails,
         )
-        values |= forms.update_controls(
+        values |= controls.update_controls(
             report, dataset.update_method, dataset.merge_key, dataset.incremental
         )
+        if clone:
+            del values["name"], values["owner"]
+            return cls(store, now, user, values)
         return cls(store, now, user, values, dataset)
 
     def _fill_defaults(self) -> None:
@@ -233,7 +240,7 @@ class Draft:
         if report is not None and (
             "merge_key" not in values or values.get("update_method") != "merge"
         ):
-            values["merge_key"] = forms.default_merge_key(report)
+            values["merge_key"] = controls.default_merge_key(report)
 
     def _connector_name(self) -> str:
         """The connector the Credentials pane starts from: a dataset's own; else the chosen
@@ -350,19 +357,19 @@ class Draft:
     def window(self) -> tuple[DateWindow | None, str]:
         """The window the date controls select now, or None and why not."""
         try:
-            timezone = forms.check_timezone(self.values, "timezone")
-            return forms.resolve_window(self.values, timezone, self.now), ""
+            timezone = controls.check_timezone(self.values, "timezone")
+            return controls.resolve_window(self.values, timezone, self.now), ""
         except FormError as exc:
             return None, " ".join(exc.errors.values())
 
     def window_text(self) -> str:
         window, problem = self.window()
-        return forms.window_text(window) if window else problem
+        return controls.window_text(window) if window else problem
 
     def schedule_preview(self) -> SchedulePreview:
         """The schedule the controls describe and its next five runs, in its zone."""
         try:
-            plan = forms.schedule_from_form(self.values, self.values["days"])
+            plan = controls.schedule_from_form(self.values, self.values["days"])
         except FormError as exc:
             return SchedulePreview(error=" ".join(exc.errors.values()))
         runs = tuple(upcoming_runs(plan, self.now))
@@ -381,7 +388,7 @@ class Draft:
             return rows
         rows.append(("Report", report.label))
         rows += [
-            (param.label, self.value(forms.param_control(param.id)) or "(not set)")
+            (param.label, self.value(controls.param_control(param.id)) or "(not set)")
             for param in report.params
         ]
         if report.dated:
@@ -397,15 +404,15 @@ class Draft:
     def _dates_text(self) -> str:
         """``10 days back to 5 days back: 2026-11-13 .. 2026-11-18 in UTC (6 days) today``."""
         try:
-            rule = DateSelection.parse(forms.date_selection_from_form(self.values)).describe()
+            rule = DateSelection.parse(controls.date_selection_from_form(self.values)).describe()
         except FormError as exc:
             return " ".join(exc.errors.values())
         window, problem = self.window()
-        return f"{rule}: {forms.window_span(window)} today" if window else f"{rule}: {problem}"
+        return f"{rule}: {controls.window_span(window)} today" if window else f"{rule}: {problem}"
 
     def _retry_rows(self) -> list[tuple[str, str]]:
         try:
-            retry = forms.retry_from_form(self.values)
+            retry = controls.retry_from_form(self.values)
         except FormError as exc:
             return [("Retries", " ".join(exc.errors.values()))]
         if retry.get("no_retry"):
@@ -414,7 +421,7 @@ class Draft:
             retries = f"every {retry['retry_every']} minutes, up to {retry['retries']} times"
         rows = [
             ("Retries", retries),
-            ("After the last failure", forms.WHEN_FAILING[retry["when_failing"]]),
+            ("After the last failure", controls.WHEN_FAILING[retry["when_failing"]]),
         ]
         if "stale_after" in retry:
             rows.append(("Stale-data alert", f"after {retry['stale_after']} minutes"))
@@ -433,13 +440,13 @@ class Draft:
 
     def _update_text(self, report: Report) -> str:
         try:
-            chosen = forms.update_from_form(report, self.values)
+            chosen = controls.update_from_form(report, self.values)
         except FormError as exc:
             return " ".join(exc.errors.values())
         method = chosen.get("update_method", "replace")
-        text = forms.UPDATE_METHODS.get(method, method)
+        text = controls.UPDATE_METHODS.get(method, method)
         if method == "merge":
-            text += f" on {chosen['merge_key'] or forms.default_merge_key(report)}"
+            text += f" on {chosen['merge_key'] or controls.default_merge_key(report)}"
             incremental = chosen["incremental"]
             if incremental:
                 text += f"; incremental, re-reading {incremental['lookback_minutes']} minutes back"
@@ -449,7 +456,7 @@ class Draft:
 
     def update_methods(self) -> dict[str, str]:
         report = self.report
-        return forms.update_methods(report) if report else {}
+        return controls.update_methods(report) if report else {}
 
     def name_problem(self) -> str:
         """Why the dataset name cannot be used ('' when it can)."""
@@ -506,7 +513,7 @@ class Draft:
                 errors[field.id] = f"Enter the {field.label}."
         if "timezone" in given:
             try:
-                forms.check_timezone(given, "timezone")
+                controls.check_timezone(given, "timezone")
             except FormError as exc:
                 errors |= exc.errors
         if any(account.name == name for account in self.store.list_accounts()):
@@ -549,8 +556,8 @@ class Draft:
             return {"report": "Choose an account first (Back)."}
         errors: dict[str, str] = {}
         for check in (
-            lambda: forms.params_from_form(report, self.values),
-            lambda: forms.check_timezone(self.values, "timezone"),
+            lambda: controls.params_from_form(report, self.values),
+            lambda: controls.check_timezone(self.values, "timezone"),
         ):
             try:
                 check()
@@ -558,7 +565,7 @@ class Draft:
                 errors |= exc.errors
         if report.dated:  # with the parameters' errors: every error shows at once
             try:
-                forms.resolve_window(self.values, self.value("timezone"), self.now)
+                controls.resolve_window(self.values, self.value("timezone"), self.now)
             except FormError as exc:
                 errors |= exc.errors
         if not errors:
@@ -576,15 +583,15 @@ class Draft:
         plan: Schedule | None = None
         retry: dict[str, Any] = {}
         try:
-            plan = forms.schedule_from_form(self.values, self.values["days"])
+            plan = controls.schedule_from_form(self.values, self.values["days"])
         except FormError as exc:
             errors |= exc.errors
         try:
-            retry = forms.retry_from_form(self.values)
+            retry = controls.retry_from_form(self.values)
         except FormError as exc:
             errors |= exc.errors
         try:
-            forms.update_from_form(report, self.values)
+            controls.update_from_form(report, self.values)
         except FormError as exc:
             errors |= exc.errors
         if plan is not None and not errors:
@@ -607,14 +614,14 @@ class Draft:
         report = self.report
         if report is None:
             raise FormError({"account": "Choose an account."})
-        timezone = forms.check_timezone(self.values, "timezone")
-        chosen = forms.update_from_form(report, self.values) if update else {}
-        selection = forms.date_selection_from_form(self.values) if report.dated else {}
+        timezone = controls.check_timezone(self.values, "timezone")
+        chosen = controls.update_from_form(report, self.values) if update else {}
+        selection = controls.date_selection_from_form(self.values) if report.dated else {}
         return DatasetSpec(
             name=self.name or "draft",
             account=self.value("account"),
             report=report.slug,
-            params=forms.params_from_form(report, self.values),
+            params=controls.params_from_form(report, self.values),
             date_selection=selection,
             timezone=None if timezone == self.account_zone else timezone,
             description=self.value("description").strip(),
@@ -632,8 +639,8 @@ class Draft:
             if not self.check(step):
                 return step
         spec = self.spec()
-        plan = forms.schedule_from_form(self.values, self.values["days"])
-        changes = schedule_changes(plan, **forms.retry_from_form(self.values))
+        plan = controls.schedule_from_form(self.values, self.values["days"])
+        changes = schedule_changes(plan, **controls.retry_from_form(self.values))
         try:
             if self.dataset is None:
                 create_dataset(self.store, spec, self.now)
