@@ -11,8 +11,9 @@ from typing import Annotated
 
 import typer
 
-from leadferry.cli.common import console, settings, state
+from leadferry.cli.common import console, settings
 from leadferry.cli.serve import ClockOrigin, ClockSpeed, ClockStarted, test_clock
+from leadferry.cli.state import state
 
 
 def register(app: typer.Typer) -> None:
