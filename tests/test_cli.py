@@ -335,7 +335,8 @@ def test_query_before_any_run_says_there_is_no_warehouse(settings):
 def command_paths(group=None, path=()):
     """Every command of the app as the words that call it, walked from the typer app itself."""
     group = group or typer.main.get_command(app)
-    for name, command in group.commands.items():
+    for name in group.list_commands(None):
+        command = group.get_command(None, name)
         if isinstance(command, TyperGroup):
             yield from command_paths(command, (*path, name))
         else:
@@ -349,3 +350,15 @@ def test_every_command_has_help():
         assert "usage" in ok(*path, "--help").lower(), path  # simulate writes its own usage
     for simulator in SIMULATORS:
         assert "Usage" in ok("simulate", simulator, "--help"), simulator
+
+
+def test_the_help_lists_each_command_by_its_own_first_line():
+    """`leadferry --help` prints COMMANDS' summaries without loading the commands: each must be
+    what the command itself says."""
+    from leadferry.cli.root import COMMANDS, load_command
+
+    listed = ok("--help")
+    for name, entry in COMMANDS.items():
+        own = " ".join((load_command(name).help or "").split("\n\n")[0].split())
+        assert entry.summary == own, name
+        assert name in listed

@@ -8,6 +8,13 @@ second claim of the key is refused (:class:`~leadferry.errors.DuplicateJobError`
 own retries are used for one thing only: a job whose account already runs its most datasets
 at once goes back to the queue for a few seconds. Failed runs follow the dataset's retry
 policy in the store, which the scheduler turns into new jobs.
+
+A worker of several processes (``leadferry worker --processes N``, by default one per core:
+runs spend most of their CPU under one GIL) is a supervisor and N children, each a whole
+single-process worker with its own node name, store connection, heartbeat and broker
+connection, so each child keeps every guarantee above on its own. The supervisor passes a
+stop on to them and stops them all when one ends; a child whose supervisor is killed kills
+itself, as one process of a worker killed with ``kill -9`` would be.
 """
 
 from __future__ import annotations
@@ -15,7 +22,12 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import signal
 import socket
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -165,3 +177,84 @@ def run_worker(app: Celery, name: str, concurrency: int, queues: list[str]) -> i
     )
     worker.start()
     return int(worker.exitcode or 0)
+
+
+def default_processes() -> int:
+    """One worker process per core this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def process_names(name: str | None, processes: int) -> list[str | None]:
+    """The node name of each of a worker's *processes*: *name* itself for one; ``one.1@host``,
+    ``one.2@host``... for ``one@host`` (the history tells the processes apart, and each renews
+    the lease of its own runs); none given, each picks ``leadferry-PID@HOST``."""
+    if processes == 1 or name is None:
+        return [name] * processes
+    local, at, host = name.partition("@")
+    return [f"{local}.{number}{at}{host}" for number in range(1, processes + 1)]
+
+
+PARENT_POLL_SECONDS = 0.5
+
+
+def die_with_parent(parent: int) -> None:
+    """Kill this process once *parent* (the supervising ``leadferry worker``) is gone.
+
+    Its runs then end as the parent's would have, had it been one process: interrupted (the
+    process is gone), then retried by their datasets' retry policy.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        logger.error("the supervising worker (pid %d) is gone: stopping at once", parent)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="leadferry-parent-watch", daemon=True).start()
+
+
+def supervise(commands: Sequence[Sequence[str]]) -> int:
+    """Run one child process per command until they end; return the worker's exit code.
+
+    SIGTERM or SIGINT is passed on as SIGTERM (each child finishes its running runs). A child
+    that ends on its own (a crash, ``kill -9``) stops the others the same way, so the worker
+    ends and its service manager starts it again whole; the code is the first child's that
+    failed.
+    """
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def stop(_signum: int = 0, _frame: object = None) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    handlers = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    code = 0
+    try:
+        for command in commands:
+            if not stopping:
+                children.append(subprocess.Popen(command))
+        running = list(children)
+        while running:
+            time.sleep(PARENT_POLL_SECONDS)
+            for child in [child for child in running if child.poll() is not None]:
+                running.remove(child)
+                if child.returncode and not code:
+                    code = child.returncode if child.returncode > 0 else 1
+                if not stopping:
+                    logger.error(
+                        "worker process %d ended (exit code %d): stopping the others",
+                        child.pid, child.returncode,
+                    )  # fmt: skip
+                    code = code or 1
+                    stop()
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    return code

@@ -168,8 +168,9 @@ class Cluster:
         return self._start("serve", "--executor", "celery", "--tick", "0.2",
                            "--port", str(free_port()))  # fmt: skip
 
-    def worker(self, name: str, concurrency: int = 2) -> subprocess.Popen:
-        return self._start("worker", "--name", name, "--concurrency", str(concurrency))
+    def worker(self, name: str, concurrency: int = 2, processes: int = 1) -> subprocess.Popen:
+        return self._start("worker", "--name", name, "--concurrency", str(concurrency),
+                           "--processes", str(processes))  # fmt: skip
 
     def _start(self, *args: str) -> subprocess.Popen:
         self.started = self.started or dt.datetime.now(dt.UTC).isoformat()
@@ -223,7 +224,7 @@ def test_serve_and_two_workers_run_every_slot_once_on_both_workers(
     with cluster_of(leadferry, redis_url, store_url) as cluster:
         cluster.account(leadexec_server.url)
         cluster.datasets(names, every="1h")
-        cluster.worker("one@e2e")
+        cluster.worker("one@e2e", processes=2)  # its processes are one.1@e2e and one.2@e2e
         cluster.worker("two@e2e")
         cluster.serve()
         for name in names:
@@ -238,14 +239,16 @@ def test_serve_and_two_workers_run_every_slot_once_on_both_workers(
         assert {run["status"] for run in history} == {"success"}
         assert {run["trigger"] for run in history} == {"scheduled"}
         workers |= {run["worker"] for run in history}
-    assert workers == {"one@e2e", "two@e2e"}
+    assert "two@e2e" in workers
+    assert workers - {"two@e2e"} <= {"one.1@e2e", "one.2@e2e"}
+    assert workers & {"one.1@e2e", "one.2@e2e"}
 
 
 def test_a_job_delivered_twice_runs_once(leadferry, redis_url, store_url, leadexec_server):
     with cluster_of(leadferry, redis_url, store_url) as cluster:
         cluster.account(leadexec_server.url)
         cluster.datasets(["twice"])
-        worker = cluster.worker("solo@e2e", concurrency=1)
+        worker = cluster.worker("solo@e2e", concurrency=1)  # one process: jobs taken in order
         app = celery_app(cluster.settings())
         job = Job("twice", "manual", None, 0)
         later = Job("twice", "manual", None, 0)
@@ -263,17 +266,21 @@ def test_a_job_delivered_twice_runs_once(leadferry, redis_url, store_url, leadex
 
 
 @pytest.mark.parametrize(
-    ("stop_signal", "error"),
+    ("stop_signal", "error", "processes"),
     [
         # kill -9: on this host the process is seen to be gone.
-        (signal.SIGKILL, STALE_RUN_ERROR),
+        (signal.SIGKILL, STALE_RUN_ERROR, 1),
+        # kill -9 of a worker of two processes: the one running the run goes with it.
+        (signal.SIGKILL, STALE_RUN_ERROR, 2),
         # A frozen worker, or one whose machine is gone: only its silence tells.
-        (signal.SIGSTOP, LEASE_EXPIRED_ERROR),
+        (signal.SIGSTOP, LEASE_EXPIRED_ERROR, 1),
+        # One frozen process of a worker of two: the other's heartbeats do not renew its run.
+        (signal.SIGSTOP, LEASE_EXPIRED_ERROR, 2),
     ],
-    ids=["killed", "frozen"],
+    ids=["killed", "killed-of-two", "frozen", "one-of-two-frozen"],
 )
 def test_a_lost_worker_s_run_is_interrupted_then_retried(
-    leadferry, redis_url, store_url, leadexec_server, stop_signal, error
+    leadferry, redis_url, store_url, leadexec_server, stop_signal, error, processes
 ):
     slow = start_simulator("leadexec", "--leads", "4000", "--days", "10", "--lid", "271",
                            "--latency-ms", "5000", "--api-key", E2E_KEY)  # fmt: skip
@@ -283,16 +290,21 @@ def test_a_lost_worker_s_run_is_interrupted_then_retried(
             # A retry ten minutes (one real second) after a failure, twice at most. A lease of
             # 6 s: a live worker's heartbeats (every 1.5 s) arrive in time on a busy machine.
             cluster.datasets(["doomed"], monthly=monthly(cluster), retry_every=10, retries=2)
-            first = cluster.worker("first@e2e", concurrency=1)
+            first = cluster.worker("first@e2e", concurrency=1, processes=processes)
             cluster.serve()
             wait_for(lambda: [r for r in cluster.runs("doomed") if r.status == "running"], 120)
-            first.send_signal(stop_signal)
+            (running,) = [r for r in cluster.runs("doomed") if r.status == "running"]
+            # The worker is killed whole; a process is frozen alone (its machine's others live).
+            target = running.pid if stop_signal == signal.SIGSTOP else first.pid
+            os.kill(target, stop_signal)
             if stop_signal == signal.SIGKILL:
                 first.wait(timeout=30)  # reaped, as its service manager would: no zombie
             cluster.store.update_account("acme", config={"base_url": leadexec_server.url},
                                          secrets={"api_key": E2E_KEY})  # fmt: skip
             cluster.worker("second@e2e", concurrency=1)
             wait_for(lambda: successes(cluster, "doomed"), timeout=240)
+            if stop_signal == signal.SIGSTOP:
+                os.kill(target, signal.SIGKILL)
             first.kill()
             cluster.stop_all()
             history = cluster.runs("doomed")
@@ -301,10 +313,15 @@ def test_a_lost_worker_s_run_is_interrupted_then_retried(
     shown = [(r.trigger, r.status, r.worker, r.attempt, r.error) for r in history]
     assert len(history) == 2, shown
     retried, lost = history
-    assert (lost.status, lost.worker, lost.trigger, lost.error) == (
-        "interrupted", "first@e2e", "scheduled", error
-    )  # fmt: skip
-    assert (retried.status, retried.worker, retried.trigger) == ("success", "second@e2e", "retry")
+    first_names = {"first@e2e"} if processes == 1 else {"first.1@e2e", "first.2@e2e"}
+    assert (lost.status, lost.trigger, lost.error) == ("interrupted", "scheduled", error)
+    assert lost.worker in first_names
+    # A frozen process's sibling may take the retry; a killed worker's processes are all gone.
+    may_retry = {"second@e2e"} | (
+        first_names - {lost.worker} if stop_signal == signal.SIGSTOP else set()
+    )
+    assert (retried.status, retried.trigger) == ("success", "retry")
+    assert retried.worker in may_retry
     assert retried.slot == lost.slot
     assert retried.attempt == 1
 
@@ -316,7 +333,7 @@ def test_the_per_account_cap_holds_across_workers(leadferry, redis_url, store_ur
         cluster.account(leadexec_server.url, "other")
         cluster.datasets(capped, monthly=monthly(cluster))
         cluster.datasets(["elsewhere"], account="other", monthly=monthly(cluster))
-        cluster.worker("one@e2e")
+        cluster.worker("one@e2e", processes=2)
         cluster.worker("two@e2e")
         cluster.serve()
         most = 0

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -24,12 +23,6 @@ if TYPE_CHECKING:
     from leadferry.store import Store
 
 
-@dataclass
-class _State:
-    debug: bool = False
-
-
-state = _State()
 console = Console()
 err_console = Console(stderr=True)
 

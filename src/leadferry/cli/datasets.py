@@ -24,6 +24,7 @@ from leadferry.cli.common import (
     print_json,
     print_table,
 )
+from leadferry.cli.serve import resume, schedule
 from leadferry.clock import utc_now
 from leadferry.dates import zone
 from leadferry.errors import ConfigError
@@ -296,3 +297,8 @@ def remove(
     with open_store() as store:
         remove_dataset(store, settings(), name, drop_data=drop_data)
     console.print(f"removed dataset {name}" + (" and its data" if drop_data else ""))
+
+
+# Scheduling lives beside `serve`, which runs the schedules; it is a dataset's subcommand.
+app.command("schedule")(schedule)
+app.command("resume")(resume)

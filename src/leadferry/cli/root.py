@@ -5,46 +5,137 @@ logging and turns every error into one line on stderr and an exit status (2 for 
 for work that failed): the ones we raise on purpose say what to do, the others are named by
 ``failures``. Only ``--debug`` shows a traceback. The console entry point is
 :func:`leadferry.cli.main`.
+
+A command's module is imported when the command is first looked up (:data:`COMMANDS`), so
+``leadferry run`` loads what running needs and not the web server, Celery or the other
+commands' libraries; ``leadferry --help`` lists the commands from their one-line summaries
+here and imports none of them.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
-from typing import Any
+from collections.abc import Iterator, MutableMapping
+from typing import Any, NamedTuple
 
 import typer
+from typer._click import Command
 
 # typer's copy of click's errors: a bad flag is one line too (the help still shows with no args).
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import TyperException
 
 from leadferry import __version__
-from leadferry.cli import (
-    accounts,
-    backfill,
-    data,
-    datasets,
-    failures,
-    secrets,
-    serve,
-    tools,
-    users,
-    worker,
-)
-from leadferry.cli.common import state
 from leadferry.cli.helptext import plain_help
+from leadferry.cli.state import state
 from leadferry.errors import ConfigError, LeadferryError
 from leadferry.scrub import scrub
 
 
+class Entry(NamedTuple):
+    module: str
+    """The module under ``leadferry.cli`` that defines the command."""
+    app: str | None
+    """Its typer app of subcommands, or None: its ``register(app)`` adds the command."""
+    summary: str
+    """The command's line in ``leadferry --help`` (a test checks it against the command)."""
+
+
+COMMANDS = {
+    "run": Entry("data", None, "Update a dataset now: fetch its window and load it with its "
+                 "update method."),
+    "history": Entry("data", None, "Show a dataset's runs, newest first."),
+    "preview": Entry("data", None, "Show the first rows of a dataset's table in the warehouse."),
+    "query": Entry("data", None, "Run one read-only SQL statement against the warehouse "
+                   "(schemas are dataset names)."),
+    "export": Entry("data", None, "Export a dataset's table to CSV or Parquet."),
+    "backfill": Entry("backfill", None, "Load a past window into a dataset in chunks, without "
+                      "changing its saved settings."),
+    "serve": Entry("serve", None, "Serve the web Data Center and REST API, and run datasets on "
+                   "their schedules, until stopped (Ctrl-C or SIGTERM)."),
+    "worker": Entry("worker", None, "Run datasets sent by `leadferry serve --executor celery`, "
+                    "until stopped (SIGTERM lets running runs finish)."),
+    "window": Entry("tools", None, "Print the half-open window [start, end) a date selection "
+                    "resolves to."),
+    "reports": Entry("tools", None, "List every connector's credential fields, reports and "
+                     "parameters."),
+    "simulate": Entry("tools", None, "Serve a vendor API simulator on 127.0.0.1: simulate NAME "
+                      "--port P [OPTIONS]."),
+    "accounts": Entry("accounts", "app", "Add, test, rotate, rename and remove vendor accounts."),
+    "datasets": Entry("datasets", "app", "Create, list, show, edit and remove datasets."),
+    "users": Entry("users", "app", "Add users of the web UI and REST API, set their password "
+                   "and role, remove them."),
+    "tokens": Entry("users", "tokens_app", "Create, list and revoke API tokens for the REST API."),
+    "secrets": Entry("secrets", "app", "The key that encrypts account secrets."),
+}  # fmt: skip
+"""Every command, in the order ``leadferry --help`` lists them."""
+
+
+def load_command(name: str) -> Command:
+    """The click command *name*, its module imported now."""
+    entry = COMMANDS[name]
+    module = importlib.import_module(f"leadferry.cli.{entry.module}")
+    holder = typer.Typer()
+    if entry.app is None:
+        module.register(holder)
+    else:
+        holder.add_typer(getattr(module, entry.app), name=name)
+    return plain_help(typer.main.get_group(holder).commands[name])
+
+
+class _Commands(MutableMapping[str, Command]):
+    """The group's commands, each loaded on first use."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, Command] = {}
+
+    def __getitem__(self, name: str) -> Command:
+        if name not in self._loaded:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            self._loaded[name] = load_command(name)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: Command) -> None:
+        raise TypeError("leadferry's commands are declared in COMMANDS")
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError("leadferry's commands are declared in COMMANDS")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS)
+
+
+class _Summaries(_Commands):
+    """The commands as ``leadferry --help`` lists them: a name and a line, nothing imported."""
+
+    def __getitem__(self, name: str) -> Command:
+        return TyperCommand(name, help=COMMANDS[name].summary)
+
+
 class _Group(TyperGroup):
-    """Turns any error into one line on stderr and exit 2 (bad input) or 1 (failure); only
-    ``--debug`` shows a traceback."""
+    """Loads each command on first use; turns any error into one line on stderr and exit 2
+    (bad input) or 1 (failure); only ``--debug`` shows a traceback."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        plain_help(self)
+        plain_help(self)  # its own options: each command is labelled as it loads
+        self.commands = _Commands()
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)  # typer's reads every command: that would load them all
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        commands, self.commands = self.commands, _Summaries()
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.commands = commands
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -70,6 +161,8 @@ class _Group(TyperGroup):
         except Exception as exc:
             if state.debug:
                 raise
+            from leadferry.cli import failures  # loads the settings: only when needed
+
             line, status = failures.describe(exc)
             typer.echo(f"error: {line}", err=True)
             raise typer.Exit(status) from None
@@ -91,16 +184,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(accounts.app, name="accounts")
-app.add_typer(datasets.app, name="datasets")
-app.add_typer(users.app, name="users")
-app.add_typer(users.tokens_app, name="tokens")
-app.add_typer(secrets.app, name="secrets")
-data.register(app)
-backfill.register(app)
-serve.register(app, datasets.app)
-worker.register(app)
-tools.register(app)
 
 
 def _print_version(value: bool) -> None:

@@ -37,9 +37,7 @@ ClockStarted = Annotated[
 ]
 
 
-def register(app: typer.Typer, datasets_app: typer.Typer) -> None:
-    datasets_app.command("schedule")(schedule)
-    datasets_app.command("resume")(resume)
+def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
 
 

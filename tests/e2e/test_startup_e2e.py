@@ -1,0 +1,53 @@
+"""A `leadferry` process loads what its command uses: the help lists commands without importing
+them, and a run loads no web server, task queue or template engine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.e2e.conftest import add_account
+
+pytestmark = pytest.mark.e2e
+
+LOADED = """
+import atexit, json, sys
+atexit.register(lambda: print(json.dumps(sorted(sys.modules)), file=sys.stderr))
+sys.argv = ["leadferry", *sys.argv[1:]]
+from leadferry.cli import main
+main()
+"""
+
+
+def loaded_modules(leadferry, *args: str) -> set[str]:
+    """The modules `leadferry ARGS` had loaded when it exited (it must succeed)."""
+    done = subprocess.run([sys.executable, "-c", LOADED, *args], env=leadferry.env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stderr.strip().splitlines()[-1]))
+
+
+def test_the_help_loads_no_command_and_no_settings(leadferry):
+    loaded = loaded_modules(leadferry, "--help")
+    assert not {name for name in loaded if name.startswith("leadferry.cli.")} - {
+        "leadferry.cli.root", "leadferry.cli.state", "leadferry.cli.helptext"
+    }  # fmt: skip
+    assert not {"pydantic", "leadferry.settings", "sqlalchemy", "dlt"} & loaded
+
+
+def test_a_command_s_help_loads_that_command_only(leadferry):
+    loaded = loaded_modules(leadferry, "accounts", "--help")
+    assert "leadferry.cli.accounts" in loaded
+    assert not {"leadferry.cli.data", "leadferry.cli.serve", "leadferry.cli.worker"} & loaded
+
+
+def test_a_run_loads_no_web_server_task_queue_or_templates(leadferry, leadexec_server):
+    add_account(leadferry, leadexec_server.url)
+    leadferry.ok("datasets", "create", "leads", "--account", "acme", "--report", "leads",
+                 "--param", "lid=271", "--days-back", "2")  # fmt: skip
+    loaded = {name.split(".")[0] for name in loaded_modules(leadferry, "run", "leads")}
+    assert {"dlt", "duckdb"} <= loaded
+    assert not {"fastapi", "starlette", "uvicorn", "celery", "kombu", "jinja2", "redis"} & loaded
