@@ -29,6 +29,8 @@ from leadferry.simulators import salesexec as salesexec_sim
 from leadferry.store import Store, generate_key
 from leadferry.store.secrets import ensure_home
 
+pytest_plugins = ["tests.cpu_report"]  # --cpu-report
+
 # `make check`, the inner loop, runs the property tests with a fifth of their examples (at least
 # ten); `make test` runs them all.
 EXAMPLE_SHARE = 0.2 if os.environ.get("LEADFERRY_TEST_QUICK") else 1.0
