@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import os
 import shutil
 import socket
@@ -17,6 +18,7 @@ from typing import Any
 import httpx2
 import hypothesis
 import pytest
+import typer.testing
 import uvicorn
 from starlette.datastructures import Headers
 from starlette.testclient import TestClient
@@ -43,6 +45,11 @@ def examples(count: int, at_least: int = 10) -> int:
 
 hypothesis.settings.register_profile("leadferry", max_examples=examples(100))
 hypothesis.settings.load_profile("leadferry")
+
+# typer's CliRunner turns the app into click commands on every invoke (reading the signature and
+# type hints of every command: 0.1 s of CPU, more than most commands take); a `leadferry`
+# process does it once. The tests build each app's commands once a process too.
+typer.testing._get_command = functools.cache(typer.testing._get_command)
 
 # A fixed clock: Monday 2026-11-23, 12:00 in Los Angeles (US daylight saving ended 2026-11-01).
 NOW = dt.datetime(2026, 11, 23, 20, 0, tzinfo=dt.UTC)
