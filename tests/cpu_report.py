@@ -1,4 +1,4 @@
-"""``pytest --cpu-report``: where a run's CPU goes, per file and per test, and the workers' start-up.
+"""``pytest --cpu-report``: where a run's CPU goes, per file and per test, and each worker's start.
 
 Wall times (``--durations``) move with the machine's load; CPU time (user + system) moves little,
 so it says what a change saved. Each test's share is its process's CPU over set-up, call and
@@ -39,6 +39,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 class CpuReport:
+    """Measures in each process that runs tests; sums and prints in the one that reports."""
+
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.per_test: dict[str, float] = defaultdict(float)
