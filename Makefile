@@ -34,9 +34,11 @@ test: .venv/.synced
 	scripts/test-services $(PYTEST) -n 2 $(PYTEST_ARGS)
 
 # The inner loop: every test that runs in-process (no browser, no real processes or servers).
+# loadgroup: a module marked xdist_group (schemathesis) runs on one worker, which alone pays
+# for its module fixtures; every other test goes to whichever worker is free.
 check: .venv/.synced
-	LEADFERRY_TEST_QUICK=1 $(PYTEST) -n 2 -m "not e2e and not browser and not services" \
-		$(PYTEST_ARGS)
+	LEADFERRY_TEST_QUICK=1 $(PYTEST) -n 2 --dist loadgroup \
+		-m "not e2e and not browser and not services" $(PYTEST_ARGS)
 
 # N random faults (kill -9 in fetch and load, vendor 5xx/429/truncation, concurrent runs) over real
 # processes; the figures go to soak.json (docs/reliability.md). LEADFERRY_FAULTS_SEED repeats a run.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import os
 import shutil
 import socket
@@ -17,6 +18,7 @@ from typing import Any
 import httpx2
 import hypothesis
 import pytest
+import typer.testing
 import uvicorn
 from starlette.datastructures import Headers
 from starlette.testclient import TestClient
@@ -29,18 +31,25 @@ from leadferry.simulators import salesexec as salesexec_sim
 from leadferry.store import Store, generate_key
 from leadferry.store.secrets import ensure_home
 
+pytest_plugins = ["tests.cpu_report"]  # --cpu-report
+
 # `make check`, the inner loop, runs the property tests with a fifth of their examples (at least
-# ten); `make test` runs them all.
+# ten, unless a test says otherwise); `make test` runs them all.
 EXAMPLE_SHARE = 0.2 if os.environ.get("LEADFERRY_TEST_QUICK") else 1.0
 
 
-def examples(count: int) -> int:
-    """*count* property-test examples, or a fifth of them under ``make check``."""
-    return max(10, round(count * EXAMPLE_SHARE))
+def examples(count: int, at_least: int = 10) -> int:
+    """*count* property-test examples, or a fifth of them (*at_least*) under ``make check``."""
+    return max(at_least, round(count * EXAMPLE_SHARE))
 
 
 hypothesis.settings.register_profile("leadferry", max_examples=examples(100))
 hypothesis.settings.load_profile("leadferry")
+
+# typer's CliRunner turns the app into click commands on every invoke (reading the signature and
+# type hints of every command: 0.1 s of CPU, more than most commands take); a `leadferry`
+# process does it once. The tests build each app's commands once a process too.
+typer.testing._get_command = functools.cache(typer.testing._get_command)
 
 # A fixed clock: Monday 2026-11-23, 12:00 in Los Angeles (US daylight saving ended 2026-11-01).
 NOW = dt.datetime(2026, 11, 23, 20, 0, tzinfo=dt.UTC)

@@ -11,6 +11,7 @@ AvidTrak in both of its formats).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 import pyarrow as pa
@@ -51,16 +52,25 @@ def test_every_connector_has_a_simulator():
     assert set(SIMULATORS) == set(CONNECTORS)
 
 
+@functools.cache
+def simulated(connector_name: str, variant: str | None) -> tuple[Any, Any]:
+    """The simulator's settings and app (its default settings, playing *variant*), made once a
+    process: generating a simulator's data costs up to a quarter of a second of CPU, and the
+    cases only read it (no fault is played by default)."""
+    simulator = SIMULATORS[connector_name]
+    config = simulator.Settings(**({"variant": [variant]} if variant else {}))
+    return config, simulator.create_app(config, now=NOW)
+
+
 def fetch(connector_name, slug, variant=None, extra=None, selection=None):
     """Every row of report *slug* from the connector's simulator (its default settings, playing
     *variant*), read with the account's fields and *extra*."""
     simulator = SIMULATORS[connector_name]
-    config = simulator.Settings(**({"variant": [variant]} if variant else {}))
+    config, app = simulated(connector_name, variant)
     account = simulator.account(config, "http://vendor.test")
     connector_cls = CONNECTORS[connector_name]
     report = connector_cls.report(slug)
     credentials = Credentials("acme", account.fields | (extra or {}))
-    app = simulator.create_app(config, now=NOW)
     with TestClient(app, base_url="http://vendor.test") as client:
         connector = connector_cls(
             client, credentials, retry=RetryPolicy(attempts=2, base_delay=0, max_delay=0)
