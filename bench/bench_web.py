@@ -28,12 +28,13 @@ from pathlib import Path
 
 import duckdb
 import httpx2
-from sqlalchemy import create_engine, insert
+from sqlalchemy import create_engine, insert, update
+from sqlalchemy.orm import Session
 
 from leadferry.schedule import Schedule
 from leadferry.settings import Settings
 from leadferry.store import DatasetSpec, Store, generate_key
-from leadferry.store.orm import RunRow
+from leadferry.store.orm import DatasetRow, RunRow
 
 TARGET_P95_MS = 150.0
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -72,24 +73,36 @@ def fill(settings: Settings, datasets: int, runs: int) -> None:
         store.add_user("bench", PASSWORD, "viewer")
     engine = create_engine(settings.metadata_url)
     history = []
+    summaries = []
     for dataset_id in range(1, datasets + 1):
+        summary: dict[str, object] = {"id": dataset_id, "last_success_at": None}
         for n in range(runs):
             started = NOW - dt.timedelta(hours=runs - n, minutes=dataset_id % 60)
             failed = (dataset_id + n) % 7 == 0
-            history.append(
-                {
-                    "dataset_id": dataset_id,
-                    "trigger": "scheduled" if n % 2 else "manual",
-                    "status": "failed" if failed else "success",
-                    "started_at": started,
-                    "finished_at": started + dt.timedelta(seconds=20),
-                    "rows": {} if failed else {"leads": 100 + dataset_id, "leads__sends": 5},
-                    "error": "the vendor answered 503" if failed else None,
-                    "schema_changes": [],
-                }
-            )
-    with engine.begin() as connection:
-        connection.execute(insert(RunRow), history)
+            run = {
+                "id": len(history) + 1,
+                "dataset_id": dataset_id,
+                "trigger": "scheduled" if n % 2 else "manual",
+                "status": "failed" if failed else "success",
+                "started_at": started,
+                "finished_at": started + dt.timedelta(seconds=20),
+                "rows": {} if failed else {"leads": 100 + dataset_id, "leads__sends": 5},
+                "error": "the vendor answered 503" if failed else None,
+                "schema_changes": [],
+            }
+            history.append(run)
+            # What the store keeps on the dataset's row as its runs start and finish.
+            summary |= {
+                "last_run_id": run["id"],
+                "last_run_status": run["status"],
+                "last_run_finished_at": run["finished_at"],
+            }
+            if not failed:
+                summary |= {"last_success_at": run["finished_at"], "table_rows": 99 + dataset_id}
+        summaries.append({"table_rows": None} | summary)
+    with Session(engine) as session, session.begin():
+        session.execute(insert(RunRow), history)
+        session.execute(update(DatasetRow), summaries)  # by primary key
     engine.dispose()
     with duckdb.connect(str(settings.warehouse_path)) as warehouse:
         for i in range(datasets):

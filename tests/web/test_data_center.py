@@ -202,6 +202,10 @@ def test_viewers_see_no_run_button_and_cannot_run(store, settings, acme_account,
 def test_a_busy_warehouse_shows_the_last_runs_rows(run, store, settings, acme_account, viewer):
     make_dataset(store, "acme_leads")
     done = run("acme_leads")
+    # A run settled after its process died recorded what it loaded, not its table's rows.
+    make_dataset(store, "acme_settled")
+    settled = store.start_run("acme_settled", "manual", None, None, done.started_at)
+    store.finish_run(settled.id, "success", done.started_at, rows={"leads": 4321})
 
     with warehouse_lock(settings.warehouse_path, exclusive=True, timeout=1, holder="a test"):
         page = viewer.get("/")
@@ -209,6 +213,10 @@ def test_a_busy_warehouse_shows_the_last_runs_rows(run, store, settings, acme_ac
     assert page.status_code == 200
     line = row_of(page.text, "acme_leads")
     assert f"{done.rows['leads']:,}" in line
+    assert 'title="loaded by the last run"' not in line  # its run counted its table
+    assert store.get_dataset("acme_leads").table_rows == done.rows["leads"]  # replaced
+    line = row_of(page.text, "acme_settled")
+    assert "4,321" in line
     assert 'title="loaded by the last run"' in line
 
 

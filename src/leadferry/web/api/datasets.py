@@ -161,7 +161,7 @@ def list_datasets(
     query = DatasetQuery.of_request(
         q, connector, account, status, attention=attention, sort=sort, offset=offset, limit=limit
     )
-    listing = listed(store, page_warehouse(settings), now, query, count_rows=False)
+    listing = listed(store, page_warehouse(settings), now, query)
     found = [
         DatasetListed(
             **describe(line.dataset, zone(line.timezone)),
