@@ -225,8 +225,6 @@ def test_the_search_finds_a_display_name(store: Store, account: str) -> None:
         DatasetSpec("acme_leads", account, "leads", {"lid": 1}, display_name="Spring Leads")
     )
     store.create_dataset(DatasetSpec("acme_other", account, "leads", {"lid": 2}))
-    assert [line.name for line in store.list_statuses(T0, search="spring").lines] == [
-        "acme_leads"
-    ]
+    assert [line.name for line in store.list_statuses(T0, search="spring").lines] == ["acme_leads"]
     assert store.get_dataset("acme_leads").title == "Spring Leads"
     assert store.get_dataset("acme_other").title == "acme_other"
