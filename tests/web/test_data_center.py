@@ -231,3 +231,17 @@ def test_an_unknown_page_is_an_html_404_and_an_unknown_api_path_json(viewer):
     api = viewer.get("/api/v1/no/such/thing")
     assert api.status_code == 404
     assert api.json() == {"detail": "Not Found"}
+
+
+def test_a_display_name_shows_beside_the_name_on_the_list_and_the_page(store, acme_account, viewer):
+    make_dataset(store, "acme_leads", display_name="Spring <leads>")
+    make_dataset(store, "acme_other")
+
+    line = row_of(viewer.get("/?q=spring").text, "acme_leads")
+    assert 'class="dataset-link">Spring &lt;leads&gt;</a>' in line
+    assert '<small class="schema-name"' in line
+    assert "acme_other" not in viewer.get("/?q=spring").text
+    assert "schema-name" not in row_of(viewer.get("/").text, "acme_other")
+    page = viewer.get("/datasets/acme_leads").text
+    assert '<h1 id="dataset-name">Spring &lt;leads&gt;</h1>' in page
+    assert re.search(r'id="dataset-schema"[^>]*>acme_leads<', page)
