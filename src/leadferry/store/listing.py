@@ -111,16 +111,14 @@ def _status_lines(session: Session, now: datetime) -> Select[Any]:
     )
     last_status = DatasetRow.last_run_status
     failed = last_status.in_(("failed", "interrupted"))
-    judged = case(
-        (last_status == "running", "running"),
-        (DatasetRow.failing, "failing"),
-        (failed, "failed"),
-        (stale, "stale"),
-        (last_status.is_(None), "never"),
-        else_="success",
-    )
+    # The status as its place in BADGES: one CASE a row, which the status filter and sort use.
     precedence = case(
-        *((judged == status, order) for order, status in enumerate(BADGES)),
+        (last_status == "running", BADGES.index("running")),
+        (DatasetRow.failing, BADGES.index("failing")),
+        (failed, BADGES.index("failed")),
+        (stale, BADGES.index("stale")),
+        (last_status.is_(None), BADGES.index("never")),
+        else_=BADGES.index("success"),
     )
     attention = or_(DatasetRow.failing, failed, stale, succeeded_at.is_(None))
     return select(
@@ -135,7 +133,6 @@ def _status_lines(session: Session, now: datetime) -> Select[Any]:
         succeeded_at.label("last_success"),
         DatasetRow.next_run_at,
         DatasetRow.table_rows,
-        judged.label("status"),
         precedence.label("precedence"),
         case((attention, True), else_=False).label("attention"),
     ).join(AccountRow, DatasetRow.account_id == AccountRow.id)
@@ -146,7 +143,7 @@ def _having_status(judged: CTE, status: str) -> ColumnElement[bool]:
     if status == "attention":
         return judged.c.attention == true()
     if status:
-        return judged.c.status == status
+        return judged.c.precedence == BADGES.index(status)
     return true()
 
 
