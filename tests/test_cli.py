@@ -362,3 +362,14 @@ def test_the_help_lists_each_command_by_its_own_first_line():
         own = " ".join((load_command(name).help or "").split("\n\n")[0].split())
         assert entry.summary == own, name
         assert name in listed
+
+
+def test_a_display_name_is_set_shown_and_cleared(account, wide):
+    ok("datasets", "create", "acme_leads", "--account", account, "--report", "leads",
+       "--param", "lid=1", "--display-name", " Spring leads ")  # fmt: skip
+    shown = json.loads(ok("datasets", "show", "acme_leads", "--json"))
+    assert shown["display_name"] == "Spring leads"
+    assert "display_name: Spring leads" in ok("datasets", "show", "acme_leads")
+    assert "Spring leads" in ok("datasets", "list")
+    ok("datasets", "edit", "acme_leads", "--display-name", "")
+    assert json.loads(ok("datasets", "list", "--json"))[0]["display_name"] == "acme_leads"

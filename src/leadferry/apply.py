@@ -365,6 +365,15 @@ def short_name(prefix: str, *parts: str) -> str:
     return f"{prefix}_{digest}"
 
 
+def table_rows(connection: Connection, spec: LoadSpec) -> int:
+    """The rows of the main table of ``spec.schema`` (0 when no load has created it): what the
+    Data Center shows and sorts by, counted by the writer right after its load."""
+    main = spec.tables[0].name
+    if main not in _columns(connection, spec.schema):
+        return 0
+    return int(connection.execute(f"select count(*) from {_target(spec, main)}").fetchone()[0])
+
+
 def committed_load(connection: Connection, schema: str, run_id: int) -> CommittedLoad | None:
     """The load run *run_id* committed into *schema*, or None when it committed none."""
     found = connection.execute(

@@ -21,7 +21,7 @@ import httpx2
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadferry.apply import DAY_COLUMN, MAX_IDENTIFIER, LoadSpec, apply_load
+from leadferry.apply import DAY_COLUMN, MAX_IDENTIFIER, LoadSpec, apply_load, table_rows
 from leadferry.clock import utc_now
 from leadferry.connectors import get_connector
 from leadferry.connectors.base import (
@@ -81,6 +81,8 @@ class LoadOutcome:
     schema_changes: list[str] = field(default_factory=list)
     cursor: dt.datetime | None = None
     """The newest change loaded, for incremental datasets."""
+    table_rows: int | None = None
+    """Rows in the main table once the load committed."""
 
 
 def dataset_timezone(dataset: Dataset, account: Account, connector: type[Connector]) -> str:
@@ -313,6 +315,7 @@ def run_dataset(
         error=connector.note,  # a successful run's note: what was loaded other than asked
         load_id=outcome.load_id,
         schema_changes=outcome.schema_changes,
+        table_rows=outcome.table_rows,
     )
 
 
@@ -506,6 +509,7 @@ def load(
         try:
             with warehouse_writer(settings, holder) as (connection, dialect):
                 outcome.schema_changes = apply_load(connection, spec, sources, dialect)
+                outcome.table_rows = table_rows(connection, spec)
         except warehouse_errors(settings) as exc:  # refused rows, or a warehouse that cannot open
             raise LoadError(f"loading into the warehouse failed: {_reason(exc)}") from None
     finally:

@@ -170,3 +170,61 @@ def test_datasets_come_with_their_latest_run(store: Store, account: str) -> None
 
 def test_the_list_query_judges_filters_sorts_and_pages_in_sql(store: Store) -> None:
     check_list_statuses(store, T0 + timedelta(days=1))
+
+
+def test_the_list_sorts_by_the_rows_each_successful_run_recorded(
+    store: Store, account: str
+) -> None:
+    rows = {"small": 3, "large": 50, "empty": 0}
+    for name in (*rows, "unloaded"):
+        store.create_dataset(DatasetSpec(name, account, "leads", {"lid": 1}))
+    for name, count in rows.items():
+        run = store.start_run(name, "manual", None, None, T0)
+        store.finish_run(run.id, "success", T0, table_rows=count)
+    failed = store.start_run("large", "manual", None, None, T0)
+    store.finish_run(failed.id, "failed", T0, error="the vendor answered 503")
+
+    def by_rows(sort: str) -> list[str]:
+        return [line.name for line in store.list_statuses(T0, sort=sort).lines]
+
+    assert by_rows("-rows") == ["large", "small", "empty", "unloaded"]  # a failure changes none
+    assert by_rows("rows") == ["empty", "small", "large", "unloaded"]
+    assert store.get_dataset("large").table_rows == 50
+    assert store.datasets_to_count() == []
+
+
+def test_rows_not_counted_by_a_run_are_recorded_once_unless_it_ran_again(
+    store: Store, account: str
+) -> None:
+    for name in ("settled", "rerun"):
+        store.create_dataset(DatasetSpec(name, account, "leads", {"lid": 1}))
+        run = store.start_run(name, "manual", None, None, T0)
+        store.finish_run(run.id, "success", T0)  # its count is not known
+    unknown = store.datasets_to_count()
+    assert [dataset.name for dataset in unknown] == ["rerun", "settled"]
+    again = store.start_run("rerun", "manual", None, None, T0)
+    store.finish_run(again.id, "success", T0, table_rows=7)
+    store.record_table_rows([(dataset, 99) for dataset in unknown])
+    assert store.get_dataset("settled").table_rows == 99
+    assert store.get_dataset("rerun").table_rows == 7  # its newer run's count stands
+    assert store.datasets_to_count() == []
+
+
+def test_a_running_dataset_is_not_counted(store: Store, account: str) -> None:
+    store.create_dataset(DatasetSpec("busy", account, "leads", {"lid": 1}))
+    first = store.start_run("busy", "manual", None, None, T0)
+    store.finish_run(first.id, "success", T0)
+    store.start_run("busy", "manual", None, None, T0 + timedelta(minutes=1))
+    assert store.datasets_to_count() == []
+    listed = store.list_statuses(T0 + timedelta(minutes=1)).lines
+    assert [(line.last_status, line.last_success) for line in listed] == [("running", T0)]
+
+
+def test_the_search_finds_a_display_name(store: Store, account: str) -> None:
+    store.create_dataset(
+        DatasetSpec("acme_leads", account, "leads", {"lid": 1}, display_name="Spring Leads")
+    )
+    store.create_dataset(DatasetSpec("acme_other", account, "leads", {"lid": 2}))
+    assert [line.name for line in store.list_statuses(T0, search="spring").lines] == ["acme_leads"]
+    assert store.get_dataset("acme_leads").title == "Spring Leads"
+    assert store.get_dataset("acme_other").title == "acme_other"

@@ -90,6 +90,52 @@ def test_a_database_of_the_first_release_upgrades_with_its_data(engine: Engine) 
     assert row == ("acme_leads", None, 0, "keep", 0, "[]", "{}")
 
 
+def test_datasets_of_0007_get_their_latest_run_and_last_success(engine: Engine) -> None:
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0007")
+        conn.execute(
+            text(
+                "insert into accounts (id, name, connector, config, secrets, created_at, "
+                "updated_at) values (1, 'acme', 'leadexec', '{}', 'token', '2026-01-01', "
+                "'2026-01-01')"
+            )
+        )
+        for id_, name in ((1, "ran"), (2, "idle")):
+            conn.execute(
+                text(
+                    "insert into datasets (id, name, account_id, report, params, update_method, "
+                    "description, created_at, updated_at) values (:id, :name, 1, 'leads', '{}', "
+                    "'replace', '', '2026-01-01', '2026-01-01')"
+                ),
+                {"id": id_, "name": name},
+            )
+        for id_, status, finished in (
+            (1, "success", "2026-01-02 00:00:00"),
+            (2, "success", "2026-01-03 00:00:00"),
+            (3, "failed", "2026-01-04 00:00:00"),
+        ):
+            conn.execute(
+                text(
+                    "insert into runs (id, dataset_id, trigger, status, started_at, finished_at, "
+                    "rows, schema_changes) values (:id, 1, 'manual', :status, :finished, "
+                    ":finished, '{}', '[]')"
+                ),
+                {"id": id_, "status": status, "finished": finished},
+            )
+    upgrade(engine)
+    with engine.connect() as conn:
+        found = conn.execute(
+            text(
+                "select name, display_name, last_run_id, last_run_status, last_run_finished_at, "
+                "last_success_at, table_rows from datasets order by name"
+            )
+        ).all()
+    assert found == [
+        ("idle", "", None, None, None, None, None),
+        ("ran", "", 3, "failed", "2026-01-04 00:00:00", "2026-01-03 00:00:00", None),
+    ]
+
+
 def test_the_models_match_the_migrations(engine: Engine) -> None:
     upgrade(engine)
     with engine.connect() as conn:

@@ -250,3 +250,14 @@ def test_removing_a_dataset(editor_api, store):
     assert store.list_datasets() == []
     assert editor_api.get("/api/v1/datasets/leads").status_code == 404
     assert editor_api.delete("/api/v1/datasets/leads").status_code == 404
+
+
+def test_a_display_name_is_shown_searched_and_cleared(editor_api):
+    assert create(editor_api, display_name="Spring leads").json()["display_name"] == "Spring leads"
+    assert create(editor_api, name="other").json()["display_name"] == "other"
+    found = editor_api.get("/api/v1/datasets", params={"q": "spring"}).json()
+    assert [(d["name"], d["display_name"]) for d in found["data"]] == [("leads", "Spring leads")]
+    cleared = editor_api.patch("/api/v1/datasets/leads", json={"display_name": None})
+    assert cleared.json()["display_name"] == "leads"
+    too_long = editor_api.patch("/api/v1/datasets/leads", json={"display_name": "x" * 201})
+    assert too_long.status_code == 422

@@ -202,6 +202,10 @@ def test_viewers_see_no_run_button_and_cannot_run(store, settings, acme_account,
 def test_a_busy_warehouse_shows_the_last_runs_rows(run, store, settings, acme_account, viewer):
     make_dataset(store, "acme_leads")
     done = run("acme_leads")
+    # A run settled after its process died recorded what it loaded, not its table's rows.
+    make_dataset(store, "acme_settled")
+    settled = store.start_run("acme_settled", "manual", None, None, done.started_at)
+    store.finish_run(settled.id, "success", done.started_at, rows={"leads": 4321})
 
     with warehouse_lock(settings.warehouse_path, exclusive=True, timeout=1, holder="a test"):
         page = viewer.get("/")
@@ -209,6 +213,10 @@ def test_a_busy_warehouse_shows_the_last_runs_rows(run, store, settings, acme_ac
     assert page.status_code == 200
     line = row_of(page.text, "acme_leads")
     assert f"{done.rows['leads']:,}" in line
+    assert 'title="loaded by the last run"' not in line  # its run counted its table
+    assert store.get_dataset("acme_leads").table_rows == done.rows["leads"]  # replaced
+    line = row_of(page.text, "acme_settled")
+    assert "4,321" in line
     assert 'title="loaded by the last run"' in line
 
 
@@ -223,3 +231,17 @@ def test_an_unknown_page_is_an_html_404_and_an_unknown_api_path_json(viewer):
     api = viewer.get("/api/v1/no/such/thing")
     assert api.status_code == 404
     assert api.json() == {"detail": "Not Found"}
+
+
+def test_a_display_name_shows_beside_the_name_on_the_list_and_the_page(store, acme_account, viewer):
+    make_dataset(store, "acme_leads", display_name="Spring <leads>")
+    make_dataset(store, "acme_other")
+
+    line = row_of(viewer.get("/?q=spring").text, "acme_leads")
+    assert 'class="dataset-link">Spring &lt;leads&gt;</a>' in line
+    assert '<small class="schema-name"' in line
+    assert "acme_other" not in viewer.get("/?q=spring").text
+    assert "schema-name" not in row_of(viewer.get("/").text, "acme_other")
+    page = viewer.get("/datasets/acme_leads").text
+    assert '<h1 id="dataset-name">Spring &lt;leads&gt;</h1>' in page
+    assert re.search(r'id="dataset-schema"[^>]*>acme_leads<', page)

@@ -741,7 +741,10 @@ def test_the_whole_flow_creates_a_dataset_with_a_range_and_a_schedule(editor, st
     )
     assert panes.step == "name", panes.page.text
     assert "weekly on Mon, Wed, Fri at 05:45 America/Chicago" in panes.page.text
-    page = panes.press("save", name="acme_range", description="LID 272, early November")
+    assert summary_of(panes.page.text)["Display name"] == "(its name)"
+    page = panes.press(
+        "save", name="acme_range", display_name="Range leads", description="LID 272, early November"
+    )
     assert page.status_code == 303
     assert page.headers["location"] == "/datasets/acme_range"
     dataset = store.get_dataset("acme_range")
@@ -756,6 +759,7 @@ def test_the_whole_flow_creates_a_dataset_with_a_range_and_a_schedule(editor, st
     assert (dataset.update_method, dataset.merge_key) == ("merge", None)
     assert dataset.incremental == {"lookback_minutes": 30}
     assert (dataset.description, dataset.owner) == ("LID 272, early November", "eddie")
+    assert dataset.display_name == "Range leads"
     assert dataset.state.next_run_at == next_runs(Schedule.parse(dataset.schedule), NOW, 1)[0]
 
 
@@ -951,7 +955,11 @@ def test_edit_saves_changes_through_the_service(editor, store, acme_account):
     panes.press(
         schedule_mode="basic", frequency="daily", start_time="07:00", update_method="replace"
     )
-    page = panes.press("save", description="Changed", owner="eddie", name="renamed")
+    page = panes.press("save", display_name="x" * 201, name="renamed")
+    assert error_next_to(page.text, "display_name") == "Shorten the display name to 200 characters."
+    page = panes.press(
+        "save", description="Changed", owner="eddie", name="renamed", display_name="Leads, LID 272"
+    )
     assert page.status_code == 303
     dataset = store.get_dataset("acme_leads")
     assert (dataset.account, dataset.params, dataset.date_selection) == (
@@ -964,7 +972,12 @@ def test_edit_saves_changes_through_the_service(editor, store, acme_account):
     )
     assert (dataset.update_method, dataset.merge_key) == ("replace", None)
     assert (dataset.description, dataset.owner) == ("Changed", "eddie")
+    assert (dataset.name, dataset.title) == ("acme_leads", "Leads, LID 272")
     assert (dataset.retry_every, dataset.retries) == (5, 4)
+    again = Panes(editor, "/datasets/acme_leads/edit")
+    for _pane in ("details", "scheduling", "name"):
+        again.press()
+    assert re.search(r'id="display-name"[^>]*value="Leads, LID 272"', again.page.text)
 
 
 def test_clone_opens_add_dataset_with_every_setting_but_the_name(editor, store, acme_account):

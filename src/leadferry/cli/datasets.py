@@ -89,6 +89,10 @@ DescriptionFlag = Annotated[
     str | None, typer.Option("--description", help="What this dataset is for.")
 ]
 OwnerFlag = Annotated[str | None, typer.Option("--owner", help="Who answers for this dataset.")]
+DisplayNameFlag = Annotated[
+    str | None,
+    typer.Option("--display-name", help="How people call it (free text; default: its name)."),
+]
 
 
 @app.command("create")
@@ -111,6 +115,7 @@ def create(
     incremental_start: IncrementalStartFlag = None,
     description: DescriptionFlag = "",
     owner: OwnerFlag = None,
+    display_name: DisplayNameFlag = None,
 ) -> None:
     """Create a dataset from a report, its parameters and a date selection."""
     from leadferry.service.datasets import create_dataset, dates_text
@@ -128,6 +133,7 @@ def create(
         merge_key=merge_key,
         description=description or "",
         owner=owner,
+        display_name=(display_name or "").strip(),
         incremental=incremental_settings(incremental, lookback, incremental_start, None),
     )
     with open_store() as store:
@@ -160,6 +166,7 @@ def edit(
     incremental_start: IncrementalStartFlag = None,
     description: DescriptionFlag = None,
     owner: OwnerFlag = None,
+    display_name: DisplayNameFlag = None,
 ) -> None:
     """Change a dataset; flags not given keep their value."""
     from leadferry.service.datasets import edit_dataset
@@ -184,6 +191,7 @@ def edit(
             ("merge_key", merge_key),
             ("description", description),
             ("owner", owner),
+            ("display_name", None if display_name is None else display_name.strip()),
         ):
             if value is not None:
                 changes[key] = value
@@ -211,7 +219,7 @@ def list_(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = F
         ["dataset", "account", "report", "dates", "update", "last run", "status", "rows loaded"],
         [
             (
-                d.name,
+                d.name + (f"\n{d.display_name}" if d.display_name else ""),
                 d.account,
                 f"{d.connector}/{d.report}",
                 dates_text(d),

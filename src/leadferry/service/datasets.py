@@ -28,10 +28,12 @@ SPEC_FIELDS = frozenset(
         "merge_key",
         "description",
         "owner",
+        "display_name",
         "incremental",
     )
 )
 """What :func:`edit_dataset` changes; schedules go through :func:`set_schedule`."""
+DISPLAY_NAME_MOST = 200
 
 
 def validate(store: Store, spec: DatasetSpec, now: dt.datetime) -> dict[str, Any]:
@@ -63,6 +65,12 @@ def validate(store: Store, spec: DatasetSpec, now: dt.datetime) -> dict[str, Any
     return typed
 
 
+def check_display_name(text: str) -> None:
+    """Raise ConfigError for a display name longer than :data:`DISPLAY_NAME_MOST`."""
+    if len(text) > DISPLAY_NAME_MOST:
+        raise ConfigError(f"a display name takes at most {DISPLAY_NAME_MOST} characters")
+
+
 def create_dataset(store: Store, spec: DatasetSpec, now: dt.datetime) -> Dataset:
     """Validate and save a new dataset (the update method in any case: ``Replace``).
 
@@ -71,6 +79,7 @@ def create_dataset(store: Store, spec: DatasetSpec, now: dt.datetime) -> Dataset
         NotFoundError: no such account.
     """
     spec = dataclasses.replace(spec, update_method=spec.update_method.lower())
+    check_display_name(spec.display_name)
     typed = validate(store, spec, now)
     return store.create_dataset(dataclasses.replace(spec, params=typed))
 
@@ -92,6 +101,7 @@ def edit_dataset(store: Store, name: str, changes: Mapping[str, Any], now: dt.da
     changes = dict(changes)
     if "update_method" in changes:
         changes["update_method"] = str(changes["update_method"]).lower()
+    check_display_name(changes.get("display_name", ""))
     if changes.get("account", current.account) != current.account:
         moved_to = store.get_account(changes["account"]).connector
         if moved_to != current.connector:
@@ -247,6 +257,7 @@ def describe(dataset: Dataset, tz: ZoneInfo) -> dict[str, Any]:
     last = dataset.last_run
     return {
         "name": dataset.name,
+        "display_name": dataset.title,
         "account": dataset.account,
         "connector": dataset.connector,
         "report": dataset.report,

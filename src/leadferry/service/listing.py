@@ -1,21 +1,20 @@
 """The Data Center's list at any size: search, filters, sorting and one page of lines.
 
 The store's list query (:meth:`~leadferry.store.Store.list_statuses`) judges each dataset's
-status in SQL (stale too: the time is a parameter), searches, filters, sorts, counts and cuts
-the page there, so only a page of rows comes back; only that page is loaded in full
-(:func:`~leadferry.service.status.overview`). Sorting by rows is the exception: the sizes live
-in the warehouse, so the matching lines are sorted here by DuckDB's catalog estimates.
+status in SQL (stale too: the time is a parameter), searches, filters, sorts (by rows too: each
+successful run records its main table's rows), counts and cuts the page there, so only a page
+of rows comes back; only that page is loaded in full
+(:func:`~leadferry.service.status.overview`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from leadferry.connectors import get_connector
 from leadferry.errors import BusyError, ConfigError, NotFoundError
+from leadferry.service.data import main_row_counts
 from leadferry.service.status import (
     STATUS_LABELS,
     DatasetOverview,
@@ -25,8 +24,6 @@ from leadferry.service.status import (
 )
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from leadferry.store import ListedDataset, Store
     from leadferry.store.records import AccountLine
     from leadferry.warehouse import Warehouse
@@ -93,30 +90,42 @@ def list_datasets(
     warehouse: Warehouse,
     now: dt.datetime,
     query: DatasetQuery,
-    *,
-    count_rows: bool = True,
 ) -> DatasetListing:
-    """The page of datasets *query* asks for, with their status and recent runs, and with the
-    rows of their main tables when *count_rows*."""
-    by_rows = query.sort.removeprefix("-") == "rows"
+    """The page of datasets *query* asks for, with their status, recent runs and the rows of
+    their main tables (as their runs recorded them)."""
+    count_unknown_rows(store, warehouse)
     found = store.list_statuses(
         now,
         search=query.search,
         connector=query.connector,
         account=query.account,
         status=query.status,
-        sort="name" if by_rows else query.sort,
-        offset=0 if by_rows else query.offset,
-        limit=None if by_rows else query.limit,
+        sort=query.sort,
+        offset=query.offset,
+        limit=query.limit,
     )
-    lines = found.lines
-    if by_rows:
-        end = None if query.limit is None else query.offset + query.limit
-        lines = _by_rows(lines, query.sort.startswith("-"), warehouse)[query.offset : end]
-    details = store.page_details([line.name for line in lines])
-    statuses = {line.name: _status(line) for line in lines}
-    shown = overview(details, warehouse if count_rows else None, statuses)
+    details = store.page_details([line.name for line in found.lines])
+    statuses = {line.name: _status(line) for line in found.lines}
+    shown = overview(details, statuses)
     return DatasetListing(shown, found.total, found.flagged, found.datasets, details.accounts)
+
+
+def count_unknown_rows(store: Store, warehouse: Warehouse) -> None:
+    """Count in the warehouse, once, the main tables whose rows the store does not know
+    (datasets that loaded before it kept them, or whose run was settled after its process
+    died) and record them, so that the list shows and sorts every size from the store.
+
+    A missing or busy warehouse leaves them unknown until the next time.
+    """
+    unknown = store.datasets_to_count()
+    if not unknown:
+        return
+    try:
+        counts = main_row_counts(warehouse, unknown)
+    except (NotFoundError, BusyError):
+        return
+    # A dataset that loaded but has no main table (its runs brought no rows) holds none.
+    store.record_table_rows([(dataset, counts.get(dataset.name, 0)) for dataset in unknown])
 
 
 def _status(line: ListedDataset) -> DatasetStatus:
@@ -128,62 +137,3 @@ def _status(line: ListedDataset) -> DatasetStatus:
         stale=line.stale,
         stale_after=line.stale_after,
     )
-
-
-def _by_rows(
-    lines: list[ListedDataset], descending: bool, warehouse: Warehouse
-) -> list[ListedDataset]:
-    """*lines* (by name) sorted by the rows of their main tables, ties by name; datasets
-    without a table come last either way."""
-    sizes = _table_sizes(warehouse)
-    sized = [
-        (sizes.get((line.name, _main_table(line.connector, line.report))), line) for line in lines
-    ]
-    valued = [(rows, line) for rows, line in sized if rows is not None]
-    valued.sort(key=lambda pair: pair[0], reverse=descending)
-    return [line for _rows, line in valued] + [line for rows, line in sized if rows is None]
-
-
-@functools.cache
-def _main_table(connector: str, report: str) -> str:
-    return get_connector(connector).report(report).tables[0].name
-
-
-_SIZES: dict[tuple[str, tuple[int, ...]], dict[tuple[str, str], int]] = {}
-"""Table sizes already read, by warehouse file and the state of its files on disk."""
-
-
-def _table_sizes(warehouse: Warehouse) -> dict[tuple[str, str], int]:
-    """Every table's rows as DuckDB's catalog estimates them: what sorting by rows uses
-    (counting every table of thousands of datasets would take seconds).
-
-    Opening a warehouse of thousands of schemas takes hundreds of milliseconds, so the sizes
-    are kept until the warehouse's file or its write-ahead log changes on disk (every load
-    changes one of them).
-    """
-    key = (str(warehouse.path), _file_state(warehouse.path))
-    if key in _SIZES:
-        return _SIZES[key]
-    try:
-        with warehouse.reader() as connection:
-            found = connection.execute(
-                "select schema_name, table_name, estimated_size from duckdb_tables()"
-            ).fetchall()
-    except (NotFoundError, BusyError):
-        return {}
-    _SIZES.clear()
-    _SIZES[key] = {(schema, table): int(size) for schema, table, size in found}
-    return _SIZES[key]
-
-
-def _file_state(path: Path) -> tuple[int, ...]:
-    """The size and change time of the warehouse file and of its write-ahead log."""
-    state: list[int] = []
-    for file in (path, path.with_name(path.name + ".wal")):
-        try:
-            info = file.stat()
-        except FileNotFoundError:
-            state += [-1, -1]
-        else:
-            state += [info.st_size, info.st_mtime_ns]
-    return tuple(state)

@@ -13,12 +13,10 @@ from typing import TYPE_CHECKING
 
 from leadferry import alerts
 from leadferry.connectors import get_connector
-from leadferry.errors import BusyError, NotFoundError
 
 if TYPE_CHECKING:
     from leadferry.store import Dataset, Run
     from leadferry.store.records import PageDetails
-    from leadferry.warehouse import Warehouse
 
 STATUS_LABELS = {
     "running": "running",
@@ -55,8 +53,9 @@ class DatasetStatus:
 class DatasetOverview:
     """One line of the Data Center: a dataset, its status, its zone and how many rows it holds.
 
-    ``rows`` counts the main table in the warehouse when ``rows_counted`` is true; otherwise it
-    is what the last run loaded into it (None if it never ran).
+    ``rows`` counts the main table in the warehouse (as its latest successful run left it) when
+    ``rows_counted`` is true; otherwise it is what the last run loaded into it (None if it
+    never ran).
     """
 
     dataset: Dataset
@@ -139,33 +138,19 @@ def judge(
     return DatasetStatus(status, succeeded_at, tuple(reasons))
 
 
-def overview(
-    details: PageDetails,
-    warehouse: Warehouse | None,
-    statuses: Mapping[str, DatasetStatus],
-) -> list[DatasetOverview]:
+def overview(details: PageDetails, statuses: Mapping[str, DatasetStatus]) -> list[DatasetOverview]:
     """The Data Center's lines for the datasets of *details* (read in one go by
-    ``Store.page_details``), whose *statuses* are known, with their row counts (one warehouse
-    read, for the counts not already read since their last run).
-
-    When the warehouse does not exist yet or is busy loading, or *warehouse* is None (rows not
-    wanted), each dataset shows what its last run loaded instead.
+    ``Store.page_details``), whose *statuses* are known, with the rows of their main tables as
+    their runs recorded them (what the last run loaded when that is not known).
     """
     from leadferry.runner import dataset_timezone
-    from leadferry.service.data import last_run_rows, main_row_counts
+    from leadferry.service.data import last_run_rows
 
-    counts: Mapping[str, int] = {}
-    try:
-        if warehouse is not None:
-            counts = main_row_counts(warehouse, details.datasets)
-    except (NotFoundError, BusyError):
-        # No warehouse yet, or a run is loading: the page must not wait for it or fail.
-        counts = {}
     accounts = {account.name: account for account in details.accounts}
     lines = []
     for dataset in details.datasets:
-        counted = dataset.name in counts
-        rows = counts[dataset.name] if counted else last_run_rows(dataset)
+        counted = dataset.table_rows is not None
+        rows = dataset.table_rows if counted else last_run_rows(dataset)
         connector = get_connector(dataset.connector)
         zone = dataset_timezone(dataset, accounts[dataset.account], connector)
         recent = tuple(details.recent.get(dataset.name, ()))

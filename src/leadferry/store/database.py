@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "0007"
+HEAD = "0008"
 """The newest revision in ``migrations/versions`` (a test keeps this true)."""
 BUSY_TIMEOUT_MS = 30_000
 WRITE = "leadferry_write"

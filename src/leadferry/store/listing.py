@@ -1,8 +1,10 @@
 """The Data Center's queries: every dataset in one light row, and what a page of them shows.
 
-At thousands of datasets the list cannot load every dataset with its settings, nor ask the
-runs table once per dataset: one query gives each dataset the few columns its status, search,
-filters and sorting need; the page then loads its own datasets, their recent runs and the
+At thousands of datasets the list cannot load every dataset with its settings, nor read the
+runs table: each dataset's row keeps the few columns its status, search, filters and sorting
+need (its latest run's status, its last success, its main table's rows, kept by the
+transactions that start and finish runs), so one query over that table judges, filters, sorts,
+counts and cuts the page; the page then loads its own datasets, their recent runs and the
 accounts in one read (:meth:`page_details`): a fixed number of queries whatever the size.
 """
 
@@ -13,12 +15,19 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, false, func, literal, or_, select, true
+from sqlalchemy import and_, case, false, func, literal, or_, select, true, update
 from sqlalchemy.orm import aliased
 
 from leadferry.store.orm import AccountRow, DatasetRow, RunRow, UTCDateTime
 from leadferry.store.queries import dataset_row, load_datasets, to_run
-from leadferry.store.records import AccountLine, ListedDataset, PageDetails, Run, StatusPage
+from leadferry.store.records import (
+    AccountLine,
+    Dataset,
+    ListedDataset,
+    PageDetails,
+    Run,
+    StatusPage,
+)
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -40,6 +49,7 @@ _SORT_COLUMNS = {
     "status": "precedence",
     "last_success": "last_success",
     "next_run": "next_run_at",
+    "rows": "table_rows",
 }
 _LISTED_COLUMNS = (
     "name",
@@ -61,6 +71,7 @@ def _matching(*, search: str, connector: str, account: str) -> list[ColumnElemen
         conditions.append(
             or_(
                 func.lower(DatasetRow.name).like(pattern, escape="\\"),
+                func.lower(DatasetRow.display_name).like(pattern, escape="\\"),
                 func.lower(DatasetRow.description).like(pattern, escape="\\"),
             )
         )
@@ -73,24 +84,14 @@ def _matching(*, search: str, connector: str, account: str) -> list[ColumnElemen
 
 def _status_lines(session: Session, now: datetime) -> Select[Any]:
     """Every dataset with its status at *now* judged in SQL, as ``service.status.judge``
-    judges it: its latest run's status and its last success come from one pass over the runs.
+    judges it, from its own row alone: the transactions that start and finish its runs keep
+    its latest run's status and its last success there (``store.runs``).
 
     Whether a dataset is stale depends on *now* and on its own limit: each distinct limit
     (there are few) gets its own cut-off time, bound as a parameter, so the comparison is a
     plain one between times on every backend.
     """
-    success_finished = case((RunRow.status == "success", RunRow.finished_at))
-    newest = (
-        select(
-            RunRow.dataset_id,
-            func.max(RunRow.id).label("run_id"),
-            func.max(success_finished).label("succeeded_at"),
-        )
-        .group_by(RunRow.dataset_id)
-        .subquery()
-    )
-    last = select(RunRow.id, RunRow.status).subquery()
-    succeeded_at = newest.c.succeeded_at
+    succeeded_at = DatasetRow.last_success_at
     limits = session.scalars(
         select(DatasetRow.stale_after).where(DatasetRow.stale_after > 0).distinct()
     ).all()
@@ -108,40 +109,33 @@ def _status_lines(session: Session, now: datetime) -> Select[Any]:
         if limits
         else false()
     )
-    last_status = last.c.status
+    last_status = DatasetRow.last_run_status
     failed = last_status.in_(("failed", "interrupted"))
-    judged = case(
-        (last_status == "running", "running"),
-        (DatasetRow.failing, "failing"),
-        (failed, "failed"),
-        (stale, "stale"),
-        (last_status.is_(None), "never"),
-        else_="success",
-    )
+    # The status as its place in BADGES: one CASE a row, which the status filter and sort use.
     precedence = case(
-        *((judged == status, order) for order, status in enumerate(BADGES)),
+        (last_status == "running", BADGES.index("running")),
+        (DatasetRow.failing, BADGES.index("failing")),
+        (failed, BADGES.index("failed")),
+        (stale, BADGES.index("stale")),
+        (last_status.is_(None), BADGES.index("never")),
+        else_=BADGES.index("success"),
     )
     attention = or_(DatasetRow.failing, failed, stale, succeeded_at.is_(None))
-    return (
-        select(
-            DatasetRow.name,
-            AccountRow.connector,
-            DatasetRow.report,
-            last_status.label("last_status"),
-            DatasetRow.failing,
-            # A boolean the same on every backend: SQLite gives 0/1 for a bare comparison.
-            case((stale, True), else_=False).label("stale"),
-            DatasetRow.stale_after,
-            succeeded_at.label("last_success"),
-            DatasetRow.next_run_at,
-            judged.label("status"),
-            precedence.label("precedence"),
-            case((attention, True), else_=False).label("attention"),
-        )
-        .join(AccountRow, DatasetRow.account_id == AccountRow.id)
-        .outerjoin(newest, newest.c.dataset_id == DatasetRow.id)
-        .outerjoin(last, last.c.id == newest.c.run_id)
-    )
+    return select(
+        DatasetRow.name,
+        AccountRow.connector,
+        DatasetRow.report,
+        last_status.label("last_status"),
+        DatasetRow.failing,
+        # A boolean the same on every backend: SQLite gives 0/1 for a bare comparison.
+        case((stale, True), else_=False).label("stale"),
+        DatasetRow.stale_after,
+        succeeded_at.label("last_success"),
+        DatasetRow.next_run_at,
+        DatasetRow.table_rows,
+        precedence.label("precedence"),
+        case((attention, True), else_=False).label("attention"),
+    ).join(AccountRow, DatasetRow.account_id == AccountRow.id)
 
 
 def _having_status(judged: CTE, status: str) -> ColumnElement[bool]:
@@ -149,7 +143,7 @@ def _having_status(judged: CTE, status: str) -> ColumnElement[bool]:
     if status == "attention":
         return judged.c.attention == true()
     if status:
-        return judged.c.status == status
+        return judged.c.precedence == BADGES.index(status)
     return true()
 
 
@@ -174,10 +168,11 @@ class ListingMixin:
         counts the Data Center shows: filtering, sorting, paging and counting all run in the
         database, so only the page's rows come back whatever the number of datasets.
 
-        *search* is found in a dataset's name or description (any case); *connector* and
-        *account* must match exactly; *status* is one of :data:`BADGES` or ``attention``;
-        *sort* is ``name``, ``status``, ``last_success`` or ``next_run``, a leading ``-``
-        reversing it: ties go by name, and datasets without a value come last either way.
+        *search* is found in a dataset's name, display name or description (any case);
+        *connector* and *account* must match exactly; *status* is one of :data:`BADGES` or
+        ``attention``; *sort* is ``name``, ``status``, ``last_success``, ``next_run`` or
+        ``rows`` (its main table's, as recorded), a leading ``-`` reversing it: ties go by
+        name, and datasets without a value come last either way.
         ``limit`` None lists every match from ``offset`` on.
         """
         with self._read() as session:
@@ -215,6 +210,35 @@ class ListingMixin:
         total, flagged, every = rows[0][:3]
         found = [ListedDataset(*row[3:]) for row in rows if row.name is not None]
         return StatusPage(found, int(total or 0), int(flagged or 0), int(every or 0))
+
+    def datasets_to_count(self) -> list[Dataset]:
+        """The datasets whose main table's rows are not known although they have loaded (a
+        store from before the count was kept, or a run settled after its process died), and
+        that are not running: the Data Center counts them in the warehouse."""
+        with self._read() as session:
+            return load_datasets(
+                session,
+                DatasetRow.last_success_at.is_not(None),
+                DatasetRow.table_rows.is_(None),
+                DatasetRow.last_run_status != "running",
+            )
+
+    def record_table_rows(self, counted: Sequence[tuple[Dataset, int]]) -> None:
+        """Keep the main table's rows counted for each dataset, unless it has run since it was
+        read (its latest run is no longer the one read) or its rows were recorded meanwhile."""
+        with self._write() as session:
+            for dataset, rows in counted:
+                seen = dataset.last_run.id if dataset.last_run else None
+                session.execute(
+                    update(DatasetRow)
+                    .where(
+                        DatasetRow.id == dataset.id,
+                        DatasetRow.last_run_id == seen,
+                        DatasetRow.last_run_status != "running",
+                        DatasetRow.table_rows.is_(None),
+                    )
+                    .values(table_rows=rows)
+                )
 
     def page_details(self, names: Sequence[str], recent: int = 5) -> PageDetails:
         """What a page of the list shows beyond the summaries, in one read: the datasets called

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
@@ -93,6 +94,10 @@ class DatasetRow(Base):
     """What a user made of a report: report, parameters, date selection, update method."""
 
     __tablename__ = "datasets"
+    __table_args__ = (
+        Index("ix_datasets_last_success_at", "last_success_at"),
+        Index("ix_datasets_table_rows", "table_rows"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True)
@@ -127,6 +132,16 @@ class DatasetRow(Base):
     incremental: Mapped[dict[str, Any] | None]
     cursor: Mapped[datetime | None]
     owner: Mapped[str | None] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(255), server_default="")
+    """How people call it (free text); empty: its name."""
+    # What the Data Center judges and sorts by, kept by the transactions that start and finish
+    # its runs (store/runs.py), so listing thousands of datasets reads this table alone.
+    last_run_id: Mapped[int | None] = mapped_column(Integer)
+    last_run_status: Mapped[str | None] = mapped_column(String(16))
+    last_run_finished_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    table_rows: Mapped[int | None] = mapped_column(BigInteger)
+    """Rows in its main table after its latest successful run (None: not known)."""
 
 
 class RunRow(Base):

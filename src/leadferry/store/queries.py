@@ -114,6 +114,7 @@ def to_dataset(row: DatasetRow, account: AccountRow, last_run: Run | None) -> Da
         state=ScheduleState(
             **{name: detached(getattr(row, name)) for name in SCHEDULE_STATE_FIELDS}
         ),
+        table_rows=row.table_rows,
     )
 
 

@@ -225,6 +225,13 @@ class DatasetSpec:
     cursor (minus the lookback); None loads the date selection's window."""
     owner: str | None = None
     """Who answers for the dataset (free text, as the "Name & describe" pane shows it)."""
+    display_name: str = ""
+    """How people call it (free text, shown beside its name); empty: its name."""
+
+    @property
+    def title(self) -> str:
+        """What pages show it as: its display name, else its name."""
+        return self.display_name or self.name
 
 
 DATASET_SPEC_FIELDS = tuple(f.name for f in fields(DatasetSpec))
@@ -289,6 +296,8 @@ class Dataset(DatasetSpec):
     updated_at: datetime
     last_run: Run | None = None
     state: ScheduleState = field(default_factory=ScheduleState)
+    table_rows: int | None = None
+    """Rows in its main table after its latest successful run (None: not known)."""
 
     @property
     def spec(self) -> DatasetSpec:

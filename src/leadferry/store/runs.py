@@ -142,6 +142,7 @@ class RunsMixin:
                 raise BusyError(
                     f"dataset {dataset!r} is already running (claimed by another process)"
                 ) from None
+            _summarise(row, run)
             logger.info("dataset %s: run %d started (%s)", dataset, run.id, trigger)
             return to_run(run, dataset)
 
@@ -154,8 +155,10 @@ class RunsMixin:
         error: str | None = None,
         load_id: str | None = None,
         schema_changes: list[str] | None = None,
+        table_rows: int | None = None,
     ) -> Run:
-        """Record the result of a running run.
+        """Record the result of a running run; a successful one's *table_rows* (its dataset's
+        main table's rows after its load; None: not known) are kept on the dataset.
 
         Raises:
             NotFoundError: no such run.
@@ -179,6 +182,7 @@ class RunsMixin:
             run.error = None if error is None else scrub(error)
             run.load_id = load_id
             run.schema_changes = list(schema_changes or [])
+            _summarise(session.get_one(DatasetRow, run.dataset_id), run, table_rows)
             session.flush()
             logger.info("dataset %s: run %d %s", dataset, run_id, status)
             return to_run(run, dataset)
@@ -330,6 +334,7 @@ class RunsMixin:
             run.status = "interrupted"
             run.finished_at = now
             run.error = STALE_RUN_ERROR if gone else LEASE_EXPIRED_ERROR
+            _summarise(session.get_one(DatasetRow, run.dataset_id), run)
             return
         logger.warning(
             "dataset %s: run %d was left running by %s, which stopped after its load "
@@ -345,12 +350,10 @@ class RunsMixin:
         run.load_id = committed.load_id
         run.schema_changes = list(committed.schema_changes)
         run.error = None
-        row = session.get(DatasetRow, run.dataset_id)
-        newer = committed.cursor is not None and (
-            row.cursor is None or committed.cursor > row.cursor
-        )
-        if row is not None and newer:
+        row = session.get_one(DatasetRow, run.dataset_id)
+        if committed.cursor is not None and (row.cursor is None or committed.cursor > row.cursor):
             row.cursor = committed.cursor
+        _summarise(row, run)  # its table's rows are counted again by the Data Center
 
     def _lease_expired(self, run: RunRow) -> bool:
         lease = timedelta(seconds=self._settings.run_lease)  # in real time, as heartbeats
@@ -379,6 +382,20 @@ class RunsMixin:
                 f"account {account.name!r} already runs {running} datasets, its most at once "
                 f"(LEADFERRY_ACCOUNT_CONCURRENCY={cap}); dataset {dataset.name!r} waits"
             )
+
+
+def _summarise(dataset: DatasetRow, run: RunRow, table_rows: int | None = None) -> None:
+    """Keep on the dataset's row what the Data Center judges it by, in the transaction that
+    starts or ends *run* (its latest run): the run's status and end, the last success, and
+    after a success its main table's *table_rows* (None: not known, counted later)."""
+    dataset.last_run_id = run.id
+    dataset.last_run_status = run.status
+    dataset.last_run_finished_at = run.finished_at
+    if run.status == "success" and run.finished_at is not None:
+        before = dataset.last_success_at
+        latest = run.finished_at if before is None else max(before, run.finished_at)
+        dataset.last_success_at = latest
+        dataset.table_rows = table_rows
 
 
 def _running_run(session: Session, dataset: DatasetRow) -> RunRow | None:

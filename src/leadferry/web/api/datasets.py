@@ -161,7 +161,7 @@ def list_datasets(
     query = DatasetQuery.of_request(
         q, connector, account, status, attention=attention, sort=sort, offset=offset, limit=limit
     )
-    listing = listed(store, page_warehouse(settings), now, query, count_rows=False)
+    listing = listed(store, page_warehouse(settings), now, query)
     found = [
         DatasetListed(
             **describe(line.dataset, zone(line.timezone)),
@@ -200,6 +200,7 @@ def add_dataset(
         merge_key=body.merge_key,
         description=body.description or "",
         owner=body.owner,
+        display_name=(body.display_name or "").strip(),
         incremental=body.incremental.as_json() if body.incremental else None,
     )
     create_dataset(store, spec, now)
@@ -223,7 +224,8 @@ def change_dataset(
 ) -> DatasetDetails:
     """Change some settings; those left out keep their value.
 
-    ``null`` clears ``timezone``, ``merge_key``, ``owner``, ``incremental``, ``schedule``
+    ``null`` clears ``timezone``, ``merge_key``, ``owner``, ``display_name`` (back to the
+    name), ``incremental``, ``schedule``
     (manual), ``retry_every`` (no retry), ``stale_after``, ``alert_webhook``,
     ``alert_emails``, and sets ``date_selection`` back to Default. ``params`` replaces the
     parameters as a whole. The name cannot change: it is the warehouse schema's.
@@ -239,6 +241,8 @@ def change_dataset(
         changes[field] = getattr(body, field)
     if "date_selection" in sent:
         changes["date_selection"] = body.date_selection.as_json() if body.date_selection else {}
+    if "display_name" in sent:
+        changes["display_name"] = (body.display_name or "").strip()
     if "incremental" in sent:
         changes["incremental"] = body.incremental.as_json() if body.incremental else None
     if changes:

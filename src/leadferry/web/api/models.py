@@ -62,6 +62,7 @@ FieldValue = _text(4096)
 ParamValue = Annotated[int, Strict(), Field(ge=-(2**53), le=2**53)] | _text(200)
 Description = _text(2000)
 Owner = _text(200)
+DisplayName = _text(200)
 MergeKey = _text(500, 1)
 Interval = _text(16)
 ClockTime = _text(5)
@@ -319,6 +320,9 @@ class _DatasetFields(Body):
     merge_key: MergeKey | None = None
     description: Description | None = None
     owner: Owner | None = None
+    display_name: DisplayName | None = Field(
+        default=None, description="How people call it (free text); empty or null: its name."
+    )
     incremental: IncrementalIn | None = Field(
         default=None, description="Load only what changed (merge datasets of some reports)."
     )
@@ -371,6 +375,7 @@ class LastRunPublic(BaseModel):
 
 class DatasetPublic(BaseModel):
     name: str
+    display_name: str = Field(description="How people call it; its name unless one was given.")
     status: str = Field(
         description="As the Data Center's badge shows it: running, failing, failed, stale, "
         "never (never ran) or success."

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from leadferry.auth import role_allows
 from leadferry.connectors import get_connector
-from leadferry.service.listing import DatasetQuery, list_datasets
+from leadferry.service.listing import DatasetQuery, count_unknown_rows, list_datasets
 from leadferry.service.status import STATUS_LABELS, DatasetOverview, dataset_status, overview
 from leadferry.web.deps import NowDep, SettingsDep, StoreDep, ViewerDep
 from leadferry.web.pages.common import is_active, page_warehouse, render_page
@@ -140,10 +140,11 @@ def line_of(
     request: Request, store: Store, settings: Settings, now: dt.datetime, name: str
 ) -> dict[str, Any]:
     """The line of dataset *name* (NotFoundError if it is gone)."""
+    count_unknown_rows(store, page_warehouse(settings))
     dataset = store.get_dataset(name)
     status = dataset_status(dataset, store.list_runs(name), now)
     details = store.page_details([name])
-    line = overview(details, page_warehouse(settings), {name: status})[0]
+    line = overview(details, {name: status})[0]
     return row_view(request, line)
 
 

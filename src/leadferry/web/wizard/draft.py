@@ -28,6 +28,7 @@ from leadferry.schedule import Schedule
 from leadferry.scrub import scrub
 from leadferry.service.accounts import add_account
 from leadferry.service.datasets import (
+    DISPLAY_NAME_MOST,
     SPEC_FIELDS,
     create_dataset,
     edit_dataset,
@@ -95,7 +96,7 @@ STEP_FIELDS: dict[str, tuple[str, ...]] = {
         "lookback",
         "incremental_start",
     ),
-    "name": ("name", "description", "owner"),
+    "name": ("name", "display_name", "description", "owner"),
 }
 """The controls of each pane; the parameters (``param_<id>``) belong to Details too."""
 CARRIED = tuple(name for names in STEP_FIELDS.values() for name in names)
@@ -196,6 +197,7 @@ class Draft:
             "report": dataset.report,
             "timezone": timezone,
             "name": dataset.name,
+            "display_name": dataset.display_name,
             "description": dataset.description,
             "owner": dataset.owner or "",
         }
@@ -213,7 +215,7 @@ class Draft:
             report, dataset.update_method, dataset.merge_key, dataset.incremental
         )
         if clone:
-            del values["name"], values["owner"]
+            del values["name"], values["display_name"], values["owner"]
             return cls(store, now, user, values)
         return cls(store, now, user, values, dataset)
 
@@ -398,6 +400,7 @@ class Draft:
         rows.append(("Schedule", plan.description or plan.error))
         rows += self._retry_rows()
         rows.append(("Update method", self._update_text(report)))
+        rows.append(("Display name", self.value("display_name").strip() or "(its name)"))
         rows.append(("Owner", self.value("owner") or "(none)"))
         return rows
 
@@ -602,8 +605,13 @@ class Draft:
         return errors
 
     def _check_name(self) -> dict[str, str]:
+        errors = {}
         problem = self.name_problem()
-        return {"name": problem} if problem else {}
+        if problem:
+            errors["name"] = problem
+        if len(self.value("display_name").strip()) > DISPLAY_NAME_MOST:
+            errors["display_name"] = f"Shorten the display name to {DISPLAY_NAME_MOST} characters."
+        return errors
 
     def spec(self, *, update: bool = True) -> DatasetSpec:
         """The dataset the panes describe (checked panes only: raises FormError otherwise).
@@ -626,6 +634,7 @@ class Draft:
             timezone=None if timezone == self.account_zone else timezone,
             description=self.value("description").strip(),
             owner=self.value("owner").strip() or None,
+            display_name=self.value("display_name").strip(),
             **chosen,
         )
 
