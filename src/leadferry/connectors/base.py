@@ -52,15 +52,25 @@ class CredentialField:
     help: str = ""
 
 
+Choice = tuple[str, str]
+"""One value a lookup offers for a parameter, and the label to show it with."""
+
+
 @dataclass(frozen=True, slots=True)
 class Param:
-    """One report parameter, as the Details pane shows it."""
+    """One report parameter, as the Details pane shows it.
+
+    ``lookup`` names the connector method that lists the values the vendor offers for it (see
+    :meth:`Connector.look_up`), so forms can show a menu; a value outside the menu is still
+    accepted. None: the parameter is entered freely.
+    """
 
     id: str
     label: str
     type: type = str
     required: bool = False
     help: str = ""
+    lookup: str | None = None
 
     def parse(self, value: Any) -> Any:
         """Convert a raw (often textual) value to this parameter's type; ConfigError names it."""
@@ -314,6 +324,22 @@ class Connector:
         raise ConfigError(f"{cls.label} accounts have no field {field_id!r} (fields: {known})")
 
     @classmethod
+    def lookup_param(cls, param_id: str) -> Param:
+        """The parameter *param_id* of any report, when it declares a lookup.
+
+        Raises:
+            NotFoundError: no report has such a parameter, or it has no lookup.
+        """
+        found = [p for r in cls.reports for p in r.params if p.id == param_id and p.lookup]
+        if not found:
+            known = sorted({p.id for r in cls.reports for p in r.params if p.lookup})
+            raise NotFoundError(
+                f"{cls.label} lists no values for parameter {param_id!r} "
+                f"(parameters with a list: {', '.join(known) or 'none'})"
+            )
+        return found[0]
+
+    @classmethod
     def default_timezone(cls) -> str:
         return next((f.default for f in cls.fields if f.id == "timezone" and f.default), "UTC")
 
@@ -341,6 +367,20 @@ class Connector:
     ) -> Page:
         """Turn a successful streamed answer into batches. Raise RetryableAPIError on truncation."""
         raise NotImplementedError
+
+    def look_up(self, param_id: str, now: datetime) -> list[Choice]:
+        """The values the vendor offers for parameter *param_id* (as of *now*), through the
+        method its declaration names.
+
+        Raises:
+            NotFoundError: no parameter *param_id* declares a lookup.
+            AuthError: the credentials were refused.
+            ConnectorError: the vendor failed or could not be reached.
+        """
+        method: Callable[[datetime], list[Choice]] = getattr(
+            self, str(self.lookup_param(param_id).lookup)
+        )
+        return method(now)
 
     def check_connection(self) -> None:
         """Make one cheap authenticated call; raise AuthError when the credentials are refused."""

@@ -24,12 +24,13 @@ from leadferry.connectors.base import (
     CredentialField,
     Page,
     Param,
+    Choice,
     Report,
     Table,
     TableBatch,
 )
 from leadferry.connectors.columns import TIMESTAMP, BatchBuilder, ColumnTypes, column_name
-from leadferry.dates import DateWindow
+from leadferry.dates import DateWindow, today_in, zone
 from leadferry.errors import FatalAPIError, RetryableAPIError
 from leadferry.scrub import SECRETS
 
@@ -63,6 +64,8 @@ API = {
 MAX_PAGE_SIZE = 1000
 # A token is renewed this long before the vendor says it expires.
 TOKEN_MARGIN_SECONDS = 60
+# The API lists no lead types: they are read from the leads created in these last days.
+LEAD_TYPE_DAYS = 90
 
 _LEAD_COLUMNS: dict[str, pa.DataType] = {
     "lead_uid": pa.int64(),
@@ -91,6 +94,7 @@ _LEAD_TYPE = Param(
     "Lead Type UID",
     int,
     help="Only leads of this lead type (its UID); all lead types when empty.",
+    lookup="lead_types",
 )
 
 
@@ -296,6 +300,34 @@ class SalesExecConnector(Connector):
         with _TOKENS_LOCK:
             _TOKENS.pop(self._token_key, None)
         self._token()
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def lead_types(self, now: dt.datetime) -> list[Choice]:
+        """The lead types (UID, name) of the leads created in the last :data:`LEAD_TYPE_DAYS`
+        days, by name: the API has no list of lead types, but All Leads names each lead's.
+
+        One page of All Leads is read (its largest), so a lead type seen only beyond it is
+        missing; the parameter still takes any UID typed in.
+        """
+        today = today_in(self.timezone, now)
+        window = DateWindow.of_days(
+            today - dt.timedelta(days=LEAD_TYPE_DAYS - 1),
+            today + dt.timedelta(days=1),
+            zone(self.timezone),
+        )
+        page = self.fetch_page(self.report("all_leads"), {}, window, 0)
+        names: dict[int, str] = {}
+        for part in page.batches:
+            uids = part.batch.column("lead_type_uid").to_pylist()
+            labels = part.batch.column("lead_type_name").to_pylist()
+            for uid, label in zip(uids, labels, strict=True):
+                if uid is not None:
+                    names.setdefault(uid, label or str(uid))
+        return sorted(
+            ((str(uid), label) for uid, label in names.items()),
+            key=lambda choice: (choice[1].casefold(), int(choice[0])),
+        )
 
     # -- reports --------------------------------------------------------------------------
 

@@ -1,9 +1,11 @@
-"""Accounts: sorting field values into settings and secrets, adding, changing, testing."""
+"""Accounts: sorting field values into settings and secrets, adding, changing, testing, and
+listing the values the vendor offers for a parameter (lookups)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from leadferry.connectors import get_connector
@@ -12,7 +14,7 @@ from leadferry.errors import ConfigError
 if TYPE_CHECKING:
     import httpx2
 
-    from leadferry.connectors.base import Connector, CredentialField
+    from leadferry.connectors.base import Choice, Connector, CredentialField
     from leadferry.settings import Settings
     from leadferry.store import Account, AccountSummary, Store
 
@@ -229,6 +231,33 @@ def check_connection(
             raise
     store.record_account_test(name, True, f"{connector.label} accepted the credentials")
     return connector.label
+
+
+def look_up(
+    store: Store,
+    settings: Settings,
+    name: str,
+    param_id: str,
+    now: dt.datetime,
+    client: httpx2.Client | None = None,
+) -> list[Choice]:
+    """The (value, label) pairs the vendor offers for parameter *param_id*, read with account
+    *name*'s credentials through the lookup its connector declares.
+
+    The call goes through *client* when given, otherwise through a client of its own.
+
+    Raises:
+        NotFoundError: no such account, or its connector lists no values for *param_id*.
+        ConfigError: the account's secrets cannot be read.
+        AuthError: the vendor refused the credentials.
+        ConnectorError: the vendor failed or could not be reached.
+    """
+    from leadferry.runner import make_client, open_connector
+
+    account = store.get_account(name)
+    get_connector(account.connector).lookup_param(param_id)  # refused before any call
+    with nullcontext(client) if client else make_client(settings) as http:
+        return open_connector(account, http, settings).look_up(param_id, now)
 
 
 def account_public(account: AccountSummary) -> dict[str, Any]:
