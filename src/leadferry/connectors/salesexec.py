@@ -20,11 +20,11 @@ import httpx2
 import pyarrow as pa
 
 from leadferry.connectors.base import (
+    Choice,
     Connector,
     CredentialField,
     Page,
     Param,
-    Choice,
     Report,
     Table,
     TableBatch,

@@ -3,9 +3,9 @@ listing the values the vendor offers for a parameter (lookups)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from leadferry.connectors import get_connector
