@@ -252,12 +252,16 @@ def look_up(
         AuthError: the vendor refused the credentials.
         ConnectorError: the vendor failed or could not be reached.
     """
+    from leadferry.connectors.base import RetryPolicy
     from leadferry.runner import make_client, open_connector
 
     account = store.get_account(name)
     get_connector(account.connector).lookup_param(param_id)  # refused before any call
     with nullcontext(client) if client else make_client(settings) as http:
-        return open_connector(account, http, settings).look_up(param_id, now)
+        connector = open_connector(account, http, settings)
+        # A menu is worth one try, not a run's patient retries: free entry remains.
+        connector.retry = RetryPolicy(attempts=1)
+        return connector.look_up(param_id, now)
 
 
 def account_public(account: AccountSummary) -> dict[str, Any]:

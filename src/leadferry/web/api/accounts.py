@@ -13,6 +13,7 @@ from leadferry.service.accounts import (
     add_account,
     add_tested_account,
     check_connection,
+    look_up,
     sort_fields,
     update_account,
 )
@@ -24,14 +25,24 @@ from leadferry.web.api.models import (
     AccountTestPublic,
     AccountUpdate,
     ConnectionTest,
+    LookupChoice,
+    LookupChoices,
     problems,
 )
 from leadferry.web.api.routing import ApiRoute
-from leadferry.web.deps import EditorDep, SettingsDep, StoreDep, VendorClientDep, ViewerDep
+from leadferry.web.deps import (
+    EditorDep,
+    NowDep,
+    SettingsDep,
+    StoreDep,
+    VendorClientDep,
+    ViewerDep,
+)
 
 router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=ApiRoute)
 
 AccountPath = Annotated[str, Path(max_length=64, description="The account's name.")]
+ParameterPath = Annotated[str, Path(max_length=64, description="A report parameter's id.")]
 
 
 def _public(store: Store, name: str) -> AccountPublic:
@@ -148,3 +159,27 @@ def check_account(
     except ConnectorError as exc:
         return ConnectionTest(ok=False, connector=label, error=str(exc))
     return ConnectionTest(ok=True, connector=label)
+
+
+@router.get("/{name}/lookups/{parameter}", responses=problems(403, 404, 422, 502))
+def list_lookup(
+    name: AccountPath,
+    parameter: ParameterPath,
+    store: StoreDep,
+    settings: SettingsDep,
+    vendor_client: VendorClientDep,
+    now: NowDep,
+    _user: EditorDep,
+) -> LookupChoices:
+    """The values the vendor offers for a report parameter (SalesExec's ``lead_type_uid``),
+    read with the account's credentials: ``value`` is what the parameter takes, ``label`` how
+    the vendor names it. Any other value is still accepted where the parameter is set.
+
+    404: the account's connector lists no values for that parameter; 422: the account's
+    secrets cannot be read; 502: the vendor refused the credentials or failed.
+    """
+    found = [
+        LookupChoice(value=value, label=label)
+        for value, label in look_up(store, settings, name, parameter, now, vendor_client)
+    ]
+    return LookupChoices(data=found, count=len(found))

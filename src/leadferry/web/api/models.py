@@ -244,6 +244,16 @@ class AccountsPublic(BaseModel):
     count: int
 
 
+class LookupChoice(BaseModel):
+    value: str = Field(description="What the parameter takes.")
+    label: str = Field(description="How the vendor names it.")
+
+
+class LookupChoices(BaseModel):
+    data: list[LookupChoice]
+    count: int
+
+
 class ConnectionTest(BaseModel):
     ok: bool
     connector: str = Field(description="The connector's label.")

@@ -17,9 +17,9 @@ from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
 from leadferry.connectors import CONNECTORS
-from leadferry.errors import ConfigError, NotFoundError
+from leadferry.errors import ConfigError, ConnectorError, NotFoundError
 from leadferry.schedule import WEEKDAYS
-from leadferry.service.accounts import check_new_account
+from leadferry.service.accounts import check_new_account, look_up
 from leadferry.service.preview import preview_report
 from leadferry.web.deps import EditorDep, FormDep, NowDep, SettingsDep, StoreDep, VendorClientDep
 from leadferry.web.templating import render
@@ -147,6 +147,37 @@ def wizard_part(
     without = ("account",) if part == "account" else ()
     draft = Draft.from_form(store, now, user, form, without=without)
     return render(request, "_wizard_part.html", _context(draft) | {"part": part})
+
+
+@router.get("/wizard/lookup/{param_id}")
+def wizard_lookup(
+    request: Request,
+    param_id: str,
+    store: StoreDep,
+    settings: SettingsDep,
+    now: NowDep,
+    vendor_client: VendorClientDep,
+    _user: EditorDep,
+    account: Annotated[str, Query(max_length=64)],
+) -> Any:
+    """The menu of a parameter that declares a lookup, read from the vendor with *account*.
+
+    When the vendor refuses or cannot be reached, or the account's secrets cannot be read, the
+    control stays free entry and one line says why.
+
+    Raises:
+        NotFoundError: no such account, or its connector lists no values for *param_id*.
+    """
+    param = CONNECTORS[store.get_account(account).connector].lookup_param(param_id)
+    try:
+        choices, failed = look_up(store, settings, account, param_id, now, vendor_client), ""
+    except (ConnectorError, ConfigError) as exc:
+        choices, failed = [], str(exc)
+    return render(
+        request,
+        "_wizard_lookup.html",
+        {"param": param, "account": account, "choices": choices, "failed": failed},
+    )
 
 
 @router.post("/wizard/preview")
