@@ -102,9 +102,8 @@ def test_a_vendor_quoting_the_password_never_shows_it(editor, store, vendors, ap
     url = vendors.add("echo.test", echoing_vendor())
     sales_account(store, url, password=WRONG_PASSWORD, name="echo")
     fragment = editor.htmx("GET", "/wizard/lookup/lead_type_uid?account=echo")
-    assert "its list could not be read (SalesExec: POST http://echo.test/token answered HTTP 400" in (
-        fragment.text
-    )
+    said = "its list could not be read (SalesExec: POST http://echo.test/token answered HTTP 400"
+    assert said in fragment.text
     assert WRONG_PASSWORD not in fragment.text
     with api_client(app, store, "eddie") as client:
         answer = client.get("/api/v1/accounts/echo/lookups/lead_type_uid")
