@@ -47,6 +47,7 @@ def test_connectors_list_their_credential_fields_and_reports(editor_api):
             "type": "integer",
             "required": True,
             "help": leads["params"][0]["help"],
+            "lookup": False,
         }
     ]
     assert leads["merge_key"] == ["uid"]

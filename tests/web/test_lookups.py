@@ -67,7 +67,9 @@ def test_the_lead_type_uid_control_loads_its_menu_for_the_chosen_account(editor,
 def test_the_api_lists_the_same_choices_as_the_menu(app, store, editor, sales):
     fragment = editor.htmx("GET", "/wizard/lookup/lead_type_uid?account=sales").text
     with api_client(app, store, "eddie") as client:
+        report = client.get("/api/v1/connectors/salesexec/reports/all_leads").json()
         answer = client.get("/api/v1/accounts/sales/lookups/lead_type_uid")
+    assert [(p["id"], p["lookup"]) for p in report["params"]] == [("lead_type_uid", True)]
     assert answer.status_code == 200
     body = answer.json()
     assert body["count"] == len(body["data"])

@@ -149,6 +149,9 @@ class ParamPublic(BaseModel):
     type: Literal["integer", "string"]
     required: bool
     help: str
+    lookup: bool = Field(
+        description="Whether /accounts/{name}/lookups/{id} lists the values the vendor offers."
+    )
 
 
 class TablePublic(BaseModel):

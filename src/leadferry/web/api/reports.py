@@ -44,6 +44,7 @@ def report_public(report: Report) -> ReportPublic:
                 type="integer" if p.type is int else "string",
                 required=p.required,
                 help=p.help,
+                lookup=p.lookup is not None,
             )
             for p in report.params
         ],
