@@ -373,3 +373,26 @@ def test_a_display_name_is_set_shown_and_cleared(account, wide):
     assert "Spring leads" in ok("datasets", "list")
     ok("datasets", "edit", "acme_leads", "--display-name", "")
     assert json.loads(ok("datasets", "list", "--json"))[0]["display_name"] == "acme_leads"
+
+
+def test_accounts_lookup_lists_a_salesexec_accounts_lead_types(settings, wide):
+    from tests.conftest import SALES_PASSWORD, SALES_USER, salesexec_app, serve_on_loopback
+
+    _, simulator = salesexec_app()
+    with serve_on_loopback(simulator) as url:
+        ok("accounts", "add", "sales", "--connector", "salesexec",
+           "--set", f"username={SALES_USER}", "--set", f"base_url={url}",
+           env={"LEADFERRY_PASSWORD": SALES_PASSWORD})  # fmt: skip
+        listed = json.loads(ok("accounts", "lookup", "sales", "lead_type_uid", "--json"))
+        table = ok("accounts", "lookup", "sales", "lead_type_uid")
+    assert listed
+    assert all(set(choice) == {"value", "label"} for choice in listed)
+    for choice in listed:
+        assert choice["value"] in table
+        assert choice["label"] in table
+    assert SALES_PASSWORD not in table
+
+
+def test_accounts_lookup_of_a_parameter_without_a_list_is_one_line(account):
+    line = fails(2, "accounts", "lookup", account, "lid")
+    assert "LeadExec lists no values for parameter 'lid'" in line

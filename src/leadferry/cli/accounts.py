@@ -93,6 +93,27 @@ def test(name: Annotated[str, typer.Argument(help="The account to test.")]) -> N
     console.print(f"ok: {label} accepted the credentials of account {name}")
 
 
+@app.command("lookup")
+def lookup(
+    name: Annotated[str, typer.Argument(help="The account to read the values with.")],
+    parameter: Annotated[
+        str, typer.Argument(help="A report parameter with a list, e.g. lead_type_uid.")
+    ],
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the values the vendor offers for a report parameter (SalesExec's lead_type_uid)."""
+    from leadferry.cli.common import settings
+    from leadferry.clock import utc_now
+    from leadferry.service.accounts import look_up
+
+    with open_store() as store:
+        choices = look_up(store, settings(), name, parameter, utc_now())
+    if json_:
+        print_json([{"value": value, "label": label} for value, label in choices])
+        return
+    print_table(f"{parameter} values of account {name}", ["value", "label"], choices)
+
+
 @app.command("rotate")
 def rotate(
     name: Annotated[str, typer.Argument(help="The account whose secret changes.")],
