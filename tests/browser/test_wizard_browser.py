@@ -9,7 +9,9 @@ import re
 from playwright.sync_api import expect
 
 from tests.browser.conftest import htmx_swap, log_in
-from tests.e2e.conftest import add_account
+from tests.e2e.conftest import add_account, start_simulator, stop
+
+SALES_PASSWORD = "e2e-sales-pass-5"
 
 
 def test_errors_sit_next_to_their_fields_and_go_away_when_fixed(page, service, leadexec_server):
@@ -77,3 +79,31 @@ def test_add_dataset_starts_from_the_connector_then_its_accounts(page, service, 
     account.select_option("globex")
     page.locator("#next").click()
     expect(page.locator("#step-details")).to_contain_text("LeadExec account globex")
+
+
+def test_lead_type_uid_offers_the_vendors_lead_types_and_takes_any(page, service):
+    simulator = start_simulator("salesexec", "--users", f"ana.ops:{SALES_PASSWORD}")
+    try:
+        service.cli.ok("accounts", "add", "sales", "--connector", "salesexec",
+                       "--set", "username=ana.ops", "--set", f"base_url={simulator.url}",
+                       env={"LEADFERRY_PASSWORD": SALES_PASSWORD})  # fmt: skip
+        log_in(page, "ada")
+        page.goto("/datasets/new")
+        with htmx_swap(page):
+            page.locator("#connector").select_option("salesexec")
+        page.locator("#next").click()
+        expect(page.locator("#step-details")).to_be_visible()
+        # The menu arrives for the account: the input offers it, and still takes any UID.
+        lookup = page.locator("#lookup-lead_type_uid")
+        expect(lookup).to_contain_text("Lead Type UID values read from account sales")
+        control = page.locator("#param-lead_type_uid")
+        expect(control).to_have_attribute("list", "lookup-lead_type_uid-choices")
+        choices = page.locator("#lookup-lead_type_uid-choices option")
+        expect(choices.first).to_have_attribute("value", re.compile(r"^\d+$"))
+        assert choices.count() >= 1
+        assert all(text.strip() for text in choices.all_text_contents())
+        control.fill("999999")
+        expect(control).to_have_value("999999")
+        assert SALES_PASSWORD not in page.content()
+    finally:
+        stop(simulator)
