@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
-from leadferry.connectors import CONNECTORS
+from leadferry.connectors import CONNECTORS, get_connector
 from leadferry.errors import ConfigError, ConnectorError, NotFoundError
 from leadferry.schedule import WEEKDAYS
 from leadferry.service.accounts import check_new_account, look_up
@@ -168,7 +168,7 @@ def wizard_lookup(
     Raises:
         NotFoundError: no such account, or its connector lists no values for *param_id*.
     """
-    param = CONNECTORS[store.get_account(account).connector].lookup_param(param_id)
+    param = get_connector(store.get_account(account).connector).lookup_param(param_id)
     try:
         choices, failed = look_up(store, settings, account, param_id, now, vendor_client), ""
     except (ConnectorError, ConfigError) as exc:
