@@ -6,6 +6,7 @@ lock is taken only for dlt's load step. Every run, failed or not, ends up in the
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
@@ -237,6 +238,16 @@ def open_connector(
         concurrency=settings.concurrency,
         retry=retry,
     )
+
+
+@contextlib.contextmanager
+def connected(
+    account: Account, settings: Settings, client: httpx2.Client | None = None
+) -> Iterator[Connector]:
+    """*account*'s connector for the block, calling through *client* when given, else through
+    a client of its own, closed after the block."""
+    with contextlib.nullcontext(client) if client else make_client(settings) as http:
+        yield open_connector(account, http, settings)
 
 
 def run_dataset(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from leadferry.connectors import get_connector
@@ -147,7 +146,7 @@ def check_new_account(
     from pydantic import SecretStr
 
     from leadferry.clock import utc_now
-    from leadferry.runner import make_client, open_connector
+    from leadferry.runner import connected
     from leadferry.store import Account
 
     connector = get_connector(connector_name)
@@ -162,8 +161,8 @@ def check_new_account(
         created_at=now,
         updated_at=now,
     )
-    with nullcontext(client) if client else make_client(settings) as http:
-        open_connector(unsaved, http, settings).check_connection()
+    with connected(unsaved, settings, client) as vendor:
+        vendor.check_connection()
     return connector.label
 
 
@@ -218,12 +217,11 @@ def check_connection(
         ConnectorError: the vendor could not be reached.
     """
     from leadferry.errors import ConnectorError
-    from leadferry.runner import make_client, open_connector
+    from leadferry.runner import connected
     from leadferry.scrub import scrub
 
     account = store.get_account(name)
-    with nullcontext(client) if client else make_client(settings) as http:
-        connector = open_connector(account, http, settings)
+    with connected(account, settings, client) as connector:
         try:
             connector.check_connection()
         except ConnectorError as exc:
@@ -253,12 +251,11 @@ def look_up(
         ConnectorError: the vendor failed or could not be reached.
     """
     from leadferry.connectors.base import RetryPolicy
-    from leadferry.runner import make_client, open_connector
+    from leadferry.runner import connected
 
     account = store.get_account(name)
     get_connector(account.connector).lookup_param(param_id)  # refused before any call
-    with nullcontext(client) if client else make_client(settings) as http:
-        connector = open_connector(account, http, settings)
+    with connected(account, settings, client) as connector:
         # A menu is worth one try, not a run's patient retries: free entry remains.
         connector.retry = RetryPolicy(attempts=1)
         return connector.look_up(param_id, now)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from leadferry.connectors import get_connector
@@ -41,7 +40,7 @@ def preview_report(
         ConfigError: invalid parameters or dates (named).
         ConnectorError: the vendor refused or failed.
     """
-    from leadferry.runner import check_dataset_settings, make_client, open_connector
+    from leadferry.runner import check_dataset_settings, connected
 
     account = store.get_account(account_name)
     connector_cls = get_connector(account.connector)
@@ -62,8 +61,7 @@ def preview_report(
         else None
     )
     found: list[dict[str, Any]] = []
-    with nullcontext(client) if client else make_client(settings) as http:
-        connector = open_connector(account, http, settings)
+    with connected(account, settings, client) as connector:
         batches = connector.fetch(report, typed, window)
         try:
             for part in batches:
