@@ -119,7 +119,7 @@ def dataset_names(count: int) -> list[str]:
 
 def child_in_process(runs: int) -> None:
     """(c): one warm-up run, then *runs* runs of ``bench``; CPU seconds of each."""
-    from leadferry.runner import run_dataset
+    from leadferry.run import run_dataset
     from leadferry.settings import Settings
     from leadferry.store import Store
 

@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from leadferry.errors import ConfigError
-from leadferry.runner import run_dataset
+from leadferry.run import run_dataset
 from leadferry.simulators import leadexec as leadexec_sim
 from leadferry.simulators import salesexec as salesexec_sim
 from leadferry.store import DatasetSpec
@@ -115,7 +115,7 @@ def test_salesexec_last_updated_leads_follow_their_cursor(store, settings):
 @pytest.mark.parametrize("method", ["replace", "append", "partition"])
 def test_incremental_needs_merge(method):
     from leadferry.connectors import get_connector
-    from leadferry.runner import check_dataset_settings
+    from leadferry.run.plan import check_dataset_settings
 
     with pytest.raises(ConfigError, match=r"needs the merge update method \(--update merge\)"):
         check_dataset_settings(get_connector("leadexec"), "leads", {"lid": 271}, None, None,
@@ -124,7 +124,7 @@ def test_incremental_needs_merge(method):
 
 def test_reports_without_a_change_timestamp_cannot_be_incremental():
     from leadferry.connectors import get_connector
-    from leadferry.runner import check_dataset_settings
+    from leadferry.run.plan import check_dataset_settings
 
     with pytest.raises(ConfigError, match="cannot be loaded incrementally"):
         check_dataset_settings(get_connector("salesexec"), "all_leads", {}, None, None, "merge",

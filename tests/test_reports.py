@@ -22,7 +22,7 @@ import pytest
 from leadferry.connectors import CONNECTORS
 from leadferry.dates import DateSelection, today_in
 from leadferry.errors import AuthError
-from leadferry.runner import run_dataset
+from leadferry.run import run_dataset
 from leadferry.simulators import SIMULATORS, SimulatedAccount
 from leadferry.simulators import avidtrak as avidtrak_sim
 from leadferry.store import DatasetSpec

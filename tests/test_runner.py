@@ -11,7 +11,8 @@ from starlette.testclient import TestClient
 
 from leadferry.dates import DateSelection, today_in
 from leadferry.errors import BusyError, ConfigError, ConnectorError, RetryableAPIError
-from leadferry.runner import ReadAhead, run_dataset
+from leadferry.run import run_dataset
+from leadferry.run.load import ReadAhead
 from leadferry.simulators import leadexec as leadexec_sim
 from leadferry.store import DatasetSpec
 from leadferry.warehouse import warehouse_lock

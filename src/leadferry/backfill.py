@@ -30,7 +30,8 @@ from leadferry.connectors import get_connector
 from leadferry.connectors.base import FetchProgress
 from leadferry.dates import DateWindow, today_in, zone
 from leadferry.errors import ConfigError, InvalidWindowError, LeadferryError
-from leadferry.runner import dataset_timezone, run_dataset
+from leadferry.run import run_dataset
+from leadferry.run.plan import dataset_timezone
 from leadferry.settings import Settings
 from leadferry.store import Run, Store
 

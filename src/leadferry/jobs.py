@@ -31,7 +31,7 @@ from leadferry.errors import (
     LeadferryError,
     RunCancelledError,
 )
-from leadferry.runner import run_dataset
+from leadferry.run import run_dataset
 from leadferry.settings import Settings
 from leadferry.store import Dataset, Run, RunProgress, Store
 

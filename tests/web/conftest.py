@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from starlette.testclient import TestClient
 
 from leadferry import auth
-from leadferry.runner import run_dataset
+from leadferry.run import run_dataset
 from leadferry.web import create_app
 from leadferry.web.deps import SESSION_COOKIE
 from tests.conftest import API_KEY, NOW, leadexec_app

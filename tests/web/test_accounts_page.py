@@ -9,7 +9,7 @@ import lxml.html
 import pytest
 
 from leadferry.errors import AuthError
-from leadferry.runner import run_dataset
+from leadferry.run import run_dataset
 from leadferry.service.datasets import create_dataset
 from leadferry.store import DatasetSpec
 from tests.conftest import API_KEY, NOW

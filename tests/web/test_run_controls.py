@@ -11,7 +11,7 @@ import pytest
 
 from leadferry.errors import RunCancelledError
 from leadferry.jobs import ProgressRecorder
-from leadferry.runner import run_dataset
+from leadferry.run import run_dataset
 from leadferry.store import RunProgress
 from tests.conftest import NOW
 from tests.web.conftest import api_client

@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
 
 def run(name: Annotated[str, typer.Argument(help="The dataset to update.")]) -> None:
     """Update a dataset now: fetch its window and load it with its update method."""
-    from leadferry.runner import run_dataset
+    from leadferry.run import run_dataset
 
     config = settings()
     started = time.perf_counter()

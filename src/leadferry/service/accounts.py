@@ -146,7 +146,7 @@ def check_new_account(
     from pydantic import SecretStr
 
     from leadferry.clock import utc_now
-    from leadferry.runner import connected
+    from leadferry.run.client import connected
     from leadferry.store import Account
 
     connector = get_connector(connector_name)
@@ -217,7 +217,7 @@ def check_connection(
         ConnectorError: the vendor could not be reached.
     """
     from leadferry.errors import ConnectorError
-    from leadferry.runner import connected
+    from leadferry.run.client import connected
     from leadferry.scrub import scrub
 
     account = store.get_account(name)
@@ -251,7 +251,7 @@ def look_up(
         ConnectorError: the vendor failed or could not be reached.
     """
     from leadferry.connectors.base import RetryPolicy
-    from leadferry.runner import connected
+    from leadferry.run.client import connected
 
     account = store.get_account(name)
     get_connector(account.connector).lookup_param(param_id)  # refused before any call

@@ -45,7 +45,7 @@ def validate(store: Store, spec: DatasetSpec, now: dt.datetime) -> dict[str, Any
         NotFoundError: no such account.
         ConfigError: naming the report, parameter, date, zone or update method that is wrong.
     """
-    from leadferry.runner import check_dataset_settings
+    from leadferry.run.plan import check_dataset_settings
 
     account = store.get_account(spec.account)
     connector = get_connector(account.connector)
@@ -207,7 +207,7 @@ def upcoming_runs(plan: Schedule | Dataset, now: dt.datetime, count: int = 5) ->
 
 def dataset_zone(store: Store, dataset: Dataset) -> str:
     """The time zone a dataset's windows are in: its own, its account's, its connector's."""
-    from leadferry.runner import dataset_timezone
+    from leadferry.run.plan import dataset_timezone
 
     account = store.get_account(dataset.account)
     return dataset_timezone(dataset, account, get_connector(dataset.connector))

@@ -40,7 +40,8 @@ def preview_report(
         ConfigError: invalid parameters or dates (named).
         ConnectorError: the vendor refused or failed.
     """
-    from leadferry.runner import check_dataset_settings, connected
+    from leadferry.run.client import connected
+    from leadferry.run.plan import check_dataset_settings
 
     account = store.get_account(account_name)
     connector_cls = get_connector(account.connector)

@@ -143,7 +143,7 @@ def overview(details: PageDetails, statuses: Mapping[str, DatasetStatus]) -> lis
     ``Store.page_details``), whose *statuses* are known, with the rows of their main tables as
     their runs recorded them (what the last run loaded when that is not known).
     """
-    from leadferry.runner import dataset_timezone
+    from leadferry.run.plan import dataset_timezone
     from leadferry.service.data import last_run_rows
 
     accounts = {account.name: account for account in details.accounts}

@@ -1,0 +1,158 @@
+"""Planning a run: check what a dataset is made of, then resolve its account, connector,
+report, parameters, time zone and window before anything is fetched."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from leadferry.apply import MAX_IDENTIFIER
+from leadferry.connectors import get_connector
+from leadferry.connectors.base import Connector, Report
+from leadferry.dates import DateSelection, DateWindow, parse_day, start_of_day, today_in, zone
+from leadferry.errors import ConfigError
+from leadferry.store import Account, Dataset, Store
+from leadferry.store.records import check_update_method
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """Everything a run needs, resolved and validated before anything is fetched."""
+
+    dataset: Dataset
+    account: Account
+    connector: type[Connector]
+    report: Report
+    params: dict[str, Any]
+    timezone: str
+    window: DateWindow | None
+    updated_since: dt.datetime | None = None
+    """Incremental runs of reports that filter changes themselves: changes since then."""
+
+    @property
+    def recorded_window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """What the history shows: the window, or the span of changes asked for."""
+        if self.window is not None:
+            return self.window.start, self.window.end
+        return self.updated_since, None
+
+    @property
+    def merge_key(self) -> tuple[str, ...]:
+        if self.dataset.merge_key:
+            return tuple(part.strip() for part in self.dataset.merge_key.split(","))
+        return self.report.merge_key
+
+
+def dataset_timezone(dataset: Dataset, account: Account, connector: type[Connector]) -> str:
+    """The dataset's zone, else its account's, else the connector's default."""
+    return dataset.timezone or account.config.get("timezone") or connector.default_timezone()
+
+
+def check_dataset_settings(
+    connector: type[Connector],
+    report_slug: str,
+    params: dict[str, Any],
+    date_selection: dict[str, Any] | None,
+    timezone: str | None,
+    update_method: str,
+    merge_key: str | None,
+    incremental: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Validate what a dataset is made of; return the typed parameters.
+
+    Raises:
+        ConfigError: naming the report, parameter, date flag, zone or method that is wrong.
+    """
+    report = connector.report(report_slug)
+    typed = report.parse_params(params)
+    selection = DateSelection.parse(date_selection)
+    if not report.dated and selection.kind != "default":
+        raise ConfigError(f"report {report.slug} takes no date selection")
+    if timezone:
+        zone(timezone)
+    check_update_method(update_method)
+    _check_names(report, merge_key)
+    if update_method == "partition" and not report.day_column:
+        raise ConfigError(f"report {report.slug} has no date column to partition by")
+    if merge_key is not None and update_method != "merge":
+        raise ConfigError("--merge-key only applies to the merge update method")
+    main = report.tables[0]
+    columns = main.columns
+    if merge_key is not None and columns and not main.more_columns:
+        unknown = [key for key in merge_key.split(",") if key.strip() not in columns]
+        if unknown:
+            raise ConfigError(
+                f"--merge-key {', '.join(unknown)}: not a column of report {report.slug} "
+                f"(its columns: {', '.join(columns)})"
+            )
+    if incremental is not None:
+        if not report.cursor_column:
+            raise ConfigError(f"report {report.slug} cannot be loaded incrementally")
+        if update_method != "merge":
+            raise ConfigError(
+                "an incremental dataset needs the merge update method (--update merge)"
+            )
+        if int(incremental.get("lookback_minutes", 0)) < 0:
+            raise ConfigError("--lookback must be 0 minutes or more")
+        if incremental.get("start"):
+            parse_day(str(incremental["start"]), "--incremental-start")
+    return typed
+
+
+def _check_names(report: Report, merge_key: str | None) -> None:
+    """Refuse a table or column name PostgreSQL would cut short (it keeps 63 characters)."""
+    names = [("table", table.name) for table in report.tables]
+    names += [("column", column) for table in report.tables for column in table.columns]
+    names += [("merge key column", key.strip()) for key in (merge_key or "").split(",")]
+    for kind, name in names:
+        if len(name) > MAX_IDENTIFIER:
+            raise ConfigError(
+                f"{kind} {name[:24]}... of report {report.slug} is longer than the "
+                f"{MAX_IDENTIFIER} characters a warehouse name may have: choose a shorter one"
+            )
+
+
+def plan_run(
+    store: Store, dataset: Dataset, now: dt.datetime, window: DateWindow | None = None
+) -> RunPlan:
+    """Resolve a dataset's account, connector, report, parameters and window for *now*."""
+    account = store.get_account(dataset.account)
+    connector = get_connector(dataset.connector)
+    report = connector.report(dataset.report)
+    params = check_dataset_settings(
+        connector,
+        dataset.report,
+        dataset.params,
+        dataset.date_selection,
+        dataset.timezone,
+        dataset.update_method,
+        dataset.merge_key,
+        dataset.incremental,
+    )
+    timezone = dataset_timezone(dataset, account, connector)
+    if window is None and dataset.incremental is not None:
+        since = _changes_since(dataset, timezone, now)
+        if report.window_is_cursor:
+            window = DateWindow(since, now.astimezone(zone(timezone)))
+        else:
+            return RunPlan(dataset, account, connector, report, params, timezone, None, since)
+    if window is None and report.dated:
+        selection = DateSelection.parse(dataset.date_selection)
+        window = selection.resolve(timezone, today_in(timezone, now))
+    return RunPlan(dataset, account, connector, report, params, timezone, window)
+
+
+def _changes_since(dataset: Dataset, timezone: str, now: dt.datetime) -> dt.datetime:
+    """Where an incremental run starts: the cursor less the lookback, else the configured start
+    (else the start of the date selection's window)."""
+    settings = dataset.incremental or {}
+    tz = zone(timezone)
+    cursor = dataset.state.cursor
+    if cursor is not None:
+        lookback = dt.timedelta(minutes=int(settings.get("lookback_minutes", 0)))
+        return (cursor - lookback).astimezone(tz)
+    if settings.get("start"):
+        return start_of_day(parse_day(str(settings["start"]), "--incremental-start"), tz)
+    selection = DateSelection.parse(dataset.date_selection)
+    return selection.resolve(timezone, today_in(timezone, now)).start
