@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from leadferry.backfill import plan_backfill, run_backfill
 from leadferry.cli import app
-from leadferry.dates import DateWindow, zone
+from leadferry.dates import DateSelection, DateWindow, zone
 from leadferry.errors import ConfigError, InvalidWindowError, RetryableAPIError
 from leadferry.store import DatasetSpec
 from tests.conftest import API_KEY, NOW, leadexec_app, serve_on_loopback
@@ -31,7 +31,7 @@ def make_dataset(store, update_method="partition"):
         account="acme",
         report="leads",
         params={"lid": 271},
-        date_selection={"days_back": 1},
+        date_selection=DateSelection(days_back=1),
         update_method=update_method,
     )
     return store.create_dataset(spec)

@@ -9,6 +9,7 @@ import duckdb
 import pytest
 from starlette.testclient import TestClient
 
+from leadferry.dates import DateSelection
 from leadferry.errors import ConfigError
 from leadferry.run import run_dataset
 from leadferry.simulators import leadexec as leadexec_sim
@@ -118,8 +119,8 @@ def test_incremental_needs_merge(method):
     from leadferry.run.plan import check_dataset_settings
 
     with pytest.raises(ConfigError, match=r"needs the merge update method \(--update merge\)"):
-        check_dataset_settings(get_connector("leadexec"), "leads", {"lid": 271}, None, None,
-                               method, None, {"lookback_minutes": 10})  # fmt: skip
+        check_dataset_settings(get_connector("leadexec"), "leads", {"lid": 271}, DateSelection(),
+                               None, method, None, {"lookback_minutes": 10})  # fmt: skip
 
 
 def test_reports_without_a_change_timestamp_cannot_be_incremental():
@@ -127,5 +128,5 @@ def test_reports_without_a_change_timestamp_cannot_be_incremental():
     from leadferry.run.plan import check_dataset_settings
 
     with pytest.raises(ConfigError, match="cannot be loaded incrementally"):
-        check_dataset_settings(get_connector("salesexec"), "all_leads", {}, None, None, "merge",
-                               None, {"lookback_minutes": 10})  # fmt: skip
+        check_dataset_settings(get_connector("salesexec"), "all_leads", {}, DateSelection(),
+                               None, "merge", None, {"lookback_minutes": 10})  # fmt: skip

@@ -172,7 +172,7 @@ EVERY_REPORT = [
 @pytest.mark.parametrize(("connector", "slug"), EVERY_REPORT)
 def test_every_report_loads_into_its_table(store, settings, accounts, run, connector, slug):
     report = CONNECTORS[connector].report(slug)
-    selection = {"days_back": 7} if report.dated else None
+    selection = DateSelection(days_back=7) if report.dated else DateSelection()
     params = accounts[connector].account.params.get(slug)
     make(store, "ds", connector, slug, params, date_selection=selection)
     result = run("ds")
@@ -223,7 +223,8 @@ def test_every_date_option_loads_exactly_the_vendors_rows(
     run, store, settings, accounts, connector, selection
 ):
     slug, zone = DATED[connector]
-    make(store, "ds", connector, slug, PARAMS.get(slug), date_selection=selection)
+    chosen = DateSelection.parse(selection)
+    make(store, "ds", connector, slug, PARAMS.get(slug), date_selection=chosen)
     result = run("ds")
     win = window(selection, zone)
     assert (result.window_start, result.window_end) == (win.start, win.end)
@@ -247,7 +248,7 @@ def test_every_update_method(run, store, settings, accounts, connector, method):
         connector,
         slug,
         PARAMS.get(slug),
-        date_selection={"days_back": 3},
+        date_selection=DateSelection(days_back=3),
         update_method=method,
     )
     first = run("ds").rows[slug]
@@ -260,7 +261,7 @@ def test_every_update_method(run, store, settings, accounts, connector, method):
     if method != "append":
         assert distinct == total
     # A wider window adds the new days and keeps one copy of the overlap.
-    store.update_dataset("ds", date_selection={"days_back": 5})
+    store.update_dataset("ds", date_selection=DateSelection(days_back=5))
     wider = run("ds").rows[slug]
     total = rows(settings, f"select count(*) from {table}")[0][0]
     expected = {"replace": wider, "append": 2 * first + wider}.get(method, wider)
@@ -291,8 +292,8 @@ def counting_client(world, logins, refused):
 
 def test_one_login_serves_every_page_and_the_next_run(run, store, accounts):
     fresh_sales_account(store, accounts, "one_login")
-    make(store, "actions", "one_login", "all_actions", date_selection={"days_back": 9})
-    make(store, "leads_made", "one_login", "all_leads", date_selection={"days_back": 9})
+    make(store, "actions", "one_login", "all_actions", date_selection=DateSelection(days_back=9))
+    make(store, "leads_made", "one_login", "all_leads", date_selection=DateSelection(days_back=9))
     logins, refused = [], []
     with counting_client(accounts, logins, refused) as client:
         assert run("actions", client=client).rows["all_actions"] > 1000
@@ -303,7 +304,7 @@ def test_one_login_serves_every_page_and_the_next_run(run, store, accounts):
 
 def test_a_token_that_expires_mid_run_is_renewed_once(run, store, settings, accounts):
     fresh_sales_account(store, accounts, "expiring")
-    make(store, "actions", "expiring", "all_actions", date_selection={"days_back": 9})
+    make(store, "actions", "expiring", "all_actions", date_selection=DateSelection(days_back=9))
     logins, refused = [], []
 
     def expire_after_first_page(progress):
@@ -323,7 +324,7 @@ def test_a_token_refused_again_after_renewal_fails_instead_of_looping(
     run, store, settings, accounts
 ):
     fresh_sales_account(store, accounts, "looping")
-    make(store, "actions", "looping", "all_actions", date_selection={"days_back": 1})
+    make(store, "actions", "looping", "all_actions", date_selection=DateSelection(days_back=1))
     logins, refused = [], []
 
     def expire_every_token(response):
@@ -355,7 +356,7 @@ def test_salesexec_reports_agree_through_their_datasets(run, store, settings, ac
         ("made", "all_leads"),
         ("closed", "closed_leads"),
     ):
-        make(store, name, "salesexec", slug, date_selection={"days_back": 10})
+        make(store, name, "salesexec", slug, date_selection=DateSelection(days_back=10))
         run(name)
     per_branch = dict(
         rows(
@@ -401,7 +402,13 @@ def test_awaiting_import_count_takes_no_dates(run, store, settings, accounts):
 
 
 def test_an_empty_day_is_an_empty_report_not_a_failure(run, store, settings, accounts):
-    make(store, "calls", "avidtrak", "offline_portal_calls", date_selection={"date": EMPTY_DAY})
+    make(
+        store,
+        "calls",
+        "avidtrak",
+        "offline_portal_calls",
+        date_selection=DateSelection(date=EMPTY_DAY),
+    )
     result = run("calls")
     assert result.status == "success"
     assert result.rows == {"offline_portal_calls": 0}
@@ -414,7 +421,7 @@ def test_partition_empties_a_day_that_became_empty(run, store, settings, account
         "avidtrak",
         "geographical_data",
         update_method="partition",
-        date_selection={"from_date": "2026-11-19", "to_date": "2026-11-21"},
+        date_selection=DateSelection(from_date="2026-11-19", to_date="2026-11-21"),
     )
     run("geo")
     days = {d for (d,) in rows(settings, "select distinct date from geo.geographical_data")}
@@ -440,8 +447,20 @@ def test_xml_answers_load_the_same_rows_as_json(run, store, settings, accounts):
     store.create_account("xml_calls", "avidtrak",
                          {"base_url": url, "format": "xml", "timezone": AVIDTRAK_ZONE},
                          {"pin_code": PIN})  # fmt: skip
-    make(store, "as_json", "avidtrak", "offline_portal_calls", date_selection={"days_back": 2})
-    make(store, "as_xml", "xml_calls", "offline_portal_calls", date_selection={"days_back": 2})
+    make(
+        store,
+        "as_json",
+        "avidtrak",
+        "offline_portal_calls",
+        date_selection=DateSelection(days_back=2),
+    )
+    make(
+        store,
+        "as_xml",
+        "xml_calls",
+        "offline_portal_calls",
+        date_selection=DateSelection(days_back=2),
+    )
     run("as_json")
     run("as_xml")
     select = "select * exclude (_dlt_load_id) from {}.offline_portal_calls order by call_id"
@@ -449,8 +468,14 @@ def test_xml_answers_load_the_same_rows_as_json(run, store, settings, accounts):
 
 
 def test_geographical_rows_agree_with_the_calls(run, store, settings, accounts):
-    make(store, "geo", "avidtrak", "geographical_data", date_selection={"days_back": 4})
-    make(store, "calls", "avidtrak", "offline_portal_calls", date_selection={"days_back": 4})
+    make(store, "geo", "avidtrak", "geographical_data", date_selection=DateSelection(days_back=4))
+    make(
+        store,
+        "calls",
+        "avidtrak",
+        "offline_portal_calls",
+        date_selection=DateSelection(days_back=4),
+    )
     run("geo")
     run("calls")
     geo = dict(rows(settings, "select date, sum(calls) from geo.geographical_data group by 1"))

@@ -31,7 +31,7 @@ def window_of(selection: dict):
 
 def make_dataset(store, name="acme_leads", **fields):
     spec = {"account": "acme", "report": "leads", "params": {"lid": 271}} | fields
-    spec.setdefault("date_selection", {"days_back": 7})
+    spec.setdefault("date_selection", DateSelection(days_back=7))
     return store.create_dataset(DatasetSpec(name=name, **spec))
 
 
@@ -194,7 +194,7 @@ def test_truncated_answers_fail_the_run_and_keep_the_warehouse(store, settings, 
 
 
 def test_append_adds_rows_each_run(store, settings, acme, leadexec_api, leadexec_truth):
-    make_dataset(store, update_method="append", date_selection={})
+    make_dataset(store, update_method="append", date_selection=DateSelection())
     run(store, settings, leadexec_api)
     run(store, settings, leadexec_api)
     assert count(settings) == 2 * truth_count(leadexec_truth, {})
@@ -203,11 +203,11 @@ def test_append_adds_rows_each_run(store, settings, acme, leadexec_api, leadexec
 def test_merge_never_duplicates_when_windows_repeat_or_overlap(
     store, settings, acme, leadexec_api, leadexec_truth
 ):
-    make_dataset(store, update_method="merge", date_selection={"days_back": 3})
+    make_dataset(store, update_method="merge", date_selection=DateSelection(days_back=3))
     run(store, settings, leadexec_api)
     run(store, settings, leadexec_api)
     assert count(settings) == truth_count(leadexec_truth, {"days_back": 3})
-    store.update_dataset("acme_leads", date_selection={"days_back": 5})
+    store.update_dataset("acme_leads", date_selection=DateSelection(days_back=5))
     run(store, settings, leadexec_api)
     expected = truth_count(leadexec_truth, {"days_back": 5})
     assert count(settings) == expected
@@ -228,7 +228,7 @@ def test_merge_on_a_missing_column_is_named(store, settings, acme, leadexec_api)
 
 
 def test_partition_replaces_exactly_the_windows_days(store, settings, acme, leadexec_api):
-    make_dataset(store, update_method="partition", date_selection={"days_back": 7})
+    make_dataset(store, update_method="partition", date_selection=DateSelection(days_back=7))
     run(store, settings, leadexec_api)
     per_day = dict(sql(settings, "select report_day, count(*) from acme_leads.leads group by 1"))
     assert len(per_day) == 7
@@ -238,7 +238,7 @@ def test_partition_replaces_exactly_the_windows_days(store, settings, acme, lead
     with TestClient(
         leadexec_sim.create_app(config, now=NOW), base_url="http://leadexec.test"
     ) as changed:
-        store.update_dataset("acme_leads", date_selection={"days_back": 2})
+        store.update_dataset("acme_leads", date_selection=DateSelection(days_back=2))
         run(store, settings, changed)
         reloaded = leadexec_sim.Simulation(config, now=NOW)
         window = window_of({"days_back": 2})

@@ -31,7 +31,7 @@ from leadferry.connectors.base import FetchProgress
 from leadferry.dates import DateWindow, today_in, zone
 from leadferry.errors import ConfigError, InvalidWindowError, LeadferryError
 from leadferry.run import run_dataset
-from leadferry.run.plan import dataset_timezone
+from leadferry.run.plan import effective_timezone
 from leadferry.settings import Settings
 from leadferry.store import Run, Store
 
@@ -129,7 +129,7 @@ def plan_backfill(
             f"dataset {name}: report {dataset.report} takes no dates, so there is nothing to "
             f"backfill; use leadferry run {name}"
         )
-    timezone = dataset_timezone(dataset, store.get_account(dataset.account), connector)
+    timezone = effective_timezone(dataset.timezone, store.get_account(dataset.account), connector)
     today = today_in(timezone, now)
     for flag, day in (("--from", first), ("--to", last)):
         if day > today:

@@ -228,6 +228,11 @@ class DateSelection(BaseModel):
             raise InvalidWindowError(f"the window starts in the future ({first}; today is {today})")
         return DateWindow.of_days(first, stop, tz)
 
+    def window_at(self, timezone: str, now: dt.datetime) -> DateWindow:
+        """Resolve for the day it is in *timezone* at the aware instant *now* (see
+        :meth:`resolve`, which raises the same errors)."""
+        return self.resolve(timezone, today_in(timezone, now))
+
     def _days(self, today: dt.date) -> tuple[dt.date, dt.date]:
         """The first day of the window and the day after its last."""
         one = dt.timedelta(days=1)

@@ -43,6 +43,7 @@ from pathlib import Path
 
 import duckdb
 
+from leadferry.dates import DateSelection
 from leadferry.settings import Settings
 from leadferry.store import DatasetSpec, Store
 from tests.e2e.conftest import LEADFERRY, Leadferry, load_snapshot
@@ -124,7 +125,7 @@ class FaultBench:
                         account=account,
                         report=report,
                         params={"lid": 271} if report == "leads" else {},
-                        date_selection={"days_back": 3},
+                        date_selection=DateSelection(days_back=3),
                         update_method=method,
                     )
                 )

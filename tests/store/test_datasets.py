@@ -1,11 +1,16 @@
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import text
 
-from leadferry.errors import BusyError, ConfigError, ConflictError, NotFoundError
+from leadferry.dates import DateSelection
+from leadferry.errors import BusyError, ConfigError, ConflictError, NotFoundError, StorageError
+from leadferry.settings import Settings
 from leadferry.store import DatasetSpec, Store
+from leadferry.store.database import create_store_engine
 
 from ._support import T0, Clock, check_list_statuses
 
@@ -22,7 +27,7 @@ def test_a_dataset_is_created_and_read_back(store: Store, account: str) -> None:
         account,
         "leads",
         params={"lid": 271},
-        date_selection={"preset": "last_7_days"},
+        date_selection=DateSelection(days_back=7),
         timezone="America/Los_Angeles",
         update_method="merge",
         merge_key="UID",
@@ -38,7 +43,11 @@ def test_a_dataset_is_created_and_read_back(store: Store, account: str) -> None:
 
 def test_a_dataset_has_sensible_defaults(store: Store, account: str) -> None:
     dataset = store.create_dataset(DatasetSpec("d", account, "leads"))
-    assert (dataset.params, dataset.date_selection, dataset.timezone) == ({}, None, None)
+    assert (dataset.params, dataset.date_selection, dataset.timezone) == (
+        {},
+        DateSelection(),
+        None,
+    )
     assert (dataset.update_method, dataset.merge_key, dataset.description) == ("replace", None, "")
 
 
@@ -228,3 +237,68 @@ def test_the_search_finds_a_display_name(store: Store, account: str) -> None:
     assert [line.name for line in store.list_statuses(T0, search="spring").lines] == ["acme_leads"]
     assert store.get_dataset("acme_leads").title == "Spring Leads"
     assert store.get_dataset("acme_other").title == "acme_other"
+
+
+def _stored_selections(settings: Settings, sql: str = "", **values: str) -> list[str | None]:
+    """The date_selection column of every dataset as the database holds it (JSON text), after
+    running *sql* with *values* if given."""
+    engine = create_store_engine(settings.metadata_url)
+    try:
+        with engine.begin() as conn:
+            if sql:
+                conn.execute(text(sql), values)
+            return list(conn.execute(text("select date_selection from datasets")).scalars())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        DateSelection(),
+        DateSelection(date=date(2026, 11, 1)),
+        DateSelection(days_back=0),
+        DateSelection(from_date=date(2026, 11, 2), to_days_back=1),
+        DateSelection(from_days_back=10, to_days_back=5),
+    ],
+)
+def test_a_date_selection_is_stored_as_its_json_and_read_back_typed(
+    store: Store, account: str, settings: Settings, selection: DateSelection
+) -> None:
+    store.create_dataset(DatasetSpec("d", account, "leads", date_selection=selection))
+    assert store.get_dataset("d").date_selection == selection
+    [stored] = _stored_selections(settings)
+    assert json.loads(stored or "null") == selection.as_json()  # the shape the API shows
+    changed = store.update_dataset("d", date_selection=DateSelection(days_back=3))
+    assert changed.date_selection == store.get_dataset("d").date_selection
+    assert [json.loads(text or "null") for text in _stored_selections(settings)] == [
+        {"days_back": 3}
+    ]
+
+
+def test_a_null_stored_selection_reads_as_default(
+    store: Store, dataset: str, settings: Settings
+) -> None:
+    _stored_selections(settings, "update datasets set date_selection = null")
+    assert store.get_dataset(dataset).date_selection == DateSelection()
+
+
+@pytest.mark.parametrize(
+    ("stored", "reason"),
+    [
+        ('{"days_back": -1}', "--days-back: -1 is negative"),
+        ('{"date": "2026-02-30"}', "--date: '2026-02-30' is not a date"),
+        ('{"preset": "last_7_days"}', "--preset: Extra inputs are not permitted"),
+        ('["days_back", 7]', "a mapping was expected, not list"),
+    ],
+)
+def test_a_bad_stored_selection_is_a_one_line_error(
+    store: Store, dataset: str, settings: Settings, stored: str, reason: str
+) -> None:
+    _stored_selections(settings, "update datasets set date_selection = :s", s=stored)
+    with pytest.raises(StorageError) as caught:
+        store.get_dataset(dataset)
+    message = str(caught.value)
+    assert message.startswith("dataset 'acme_leads' has an invalid date selection in the store")
+    assert reason in message
+    assert "\n" not in message

@@ -8,6 +8,7 @@ import re
 import lxml.html
 import pytest
 
+from leadferry.dates import DateSelection
 from leadferry.errors import AuthError
 from leadferry.run import run_dataset
 from leadferry.service.datasets import create_dataset
@@ -39,7 +40,7 @@ def add_dataset(store, name="acme_leads", account="acme"):
         account=account,
         report="leads",
         params={"lid": 271},
-        date_selection={"days_back": 3},
+        date_selection=DateSelection(days_back=3),
     )
     return create_dataset(store, spec, NOW)
 

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from leadferry.dates import DateSelection
 from leadferry.errors import LeadferryError
 from leadferry.schedule import Schedule
 from leadferry.service.datasets import create_dataset, set_schedule
@@ -22,7 +23,7 @@ def make_dataset(store, name: str, account: str = "acme", **fields):
         account=account,
         report="leads",
         params={"lid": 271},
-        date_selection={"days_back": 2},
+        date_selection=DateSelection(days_back=2),
         **fields,
     )
     return create_dataset(store, spec, NOW)

@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from leadferry.dates import DateSelection
 from leadferry.errors import RunCancelledError
 from leadferry.jobs import ProgressRecorder
 from leadferry.run import run_dataset
@@ -140,7 +141,7 @@ def test_backfill_from_the_dataset_page_runs_its_chunks_on_the_workers(
         "2026-11-18",
         "2026-11-20",
     ]
-    assert store.get_dataset("acme_leads").date_selection == {"days_back": 2}  # unchanged
+    assert store.get_dataset("acme_leads").date_selection == DateSelection(days_back=2)  # unchanged
 
 
 @pytest.mark.parametrize(

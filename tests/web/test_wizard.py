@@ -9,6 +9,7 @@ from typing import Any
 import lxml.html
 import pytest
 
+from leadferry.dates import DateSelection
 from leadferry.schedule import Schedule, local, next_runs
 from leadferry.web.wizard.draft import NEW_ACCOUNT
 from tests.conftest import API_KEY, NOW
@@ -475,7 +476,7 @@ def test_each_connector_saves_the_date_selection_its_controls_describe(
     page = panes.press("save", name=f"{account}_{report}")
     assert page.status_code == 303, page.text
     dataset = store.get_dataset(f"{account}_{report}")
-    assert (dataset.report, dataset.date_selection) == (report, expected)
+    assert (dataset.report, dataset.date_selection.as_json()) == (report, expected)
 
 
 @pytest.mark.parametrize(
@@ -750,7 +751,7 @@ def test_the_whole_flow_creates_a_dataset_with_a_range_and_a_schedule(editor, st
     dataset = store.get_dataset("acme_range")
     assert dataset.account == "acme"
     assert dataset.params == {"lid": 272}
-    assert dataset.date_selection == {"from_date": "2026-11-02", "to_date": "2026-11-08"}
+    assert dataset.date_selection.as_json() == {"from_date": "2026-11-02", "to_date": "2026-11-08"}
     assert dataset.timezone == "America/Chicago"
     assert Schedule.parse(dataset.schedule) == Schedule.from_flags(
         weekly="MON,WED,FRI@05:45", tz="America/Chicago"
@@ -899,7 +900,7 @@ def create_leads(store, **overrides: Any):
         account="acme",
         report="leads",
         params={"lid": 271},
-        date_selection={"from_days_back": 10, "to_days_back": 5},
+        date_selection=DateSelection(from_days_back=10, to_days_back=5),
         update_method="merge",
         merge_key="uid,lid",
         description="The leads",
@@ -965,7 +966,7 @@ def test_edit_saves_changes_through_the_service(editor, store, acme_account):
     assert (dataset.account, dataset.params, dataset.date_selection) == (
         "acme2",
         {"lid": 272},
-        {"days_back": 7},
+        DateSelection(days_back=7),
     )
     assert Schedule.parse(dataset.schedule) == Schedule.from_flags(
         daily="07:00", tz="America/Los_Angeles", start_at="2026-12-01T00:00"

@@ -26,7 +26,7 @@ from leadferry.cli.common import (
 )
 from leadferry.cli.serve import resume, schedule
 from leadferry.clock import utc_now
-from leadferry.dates import zone
+from leadferry.dates import DateSelection, zone
 from leadferry.errors import ConfigError
 from leadferry.service.runs import days_of
 
@@ -127,7 +127,7 @@ def create(
         account=account,
         report=report,
         params=key_values(param or [], "--param"),
-        date_selection=selection.as_json(),
+        date_selection=selection,
         timezone=tz,
         update_method=update or "replace",
         merge_key=merge_key,
@@ -182,9 +182,9 @@ def edit(
             changes["params"] = {**current.params, **key_values(param, "--param")}
         dates = (date, days_back, from_date, from_days_back, to_date, to_days_back)
         if default_dates:
-            changes["date_selection"] = {}
+            changes["date_selection"] = DateSelection()
         elif any_date_flag(*dates):
-            changes["date_selection"] = date_selection(*dates).as_json()
+            changes["date_selection"] = date_selection(*dates)
         for key, value in (
             ("timezone", tz),
             ("update_method", update),

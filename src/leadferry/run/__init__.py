@@ -61,7 +61,8 @@ def run_dataset(
     now = clock()
     claim = {"slot": slot, "attempt": attempt, "worker": worker, "job_key": job_key}
     try:
-        plan = plan_run(store, dataset, as_of or now, window)
+        account = store.get_account(dataset.account)
+        plan = plan_run(account, dataset, as_of or now, window, dataset.state.cursor)
     except LeadferryError as exc:
         run = store.start_run(name, trigger, None, None, now, **claim)
         store.finish_run(run.id, "failed", now, error=str(exc))

@@ -10,17 +10,18 @@ from typing import Any
 from leadferry.apply import MAX_IDENTIFIER
 from leadferry.connectors import get_connector
 from leadferry.connectors.base import Connector, Report
-from leadferry.dates import DateSelection, DateWindow, parse_day, start_of_day, today_in, zone
+from leadferry.dates import DateSelection, DateWindow, parse_day, start_of_day, zone
 from leadferry.errors import ConfigError
-from leadferry.store import Account, Dataset, Store
-from leadferry.store.records import check_update_method
+from leadferry.store import Account, DatasetSpec
+from leadferry.store.records import AccountLine, check_update_method
 
 
 @dataclass(frozen=True, slots=True)
 class RunPlan:
-    """Everything a run needs, resolved and validated before anything is fetched."""
+    """Everything a run needs, resolved and validated before anything is fetched (Load
+    Preview plans an unsaved dataset the same way)."""
 
-    dataset: Dataset
+    dataset: DatasetSpec
     account: Account
     connector: type[Connector]
     report: Report
@@ -44,16 +45,19 @@ class RunPlan:
         return self.report.merge_key
 
 
-def dataset_timezone(dataset: Dataset, account: Account, connector: type[Connector]) -> str:
-    """The dataset's zone, else its account's, else the connector's default."""
-    return dataset.timezone or account.config.get("timezone") or connector.default_timezone()
+def effective_timezone(
+    timezone: str | None, account: Account | AccountLine, connector: type[Connector]
+) -> str:
+    """The zone a dataset's dates are in: its own *timezone*, else its account's, else the
+    connector's default."""
+    return timezone or account.config.get("timezone") or connector.default_timezone()
 
 
 def check_dataset_settings(
     connector: type[Connector],
     report_slug: str,
     params: dict[str, Any],
-    date_selection: dict[str, Any] | None,
+    date_selection: DateSelection,
     timezone: str | None,
     update_method: str,
     merge_key: str | None,
@@ -66,8 +70,7 @@ def check_dataset_settings(
     """
     report = connector.report(report_slug)
     typed = report.parse_params(params)
-    selection = DateSelection.parse(date_selection)
-    if not report.dated and selection.kind != "default":
+    if not report.dated and date_selection.kind != "default":
         raise ConfigError(f"report {report.slug} takes no date selection")
     if timezone:
         zone(timezone)
@@ -114,11 +117,21 @@ def _check_names(report: Report, merge_key: str | None) -> None:
 
 
 def plan_run(
-    store: Store, dataset: Dataset, now: dt.datetime, window: DateWindow | None = None
+    account: Account,
+    dataset: DatasetSpec,
+    now: dt.datetime,
+    window: DateWindow | None = None,
+    cursor: dt.datetime | None = None,
 ) -> RunPlan:
-    """Resolve a dataset's account, connector, report, parameters and window for *now*."""
-    account = store.get_account(dataset.account)
-    connector = get_connector(dataset.connector)
+    """Check *dataset* (of *account*) and resolve its connector, report, parameters, zone and
+    window for *now*; *window* replaces the date selection's, *cursor* is the newest change an
+    incremental dataset loaded.
+
+    Raises:
+        ConfigError: naming what is wrong (see :func:`check_dataset_settings`), or a window
+            that cannot be resolved (InvalidWindowError).
+    """
+    connector = get_connector(account.connector)
     report = connector.report(dataset.report)
     params = check_dataset_settings(
         connector,
@@ -130,29 +143,28 @@ def plan_run(
         dataset.merge_key,
         dataset.incremental,
     )
-    timezone = dataset_timezone(dataset, account, connector)
+    timezone = effective_timezone(dataset.timezone, account, connector)
     if window is None and dataset.incremental is not None:
-        since = _changes_since(dataset, timezone, now)
+        since = _changes_since(dataset, cursor, timezone, now)
         if report.window_is_cursor:
             window = DateWindow(since, now.astimezone(zone(timezone)))
         else:
             return RunPlan(dataset, account, connector, report, params, timezone, None, since)
     if window is None and report.dated:
-        selection = DateSelection.parse(dataset.date_selection)
-        window = selection.resolve(timezone, today_in(timezone, now))
+        window = dataset.date_selection.window_at(timezone, now)
     return RunPlan(dataset, account, connector, report, params, timezone, window)
 
 
-def _changes_since(dataset: Dataset, timezone: str, now: dt.datetime) -> dt.datetime:
+def _changes_since(
+    dataset: DatasetSpec, cursor: dt.datetime | None, timezone: str, now: dt.datetime
+) -> dt.datetime:
     """Where an incremental run starts: the cursor less the lookback, else the configured start
     (else the start of the date selection's window)."""
     settings = dataset.incremental or {}
     tz = zone(timezone)
-    cursor = dataset.state.cursor
     if cursor is not None:
         lookback = dt.timedelta(minutes=int(settings.get("lookback_minutes", 0)))
         return (cursor - lookback).astimezone(tz)
     if settings.get("start"):
         return start_of_day(parse_day(str(settings["start"]), "--incremental-start"), tz)
-    selection = DateSelection.parse(dataset.date_selection)
-    return selection.resolve(timezone, today_in(timezone, now)).start
+    return dataset.date_selection.window_at(timezone, now).start

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from leadferry.connectors import get_connector
-from leadferry.dates import DateSelection, DateWindow, today_in, zone
+from leadferry.dates import DateWindow, zone
 from leadferry.errors import ConfigError
 from leadferry.service.runs import days_of, when
 
@@ -45,7 +45,7 @@ def validate(store: Store, spec: DatasetSpec, now: dt.datetime) -> dict[str, Any
         NotFoundError: no such account.
         ConfigError: naming the report, parameter, date, zone or update method that is wrong.
     """
-    from leadferry.run.plan import check_dataset_settings
+    from leadferry.run.plan import check_dataset_settings, effective_timezone
 
     account = store.get_account(spec.account)
     connector = get_connector(account.connector)
@@ -60,8 +60,7 @@ def validate(store: Store, spec: DatasetSpec, now: dt.datetime) -> dict[str, Any
         spec.incremental,
     )
     if connector.report(spec.report).dated:
-        timezone = spec.timezone or account.config.get("timezone") or connector.default_timezone()
-        DateSelection.parse(spec.date_selection).resolve(timezone, today_in(timezone, now))
+        spec.date_selection.window_at(effective_timezone(spec.timezone, account, connector), now)
     return typed
 
 
@@ -207,10 +206,10 @@ def upcoming_runs(plan: Schedule | Dataset, now: dt.datetime, count: int = 5) ->
 
 def dataset_zone(store: Store, dataset: Dataset) -> str:
     """The time zone a dataset's windows are in: its own, its account's, its connector's."""
-    from leadferry.run.plan import dataset_timezone
+    from leadferry.run.plan import effective_timezone
 
     account = store.get_account(dataset.account)
-    return dataset_timezone(dataset, account, get_connector(dataset.connector))
+    return effective_timezone(dataset.timezone, account, get_connector(dataset.connector))
 
 
 def is_paused(dataset: Dataset) -> bool:
@@ -233,7 +232,7 @@ def next_window(dataset: Dataset, timezone: str, now: dt.datetime) -> DateWindow
     if is_paused(dataset) or not get_connector(dataset.connector).report(dataset.report).dated:
         return None
     at = max(dataset.state.next_run_at or now, now)
-    return DateSelection.parse(dataset.date_selection).resolve(timezone, today_in(timezone, at))
+    return dataset.date_selection.window_at(timezone, at)
 
 
 def dates_text(dataset: Dataset) -> str:
@@ -241,7 +240,7 @@ def dates_text(dataset: Dataset) -> str:
     which always read the vendor's current figures."""
     if not get_connector(dataset.connector).report(dataset.report).dated:
         return "no dates (the report takes none)"
-    return DateSelection.parse(dataset.date_selection).describe()
+    return dataset.date_selection.describe()
 
 
 def schedule_text(dataset: Dataset) -> str:
@@ -262,7 +261,7 @@ def describe(dataset: Dataset, tz: ZoneInfo) -> dict[str, Any]:
         "connector": dataset.connector,
         "report": dataset.report,
         "params": dataset.params,
-        "date_selection": dataset.date_selection or {},
+        "date_selection": dataset.date_selection.as_json(),
         "dates": dates_text(dataset),
         "timezone": dataset.timezone,
         "update_method": dataset.update_method,

@@ -6,13 +6,12 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from leadferry.connectors import get_connector
-from leadferry.dates import DateSelection, today_in
 from leadferry.warehouse import QueryResult
 
 if TYPE_CHECKING:
     import httpx2
 
+    from leadferry.dates import DateSelection
     from leadferry.settings import Settings
     from leadferry.store import Store
 
@@ -23,7 +22,7 @@ def preview_report(
     account_name: str,
     report_slug: str,
     params: Mapping[str, Any],
-    date_selection: Mapping[str, Any] | None,
+    date_selection: DateSelection,
     timezone: str | None,
     now: dt.datetime,
     limit: int = 10,
@@ -31,9 +30,10 @@ def preview_report(
 ) -> QueryResult:
     """Fetch the first *limit* rows of the report's main table for the selection's window.
 
-    Only the first pages are requested: the fetch stops as soon as *limit* rows arrived.
-    Nothing is written to the store or the warehouse. The requests go through *client* when
-    given, otherwise through a client of its own.
+    The fetch is planned as a run of a dataset of these settings would be; only the first
+    pages are requested: the fetch stops as soon as *limit* rows arrived. Nothing is written
+    to the store or the warehouse. The requests go through *client* when given, otherwise
+    through a client of its own.
 
     Raises:
         NotFoundError: no such account or report.
@@ -41,32 +41,26 @@ def preview_report(
         ConnectorError: the vendor refused or failed.
     """
     from leadferry.run.client import connected
-    from leadferry.run.plan import check_dataset_settings
+    from leadferry.run.plan import plan_run
+    from leadferry.store import DatasetSpec
 
     account = store.get_account(account_name)
-    connector_cls = get_connector(account.connector)
-    typed = check_dataset_settings(
-        connector_cls,
-        report_slug,
-        dict(params),
-        dict(date_selection or {}),
-        timezone,
-        "replace",
-        None,
+    unsaved = DatasetSpec(
+        name="preview",
+        account=account.name,
+        report=report_slug,
+        params=dict(params),
+        date_selection=date_selection,
+        timezone=timezone,
     )
-    report = connector_cls.report(report_slug)
-    zone_name = timezone or account.config.get("timezone") or connector_cls.default_timezone()
-    window = (
-        DateSelection.parse(dict(date_selection or {})).resolve(zone_name, today_in(zone_name, now))
-        if report.dated
-        else None
-    )
+    plan = plan_run(account, unsaved, now)
+    main_table = plan.report.main_table.name
     found: list[dict[str, Any]] = []
     with connected(account, settings, client) as connector:
-        batches = connector.fetch(report, typed, window)
+        batches = connector.fetch(plan.report, plan.params, plan.window)
         try:
             for part in batches:
-                if part.table == report.main_table.name:
+                if part.table == main_table:
                     found.extend(part.batch.slice(0, limit - len(found)).to_pylist())
                 if len(found) >= limit:
                     break

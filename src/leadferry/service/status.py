@@ -143,7 +143,7 @@ def overview(details: PageDetails, statuses: Mapping[str, DatasetStatus]) -> lis
     ``Store.page_details``), whose *statuses* are known, with the rows of their main tables as
     their runs recorded them (what the last run loaded when that is not known).
     """
-    from leadferry.run.plan import dataset_timezone
+    from leadferry.run.plan import effective_timezone
     from leadferry.service.data import last_run_rows
 
     accounts = {account.name: account for account in details.accounts}
@@ -152,7 +152,7 @@ def overview(details: PageDetails, statuses: Mapping[str, DatasetStatus]) -> lis
         counted = dataset.table_rows is not None
         rows = dataset.table_rows if counted else last_run_rows(dataset)
         connector = get_connector(dataset.connector)
-        zone = dataset_timezone(dataset, accounts[dataset.account], connector)
+        zone = effective_timezone(dataset.timezone, accounts[dataset.account], connector)
         recent = tuple(details.recent.get(dataset.name, ()))
         lines.append(DatasetOverview(dataset, statuses[dataset.name], zone, rows, counted, recent))
     return lines

@@ -18,9 +18,9 @@ from leadferry.store.queries import (
     account_row,
     busy_error,
     dataset_row,
-    detached,
     latest_runs,
     load_datasets,
+    to_column,
     to_dataset,
 )
 from leadferry.store.records import (
@@ -55,16 +55,14 @@ class DatasetsMixin:
             ConflictError: the name is taken.
         """
         check_dataset_name(spec.name)
-        check_dataset_fields(
-            spec.update_method, spec.timezone, spec.params, spec.date_selection, spec.when_failing
-        )
+        check_dataset_fields(spec.update_method, spec.timezone, spec.params, spec.when_failing)
         now = self._now()
         with self._write() as session:
             if session.scalar(select(DatasetRow.id).where(DatasetRow.name == spec.name)):
                 raise ConflictError(f"a dataset named {spec.name!r} already exists")
             account = account_row(session, spec.account)
             row = DatasetRow(
-                **{name: detached(getattr(spec, name)) for name in DATASET_COLUMNS},
+                **{name: to_column(name, getattr(spec, name)) for name in DATASET_COLUMNS},
                 account_id=account.id,
                 created_at=now,
                 updated_at=now,
@@ -125,11 +123,10 @@ class DatasetsMixin:
                 fields.get("update_method", row.update_method),
                 fields.get("timezone", row.timezone),
                 fields.get("params", row.params),
-                fields.get("date_selection", row.date_selection),
                 fields.get("when_failing", row.when_failing),
             )
             for key, value in fields.items():
-                setattr(row, key, detached(value))
+                setattr(row, key, to_column(key, value))
             row.updated_at = self._now()
             session.flush()
             latest = latest_runs(session, [row.id], {row.id: name})

@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from leadferry.errors import BusyError, NotFoundError
+from leadferry.dates import DateSelection
+from leadferry.errors import BusyError, InvalidWindowError, NotFoundError, StorageError
 from leadferry.store.orm import AccountRow, DatasetRow, RunRow, UserRow
 from leadferry.store.records import (
     DATASET_SPEC_FIELDS,
@@ -102,9 +103,36 @@ def detached(value: Any) -> Any:
     return value
 
 
+def to_column(field: str, value: Any) -> Any:
+    """What a dataset's *field* is kept as in its column: a date selection as its JSON."""
+    if field == "date_selection":
+        return value.as_json()
+    return detached(value)
+
+
+def from_column(row: DatasetRow, field: str) -> Any:
+    """A dataset's *field* from its column, typed as ``DatasetSpec`` has it.
+
+    Raises:
+        StorageError: the stored date selection is not a valid one.
+    """
+    value = getattr(row, field)
+    if field != "date_selection":
+        return detached(value)
+    try:
+        if value is not None and not isinstance(value, dict):
+            raise InvalidWindowError(f"a mapping was expected, not {type(value).__name__}")
+        return DateSelection.parse(value)
+    except InvalidWindowError as exc:
+        raise StorageError(
+            f"dataset {row.name!r} has an invalid date selection in the store ({exc}): "
+            "the store was changed outside leadferry; restore it from a backup"
+        ) from None
+
+
 def to_dataset(row: DatasetRow, account: AccountRow, last_run: Run | None) -> Dataset:
     return Dataset(
-        **{name: detached(getattr(row, name)) for name in DATASET_COLUMNS},
+        **{name: from_column(row, name) for name in DATASET_COLUMNS},
         id=row.id,
         account=account.name,
         connector=account.connector,

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from leadferry.dates import DateSelection
 from leadferry.errors import ConfigError
 
 TRIGGERS = ("manual", "scheduled", "retry", "backfill")
@@ -204,7 +205,8 @@ class DatasetSpec:
     account: str
     report: str
     params: dict[str, Any] = field(default_factory=dict)
-    date_selection: dict[str, Any] | None = None
+    date_selection: DateSelection = field(default_factory=DateSelection)
+    """Stored as its JSON (``DateSelection.as_json``); the default is Default (yesterday)."""
     timezone: str | None = None
     update_method: str = "replace"
     merge_key: str | None = None
@@ -340,13 +342,9 @@ def check_user_name(name: str) -> None:
 
 
 def check_dataset_fields(
-    update_method: str,
-    timezone: str | None,
-    params: Any,
-    date_selection: Any,
-    when_failing: str = "keep",
+    update_method: str, timezone: str | None, params: Any, when_failing: str = "keep"
 ) -> None:
-    """Raise ConfigError for an unknown update method or time zone, or a malformed mapping."""
+    """Raise ConfigError for an unknown update method or time zone, or malformed params."""
     from leadferry.dates import zone
 
     check_update_method(update_method)
@@ -356,10 +354,6 @@ def check_dataset_fields(
         raise ConfigError(f"unknown --when-failing {when_failing!r}: use keep or pause")
     if not isinstance(params, dict):
         raise ConfigError(f"dataset params must be a mapping, not {type(params).__name__}")
-    if date_selection is not None and not isinstance(date_selection, dict):
-        raise ConfigError(
-            f"a date selection must be a mapping, not {type(date_selection).__name__}"
-        )
 
 
 def check_update_method(method: str) -> None:

@@ -14,7 +14,12 @@ from leadferry.service.data import choose_table
 from leadferry.service.export import EXPORT_TYPES
 from leadferry.service.preview import preview_report
 from leadferry.warehouse import QueryResult, open_warehouse
-from leadferry.web.api.models import PreviewPublic, PreviewRequest, problems
+from leadferry.web.api.models import (
+    PreviewPublic,
+    PreviewRequest,
+    date_selection_of,
+    problems,
+)
 from leadferry.web.api.routing import ApiRoute
 from leadferry.web.deps import (
     EditorDep,
@@ -76,7 +81,7 @@ def preview_unsaved(
         body.account,
         body.report,
         body.params,
-        body.date_selection.as_json() if body.date_selection else None,
+        date_selection_of(body.date_selection),
         body.timezone,
         now,
         limit=body.limit,

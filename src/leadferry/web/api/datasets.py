@@ -34,6 +34,7 @@ from leadferry.web.api.models import (
     DatasetListed,
     DatasetsPublic,
     DatasetUpdate,
+    date_selection_of,
     problems,
 )
 from leadferry.web.api.routing import ApiRoute
@@ -194,7 +195,7 @@ def add_dataset(
         account=body.account,
         report=body.report,
         params=dict(body.params or {}),
-        date_selection=body.date_selection.as_json() if body.date_selection else {},
+        date_selection=date_selection_of(body.date_selection),
         timezone=body.timezone,
         update_method=body.update_method or "replace",
         merge_key=body.merge_key,
@@ -240,7 +241,7 @@ def change_dataset(
     for field in CLEARABLE & sent:
         changes[field] = getattr(body, field)
     if "date_selection" in sent:
-        changes["date_selection"] = body.date_selection.as_json() if body.date_selection else {}
+        changes["date_selection"] = date_selection_of(body.date_selection)
     if "display_name" in sent:
         changes["display_name"] = (body.display_name or "").strip()
     if "incremental" in sent:

@@ -19,7 +19,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from leadferry.dates import MAX_DAYS_BACK
+from leadferry.dates import MAX_DAYS_BACK, DateSelection
 from leadferry.errors import ConfigError
 
 UpdateMethod = Literal["replace", "append", "merge", "partition"]
@@ -277,8 +277,14 @@ class DateSelectionIn(Body):
     to_date: Day | None = None
     to_days_back: DaysBack | None = None
 
-    def as_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+
+def date_selection_of(given: DateSelectionIn | None) -> DateSelection:
+    """The :class:`DateSelection` a body's ``date_selection`` asks for (none or null: Default).
+
+    Raises:
+        InvalidWindowError: its fields do not make one selection (named).
+    """
+    return DateSelection.parse(given.model_dump(exclude_none=True) if given else None)
 
 
 def _bounded_instant(value: dt.datetime) -> dt.datetime:

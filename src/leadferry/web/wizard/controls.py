@@ -110,8 +110,8 @@ DATE_CONTROLS = (
 )
 
 
-def date_selection_from_form(values: Values) -> dict[str, Any]:
-    """The DateSelection JSON the date controls describe (``{}`` is Default: yesterday).
+def date_selection_from_form(values: Values) -> DateSelection:
+    """The DateSelection the date controls describe (no control: Default, yesterday).
 
     Raises:
         FormError: a control is missing, not a date, negative, or an unknown choice.
@@ -139,7 +139,16 @@ def date_selection_from_form(values: Values) -> dict[str, Any]:
         errors["duration"] = f"Choose one of {', '.join(DURATIONS.values())}."
     if errors:
         raise FormError(errors)
-    return DateSelection.parse(selection).as_json()
+    return DateSelection.parse(selection)
+
+
+def report_dates(report: Report, values: Values) -> DateSelection:
+    """The date controls' selection for a dated *report*; Default for one that takes none.
+
+    Raises:
+        FormError: see :func:`date_selection_from_form`.
+    """
+    return date_selection_from_form(values) if report.dated else DateSelection()
 
 
 def _kind(values: Values, name: str, errors: dict[str, str]) -> str | None:
@@ -159,7 +168,7 @@ def resolve_window(values: Values, timezone: str, now: dt.datetime) -> DateWindo
             ``timezone``, a range that starts after it ends (on the end control) or a window
             that starts in the future (on the start control).
     """
-    selection = DateSelection.parse(date_selection_from_form(values))
+    selection = date_selection_from_form(values)
     try:
         today = today_in(timezone, now)
     except InvalidWindowError as exc:
@@ -191,9 +200,8 @@ def window_text(window: DateWindow) -> str:
     return f"This selection covers {window_span(window)}."
 
 
-def date_controls(selection: Mapping[str, Any] | None) -> dict[str, str]:
+def date_controls(chosen: DateSelection) -> dict[str, str]:
     """The controls that show a saved DateSelection (the inverse of the mapping above)."""
-    chosen = DateSelection.parse(dict(selection or {}))
     if chosen.kind == "default":
         return {"duration": "default"}
     if chosen.kind == "date":

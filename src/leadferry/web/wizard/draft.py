@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from leadferry.connectors import CONNECTORS, get_connector
 from leadferry.connectors.base import DATE_LABELS, scrub_url
-from leadferry.dates import DateSelection
 from leadferry.errors import (
     ConfigError,
     ConflictError,
@@ -407,7 +406,7 @@ class Draft:
     def _dates_text(self) -> str:
         """``10 days back to 5 days back: 2026-11-13 .. 2026-11-18 in UTC (6 days) today``."""
         try:
-            rule = DateSelection.parse(controls.date_selection_from_form(self.values)).describe()
+            rule = controls.date_selection_from_form(self.values).describe()
         except FormError as exc:
             return " ".join(exc.errors.values())
         window, problem = self.window()
@@ -624,7 +623,7 @@ class Draft:
             raise FormError({"account": "Choose an account."})
         timezone = controls.check_timezone(self.values, "timezone")
         chosen = controls.update_from_form(report, self.values) if update else {}
-        selection = controls.date_selection_from_form(self.values) if report.dated else {}
+        selection = controls.report_dates(report, self.values)
         return DatasetSpec(
             name=self.name or "draft",
             account=self.value("account"),

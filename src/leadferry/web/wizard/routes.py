@@ -208,7 +208,7 @@ def wizard_preview(
         return render(request, "_wizard_preview_errors.html", _context(draft), status_code=422)
     params = controls.params_from_form(report, draft.values)
     timezone = controls.check_timezone(draft.values, "timezone")
-    selection = controls.date_selection_from_form(draft.values) if report.dated else {}
+    selection = controls.report_dates(report, draft.values)
     window, _ = draft.window() if report.dated else (None, "")
     result = preview_report(
         store,
