@@ -17,7 +17,7 @@ from leadferry.clock import utc_now
 from leadferry.connectors.base import FetchProgress
 from leadferry.dates import DateWindow
 from leadferry.errors import LeadferryError
-from leadferry.run.client import make_client, open_connector
+from leadferry.run.client import connected
 from leadferry.run.load import load
 from leadferry.run.plan import plan_run
 from leadferry.settings import Settings
@@ -69,16 +69,14 @@ def run_dataset(
         raise
     run = store.start_run(name, trigger, *plan.recorded_window, now, **claim)
     logger.info("%s: run %d started, window %s", name, run.id, plan.window)
-    own_client = client is None
-    http = client or make_client(settings)
     try:
-        connector = open_connector(plan.account, http, settings)
-        batches = connector.fetch(
-            plan.report, plan.params, plan.window, progress, updated_since=plan.updated_since
-        )
-        outcome = load(
-            plan, settings, batches, holder=f"dataset {name} (run {run.id})", run_id=run.id
-        )
+        with connected(plan.account, settings, client) as connector:
+            batches = connector.fetch(
+                plan.report, plan.params, plan.window, progress, updated_since=plan.updated_since
+            )
+            outcome = load(
+                plan, settings, batches, holder=f"dataset {name} (run {run.id})", run_id=run.id
+            )
         if outcome.cursor is not None and (
             dataset.state.cursor is None or outcome.cursor > dataset.state.cursor
         ):
@@ -92,9 +90,6 @@ def run_dataset(
     except Exception as exc:
         store.finish_run(run.id, "failed", clock(), error=f"internal error: {type(exc).__name__}")
         raise
-    finally:
-        if own_client:
-            http.close()
     return store.finish_run(
         run.id,
         "success",

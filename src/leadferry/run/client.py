@@ -27,7 +27,7 @@ def _tls_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context()
 
 
-def make_client(settings: Settings) -> httpx2.Client:
+def _new_client(settings: Settings) -> httpx2.Client:
     """The HTTP client runs use: bounded timeouts, enough connections for the page threads,
     redirects followed only on the same host."""
     return httpx2.Client(
@@ -40,7 +40,7 @@ def make_client(settings: Settings) -> httpx2.Client:
     )
 
 
-def open_connector(account: Account, client: httpx2.Client, settings: Settings) -> Connector:
+def _open(account: Account, client: httpx2.Client, settings: Settings) -> Connector:
     """*account*'s connector, calling through *client* with the settings' concurrency and
     retries."""
     connector = get_connector(account.connector)
@@ -63,5 +63,5 @@ def connected(
 ) -> Iterator[Connector]:
     """*account*'s connector for the block, calling through *client* when given, else through
     a client of its own, closed after the block."""
-    with contextlib.nullcontext(client) if client else make_client(settings) as http:
-        yield open_connector(account, http, settings)
+    with contextlib.nullcontext(client) if client else _new_client(settings) as http:
+        yield _open(account, http, settings)
