@@ -179,36 +179,32 @@ class ListingMixin:
             lines = _status_lines(session, now).where(
                 *_matching(search=search, connector=connector, account=account)
             )
-            # One statement: the judged lines, used twice, are worked out once (SQLite and
-            # PostgreSQL materialize a CTE used more than once), and the counts' one row
-            # comes back even when the page is empty.
-            judged = lines.cte("judged")
+            judged = lines.subquery("judged")
             wanted = _having_status(judged, status)
+            # The counts and the page are two statements: the counts read every matching
+            # dataset's light row once, and the page only needs the rows it shows, which the
+            # database finds by index when sorted by name (thousands of rows are never numbered
+            # or sorted for a page of 50).
             counts = select(
-                func.count(case((wanted, 1))).label("total"),
-                func.count(case((judged.c.attention, 1))).label("flagged"),
-                select(func.count(DatasetRow.id)).scalar_subquery().label("datasets"),
-            ).subquery()
-            key = judged.c[_SORT_COLUMNS[sort.removeprefix("-")]]
+                func.count(case((wanted, 1))),
+                func.count(case((judged.c.attention, 1))),
+                select(func.count(DatasetRow.id)).scalar_subquery(),
+            )
+            column = _SORT_COLUMNS[sort.removeprefix("-")]
+            key = judged.c[column]
             order = key.desc() if sort.startswith("-") else key.asc()
-            position = func.row_number().over(order_by=(key.is_(None), order, judged.c.name))
-            ordered = (
-                select(*(judged.c[name] for name in _LISTED_COLUMNS), position.label("position"))
+            # Names are never null: sorting by name alone lets the database read its index.
+            ordering = (order,) if column == "name" else (key.is_(None), order, judged.c.name)
+            page = (
+                select(*(judged.c[name] for name in _LISTED_COLUMNS))
                 .where(wanted)
-                .subquery()
+                .order_by(*ordering)
+                .offset(offset)
+                .limit(limit)
             )
-            shown = ordered.c.position > offset
-            if limit is not None:
-                shown &= ordered.c.position <= offset + limit
-            page = select(ordered).where(shown).subquery()
-            query = (
-                select(counts, *(page.c[name] for name in _LISTED_COLUMNS))
-                .select_from(counts.outerjoin(page, true()))
-                .order_by(page.c.position)
-            )
-            rows = session.connection().execute(query).all()
-        total, flagged, every = rows[0][:3]
-        found = [ListedDataset(*row[3:]) for row in rows if row.name is not None]
+            connection = session.connection()
+            total, flagged, every = connection.execute(counts).one()
+            found = [ListedDataset(*row) for row in connection.execute(page)]
         return StatusPage(found, int(total or 0), int(flagged or 0), int(every or 0))
 
     def datasets_to_count(self) -> list[Dataset]:
@@ -244,22 +240,28 @@ class ListingMixin:
         """What a page of the list shows beyond the summaries, in one read: the datasets called
         *names* (in that order), the statuses of each one's last *recent* runs (oldest first)
         and every account (no secret read)."""
-        numbered = (
-            select(
-                DatasetRow.name,
-                RunRow.status,
-                func.row_number()
-                .over(partition_by=RunRow.dataset_id, order_by=RunRow.id.desc())
-                .label("age"),
-            )
-            .join(DatasetRow, RunRow.dataset_id == DatasetRow.id)
-            .where(DatasetRow.name.in_(names))
-            .subquery()
+        # Each dataset's runs from its *recent*-th newest on: one index seek for that run's id
+        # and a short range read per dataset, however long its history.
+        older = aliased(RunRow)
+        oldest_shown = (
+            select(older.id)
+            .where(older.dataset_id == DatasetRow.id)
+            .order_by(older.id.desc())
+            .offset(recent - 1)
+            .limit(1)
+            .correlate(DatasetRow)
+            .scalar_subquery()
         )
         last_runs = (
-            select(numbered.c.name, numbered.c.status)
-            .where(numbered.c.age <= recent)
-            .order_by(numbered.c.name, numbered.c.age.desc())
+            select(DatasetRow.name, RunRow.status)
+            .join(
+                RunRow,
+                and_(
+                    RunRow.dataset_id == DatasetRow.id, RunRow.id >= func.coalesce(oldest_shown, 0)
+                ),
+            )
+            .where(DatasetRow.name.in_(names))
+            .order_by(DatasetRow.name, RunRow.id)
         )
         accounts = select(AccountRow.name, AccountRow.connector, AccountRow.config).order_by(
             AccountRow.name

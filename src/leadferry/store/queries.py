@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -73,19 +73,18 @@ def load_datasets(
         .order_by(*([] if order_by is None else [order_by]), DatasetRow.name)
     )
     found = session.execute(query if limit is None else query.limit(limit)).all()
-    names = {dataset.id: dataset.name for dataset, _ in found}
-    latest = latest_runs(session, list(names), names)
+    latest = latest_runs(session, [dataset for dataset, _ in found])
     return [to_dataset(dataset, account, latest.get(dataset.id)) for dataset, account in found]
 
 
-def latest_runs(session: Session, ids: list[int], names: dict[int, str]) -> dict[int, Run]:
-    if not ids:
+def latest_runs(session: Session, datasets: list[DatasetRow]) -> dict[int, Run]:
+    """Each dataset's latest run, by its id: the dataset's row names it (``last_run_id``, set
+    in the transaction that starts the run), so this reads those runs by primary key."""
+    names = {row.last_run_id: row.name for row in datasets if row.last_run_id is not None}
+    if not names:
         return {}
-    newest = (
-        select(func.max(RunRow.id)).where(RunRow.dataset_id.in_(ids)).group_by(RunRow.dataset_id)
-    )
-    runs = session.scalars(select(RunRow).where(RunRow.id.in_(newest)))
-    return {run.dataset_id: to_run(run, names[run.dataset_id]) for run in runs}
+    runs = session.scalars(select(RunRow).where(RunRow.id.in_(names)))
+    return {run.dataset_id: to_run(run, names[run.id]) for run in runs}
 
 
 DATASET_COLUMNS = tuple(name for name in DATASET_SPEC_FIELDS if name != "account")
