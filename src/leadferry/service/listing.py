@@ -94,7 +94,7 @@ def list_datasets(
     """The page of datasets *query* asks for, with their status, recent runs and the rows of
     their main tables (as their runs recorded them)."""
     count_unknown_rows(store, warehouse)
-    found = store.list_statuses(
+    found, details = store.list_page(
         now,
         search=query.search,
         connector=query.connector,
@@ -104,7 +104,6 @@ def list_datasets(
         offset=query.offset,
         limit=query.limit,
     )
-    details = store.page_details([line.name for line in found.lines])
     statuses = {line.name: _status(line) for line in found.lines}
     shown = overview(details, statuses)
     return DatasetListing(shown, found.total, found.flagged, found.datasets, details.accounts)

@@ -147,26 +147,95 @@ def _having_status(judged: CTE, status: str) -> ColumnElement[bool]:
     return true()
 
 
+def _status_page(
+    session: Session,
+    now: datetime,
+    *,
+    search: str = "",
+    connector: str = "",
+    account: str = "",
+    status: str = "",
+    sort: str = "name",
+    offset: int = 0,
+    limit: int | None = None,
+) -> StatusPage:
+    """The page :meth:`ListingMixin.list_statuses` describes, read in *session*."""
+    lines = _status_lines(session, now).where(
+        *_matching(search=search, connector=connector, account=account)
+    )
+    judged = lines.subquery("judged")
+    wanted = _having_status(judged, status)
+    # The counts and the page are two statements: the counts read every matching
+    # dataset's light row once, and the page only needs the rows it shows, which the
+    # database finds by index when sorted by name (thousands of rows are never numbered
+    # or sorted for a page of 50).
+    counts = select(
+        func.count(case((wanted, 1))),
+        func.count(case((judged.c.attention, 1))),
+        select(func.count(DatasetRow.id)).scalar_subquery(),
+    )
+    column = _SORT_COLUMNS[sort.removeprefix("-")]
+    key = judged.c[column]
+    order = key.desc() if sort.startswith("-") else key.asc()
+    # Names are never null: sorting by name alone lets the database read its index.
+    ordering = (order,) if column == "name" else (key.is_(None), order, judged.c.name)
+    page = (
+        select(*(judged.c[name] for name in _LISTED_COLUMNS))
+        .where(wanted)
+        .order_by(*ordering)
+        .offset(offset)
+        .limit(limit)
+    )
+    connection = session.connection()
+    total, flagged, every = connection.execute(counts).one()
+    found = [ListedDataset(*row) for row in connection.execute(page)]
+    return StatusPage(found, int(total or 0), int(flagged or 0), int(every or 0))
+
+
+def _page_details(session: Session, names: Sequence[str], recent: int) -> PageDetails:
+    """What :meth:`ListingMixin.page_details` describes, read in *session*."""
+    # Each dataset's runs from its *recent*-th newest on: one index seek for that run's id
+    # and a short range read per dataset, however long its history.
+    older = aliased(RunRow)
+    oldest_shown = (
+        select(older.id)
+        .where(older.dataset_id == DatasetRow.id)
+        .order_by(older.id.desc())
+        .offset(recent - 1)
+        .limit(1)
+        .correlate(DatasetRow)
+        .scalar_subquery()
+    )
+    last_runs = (
+        select(DatasetRow.name, RunRow.status)
+        .join(
+            RunRow,
+            and_(RunRow.dataset_id == DatasetRow.id, RunRow.id >= func.coalesce(oldest_shown, 0)),
+        )
+        .where(DatasetRow.name.in_(names))
+        .order_by(DatasetRow.name, RunRow.id)
+    )
+    accounts = select(AccountRow.name, AccountRow.connector, AccountRow.config).order_by(
+        AccountRow.name
+    )
+    statuses: dict[str, list[str]] = defaultdict(list)
+    found = {d.name: d for d in load_datasets(session, DatasetRow.name.in_(names))}
+    for name, status in session.execute(last_runs):
+        statuses[name].append(status)
+    lines = [AccountLine(*row) for row in session.execute(accounts)]
+    return PageDetails([found[n] for n in names if n in found], dict(statuses), lines)
+
+
 class ListingMixin:
     """The Data Center's and the history's reads (mixed into :class:`Store`)."""
 
     _read: Callable[[], AbstractContextManager[Session]]
 
-    def list_statuses(
-        self,
-        now: datetime,
-        *,
-        search: str = "",
-        connector: str = "",
-        account: str = "",
-        status: str = "",
-        sort: str = "name",
-        offset: int = 0,
-        limit: int | None = None,
-    ) -> StatusPage:
-        """One page of the datasets matching the filters, with their status at *now*, and the
-        counts the Data Center shows: filtering, sorting, paging and counting all run in the
-        database, so only the page's rows come back whatever the number of datasets.
+    def list_statuses(self, now: datetime, **filters: Any) -> StatusPage:
+        """One page of the datasets matching the *filters* (``search``, ``connector``,
+        ``account``, ``status``, ``sort``, ``offset``, ``limit``, all optional), with their
+        status at *now*, and the counts the Data Center shows: filtering, sorting, paging and
+        counting all run in the database, so only the page's rows come back whatever the number of datasets.
 
         *search* is found in a dataset's name, display name or description (any case);
         *connector* and *account* must match exactly; *status* is one of :data:`BADGES` or
@@ -176,36 +245,16 @@ class ListingMixin:
         ``limit`` None lists every match from ``offset`` on.
         """
         with self._read() as session:
-            lines = _status_lines(session, now).where(
-                *_matching(search=search, connector=connector, account=account)
-            )
-            judged = lines.subquery("judged")
-            wanted = _having_status(judged, status)
-            # The counts and the page are two statements: the counts read every matching
-            # dataset's light row once, and the page only needs the rows it shows, which the
-            # database finds by index when sorted by name (thousands of rows are never numbered
-            # or sorted for a page of 50).
-            counts = select(
-                func.count(case((wanted, 1))),
-                func.count(case((judged.c.attention, 1))),
-                select(func.count(DatasetRow.id)).scalar_subquery(),
-            )
-            column = _SORT_COLUMNS[sort.removeprefix("-")]
-            key = judged.c[column]
-            order = key.desc() if sort.startswith("-") else key.asc()
-            # Names are never null: sorting by name alone lets the database read its index.
-            ordering = (order,) if column == "name" else (key.is_(None), order, judged.c.name)
-            page = (
-                select(*(judged.c[name] for name in _LISTED_COLUMNS))
-                .where(wanted)
-                .order_by(*ordering)
-                .offset(offset)
-                .limit(limit)
-            )
-            connection = session.connection()
-            total, flagged, every = connection.execute(counts).one()
-            found = [ListedDataset(*row) for row in connection.execute(page)]
-        return StatusPage(found, int(total or 0), int(flagged or 0), int(every or 0))
+            return _status_page(session, now, **filters)
+
+    def list_page(
+        self, now: datetime, recent: int = 5, **filters: Any
+    ) -> tuple[StatusPage, PageDetails]:
+        """:meth:`list_statuses` with *filters* and :meth:`page_details` of its lines, in one
+        read (what a page of the Data Center shows)."""
+        with self._read() as session:
+            found = _status_page(session, now, **filters)
+            return found, _page_details(session, [line.name for line in found.lines], recent)
 
     def datasets_to_count(self) -> list[Dataset]:
         """The datasets whose main table's rows are not known although they have loaded (a
@@ -240,39 +289,8 @@ class ListingMixin:
         """What a page of the list shows beyond the summaries, in one read: the datasets called
         *names* (in that order), the statuses of each one's last *recent* runs (oldest first)
         and every account (no secret read)."""
-        # Each dataset's runs from its *recent*-th newest on: one index seek for that run's id
-        # and a short range read per dataset, however long its history.
-        older = aliased(RunRow)
-        oldest_shown = (
-            select(older.id)
-            .where(older.dataset_id == DatasetRow.id)
-            .order_by(older.id.desc())
-            .offset(recent - 1)
-            .limit(1)
-            .correlate(DatasetRow)
-            .scalar_subquery()
-        )
-        last_runs = (
-            select(DatasetRow.name, RunRow.status)
-            .join(
-                RunRow,
-                and_(
-                    RunRow.dataset_id == DatasetRow.id, RunRow.id >= func.coalesce(oldest_shown, 0)
-                ),
-            )
-            .where(DatasetRow.name.in_(names))
-            .order_by(DatasetRow.name, RunRow.id)
-        )
-        accounts = select(AccountRow.name, AccountRow.connector, AccountRow.config).order_by(
-            AccountRow.name
-        )
-        statuses: dict[str, list[str]] = defaultdict(list)
         with self._read() as session:
-            found = {d.name: d for d in load_datasets(session, DatasetRow.name.in_(names))}
-            for name, status in session.execute(last_runs):
-                statuses[name].append(status)
-            lines = [AccountLine(*row) for row in session.execute(accounts)]
-        return PageDetails([found[n] for n in names if n in found], dict(statuses), lines)
+            return _page_details(session, names, recent)
 
     def history_page(
         self,
