@@ -1,6 +1,6 @@
 """The Data Center's list at any size: search, filters, sorting and one page of lines.
 
-The store's list query (:meth:`~leadferry.store.Store.list_statuses`) judges each dataset's
+The store's list query (:meth:`~leadferry.store.Store.list_page`) judges each dataset's
 status in SQL (stale too: the time is a parameter), searches, filters, sorts (by rows too: each
 successful run records its main table's rows), counts and cuts the page there, so only a page
 of rows comes back; only that page is loaded in full

@@ -3,9 +3,11 @@
 At thousands of datasets the list cannot load every dataset with its settings, nor read the
 runs table: each dataset's row keeps the few columns its status, search, filters and sorting
 need (its latest run's status, its last success, its main table's rows, kept by the
-transactions that start and finish runs), so one query over that table judges, filters, sorts,
-counts and cuts the page; the page then loads its own datasets, their recent runs and the
-accounts in one read (:meth:`page_details`): a fixed number of queries whatever the size.
+transactions that start and finish runs). One statement over that table judges, filters and
+counts; another finds the page's rows alone (by the name index when sorted by name); the page
+then loads its own datasets, their latest runs (by the id on their rows), their last five
+runs (a short index range each) and the accounts. :meth:`list_page` does it all in one read:
+a fixed number of queries whatever the size, none reading every run.
 """
 
 from __future__ import annotations
@@ -235,7 +237,8 @@ class ListingMixin:
         """One page of the datasets matching the *filters* (``search``, ``connector``,
         ``account``, ``status``, ``sort``, ``offset``, ``limit``, all optional), with their
         status at *now*, and the counts the Data Center shows: filtering, sorting, paging and
-        counting all run in the database, so only the page's rows come back whatever the number of datasets.
+        counting all run in the database, so only the page's rows come back whatever the
+        number of datasets.
 
         *search* is found in a dataset's name, display name or description (any case);
         *connector* and *account* must match exactly; *status* is one of :data:`BADGES` or
