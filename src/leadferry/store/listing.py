@@ -228,6 +228,16 @@ def _page_details(session: Session, names: Sequence[str], recent: int) -> PageDe
     return PageDetails([found[n] for n in names if n in found], dict(statuses), lines)
 
 
+def _to_count(session: Session) -> list[Dataset]:
+    """What :meth:`ListingMixin.datasets_to_count` describes, read in *session*."""
+    return load_datasets(
+        session,
+        DatasetRow.last_success_at.is_not(None),
+        DatasetRow.table_rows.is_(None),
+        DatasetRow.last_run_status != "running",
+    )
+
+
 class ListingMixin:
     """The Data Center's and the history's reads (mixed into :class:`Store`)."""
 
@@ -252,24 +262,20 @@ class ListingMixin:
 
     def list_page(
         self, now: datetime, recent: int = 5, **filters: Any
-    ) -> tuple[StatusPage, PageDetails]:
-        """:meth:`list_statuses` with *filters* and :meth:`page_details` of its lines, in one
-        read (what a page of the Data Center shows)."""
+    ) -> tuple[StatusPage, PageDetails, list[Dataset]]:
+        """:meth:`list_statuses` with *filters*, :meth:`page_details` of its lines and
+        :meth:`datasets_to_count`, in one read (what a page of the Data Center needs)."""
         with self._read() as session:
             found = _status_page(session, now, **filters)
-            return found, _page_details(session, [line.name for line in found.lines], recent)
+            details = _page_details(session, [line.name for line in found.lines], recent)
+            return found, details, _to_count(session)
 
     def datasets_to_count(self) -> list[Dataset]:
         """The datasets whose main table's rows are not known although they have loaded (a
         store from before the count was kept, or a run settled after its process died), and
         that are not running: the Data Center counts them in the warehouse."""
         with self._read() as session:
-            return load_datasets(
-                session,
-                DatasetRow.last_success_at.is_not(None),
-                DatasetRow.table_rows.is_(None),
-                DatasetRow.last_run_status != "running",
-            )
+            return _to_count(session)
 
     def record_table_rows(self, counted: Sequence[tuple[Dataset, int]]) -> None:
         """Keep the main table's rows counted for each dataset, unless it has run since it was

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import JSON, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from leadferry.errors import BusyError, NotFoundError
-from leadferry.store.orm import AccountRow, DatasetRow, RunRow, UserRow
+from leadferry.store.orm import AccountRow, Base, DatasetRow, RunRow, UserRow
 from leadferry.store.records import (
     DATASET_SPEC_FIELDS,
     RUN_FIELDS,
@@ -101,24 +101,38 @@ def detached(value: Any) -> Any:
     return value
 
 
+def _json_columns(model: type[Base]) -> frozenset[str]:
+    return frozenset(c.key for c in model.__table__.columns if isinstance(c.type, JSON))
+
+
+_JSON_COLUMNS = _json_columns(DatasetRow) | _json_columns(RunRow)
+"""The columns whose values a record must copy (the others are immutable)."""
+
+
+def _values(row: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """The columns *names* of *row*, the JSON ones copied (:func:`detached`)."""
+    return {
+        name: detached(getattr(row, name)) if name in _JSON_COLUMNS else getattr(row, name)
+        for name in names
+    }
+
+
 def to_dataset(row: DatasetRow, account: AccountRow, last_run: Run | None) -> Dataset:
     return Dataset(
-        **{name: detached(getattr(row, name)) for name in DATASET_COLUMNS},
+        **_values(row, DATASET_COLUMNS),
         id=row.id,
         account=account.name,
         connector=account.connector,
         created_at=row.created_at,
         updated_at=row.updated_at,
         last_run=last_run,
-        state=ScheduleState(
-            **{name: detached(getattr(row, name)) for name in SCHEDULE_STATE_FIELDS}
-        ),
+        state=ScheduleState(**_values(row, SCHEDULE_STATE_FIELDS)),
         table_rows=row.table_rows,
     )
 
 
 def to_run(row: RunRow, dataset: str) -> Run:
-    columns = {name: detached(getattr(row, name)) for name in _RUN_COLUMNS}
+    columns = _values(row, _RUN_COLUMNS)
     return Run(dataset=dataset, **columns | {"progress": RunProgress.of(row.progress)})
 
 
