@@ -187,8 +187,8 @@ def wizard_lookup(
         failed = ""
     except (ConnectorError, ConfigError) as exc:
         found, failed = None, str(exc)
-    context = {"param": param, "account": account, "lookup": found, "failed": failed}
-    return render(request, "_wizard_lookup.html", context | {"now": now})
+    context = {"param": param, "account": account, "lookup": found, "failed": failed, "now": now}
+    return render(request, "_wizard_lookup.html", context)
 
 
 @router.post("/wizard/preview")
