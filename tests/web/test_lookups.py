@@ -3,6 +3,7 @@ vendor, free entry with one line saying why when it cannot be read."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import lxml.html
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from tests.conftest import SALES_PASSWORD, SALES_USER, salesexec_app
+from tests.conftest import NOW, SALES_PASSWORD, SALES_USER, salesexec_app
 from tests.web.conftest import api_client
 from tests.web.test_wizard import LAST_WEEK, Panes
 
@@ -142,3 +143,89 @@ def test_leadexec_parameters_stay_plain_inputs(editor, acme_account):
     panes.press(account="acme")
     assert 'id="param-lid"' in panes.page.text
     assert "/wizard/lookup/" not in panes.page.text
+
+
+class CountedVendor:
+    """A simulator that counts the requests it answers."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.requests = 0
+
+    async def __call__(self, scope, receive, send) -> None:
+        self.requests += scope["type"] == "http"
+        await self.app(scope, receive, send)
+
+    def asked(self, call):
+        """What *call* returns, and how many requests the vendor answered meanwhile."""
+        before = self.requests
+        result = call()
+        return result, self.requests - before
+
+
+@pytest.fixture
+def counted(vendors, store) -> CountedVendor:
+    """SalesExec in-process, counting its requests, with account ``sales`` on it."""
+    _, simulator = salesexec_app()
+    vendor = CountedVendor(simulator)
+    sales_account(store, vendors.add("salesexec.test", vendor))
+    return vendor
+
+
+WIZARD_LOOKUP = "/wizard/lookup/lead_type_uid?account=sales"
+API_LOOKUP = "/api/v1/accounts/sales/lookups/lead_type_uid"
+
+
+def test_a_menu_read_minutes_ago_is_served_without_asking_the_vendor(app, store, editor, counted):
+    def wizard(url: str = WIZARD_LOOKUP):
+        return counted.asked(lambda: editor.htmx("GET", url).text)
+
+    first, asked = wizard()
+    assert asked > 0
+    assert menu(first)
+    again, asked = wizard()
+    assert (menu(again), asked) == (menu(first), 0)
+    with api_client(app, store, "eddie") as client:
+        answer, asked = counted.asked(lambda: client.get(API_LOOKUP).json())
+    assert ([(c["value"], c["label"]) for c in answer["data"]], asked) == (menu(first), 0)
+    assert answer["read_at"] == NOW.isoformat(timespec="seconds")
+
+    # Read again (the menu's button, or ?refresh in the API) asks the vendor whatever is kept.
+    button = lxml.html.fragment_fromstring(first).find(".//button[@data-testid]")
+    assert button.text == "Read again"
+    refreshed, asked = wizard(button.get("hx-get"))
+    assert menu(refreshed) == menu(first)
+    assert asked > 0
+    with api_client(app, store, "eddie") as client:
+        answer, asked = counted.asked(lambda: client.get(API_LOOKUP, params={"refresh": "true"}))
+    assert answer.status_code == 200
+    assert asked > 0
+
+    # Five minutes later the vendor is asked again; a kept menu says when it was read.
+    later = NOW + dt.timedelta(minutes=5)
+    app.state.clock = lambda: later
+    assert wizard()[1] > 0
+    app.state.clock = lambda: later + dt.timedelta(minutes=1)
+    kept, asked = wizard()
+    assert asked == 0
+    assert f"values read from account sales at {later:%Y-%m-%d %H:%M} UTC:" in kept
+
+
+def test_rotating_the_secret_forgets_the_menu(editor, counted):
+    assert menu(editor.htmx("GET", WIZARD_LOOKUP).text)
+    rotated = editor.send_form("POST", "/accounts/sales/secret", {"password": WRONG_PASSWORD})
+    assert rotated.status_code == 303, rotated.text
+    refused, asked = counted.asked(lambda: editor.htmx("GET", WIZARD_LOOKUP).text)
+    assert asked > 0
+    assert menu(refused) == []
+    assert "rejected the username or password for account sales" in refused
+
+    # A refusal is not kept: the right password, rotated back, gets the menu at once.
+    editor.send_form("POST", "/accounts/sales/secret", {"password": SALES_PASSWORD})
+    assert menu(editor.htmx("GET", WIZARD_LOOKUP).text)
+
+
+def test_an_account_edited_elsewhere_reads_its_menu_again(editor, store, counted):
+    editor.htmx("GET", WIZARD_LOOKUP)
+    store.update_account("sales", config={"username": SALES_USER})  # as `accounts edit` would
+    assert counted.asked(lambda: editor.htmx("GET", WIZARD_LOOKUP))[1] > 0

@@ -1,6 +1,6 @@
 """The Data Center's list at any size: search, filters, sorting and one page of lines.
 
-The store's list query (:meth:`~leadferry.store.Store.list_statuses`) judges each dataset's
+The store's list query (:meth:`~leadferry.store.Store.list_page`) judges each dataset's
 status in SQL (stale too: the time is a parameter), searches, filters, sorts (by rows too: each
 successful run records its main table's rows), counts and cuts the page there, so only a page
 of rows comes back; only that page is loaded in full
@@ -24,8 +24,8 @@ from leadferry.service.status import (
 )
 
 if TYPE_CHECKING:
-    from leadferry.store import ListedDataset, Store
-    from leadferry.store.records import AccountLine
+    from leadferry.store import Dataset, ListedDataset, Store
+    from leadferry.store.records import AccountLine, PageDetails, StatusPage
     from leadferry.warehouse import Warehouse
 
 SORTS = ("name", "status", "last_success", "next_run", "rows")
@@ -93,8 +93,20 @@ def list_datasets(
 ) -> DatasetListing:
     """The page of datasets *query* asks for, with their status, recent runs and the rows of
     their main tables (as their runs recorded them)."""
-    count_unknown_rows(store, warehouse)
-    found = store.list_statuses(
+    found, details, to_count = _page(store, now, query)
+    # Sizes the store lacks (rare: an old store, a run settled after its process died) are
+    # counted once, and the page read again, sorted and shown with them.
+    if to_count and count_unknown_rows(store, warehouse, to_count):
+        found, details, _ = _page(store, now, query)
+    statuses = {line.name: _status(line) for line in found.lines}
+    shown = overview(details, statuses)
+    return DatasetListing(shown, found.total, found.flagged, found.datasets, details.accounts)
+
+
+def _page(
+    store: Store, now: dt.datetime, query: DatasetQuery
+) -> tuple[StatusPage, PageDetails, list[Dataset]]:
+    return store.list_page(
         now,
         search=query.search,
         connector=query.connector,
@@ -104,28 +116,29 @@ def list_datasets(
         offset=query.offset,
         limit=query.limit,
     )
-    details = store.page_details([line.name for line in found.lines])
-    statuses = {line.name: _status(line) for line in found.lines}
-    shown = overview(details, statuses)
-    return DatasetListing(shown, found.total, found.flagged, found.datasets, details.accounts)
 
 
-def count_unknown_rows(store: Store, warehouse: Warehouse) -> None:
+def count_unknown_rows(
+    store: Store, warehouse: Warehouse, unknown: list[Dataset] | None = None
+) -> bool:
     """Count in the warehouse, once, the main tables whose rows the store does not know
     (datasets that loaded before it kept them, or whose run was settled after its process
     died) and record them, so that the list shows and sorts every size from the store.
 
-    A missing or busy warehouse leaves them unknown until the next time.
+    *unknown*: those datasets when already read (default: read them). A missing or busy
+    warehouse leaves them unknown until the next time. Returns whether any was recorded.
     """
-    unknown = store.datasets_to_count()
+    if unknown is None:
+        unknown = store.datasets_to_count()
     if not unknown:
-        return
+        return False
     try:
         counts = main_row_counts(warehouse, unknown)
     except (NotFoundError, BusyError):
-        return
+        return False
     # A dataset that loaded but has no main table (its runs brought no rows) holds none.
     store.record_table_rows([(dataset, counts.get(dataset.name, 0)) for dataset in unknown])
+    return True
 
 
 def _status(line: ListedDataset) -> DatasetStatus:

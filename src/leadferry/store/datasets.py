@@ -129,7 +129,7 @@ class DatasetsMixin:
                 setattr(row, key, to_column(key, value))
             row.updated_at = self._now()
             session.flush()
-            latest = latest_runs(session, [row.id], {row.id: name})
+            latest = latest_runs(session, [row])
             return to_dataset(row, account, latest.get(row.id))
 
     def remove_dataset(self, name: str) -> None:

@@ -3,9 +3,11 @@
 At thousands of datasets the list cannot load every dataset with its settings, nor read the
 runs table: each dataset's row keeps the few columns its status, search, filters and sorting
 need (its latest run's status, its last success, its main table's rows, kept by the
-transactions that start and finish runs), so one query over that table judges, filters, sorts,
-counts and cuts the page; the page then loads its own datasets, their recent runs and the
-accounts in one read (:meth:`page_details`): a fixed number of queries whatever the size.
+transactions that start and finish runs). One statement over that table judges, filters and
+counts; another finds the page's rows alone (by the name index when sorted by name); the page
+then loads its own datasets, their latest runs (by the id on their rows), their last five
+runs (a short index range each) and the accounts. :meth:`list_page` does it all in one read:
+a fixed number of queries whatever the size, none reading every run.
 """
 
 from __future__ import annotations
@@ -147,26 +149,106 @@ def _having_status(judged: CTE, status: str) -> ColumnElement[bool]:
     return true()
 
 
+def _status_page(
+    session: Session,
+    now: datetime,
+    *,
+    search: str = "",
+    connector: str = "",
+    account: str = "",
+    status: str = "",
+    sort: str = "name",
+    offset: int = 0,
+    limit: int | None = None,
+) -> StatusPage:
+    """The page :meth:`ListingMixin.list_statuses` describes, read in *session*."""
+    lines = _status_lines(session, now).where(
+        *_matching(search=search, connector=connector, account=account)
+    )
+    judged = lines.subquery("judged")
+    wanted = _having_status(judged, status)
+    # The counts and the page are two statements: the counts read every matching
+    # dataset's light row once, and the page only needs the rows it shows, which the
+    # database finds by index when sorted by name (thousands of rows are never numbered
+    # or sorted for a page of 50).
+    counts = select(
+        func.count(case((wanted, 1))),
+        func.count(case((judged.c.attention, 1))),
+        select(func.count(DatasetRow.id)).scalar_subquery(),
+    )
+    column = _SORT_COLUMNS[sort.removeprefix("-")]
+    key = judged.c[column]
+    order = key.desc() if sort.startswith("-") else key.asc()
+    # Names are never null: sorting by name alone lets the database read its index.
+    ordering = (order,) if column == "name" else (key.is_(None), order, judged.c.name)
+    page = (
+        select(*(judged.c[name] for name in _LISTED_COLUMNS))
+        .where(wanted)
+        .order_by(*ordering)
+        .offset(offset)
+        .limit(limit)
+    )
+    connection = session.connection()
+    total, flagged, every = connection.execute(counts).one()
+    found = [ListedDataset(*row) for row in connection.execute(page)]
+    return StatusPage(found, int(total or 0), int(flagged or 0), int(every or 0))
+
+
+def _page_details(session: Session, names: Sequence[str], recent: int) -> PageDetails:
+    """What :meth:`ListingMixin.page_details` describes, read in *session*."""
+    # Each dataset's runs from its *recent*-th newest on: one index seek for that run's id
+    # and a short range read per dataset, however long its history.
+    older = aliased(RunRow)
+    oldest_shown = (
+        select(older.id)
+        .where(older.dataset_id == DatasetRow.id)
+        .order_by(older.id.desc())
+        .offset(recent - 1)
+        .limit(1)
+        .correlate(DatasetRow)
+        .scalar_subquery()
+    )
+    last_runs = (
+        select(DatasetRow.name, RunRow.status)
+        .join(
+            RunRow,
+            and_(RunRow.dataset_id == DatasetRow.id, RunRow.id >= func.coalesce(oldest_shown, 0)),
+        )
+        .where(DatasetRow.name.in_(names))
+        .order_by(DatasetRow.name, RunRow.id)
+    )
+    accounts = select(AccountRow.name, AccountRow.connector, AccountRow.config).order_by(
+        AccountRow.name
+    )
+    statuses: dict[str, list[str]] = defaultdict(list)
+    found = {d.name: d for d in load_datasets(session, DatasetRow.name.in_(names))}
+    for name, status in session.execute(last_runs):
+        statuses[name].append(status)
+    lines = [AccountLine(*row) for row in session.execute(accounts)]
+    return PageDetails([found[n] for n in names if n in found], dict(statuses), lines)
+
+
+def _to_count(session: Session) -> list[Dataset]:
+    """What :meth:`ListingMixin.datasets_to_count` describes, read in *session*."""
+    return load_datasets(
+        session,
+        DatasetRow.last_success_at.is_not(None),
+        DatasetRow.table_rows.is_(None),
+        DatasetRow.last_run_status != "running",
+    )
+
+
 class ListingMixin:
     """The Data Center's and the history's reads (mixed into :class:`Store`)."""
 
     _read: Callable[[], AbstractContextManager[Session]]
 
-    def list_statuses(
-        self,
-        now: datetime,
-        *,
-        search: str = "",
-        connector: str = "",
-        account: str = "",
-        status: str = "",
-        sort: str = "name",
-        offset: int = 0,
-        limit: int | None = None,
-    ) -> StatusPage:
-        """One page of the datasets matching the filters, with their status at *now*, and the
-        counts the Data Center shows: filtering, sorting, paging and counting all run in the
-        database, so only the page's rows come back whatever the number of datasets.
+    def list_statuses(self, now: datetime, **filters: Any) -> StatusPage:
+        """One page of the datasets matching the *filters* (``search``, ``connector``,
+        ``account``, ``status``, ``sort``, ``offset``, ``limit``, all optional), with their
+        status at *now*, and the counts the Data Center shows: filtering, sorting, paging and
+        counting all run in the database, so only the page's rows come back whatever the
+        number of datasets.
 
         *search* is found in a dataset's name, display name or description (any case);
         *connector* and *account* must match exactly; *status* is one of :data:`BADGES` or
@@ -176,52 +258,24 @@ class ListingMixin:
         ``limit`` None lists every match from ``offset`` on.
         """
         with self._read() as session:
-            lines = _status_lines(session, now).where(
-                *_matching(search=search, connector=connector, account=account)
-            )
-            # One statement: the judged lines, used twice, are worked out once (SQLite and
-            # PostgreSQL materialize a CTE used more than once), and the counts' one row
-            # comes back even when the page is empty.
-            judged = lines.cte("judged")
-            wanted = _having_status(judged, status)
-            counts = select(
-                func.count(case((wanted, 1))).label("total"),
-                func.count(case((judged.c.attention, 1))).label("flagged"),
-                select(func.count(DatasetRow.id)).scalar_subquery().label("datasets"),
-            ).subquery()
-            key = judged.c[_SORT_COLUMNS[sort.removeprefix("-")]]
-            order = key.desc() if sort.startswith("-") else key.asc()
-            position = func.row_number().over(order_by=(key.is_(None), order, judged.c.name))
-            ordered = (
-                select(*(judged.c[name] for name in _LISTED_COLUMNS), position.label("position"))
-                .where(wanted)
-                .subquery()
-            )
-            shown = ordered.c.position > offset
-            if limit is not None:
-                shown &= ordered.c.position <= offset + limit
-            page = select(ordered).where(shown).subquery()
-            query = (
-                select(counts, *(page.c[name] for name in _LISTED_COLUMNS))
-                .select_from(counts.outerjoin(page, true()))
-                .order_by(page.c.position)
-            )
-            rows = session.connection().execute(query).all()
-        total, flagged, every = rows[0][:3]
-        found = [ListedDataset(*row[3:]) for row in rows if row.name is not None]
-        return StatusPage(found, int(total or 0), int(flagged or 0), int(every or 0))
+            return _status_page(session, now, **filters)
+
+    def list_page(
+        self, now: datetime, recent: int = 5, **filters: Any
+    ) -> tuple[StatusPage, PageDetails, list[Dataset]]:
+        """:meth:`list_statuses` with *filters*, :meth:`page_details` of its lines and
+        :meth:`datasets_to_count`, in one read (what a page of the Data Center needs)."""
+        with self._read() as session:
+            found = _status_page(session, now, **filters)
+            details = _page_details(session, [line.name for line in found.lines], recent)
+            return found, details, _to_count(session)
 
     def datasets_to_count(self) -> list[Dataset]:
         """The datasets whose main table's rows are not known although they have loaded (a
         store from before the count was kept, or a run settled after its process died), and
         that are not running: the Data Center counts them in the warehouse."""
         with self._read() as session:
-            return load_datasets(
-                session,
-                DatasetRow.last_success_at.is_not(None),
-                DatasetRow.table_rows.is_(None),
-                DatasetRow.last_run_status != "running",
-            )
+            return _to_count(session)
 
     def record_table_rows(self, counted: Sequence[tuple[Dataset, int]]) -> None:
         """Keep the main table's rows counted for each dataset, unless it has run since it was
@@ -244,33 +298,8 @@ class ListingMixin:
         """What a page of the list shows beyond the summaries, in one read: the datasets called
         *names* (in that order), the statuses of each one's last *recent* runs (oldest first)
         and every account (no secret read)."""
-        numbered = (
-            select(
-                DatasetRow.name,
-                RunRow.status,
-                func.row_number()
-                .over(partition_by=RunRow.dataset_id, order_by=RunRow.id.desc())
-                .label("age"),
-            )
-            .join(DatasetRow, RunRow.dataset_id == DatasetRow.id)
-            .where(DatasetRow.name.in_(names))
-            .subquery()
-        )
-        last_runs = (
-            select(numbered.c.name, numbered.c.status)
-            .where(numbered.c.age <= recent)
-            .order_by(numbered.c.name, numbered.c.age.desc())
-        )
-        accounts = select(AccountRow.name, AccountRow.connector, AccountRow.config).order_by(
-            AccountRow.name
-        )
-        statuses: dict[str, list[str]] = defaultdict(list)
         with self._read() as session:
-            found = {d.name: d for d in load_datasets(session, DatasetRow.name.in_(names))}
-            for name, status in session.execute(last_runs):
-                statuses[name].append(status)
-            lines = [AccountLine(*row) for row in session.execute(accounts)]
-        return PageDetails([found[n] for n in names if n in found], dict(statuses), lines)
+            return _page_details(session, names, recent)
 
     def history_page(
         self,

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import JSON, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from leadferry.dates import DateSelection
 from leadferry.errors import BusyError, InvalidWindowError, NotFoundError, StorageError
-from leadferry.store.orm import AccountRow, DatasetRow, RunRow, UserRow
+from leadferry.store.orm import AccountRow, Base, DatasetRow, RunRow, UserRow
 from leadferry.store.records import (
     DATASET_SPEC_FIELDS,
     RUN_FIELDS,
@@ -74,19 +74,18 @@ def load_datasets(
         .order_by(*([] if order_by is None else [order_by]), DatasetRow.name)
     )
     found = session.execute(query if limit is None else query.limit(limit)).all()
-    names = {dataset.id: dataset.name for dataset, _ in found}
-    latest = latest_runs(session, list(names), names)
+    latest = latest_runs(session, [dataset for dataset, _ in found])
     return [to_dataset(dataset, account, latest.get(dataset.id)) for dataset, account in found]
 
 
-def latest_runs(session: Session, ids: list[int], names: dict[int, str]) -> dict[int, Run]:
-    if not ids:
+def latest_runs(session: Session, datasets: list[DatasetRow]) -> dict[int, Run]:
+    """Each dataset's latest run, by its id: the dataset's row names it (``last_run_id``, set
+    in the transaction that starts the run), so this reads those runs by primary key."""
+    names = {row.last_run_id: row.name for row in datasets if row.last_run_id is not None}
+    if not names:
         return {}
-    newest = (
-        select(func.max(RunRow.id)).where(RunRow.dataset_id.in_(ids)).group_by(RunRow.dataset_id)
-    )
-    runs = session.scalars(select(RunRow).where(RunRow.id.in_(newest)))
-    return {run.dataset_id: to_run(run, names[run.dataset_id]) for run in runs}
+    runs = session.scalars(select(RunRow).where(RunRow.id.in_(names)))
+    return {run.dataset_id: to_run(run, names[run.id]) for run in runs}
 
 
 DATASET_COLUMNS = tuple(name for name in DATASET_SPEC_FIELDS if name != "account")
@@ -103,6 +102,24 @@ def detached(value: Any) -> Any:
     return value
 
 
+def _json_columns(model: type[Base]) -> frozenset[str]:
+    return frozenset(c.key for c in model.__table__.columns if isinstance(c.type, JSON))
+
+
+_JSON_COLUMNS = _json_columns(DatasetRow) | _json_columns(RunRow)
+"""The columns whose values a record must copy (the others are immutable)."""
+
+
+def _value(row: Any, name: str) -> Any:
+    """The column *name* of *row*, copied if it is a JSON one (:func:`detached`)."""
+    value = getattr(row, name)
+    return detached(value) if name in _JSON_COLUMNS else value
+
+
+def _values(row: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: _value(row, name) for name in names}
+
+
 def to_column(field: str, value: Any) -> Any:
     """What a dataset's *field* is kept as in its column: a date selection as its JSON."""
     if field == "date_selection":
@@ -116,9 +133,9 @@ def from_column(row: DatasetRow, field: str) -> Any:
     Raises:
         StorageError: the stored date selection is not a valid one.
     """
-    value = getattr(row, field)
     if field != "date_selection":
-        return detached(value)
+        return _value(row, field)
+    value = row.date_selection
     try:
         if value is not None and not isinstance(value, dict):
             raise InvalidWindowError(f"a mapping was expected, not {type(value).__name__}")
@@ -139,15 +156,13 @@ def to_dataset(row: DatasetRow, account: AccountRow, last_run: Run | None) -> Da
         created_at=row.created_at,
         updated_at=row.updated_at,
         last_run=last_run,
-        state=ScheduleState(
-            **{name: detached(getattr(row, name)) for name in SCHEDULE_STATE_FIELDS}
-        ),
+        state=ScheduleState(**_values(row, SCHEDULE_STATE_FIELDS)),
         table_rows=row.table_rows,
     )
 
 
 def to_run(row: RunRow, dataset: str) -> Run:
-    columns = {name: detached(getattr(row, name)) for name in _RUN_COLUMNS}
+    columns = _values(row, _RUN_COLUMNS)
     return Run(dataset=dataset, **columns | {"progress": RunProgress.of(row.progress)})
 
 

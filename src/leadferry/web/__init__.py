@@ -36,6 +36,7 @@ from leadferry.errors import (
 from leadferry.scrub import scrub
 from leadferry.web.api.routing import encodable, without_input
 from leadferry.web.deps import LoginRequired, ViewerDep, csrf_guard, current_user
+from leadferry.web.lookups import LookupCache
 from leadferry.web.templating import is_htmx, render
 from leadferry.web.throttle import LoginThrottle
 
@@ -113,6 +114,7 @@ def create_app(
     app.state.store = store
     app.state.scheduler = scheduler or Scheduler(store, settings, clock=clock, client=vendor_client)
     app.state.vendor_client = vendor_client
+    app.state.lookups = LookupCache()
     app.state.clock = clock
     app.state.throttle = LoginThrottle()
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

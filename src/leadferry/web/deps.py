@@ -18,6 +18,7 @@ from leadferry.auth import role_allows
 from leadferry.settings import Settings
 from leadferry.store import Store
 from leadferry.store.users import User, WebSession
+from leadferry.web.lookups import LookupCache
 
 if TYPE_CHECKING:
     from leadferry.scheduler import Scheduler
@@ -54,6 +55,10 @@ def get_vendor_client(request: Request) -> Any:
     return request.app.state.vendor_client
 
 
+def get_lookups(request: Request) -> LookupCache:
+    return request.app.state.lookups  # type: ignore[no-any-return]
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 NowDep = Annotated[dt.datetime, Depends(get_now)]
@@ -61,6 +66,8 @@ SchedulerDep = Annotated[Any, Depends(get_scheduler)]
 """The scheduler that takes Run Now requests (a ``Scheduler``; typed loosely for FastAPI)."""
 VendorClientDep = Annotated[Any, Depends(get_vendor_client)]
 """The HTTP client for vendor calls (an ``httpx2.Client``), or None: each call opens its own."""
+LookupsDep = Annotated[LookupCache, Depends(get_lookups)]
+"""The app's lookups kept a few minutes per account (:mod:`leadferry.web.lookups`)."""
 
 
 async def posted_form(request: Request) -> FormData:

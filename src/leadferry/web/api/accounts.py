@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from leadferry.connectors import get_connector
 from leadferry.errors import ConnectorError, NotFoundError
@@ -13,10 +13,10 @@ from leadferry.service.accounts import (
     add_account,
     add_tested_account,
     check_connection,
-    look_up,
     sort_fields,
     update_account,
 )
+from leadferry.service.runs import when
 from leadferry.store import AccountSummary, Store
 from leadferry.web.api.models import (
     AccountCreate,
@@ -32,6 +32,7 @@ from leadferry.web.api.models import (
 from leadferry.web.api.routing import ApiRoute
 from leadferry.web.deps import (
     EditorDep,
+    LookupsDep,
     NowDep,
     SettingsDep,
     StoreDep,
@@ -168,18 +169,24 @@ def list_lookup(
     store: StoreDep,
     settings: SettingsDep,
     vendor_client: VendorClientDep,
+    lookups: LookupsDep,
     now: NowDep,
     _user: EditorDep,
+    refresh: Annotated[
+        bool, Query(description="Ask the vendor again, whatever was read in the last minutes.")
+    ] = False,
 ) -> LookupChoices:
     """The values the vendor offers for a report parameter (SalesExec's ``lead_type_uid``),
     read with the account's credentials: ``value`` is what the parameter takes, ``label`` how
     the vendor names it. Any other value is still accepted where the parameter is set.
 
+    An answer is kept five minutes per account and parameter (``read_at`` says when the vendor
+    was asked); any change to the account, its secrets rotated or its settings edited, or
+    ``refresh``, asks the vendor again.
+
     404: the account's connector lists no values for that parameter; 422: the account's
     secrets cannot be read; 502: the vendor refused the credentials or failed.
     """
-    found = [
-        LookupChoice(value=value, label=label)
-        for value, label in look_up(store, settings, name, parameter, now, vendor_client)
-    ]
-    return LookupChoices(data=found, count=len(found))
+    lookup = lookups.look_up(store, settings, name, parameter, now, vendor_client, refresh=refresh)
+    found = [LookupChoice(value=value, label=label) for value, label in lookup.choices]
+    return LookupChoices(data=found, count=len(found), read_at=when(lookup.read_at))

@@ -255,6 +255,7 @@ class LookupChoice(BaseModel):
 class LookupChoices(BaseModel):
     data: list[LookupChoice]
     count: int
+    read_at: str = Field(description="When the vendor was asked (answers are kept 5 minutes).")
 
 
 class ConnectionTest(BaseModel):

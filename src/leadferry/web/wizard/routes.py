@@ -19,9 +19,17 @@ from starlette.datastructures import FormData
 from leadferry.connectors import CONNECTORS, get_connector
 from leadferry.errors import ConfigError, ConnectorError, NotFoundError
 from leadferry.schedule import WEEKDAYS
-from leadferry.service.accounts import check_new_account, look_up
+from leadferry.service.accounts import check_new_account
 from leadferry.service.preview import preview_report
-from leadferry.web.deps import EditorDep, FormDep, NowDep, SettingsDep, StoreDep, VendorClientDep
+from leadferry.web.deps import (
+    EditorDep,
+    FormDep,
+    LookupsDep,
+    NowDep,
+    SettingsDep,
+    StoreDep,
+    VendorClientDep,
+)
 from leadferry.web.templating import render
 from leadferry.web.wizard import controls
 from leadferry.web.wizard.draft import NEW_ACCOUNT, STEP_TITLES, STEPS, Draft
@@ -157,10 +165,13 @@ def wizard_lookup(
     settings: SettingsDep,
     now: NowDep,
     vendor_client: VendorClientDep,
+    lookups: LookupsDep,
     _user: EditorDep,
     account: Annotated[str, Query(max_length=64)],
+    refresh: bool = False,
 ) -> Any:
-    """The menu of a parameter that declares a lookup, read from the vendor with *account*.
+    """The menu of a parameter that declares a lookup, read from the vendor with *account*
+    (kept a few minutes: ``refresh`` reads it again).
 
     When the vendor refuses or cannot be reached, or the account's secrets cannot be read, the
     control stays free entry and one line says why.
@@ -170,14 +181,14 @@ def wizard_lookup(
     """
     param = get_connector(store.get_account(account).connector).lookup_param(param_id)
     try:
-        choices, failed = look_up(store, settings, account, param_id, now, vendor_client), ""
+        found = lookups.look_up(
+            store, settings, account, param_id, now, vendor_client, refresh=refresh
+        )
+        failed = ""
     except (ConnectorError, ConfigError) as exc:
-        choices, failed = [], str(exc)
-    return render(
-        request,
-        "_wizard_lookup.html",
-        {"param": param, "account": account, "choices": choices, "failed": failed},
-    )
+        found, failed = None, str(exc)
+    context = {"param": param, "account": account, "lookup": found, "failed": failed, "now": now}
+    return render(request, "_wizard_lookup.html", context)
 
 
 @router.post("/wizard/preview")
