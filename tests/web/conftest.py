@@ -22,7 +22,9 @@ from leadferry import auth
 from leadferry.runner import run_dataset
 from leadferry.web import create_app
 from leadferry.web.deps import SESSION_COOKIE
-from tests.conftest import API_KEY, NOW, leadexec_app
+from leadferry.settings import Settings
+from leadferry.store import Store
+from tests.conftest import API_KEY, NOW, Vendors, building_home, leadexec_app
 
 PASSWORD = "correct-horse-42"
 ROLES = {"ada": "admin", "eddie": "editor", "vera": "viewer"}
@@ -60,14 +62,18 @@ def vendor_client(vendors) -> Iterator[TestClient]:
         yield client
 
 
-@pytest.fixture
-def run(store, settings, vendor_client):
+def runner(store: Store, settings: Settings, client: TestClient):
     """``run(name, at=NOW)`` runs dataset *name* against the simulators, as Run Now would."""
 
     def run_now(name: str, at: dt.datetime = NOW):
-        return run_dataset(store, settings, name, clock=lambda: at, client=vendor_client)
+        return run_dataset(store, settings, name, clock=lambda: at, client=client)
 
     return run_now
+
+
+@pytest.fixture
+def run(store, settings, vendor_client):
+    return runner(store, settings, vendor_client)
 
 
 @pytest.fixture(scope="session")
@@ -145,9 +151,27 @@ def leadexec_url(vendors) -> str:
     return vendors.add("leadexec.test", simulator)
 
 
-@pytest.fixture
-def acme_account(store, leadexec_url):
+def create_acme(store: Store, leadexec_url: str):
     """A LeadExec account on the simulator."""
     return store.create_account(
         "acme", "leadexec", {"base_url": f"{leadexec_url}/"}, {"api_key": API_KEY}
     )
+
+
+@pytest.fixture
+def acme_account(store, leadexec_url):
+    return create_acme(store, leadexec_url)
+
+
+@contextlib.contextmanager
+def building_acme_home(tmp_path_factory, migrated_home):
+    """A home for a module's ``home_template`` (``tests.conftest.building_home``) with account
+    acme on the LeadExec simulator; yields its settings, store and ``run`` (the fixture's)."""
+    vendors = Vendors()
+    url = vendors.add("leadexec.test", leadexec_app()[1])
+    with (
+        building_home(tmp_path_factory, migrated_home) as (settings, store),
+        contextlib.closing(vendors.client()) as client,
+    ):
+        create_acme(store, url)
+        yield settings, store, runner(store, settings, client)
