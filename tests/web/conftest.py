@@ -171,7 +171,7 @@ def building_acme_home(tmp_path_factory, migrated_home):
     url = vendors.add("leadexec.test", leadexec_app()[1])
     with (
         building_home(tmp_path_factory, migrated_home) as (settings, store),
-        contextlib.closing(vendors.client()) as client,
+        vendors.client() as client,
     ):
         create_acme(store, url)
         yield settings, store, runner(store, settings, client)
