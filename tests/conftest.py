@@ -104,7 +104,9 @@ def building_home(tmp_path_factory, migrated_home: Path) -> Iterator[tuple[Setti
     """The settings and store of a new home, for a module-scoped ``home_template`` to build
     once: each test that asks for the template gets a copy (``settings``), milliseconds where
     building it again (loads through dlt: 0.4 s of CPU each) would cost seconds."""
-    settings = Settings(home=tmp_path_factory.mktemp("template") / "home", secret_key=generate_key())
+    settings = Settings(
+        home=tmp_path_factory.mktemp("template") / "home", secret_key=generate_key()
+    )
     copy_migrated_store(migrated_home, settings)
     with Store.open(settings) as opened:
         yield settings, opened

@@ -20,11 +20,11 @@ from starlette.testclient import TestClient
 
 from leadferry import auth
 from leadferry.runner import run_dataset
+from leadferry.settings import Settings
+from leadferry.store import Store
 from leadferry.web import create_app
 from leadferry.web.deps import SESSION_COOKIE
 from leadferry.web.login import SESSION_LIFETIME
-from leadferry.settings import Settings
-from leadferry.store import Store
 from tests.conftest import API_KEY, NOW, Vendors, building_home, leadexec_app
 
 PASSWORD = "correct-horse-42"
