@@ -9,18 +9,25 @@ from pathlib import Path
 import pytest
 
 from leadferry.store import generate_key
-from tests.e2e.conftest import E2E_KEY, add_account
+from tests.e2e.conftest import E2E_KEY, Leadferry, add_account
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def with_key_file(leadferry, leadexec_server):
+@pytest.fixture(scope="module")
+def key_file_home(tmp_path_factory, leadexec_server) -> Leadferry:
     """An account and a dataset that ran, their key in the home's key file (the default), not
     in LEADFERRY_SECRET_KEY."""
+    leadferry = Leadferry(tmp_path_factory.mktemp("key-file") / "home")
     del leadferry.env["LEADFERRY_SECRET_KEY"]
     set_up(leadferry, leadexec_server.url)
     return leadferry
+
+
+@pytest.fixture
+def with_key_file(key_file_home, tmp_path) -> Leadferry:
+    """A copy of ``key_file_home``, this test's to change."""
+    return key_file_home.copy(tmp_path / "home")
 
 
 def key_file(leadferry) -> Path:

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from tests.conftest import lock_is_held
-from tests.e2e.conftest import LEADFERRY, add_account
+from tests.e2e.conftest import LEADFERRY, Leadferry, add_account
 
 pytestmark = pytest.mark.e2e
 
@@ -32,14 +32,21 @@ def one_line(result: subprocess.CompletedProcess, status: int) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def loaded(leadferry, leadexec_server):
+@pytest.fixture(scope="module")
+def loaded_home(tmp_path_factory, leadexec_server) -> Leadferry:
     """A home with dataset acme_leads loaded once from the simulator."""
+    leadferry = Leadferry(tmp_path_factory.mktemp("loaded") / "home")
     add_account(leadferry, leadexec_server.url)
     leadferry.ok("datasets", "create", "acme_leads", "--account", "acme", "--report", "leads",
                  "--param", "lid=271", "--days-back", "3")  # fmt: skip
     leadferry.ok("run", "acme_leads")
     return leadferry
+
+
+@pytest.fixture
+def loaded(loaded_home, tmp_path) -> Leadferry:
+    """A copy of ``loaded_home``, this test's to break."""
+    return loaded_home.copy(tmp_path / "home")
 
 
 def test_query_cannot_read_the_key_or_any_file_or_write_anything(loaded, tmp_path):

@@ -20,9 +20,12 @@ from starlette.testclient import TestClient
 
 from leadferry import auth
 from leadferry.run import run_dataset
+from leadferry.settings import Settings
+from leadferry.store import Store
 from leadferry.web import create_app
 from leadferry.web.deps import SESSION_COOKIE
-from tests.conftest import API_KEY, NOW, leadexec_app
+from leadferry.web.login import SESSION_LIFETIME
+from tests.conftest import API_KEY, NOW, Vendors, building_home, leadexec_app
 
 PASSWORD = "correct-horse-42"
 ROLES = {"ada": "admin", "eddie": "editor", "vera": "viewer"}
@@ -60,14 +63,18 @@ def vendor_client(vendors) -> Iterator[TestClient]:
         yield client
 
 
-@pytest.fixture
-def run(store, settings, vendor_client):
+def runner(store: Store, settings: Settings, client: TestClient):
     """``run(name, at=NOW)`` runs dataset *name* against the simulators, as Run Now would."""
 
     def run_now(name: str, at: dt.datetime = NOW):
-        return run_dataset(store, settings, name, clock=lambda: at, client=vendor_client)
+        return run_dataset(store, settings, name, clock=lambda: at, client=client)
 
     return run_now
+
+
+@pytest.fixture
+def run(store, settings, vendor_client):
+    return runner(store, settings, vendor_client)
 
 
 @pytest.fixture(scope="session")
@@ -106,21 +113,32 @@ def log_in(app, store, name: str, password: str = PASSWORD) -> Browser:
     return browser
 
 
+def signed_in(app, store, name: str) -> Browser:
+    """A browser holding the session the login form would give user *name*, made by the store
+    as the form makes it: the form's two requests cost each test more than most of its own
+    (test_login.py logs in through the form, ``log_in``)."""
+    plain, session = store.create_session(name, SESSION_LIFETIME)
+    browser = Browser(app, base_url="http://testserver", follow_redirects=False)
+    browser.cookies.set(SESSION_COOKIE, plain)
+    browser.csrf = session.csrf_token
+    return browser
+
+
 @pytest.fixture
 def admin(app, store) -> Iterator[Browser]:
-    with log_in(app, store, "ada") as browser:
+    with signed_in(app, store, "ada") as browser:
         yield browser
 
 
 @pytest.fixture
 def editor(app, store) -> Iterator[Browser]:
-    with log_in(app, store, "eddie") as browser:
+    with signed_in(app, store, "eddie") as browser:
         yield browser
 
 
 @pytest.fixture
 def viewer(app, store) -> Iterator[Browser]:
-    with log_in(app, store, "vera") as browser:
+    with signed_in(app, store, "vera") as browser:
         yield browser
 
 
@@ -145,9 +163,27 @@ def leadexec_url(vendors) -> str:
     return vendors.add("leadexec.test", simulator)
 
 
-@pytest.fixture
-def acme_account(store, leadexec_url):
+def create_acme(store: Store, leadexec_url: str):
     """A LeadExec account on the simulator."""
     return store.create_account(
         "acme", "leadexec", {"base_url": f"{leadexec_url}/"}, {"api_key": API_KEY}
     )
+
+
+@pytest.fixture
+def acme_account(store, leadexec_url):
+    return create_acme(store, leadexec_url)
+
+
+@contextlib.contextmanager
+def building_acme_home(tmp_path_factory, migrated_home):
+    """A home for a module's ``home_template`` (``tests.conftest.building_home``) with account
+    acme on the LeadExec simulator; yields its settings, store and ``run`` (the fixture's)."""
+    vendors = Vendors()
+    url = vendors.add("leadexec.test", leadexec_app()[1])
+    with (
+        building_home(tmp_path_factory, migrated_home) as (settings, store),
+        vendors.client() as client,
+    ):
+        create_acme(store, url)
+        yield settings, store, runner(store, settings, client)

@@ -8,28 +8,37 @@ import re
 import pytest
 
 from leadferry.errors import AuthError
+from leadferry.settings import Settings
 from leadferry.warehouse import Warehouse
 from tests.conftest import NOW
-from tests.web.conftest import api_client
+from tests.web.conftest import api_client, building_acme_home
 from tests.web.test_data_center import make_dataset
 
 
-@pytest.fixture
-def fleet(run, store, acme_account, leadexec_url):
+@pytest.fixture(scope="module")
+def home_template(tmp_path_factory, migrated_home) -> Settings:
     """Seven datasets over two accounts: two ran (one of them twice), three failed."""
-    store.create_account(
-        "broken", "leadexec", {"base_url": f"{leadexec_url}/"}, {"api_key": "not-the-key"}
-    )
-    for i in range(4):
-        make_dataset(store, f"calls_{i}", description=f"Call center batch {i}")
-    for i in range(3):
-        make_dataset(store, f"web_{i}", account="broken", description="Web forms")
-    run("calls_0")
-    run("calls_0")
-    run("calls_1")
-    for i in range(3):
-        with pytest.raises(AuthError):
-            run(f"web_{i}")
+    with building_acme_home(tmp_path_factory, migrated_home) as (settings, store, run):
+        store.create_account(
+            "broken", "leadexec", {"base_url": "http://leadexec.test/"}, {"api_key": "not-the-key"}
+        )
+        for i in range(4):
+            make_dataset(store, f"calls_{i}", description=f"Call center batch {i}")
+        for i in range(3):
+            make_dataset(store, f"web_{i}", account="broken", description="Web forms")
+        run("calls_0")
+        run("calls_0")
+        run("calls_1")
+        for i in range(3):
+            with pytest.raises(AuthError):
+                run(f"web_{i}")
+    return settings
+
+
+@pytest.fixture
+def fleet(home_template, store):
+    """The seven datasets, in a copy of their home (tests.conftest ``settings``)."""
+    return store
 
 
 def names_in(page: str) -> list[str]:

@@ -14,16 +14,26 @@ import pytest
 from leadferry.errors import LeadferryError
 from leadferry.schedule import Schedule
 from leadferry.service.datasets import set_schedule
+from leadferry.settings import Settings
 from leadferry.warehouse import Warehouse, warehouse_lock
 from tests.conftest import API_KEY, NOW
+from tests.web.conftest import building_acme_home
 from tests.web.test_data_center import make_dataset
 
 
-@pytest.fixture
-def loaded(run, store, acme_account):
+@pytest.fixture(scope="module")
+def home_template(tmp_path_factory, migrated_home) -> Settings:
     """Dataset ``acme_leads`` (LeadExec leads of lid 271, last 2 days), run once for real."""
-    make_dataset(store, "acme_leads", description="Leads for the call center", owner="Ops team")
-    run("acme_leads")
+    with building_acme_home(tmp_path_factory, migrated_home) as (settings, store, run):
+        make_dataset(store, "acme_leads", description="Leads for the call center", owner="Ops team")
+        run("acme_leads")
+    return settings
+
+
+@pytest.fixture
+def loaded(home_template, leadexec_url) -> str:
+    """``acme_leads``, in a copy of its home (tests.conftest ``settings``); the simulator
+    answers this test's runs."""
     return "acme_leads"
 
 
