@@ -185,28 +185,69 @@ def open_warehouse(
     return Warehouse(settings.warehouse_path, timeout, statement_timeout)
 
 
+class _LoadingInstance:
+    """The in-memory DuckDB of this process that loads attach the warehouse file to, one at a
+    time, and detach from when done (which checkpoints the file and closes it, so other
+    processes can open it again).
+
+    Making a DuckDB instance (its built-in extensions, its settings) costs about 30 ms of CPU,
+    a tenth of a small run; attaching a file to one that exists costs about 4. One at a time:
+    the memory limit and spill folder are the instance's, set for each warehouse loaded (one
+    per process, but tests load many), and the warehouse lock already lets one load run.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._instance: duckdb.DuckDBPyConnection | None = None
+
+    @contextlib.contextmanager
+    def attached(self, settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+        import duckdb
+
+        path = str(settings.warehouse_path)
+        with self._lock:
+            if self._instance is None:
+                # One thread: the machine's other cores fetch and parse the next run's pages.
+                # Insertion order is not needed: tables have keys, not positions.
+                self._instance = duckdb.connect(
+                    ":memory:", config={"threads": 1, "preserve_insertion_order": False}
+                )
+            instance = self._instance
+            # DuckDB may otherwise take 80% of RAM while loading, so peak memory grew with the
+            # run; bounded, it spills beside the file, as it would with the file open.
+            instance.execute(f"set memory_limit = {_literal(settings.warehouse_memory)}")
+            instance.execute(f"set temp_directory = {_literal(path + '.tmp')}")
+            instance.execute(f"attach {_literal(path)} as warehouse")
+            try:
+                connection = instance.cursor()
+                try:
+                    connection.execute("use warehouse")
+                    yield connection
+                finally:
+                    connection.close()  # rolls back a transaction the block left open
+            finally:
+                self._detach(instance)
+
+    def _detach(self, instance: duckdb.DuckDBPyConnection) -> None:
+        try:
+            instance.execute("detach warehouse")
+        except BaseException:
+            # The file may still be open: closing the instance closes it for sure.
+            instance.close()
+            self._instance = None
+            raise
+
+
+_LOADING = _LoadingInstance()
+
+
 @contextlib.contextmanager
 def _duckdb_writer(settings: Settings, holder: str) -> Iterator[duckdb.DuckDBPyConnection]:
-    import duckdb
-
     with warehouse_lock(
         settings.warehouse_path, exclusive=True, timeout=settings.writer_timeout, holder=holder
     ):
-        # DuckDB may otherwise take 80% of RAM while loading, so peak memory grew with the run;
-        # bounded, it spills. Insertion order is not needed: tables have keys, not positions.
-        # One thread: the machine's other cores fetch and parse the next run's pages.
-        connection = duckdb.connect(
-            str(settings.warehouse_path),
-            config={
-                "preserve_insertion_order": False,
-                "memory_limit": settings.warehouse_memory,
-                "threads": 1,
-            },
-        )
-        try:
+        with _LOADING.attached(settings) as connection:
             yield connection
-        finally:
-            connection.close()
 
 
 def _busy_message(lock_path: Path, timeout: float) -> str:
