@@ -208,7 +208,10 @@ def test_a_load_closes_the_file_for_other_processes_and_keeps_what_it_committed(
     with warehouse_writer(settings, "a test") as (connection, _dialect):
         connection.execute("begin transaction")  # left open: rolled back, the file still closed
         connection.execute("delete from acme.leads")
-    other = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('delete from acme.leads where uid = 0')"
+    other = (
+        "import duckdb, sys; "
+        "duckdb.connect(sys.argv[1]).execute('delete from acme.leads where uid = 0')"
+    )
     subprocess.run([sys.executable, "-c", other, str(settings.warehouse_path)], check=True)
     with warehouse_writer(settings, "a test") as (connection, _dialect):
         assert connection.execute("select count(*), min(uid) from acme.leads").fetchone() == (
@@ -216,3 +219,17 @@ def test_a_load_closes_the_file_for_other_processes_and_keeps_what_it_committed(
             -1,
         )
     assert not settings.warehouse_path.with_name("warehouse.duckdb.wal").exists()
+
+
+def test_loads_into_two_warehouses_in_one_process_each_reach_their_own(tmp_path):
+    for name in ("first", "second", "first"):
+        settings = Settings(home=tmp_path / name)
+        settings.home.mkdir(exist_ok=True)
+        with warehouse_writer(settings, "a test") as (connection, _dialect):
+            connection.execute("create table if not exists loads (home varchar)")
+            connection.execute("insert into loads values (?)", [name])
+    for name, count in (("first", 2), ("second", 1)):
+        with duckdb.connect(str(tmp_path / name / "warehouse.duckdb")) as connection:
+            assert connection.execute(
+                "select home, count(*) from loads group by home"
+            ).fetchall() == [(name, count)]

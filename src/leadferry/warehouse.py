@@ -191,32 +191,21 @@ class _LoadingInstance:
     processes can open it again).
 
     Making a DuckDB instance (its built-in extensions, its settings) costs about 30 ms of CPU,
-    a tenth of a small run; attaching a file to one that exists costs about 4. One at a time:
-    the memory limit and spill folder are the instance's, set for each warehouse loaded (one
-    per process, but tests load many), and the warehouse lock already lets one load run.
+    a tenth of a small run; attaching a file to one that exists costs about 4. The instance is
+    made for one warehouse (its spill folder cannot change once used) and memory limit: a
+    process loads one warehouse, tests load many and get a new instance for each.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._instance: duckdb.DuckDBPyConnection | None = None
+        self._made_for: tuple[str, str] | None = None
 
     @contextlib.contextmanager
     def attached(self, settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
-        import duckdb
-
         path = str(settings.warehouse_path)
-        with self._lock:
-            if self._instance is None:
-                # One thread: the machine's other cores fetch and parse the next run's pages.
-                # Insertion order is not needed: tables have keys, not positions.
-                self._instance = duckdb.connect(
-                    ":memory:", config={"threads": 1, "preserve_insertion_order": False}
-                )
-            instance = self._instance
-            # DuckDB may otherwise take 80% of RAM while loading, so peak memory grew with the
-            # run; bounded, it spills beside the file, as it would with the file open.
-            instance.execute(f"set memory_limit = {_literal(settings.warehouse_memory)}")
-            instance.execute(f"set temp_directory = {_literal(path + '.tmp')}")
+        with self._lock:  # the warehouse lock lets one load run anyway
+            instance = self._instance_for(path, settings.warehouse_memory)
             instance.execute(f"attach {_literal(path)} as warehouse")
             try:
                 connection = instance.cursor()
@@ -227,6 +216,29 @@ class _LoadingInstance:
                     connection.close()  # rolls back a transaction the block left open
             finally:
                 self._detach(instance)
+
+    def _instance_for(self, path: str, memory: str) -> duckdb.DuckDBPyConnection:
+        import duckdb
+
+        if self._instance is not None and self._made_for != (path, memory):
+            self._instance.close()
+            self._instance = None
+        if self._instance is None:
+            # DuckDB may otherwise take 80% of RAM while loading, so peak memory grew with the
+            # run; bounded, it spills beside the file, as it would with the file open.
+            # Insertion order is not needed: tables have keys, not positions. One thread: the
+            # machine's other cores fetch and parse the next run's pages.
+            self._instance = duckdb.connect(
+                ":memory:",
+                config={
+                    "memory_limit": memory,
+                    "temp_directory": path + ".tmp",
+                    "preserve_insertion_order": False,
+                    "threads": 1,
+                },
+            )
+            self._made_for = (path, memory)
+        return self._instance
 
     def _detach(self, instance: duckdb.DuckDBPyConnection) -> None:
         try:
@@ -243,11 +255,13 @@ _LOADING = _LoadingInstance()
 
 @contextlib.contextmanager
 def _duckdb_writer(settings: Settings, holder: str) -> Iterator[duckdb.DuckDBPyConnection]:
-    with warehouse_lock(
-        settings.warehouse_path, exclusive=True, timeout=settings.writer_timeout, holder=holder
+    with (
+        warehouse_lock(
+            settings.warehouse_path, exclusive=True, timeout=settings.writer_timeout, holder=holder
+        ),
+        _LOADING.attached(settings) as connection,
     ):
-        with _LOADING.attached(settings) as connection:
-            yield connection
+        yield connection
 
 
 def _busy_message(lock_path: Path, timeout: float) -> str:
