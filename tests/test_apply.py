@@ -137,8 +137,8 @@ def test_partition_empties_the_windows_days_and_removes_orphan_sends(warehouse):
 
 
 def test_a_load_is_recorded_with_its_rows_and_never_applied_twice(warehouse):
-    changes = warehouse.load("append", leads=leads(1))
-    assert changes == []
+    applied = warehouse.load("append", leads=leads(1))
+    assert (applied.schema_changes, applied.table_rows) == ([], 1)
     found = committed_load(warehouse.connection, "shop", 1)
     assert found is not None
     assert (found.load_id, found.rows) == ("load-1", {"leads": 1})
@@ -151,8 +151,9 @@ def test_a_load_is_recorded_with_its_rows_and_never_applied_twice(warehouse):
 def test_new_columns_and_tables_are_added_and_named(warehouse):
     warehouse.load("append", leads=leads(1))
     wider = leads(2).append_column("score", pa.array([7]))
-    changes = warehouse.load("append", leads=wider, lead_sends=sends((2, "b")))
-    assert changes == ["leads: new column score", "lead_sends: new table"]
+    applied = warehouse.load("append", leads=wider, lead_sends=sends((2, "b")))
+    assert applied.schema_changes == ["leads: new column score", "lead_sends: new table"]
+    assert applied.table_rows == 2
     assert warehouse.select("select uid, score from shop.leads order by 1") == [
         (1, None),
         (2, 7),

@@ -5,6 +5,8 @@ at all. Real DuckDB files in a temporary folder."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 
 import duckdb
@@ -19,7 +21,8 @@ from leadferry.errors import (
     QueryTimeoutError,
     StorageError,
 )
-from leadferry.warehouse import Warehouse, warehouse_lock
+from leadferry.settings import Settings
+from leadferry.warehouse import Warehouse, warehouse_lock, warehouse_writer
 from tests.conftest import lock_is_held
 
 SLOW = "select count(*) from range(1000000000) a, range(1000000) b where a.range + b.range = -1"
@@ -194,3 +197,39 @@ def test_export_of_a_table_never_loaded_says_to_run_it(warehouse, tmp_path):
     with pytest.raises(NotFoundError, match="dataset acme has no lead_sends rows yet: run it"):
         warehouse.export("acme", "lead_sends", "csv", tmp_path / "x.csv")
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_load_closes_the_file_for_other_processes_and_keeps_what_it_committed(home):
+    settings = Settings(home=home)
+    with warehouse_writer(settings, "a test") as (connection, _dialect):
+        connection.execute(
+            "insert into acme.leads (uid, name, day, _dlt_id) values (-1, 'a', 0, 'x')"
+        )
+    with warehouse_writer(settings, "a test") as (connection, _dialect):
+        connection.execute("begin transaction")  # left open: rolled back, the file still closed
+        connection.execute("delete from acme.leads")
+    other = (
+        "import duckdb, sys; "
+        "duckdb.connect(sys.argv[1]).execute('delete from acme.leads where uid = 0')"
+    )
+    subprocess.run([sys.executable, "-c", other, str(settings.warehouse_path)], check=True)
+    with warehouse_writer(settings, "a test") as (connection, _dialect):
+        assert connection.execute("select count(*), min(uid) from acme.leads").fetchone() == (
+            1000,
+            -1,
+        )
+    assert not settings.warehouse_path.with_name("warehouse.duckdb.wal").exists()
+
+
+def test_loads_into_two_warehouses_in_one_process_each_reach_their_own(tmp_path):
+    for name in ("first", "second", "first"):
+        settings = Settings(home=tmp_path / name)
+        settings.home.mkdir(exist_ok=True)
+        with warehouse_writer(settings, "a test") as (connection, _dialect):
+            connection.execute("create table if not exists loads (home varchar)")
+            connection.execute("insert into loads values (?)", [name])
+    for name, count in (("first", 2), ("second", 1)):
+        with duckdb.connect(str(tmp_path / name / "warehouse.duckdb")) as connection:
+            assert connection.execute(
+                "select home, count(*) from loads group by home"
+            ).fetchall() == [(name, count)]

@@ -232,6 +232,8 @@ def after_success(context: JobContext, name: str, run: Run) -> None:
         name, {"failing": True}, {"failing": False, **NOT_RETRYING}
     ):
         send_alert(context, dataset, alerts.recovered_alert(name, run, now))
+    if run.total_rows:  # the runs before matter only to a run of no rows (a store read less)
+        return
     previous = store.list_runs(name, limit=alerts.ZERO_ROWS_LOOKBACK + 1)
     zero = alerts.zero_rows_alert(name, run, previous, now)
     if zero is not None:

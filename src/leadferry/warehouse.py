@@ -185,28 +185,83 @@ def open_warehouse(
     return Warehouse(settings.warehouse_path, timeout, statement_timeout)
 
 
+class _LoadingInstance:
+    """The in-memory DuckDB of this process that loads attach the warehouse file to, one at a
+    time, and detach from when done (which checkpoints the file and closes it, so other
+    processes can open it again).
+
+    Making a DuckDB instance (its built-in extensions, its settings) costs about 30 ms of CPU,
+    a tenth of a small run; attaching a file to one that exists costs about 4. The instance is
+    made for one warehouse (its spill folder cannot change once used) and memory limit: a
+    process loads one warehouse, tests load many and get a new instance for each.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._instance: duckdb.DuckDBPyConnection | None = None
+        self._made_for: tuple[str, str] | None = None
+
+    @contextlib.contextmanager
+    def attached(self, settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+        path = str(settings.warehouse_path)
+        with self._lock:  # the warehouse lock lets one load run anyway
+            instance = self._instance_for(path, settings.warehouse_memory)
+            instance.execute(f"attach {_literal(path)} as warehouse")
+            try:
+                connection = instance.cursor()
+                try:
+                    connection.execute("use warehouse")
+                    yield connection
+                finally:
+                    connection.close()  # rolls back a transaction the block left open
+            finally:
+                self._detach(instance)
+
+    def _instance_for(self, path: str, memory: str) -> duckdb.DuckDBPyConnection:
+        import duckdb
+
+        if self._instance is not None and self._made_for != (path, memory):
+            self._instance.close()
+            self._instance = None
+        if self._instance is None:
+            # DuckDB may otherwise take 80% of RAM while loading, so peak memory grew with the
+            # run; bounded, it spills beside the file, as it would with the file open.
+            # Insertion order is not needed: tables have keys, not positions. One thread: the
+            # machine's other cores fetch and parse the next run's pages.
+            self._instance = duckdb.connect(
+                ":memory:",
+                config={
+                    "memory_limit": memory,
+                    "temp_directory": path + ".tmp",
+                    "preserve_insertion_order": False,
+                    "threads": 1,
+                },
+            )
+            self._made_for = (path, memory)
+        return self._instance
+
+    def _detach(self, instance: duckdb.DuckDBPyConnection) -> None:
+        try:
+            instance.execute("detach warehouse")
+        except BaseException:
+            # The file may still be open: closing the instance closes it for sure.
+            instance.close()
+            self._instance = None
+            raise
+
+
+_LOADING = _LoadingInstance()
+
+
 @contextlib.contextmanager
 def _duckdb_writer(settings: Settings, holder: str) -> Iterator[duckdb.DuckDBPyConnection]:
-    import duckdb
-
-    with warehouse_lock(
-        settings.warehouse_path, exclusive=True, timeout=settings.writer_timeout, holder=holder
+    with (
+        warehouse_lock(
+            settings.warehouse_path, exclusive=True, timeout=settings.writer_timeout, holder=holder
+        ),
+        _LOADING.attached(settings) as connection,
     ):
-        # DuckDB may otherwise take 80% of RAM while loading, so peak memory grew with the run;
-        # bounded, it spills. Insertion order is not needed: tables have keys, not positions.
-        # One thread: the machine's other cores fetch and parse the next run's pages.
-        connection = duckdb.connect(
-            str(settings.warehouse_path),
-            config={
-                "preserve_insertion_order": False,
-                "memory_limit": settings.warehouse_memory,
-                "threads": 1,
-            },
-        )
-        try:
-            yield connection
-        finally:
-            connection.close()
+        yield connection
 
 
 def _busy_message(lock_path: Path, timeout: float) -> str:

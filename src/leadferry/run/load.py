@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadferry.apply import DAY_COLUMN, LoadSpec, apply_load, table_rows
+from leadferry.apply import DAY_COLUMN, LoadSpec, apply_load
 from leadferry.clock import utc_now
 from leadferry.connectors.base import Table, TableBatch
 from leadferry.errors import ConfigError, LeadferryError, LoadError
@@ -225,8 +225,8 @@ def load(
         sources = {table: paths for table, paths in files.items() if table in outcome.rows}
         try:
             with warehouse_writer(settings, holder) as (connection, dialect):
-                outcome.schema_changes = apply_load(connection, spec, sources, dialect)
-                outcome.table_rows = table_rows(connection, spec)
+                applied = apply_load(connection, spec, sources, dialect)
+            outcome.schema_changes, outcome.table_rows = applied.schema_changes, applied.table_rows
         except warehouse_errors(settings) as exc:  # refused rows, or a warehouse that cannot open
             raise LoadError(f"loading into the warehouse failed: {_reason(exc)}") from None
     finally:
