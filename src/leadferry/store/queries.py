@@ -25,6 +25,9 @@ from leadferry.store.records import (
     ScheduleState,
 )
 
+DATASET_COLUMNS = tuple(name for name in DATASET_SPEC_FIELDS if name != "account")
+"""The fields of a dataset's spec kept in columns of the same name (its account is an id)."""
+
 _Named = TypeVar("_Named", AccountRow, DatasetRow, UserRow)
 
 
@@ -61,20 +64,58 @@ def dataset_row(session: Session, name: str, *, lock: bool = False) -> DatasetRo
     return named_row(session, DatasetRow, name, "dataset", lock=lock)
 
 
+_DATASETS = DatasetRow.__table__
+_ACCOUNTS = AccountRow.__table__
+_RUNS = RunRow.__table__
+_RUN_COLUMNS = tuple(name for name in RUN_FIELDS if name != "dataset")
+_RUN_LABELS = {name: f"run_{name}" for name in _RUN_COLUMNS}
+DATASETS_WITH_LATEST_RUN = (
+    select(
+        _DATASETS,
+        _ACCOUNTS.c.name.label("account"),
+        _ACCOUNTS.c.connector,
+        *(_RUNS.c[name].label(label) for name, label in _RUN_LABELS.items()),
+    )
+    .join(_ACCOUNTS, _DATASETS.c.account_id == _ACCOUNTS.c.id)
+    .outerjoin(_RUNS, _RUNS.c.id == _DATASETS.c.last_run_id)
+)
+"""Datasets with their account's name and connector and their latest run (by the id their
+rows keep), as plain rows: a Core read, each row made a record by :func:`dataset_of`."""
+
+
 def load_datasets(
     session: Session, *where: Any, order_by: Any = None, limit: int | None = None
 ) -> list[Dataset]:
-    """Datasets with their account and latest run, in two queries whatever their number; by
+    """Datasets with their account and latest run, in one query whatever their number; by
     name unless *order_by* says otherwise, the first *limit* of them if given."""
-    query = (
-        select(DatasetRow, AccountRow)
-        .join(AccountRow, DatasetRow.account_id == AccountRow.id)
-        .where(*where)
-        .order_by(*([] if order_by is None else [order_by]), DatasetRow.name)
+    query = DATASETS_WITH_LATEST_RUN.where(*where).order_by(
+        *([] if order_by is None else [order_by]), _DATASETS.c.name
     )
-    found = session.execute(query if limit is None else query.limit(limit)).all()
-    latest = latest_runs(session, [dataset for dataset, _ in found])
-    return [to_dataset(dataset, account, latest.get(dataset.id)) for dataset, account in found]
+    found = session.connection().execute(query if limit is None else query.limit(limit))
+    return [dataset_of(row) for row in found]
+
+
+def dataset_of(row: Any) -> Dataset:
+    """The record of a row of :data:`DATASETS_WITH_LATEST_RUN` (its values are its own: a
+    Core row's JSON is parsed afresh for each read)."""
+    columns = row._mapping
+    last_run = None
+    if row.run_id is not None:
+        values = {name: columns[label] for name, label in _RUN_LABELS.items()}
+        values["progress"] = RunProgress.of(values["progress"])
+        last_run = Run(dataset=row.name, **values)
+    state = ScheduleState(**{name: columns[name] for name in SCHEDULE_STATE_FIELDS})
+    return Dataset(
+        **{name: columns[name] for name in DATASET_COLUMNS},
+        id=row.id,
+        account=row.account,
+        connector=row.connector,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        last_run=last_run,
+        state=state,
+        table_rows=row.table_rows,
+    )
 
 
 def latest_runs(session: Session, datasets: list[DatasetRow]) -> dict[int, Run]:
@@ -85,11 +126,6 @@ def latest_runs(session: Session, datasets: list[DatasetRow]) -> dict[int, Run]:
         return {}
     runs = session.scalars(select(RunRow).where(RunRow.id.in_(names)))
     return {run.dataset_id: to_run(run, names[run.id]) for run in runs}
-
-
-DATASET_COLUMNS = tuple(name for name in DATASET_SPEC_FIELDS if name != "account")
-"""The fields of a dataset's spec kept in columns of the same name (its account is an id)."""
-_RUN_COLUMNS = tuple(name for name in RUN_FIELDS if name != "dataset")
 
 
 def detached(value: Any) -> Any:
