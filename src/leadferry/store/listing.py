@@ -232,7 +232,7 @@ def _status_page(
     }
     values |= {f"since_{minutes}": now - timedelta(minutes=minutes) for minutes in limits}
     total, flagged, every, to_count = connection.execute(counts, values).one()
-    found = [ListedDataset(*row) for row in connection.execute(page, values)]
+    found = [ListedDataset(*row) for row in connection.execute(page, values).all()]
     return StatusPage(found, int(total or 0), int(flagged or 0), int(every or 0)), to_count
 
 
@@ -273,13 +273,13 @@ def _recent_runs(recent: int) -> Select[Any]:
 def _page_details(session: Session, names: Sequence[str], recent: int) -> PageDetails:
     """What :meth:`ListingMixin.page_details` describes, read in *session*."""
     connection = session.connection()
-    found = {
-        row.name: dataset_of(row) for row in connection.execute(_PAGE_DATASETS, {"names": names})
-    }
+    # Rows are fetched all at once (.all()): iterating a result fetches them one by one.
+    rows = connection.execute(_PAGE_DATASETS, {"names": names}).all()
+    found = {row.name: dataset_of(row) for row in rows}
     statuses: dict[str, list[str]] = defaultdict(list)
-    for name, status in connection.execute(_recent_runs(recent), {"names": names}):
+    for name, status in connection.execute(_recent_runs(recent), {"names": names}).all():
         statuses[name].append(status)
-    lines = [AccountLine(*row) for row in connection.execute(_ACCOUNT_LINES)]
+    lines = [AccountLine(*row) for row in connection.execute(_ACCOUNT_LINES).all()]
     return PageDetails([found[n] for n in names if n in found], dict(statuses), lines)
 
 

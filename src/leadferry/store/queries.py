@@ -91,7 +91,7 @@ def load_datasets(
     query = DATASETS_WITH_LATEST_RUN.where(*where).order_by(
         *([] if order_by is None else [order_by]), _DATASETS.c.name
     )
-    found = session.connection().execute(query if limit is None else query.limit(limit))
+    found = session.connection().execute(query if limit is None else query.limit(limit)).all()
     return [dataset_of(row) for row in found]
 
 
