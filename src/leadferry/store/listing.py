@@ -7,7 +7,9 @@ transactions that start and finish runs). One statement over that table judges, 
 counts; another finds the page's rows alone (by the name index when sorted by name); the page
 then loads its own datasets, their latest runs (by the id on their rows), their last five
 runs (a short index range each) and the accounts. :meth:`list_page` does it all in one read:
-a fixed number of queries whatever the size, none reading every run.
+a fixed number of queries whatever the size, none reading every run. Every statement is
+built once (per shape of filters) with its values bound, and run as Core: a request spends
+its time reading rows, not building and compiling SQL.
 """
 
 from __future__ import annotations
