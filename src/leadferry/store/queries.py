@@ -101,26 +101,26 @@ position, much cheaper than by name."""
 _SPEC_AT = tuple((name, _AT[name]) for name in DATASET_COLUMNS)
 _STATE_AT = tuple((name, _AT[name]) for name in SCHEDULE_STATE_FIELDS)
 _RUN_AT = tuple((name, _AT[label]) for name, label in _RUN_LABELS.items())
+_RECORD_AT = tuple(
+    (name, _AT[name])
+    for name in ("id", "account", "connector", "created_at", "updated_at", "table_rows")
+)
 
 
 def dataset_of(row: Any) -> Dataset:
     """The record of a row of :data:`DATASETS_WITH_LATEST_RUN` (its values are its own: a
     Core row's JSON is parsed afresh for each read)."""
+    spec = {name: row[at] for name, at in _SPEC_AT}
     last_run = None
-    if row.run_id is not None:
+    if row[_AT["run_id"]] is not None:
         values = {name: row[at] for name, at in _RUN_AT}
         values["progress"] = RunProgress.of(values["progress"])
-        last_run = Run(dataset=row.name, **values)
+        last_run = Run(dataset=spec["name"], **values)
     return Dataset(
-        **{name: row[at] for name, at in _SPEC_AT},
-        id=row.id,
-        account=row.account,
-        connector=row.connector,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        **spec,
+        **{name: row[at] for name, at in _RECORD_AT},
         last_run=last_run,
         state=ScheduleState(**{name: row[at] for name, at in _STATE_AT}),
-        table_rows=row.table_rows,
     )
 
 
