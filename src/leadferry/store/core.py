@@ -129,6 +129,12 @@ class Store(
     @contextmanager
     def _read(self) -> Iterator[Session]:
         self.settle_dead_runs()
+        with self._lookup() as session:
+            yield session
+
+    @contextmanager
+    def _lookup(self) -> Iterator[Session]:
+        """A read that shows no run (users, tokens, sessions): no dead run to settle first."""
         with locked_is_busy(), self._reader.begin() as session:
             yield session
 

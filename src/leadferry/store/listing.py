@@ -7,7 +7,9 @@ transactions that start and finish runs). One statement over that table judges, 
 counts; another finds the page's rows alone (by the name index when sorted by name); the page
 then loads its own datasets, their latest runs (by the id on their rows), their last five
 runs (a short index range each) and the accounts. :meth:`list_page` does it all in one read:
-a fixed number of queries whatever the size, none reading every run.
+a fixed number of queries whatever the size, none reading every run. Every statement is
+built once (per shape of filters) with its values bound, and run as Core: a request spends
+its time reading rows, not building and compiling SQL.
 """
 
 from __future__ import annotations
@@ -15,13 +17,20 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, false, func, literal, or_, select, true, update
+from sqlalchemy import and_, bindparam, case, false, func, or_, select, true, update
 from sqlalchemy.orm import aliased
 
 from leadferry.store.orm import AccountRow, DatasetRow, RunRow, UTCDateTime
-from leadferry.store.queries import dataset_row, load_datasets, to_run
+from leadferry.store.queries import (
+    DATASETS_WITH_LATEST_RUN,
+    dataset_of,
+    dataset_row,
+    load_datasets,
+    to_run,
+)
 from leadferry.store.records import (
     AccountLine,
     Dataset,
@@ -34,7 +43,7 @@ from leadferry.store.records import (
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
-    from sqlalchemy import CTE, ColumnElement, Select
+    from sqlalchemy import ColumnElement, Select, Subquery
     from sqlalchemy.orm import Session
 
 
@@ -65,45 +74,32 @@ _LISTED_COLUMNS = (
 )
 
 
-def _matching(*, search: str, connector: str, account: str) -> list[ColumnElement[bool]]:
-    """The conditions of the search and of the connector and account filters."""
-    conditions: list[ColumnElement[bool]] = []
-    if search:
-        pattern = _like(search)
-        conditions.append(
-            or_(
-                func.lower(DatasetRow.name).like(pattern, escape="\\"),
-                func.lower(DatasetRow.display_name).like(pattern, escape="\\"),
-                func.lower(DatasetRow.description).like(pattern, escape="\\"),
-            )
-        )
-    if connector:
-        conditions.append(AccountRow.connector == connector)
-    if account:
-        conditions.append(AccountRow.name == account)
-    return conditions
+_STALE_LIMITS = select(DatasetRow.stale_after).where(DatasetRow.stale_after > 0).distinct()
+_TO_COUNT = (
+    DatasetRow.last_success_at.is_not(None),
+    DatasetRow.table_rows.is_(None),
+    DatasetRow.last_run_status != "running",
+)
+"""The datasets whose main table's rows the store lacks (see ``datasets_to_count``)."""
 
 
-def _status_lines(session: Session, now: datetime) -> Select[Any]:
-    """Every dataset with its status at *now* judged in SQL, as ``service.status.judge``
-    judges it, from its own row alone: the transactions that start and finish its runs keep
-    its latest run's status and its last success there (``store.runs``).
+def _status_lines(limits: tuple[int, ...]) -> Select[Any]:
+    """Every dataset with its status judged in SQL, as ``service.status.judge`` judges it,
+    from its own row alone: the transactions that start and finish its runs keep its latest
+    run's status and its last success there (``store.runs``).
 
-    Whether a dataset is stale depends on *now* and on its own limit: each distinct limit
-    (there are few) gets its own cut-off time, bound as a parameter, so the comparison is a
-    plain one between times on every backend.
+    Whether a dataset is stale depends on the time and on its own limit: each distinct limit
+    of *limits* (there are few) gets its own cut-off time, bound as ``since_<minutes>``, so the
+    comparison is a plain one between times on every backend.
     """
     succeeded_at = DatasetRow.last_success_at
-    limits = session.scalars(
-        select(DatasetRow.stale_after).where(DatasetRow.stale_after > 0).distinct()
-    ).all()
     since = func.coalesce(succeeded_at, DatasetRow.created_at)
     stale: ColumnElement[bool] = (
         or_(
             *(
                 and_(
                     DatasetRow.stale_after == minutes,
-                    since < literal(now - timedelta(minutes=minutes), UTCDateTime()),
+                    since < bindparam(f"since_{minutes}", type_=UTCDateTime()),
                 )
                 for minutes in limits
             )
@@ -140,13 +136,68 @@ def _status_lines(session: Session, now: datetime) -> Select[Any]:
     ).join(AccountRow, DatasetRow.account_id == AccountRow.id)
 
 
-def _having_status(judged: CTE, status: str) -> ColumnElement[bool]:
+def _having_status(judged: Subquery, status: str) -> ColumnElement[bool]:
     """The condition of the status filter: a status, ``attention`` or none (every line)."""
     if status == "attention":
         return judged.c.attention == true()
     if status:
         return judged.c.precedence == BADGES.index(status)
     return true()
+
+
+@lru_cache(maxsize=512)
+def _status_statements(
+    limits: tuple[int, ...],
+    *,
+    search: bool,
+    connector: bool,
+    account: bool,
+    status: str,
+    sort: str,
+    paged: bool,
+) -> tuple[Select[Any], Select[Any]]:
+    """The counts and the page of a list whose filters take this shape, built once: the
+    values (the search's pattern, the connector, the account, the stale cut-offs, the offset
+    and limit) are bound parameters, so a request only executes statements SQLAlchemy has
+    compiled already."""
+    matching: list[ColumnElement[bool]] = []
+    if search:
+        pattern = bindparam("pattern")
+        matching.append(
+            or_(
+                func.lower(DatasetRow.name).like(pattern, escape="\\"),
+                func.lower(DatasetRow.display_name).like(pattern, escape="\\"),
+                func.lower(DatasetRow.description).like(pattern, escape="\\"),
+            )
+        )
+    if connector:
+        matching.append(AccountRow.connector == bindparam("connector"))
+    if account:
+        matching.append(AccountRow.name == bindparam("account"))
+    judged = _status_lines(limits).where(*matching).subquery("judged")
+    wanted = _having_status(judged, status)
+    # The counts and the page are two statements: the counts read every matching
+    # dataset's light row once, and the page only needs the rows it shows, which the
+    # database finds by index when sorted by name (thousands of rows are never numbered
+    # or sorted for a page of 50).
+    counts = select(
+        func.count(case((wanted, 1))),
+        func.count(case((judged.c.attention, 1))),
+        select(func.count(DatasetRow.id)).scalar_subquery(),
+        select(func.count(DatasetRow.id)).where(*_TO_COUNT).scalar_subquery(),
+    )
+    column = _SORT_COLUMNS[sort.removeprefix("-")]
+    key = judged.c[column]
+    order = key.desc() if sort.startswith("-") else key.asc()
+    # Names are never null: sorting by name alone lets the database read its index.
+    ordering = (order,) if column == "name" else (key.is_(None), order, judged.c.name)
+    page = (
+        select(*(judged.c[name] for name in _LISTED_COLUMNS))
+        .where(wanted)
+        .order_by(*ordering)
+        .offset(bindparam("offset"))
+    )
+    return counts, page.limit(bindparam("limit")) if paged else page
 
 
 def _status_page(
@@ -160,44 +211,46 @@ def _status_page(
     sort: str = "name",
     offset: int = 0,
     limit: int | None = None,
-) -> StatusPage:
-    """The page :meth:`ListingMixin.list_statuses` describes, read in *session*."""
-    lines = _status_lines(session, now).where(
-        *_matching(search=search, connector=connector, account=account)
-    )
-    judged = lines.subquery("judged")
-    wanted = _having_status(judged, status)
-    # The counts and the page are two statements: the counts read every matching
-    # dataset's light row once, and the page only needs the rows it shows, which the
-    # database finds by index when sorted by name (thousands of rows are never numbered
-    # or sorted for a page of 50).
-    counts = select(
-        func.count(case((wanted, 1))),
-        func.count(case((judged.c.attention, 1))),
-        select(func.count(DatasetRow.id)).scalar_subquery(),
-    )
-    column = _SORT_COLUMNS[sort.removeprefix("-")]
-    key = judged.c[column]
-    order = key.desc() if sort.startswith("-") else key.asc()
-    # Names are never null: sorting by name alone lets the database read its index.
-    ordering = (order,) if column == "name" else (key.is_(None), order, judged.c.name)
-    page = (
-        select(*(judged.c[name] for name in _LISTED_COLUMNS))
-        .where(wanted)
-        .order_by(*ordering)
-        .offset(offset)
-        .limit(limit)
-    )
+) -> tuple[StatusPage, int]:
+    """The page :meth:`ListingMixin.list_statuses` describes, read in *session*, and how many
+    datasets there are to count (:meth:`ListingMixin.datasets_to_count`)."""
     connection = session.connection()
-    total, flagged, every = connection.execute(counts).one()
-    found = [ListedDataset(*row) for row in connection.execute(page)]
-    return StatusPage(found, int(total or 0), int(flagged or 0), int(every or 0))
+    limits = tuple(sorted(connection.scalars(_STALE_LIMITS)))
+    counts, page = _status_statements(
+        limits,
+        search=bool(search),
+        connector=bool(connector),
+        account=bool(account),
+        status=status,
+        sort=sort,
+        paged=limit is not None,
+    )
+    values: dict[str, Any] = {
+        "pattern": _like(search),
+        "connector": connector,
+        "account": account,
+        "offset": offset,
+        "limit": limit,
+    }
+    values |= {f"since_{minutes}": now - timedelta(minutes=minutes) for minutes in limits}
+    total, flagged, every, to_count = connection.execute(counts, values).one()
+    found = [ListedDataset(*row) for row in connection.execute(page, values).all()]
+    return StatusPage(found, int(total or 0), int(flagged or 0), int(every or 0)), to_count
 
 
-def _page_details(session: Session, names: Sequence[str], recent: int) -> PageDetails:
-    """What :meth:`ListingMixin.page_details` describes, read in *session*."""
-    # Each dataset's runs from its *recent*-th newest on: one index seek for that run's id
-    # and a short range read per dataset, however long its history.
+_PAGE_DATASETS = DATASETS_WITH_LATEST_RUN.where(
+    DatasetRow.name.in_(bindparam("names", expanding=True))
+)
+_ACCOUNT_LINES = select(AccountRow.name, AccountRow.connector, AccountRow.config).order_by(
+    AccountRow.name
+)
+
+
+@lru_cache(maxsize=8)
+def _recent_runs(recent: int) -> Select[Any]:
+    """The statuses of the *recent* last runs of the datasets named ``names`` (a bound list),
+    oldest first: one index seek for each one's *recent*-th newest run's id and a short range
+    read, however long its history."""
     older = aliased(RunRow)
     oldest_shown = (
         select(older.id)
@@ -208,34 +261,33 @@ def _page_details(session: Session, names: Sequence[str], recent: int) -> PageDe
         .correlate(DatasetRow)
         .scalar_subquery()
     )
-    last_runs = (
+    return (
         select(DatasetRow.name, RunRow.status)
         .join(
             RunRow,
             and_(RunRow.dataset_id == DatasetRow.id, RunRow.id >= func.coalesce(oldest_shown, 0)),
         )
-        .where(DatasetRow.name.in_(names))
+        .where(DatasetRow.name.in_(bindparam("names", expanding=True)))
         .order_by(DatasetRow.name, RunRow.id)
     )
-    accounts = select(AccountRow.name, AccountRow.connector, AccountRow.config).order_by(
-        AccountRow.name
-    )
+
+
+def _page_details(session: Session, names: Sequence[str], recent: int) -> PageDetails:
+    """What :meth:`ListingMixin.page_details` describes, read in *session*."""
+    connection = session.connection()
+    # Rows are fetched all at once (.all()): iterating a result fetches them one by one.
+    rows = connection.execute(_PAGE_DATASETS, {"names": names}).all()
+    found = {row.name: dataset_of(row) for row in rows}
     statuses: dict[str, list[str]] = defaultdict(list)
-    found = {d.name: d for d in load_datasets(session, DatasetRow.name.in_(names))}
-    for name, status in session.execute(last_runs):
+    for name, status in connection.execute(_recent_runs(recent), {"names": names}).all():
         statuses[name].append(status)
-    lines = [AccountLine(*row) for row in session.execute(accounts)]
+    lines = [AccountLine(*row) for row in connection.execute(_ACCOUNT_LINES).all()]
     return PageDetails([found[n] for n in names if n in found], dict(statuses), lines)
 
 
 def _to_count(session: Session) -> list[Dataset]:
     """What :meth:`ListingMixin.datasets_to_count` describes, read in *session*."""
-    return load_datasets(
-        session,
-        DatasetRow.last_success_at.is_not(None),
-        DatasetRow.table_rows.is_(None),
-        DatasetRow.last_run_status != "running",
-    )
+    return load_datasets(session, *_TO_COUNT)
 
 
 class ListingMixin:
@@ -258,7 +310,7 @@ class ListingMixin:
         ``limit`` None lists every match from ``offset`` on.
         """
         with self._read() as session:
-            return _status_page(session, now, **filters)
+            return _status_page(session, now, **filters)[0]
 
     def list_page(
         self, now: datetime, recent: int = 5, **filters: Any
@@ -266,9 +318,9 @@ class ListingMixin:
         """:meth:`list_statuses` with *filters*, :meth:`page_details` of its lines and
         :meth:`datasets_to_count`, in one read (what a page of the Data Center needs)."""
         with self._read() as session:
-            found = _status_page(session, now, **filters)
+            found, to_count = _status_page(session, now, **filters)
             details = _page_details(session, [line.name for line in found.lines], recent)
-            return found, details, _to_count(session)
+            return found, details, _to_count(session) if to_count else []
 
     def datasets_to_count(self) -> list[Dataset]:
         """The datasets whose main table's rows are not known although they have loaded (a

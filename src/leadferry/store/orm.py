@@ -66,6 +66,21 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        """On SQLite, one call a value from the stored ISO text to the aware time (what
+        SQLAlchemy's parse then :meth:`process_result_value` give, in four): a page of the
+        Data Center reads hundreds of times."""
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        def aware(value: str | None) -> datetime | None:
+            if value is None:
+                return None
+            moment = datetime.fromisoformat(value)
+            return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+        return aware
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)

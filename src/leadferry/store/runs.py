@@ -9,7 +9,7 @@ import socket
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -43,9 +43,22 @@ from leadferry.store.records import (
 )
 
 if TYPE_CHECKING:
+    from sqlalchemy import Row
+
     from leadferry.apply import CommittedLoad
 
 logger = logging.getLogger(__name__)
+
+_RUNNING = (
+    select(
+        RunRow.id, RunRow.pid, RunRow.host, RunRow.heartbeat_at, DatasetRow.name.label("dataset")
+    )
+    .join(DatasetRow, RunRow.dataset_id == DatasetRow.id)
+    .where(RunRow.status == "running")
+    .order_by(RunRow.id)
+)
+"""The running runs, as much as :meth:`RunsMixin._alive` needs: built once, since every read
+of the store runs it first (:meth:`RunsMixin.settle_dead_runs`)."""
 
 STALE_RUN_ERROR = "the process running it stopped"
 LEASE_EXPIRED_ERROR = "the worker running it stopped answering (its lease expired)"
@@ -275,15 +288,10 @@ class RunsMixin:
         the store's clock).
         """
         with locked_is_busy(), self._reader.begin() as session:
-            running = session.execute(
-                select(RunRow, DatasetRow.name)
-                .join(DatasetRow, RunRow.dataset_id == DatasetRow.id)
-                .where(RunRow.status == "running")
-                .order_by(RunRow.id)
-            ).all()
+            running = session.connection().execute(_RUNNING).all()
             stopped = [
-                (run.id, dataset)
-                for run, dataset in running
+                (run.id, run.dataset)
+                for run in running
                 if (leased or run.heartbeat_at is None) and not self._alive(run)
             ]
         settled = []
@@ -355,11 +363,11 @@ class RunsMixin:
             row.cursor = committed.cursor
         _summarise(row, run)  # its table's rows are counted again by the Data Center
 
-    def _lease_expired(self, run: RunRow) -> bool:
+    def _lease_expired(self, run: RunRow | Row[Any]) -> bool:
         lease = timedelta(seconds=self._settings.run_lease)  # in real time, as heartbeats
         return run.heartbeat_at is not None and run.heartbeat_at < utc_now() - lease
 
-    def _alive(self, run: RunRow) -> bool:
+    def _alive(self, run: RunRow | Row[Any]) -> bool:
         """Whether the run's process may still run it: its lease holds and, on this host, the
         process exists."""
         return not self._lease_expired(run) and process_is_alive(run.pid, run.host)

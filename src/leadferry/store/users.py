@@ -12,8 +12,9 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from leadferry.auth import (
@@ -33,6 +34,9 @@ from leadferry.store.orm import ApiTokenRow, UserRow, WebSessionRow
 from leadferry.store.queries import find_named, named_row
 from leadferry.store.records import ApiToken, User, WebSession, check_user_name
 
+if TYPE_CHECKING:
+    from sqlalchemy import Row
+
 logger = logging.getLogger(__name__)
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -40,12 +44,25 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 in a loop does not take the store's write lock on every request."""
 TOKEN_NAME_LENGTH = 64
 
+_OWNER = (UserRow.id, UserRow.name, UserRow.role, UserRow.created_at)
+# Every request looks its token or session up: both statements are built once.
+_TOKEN_OWNER = (
+    select(ApiTokenRow.id.label("token_id"), ApiTokenRow.last_used_at, *_OWNER)
+    .join(UserRow, ApiTokenRow.user_id == UserRow.id)
+    .where(ApiTokenRow.token_digest == bindparam("digest"))
+)
+_SESSION_OWNER = (
+    select(WebSessionRow.csrf_token, WebSessionRow.expires_at, *_OWNER)
+    .join(UserRow, WebSessionRow.user_id == UserRow.id)
+    .where(WebSessionRow.session_digest == bindparam("digest"))
+)
+
 
 class UsersMixin:
     """Users, API tokens and web sessions of :class:`~leadferry.store.Store` (which provides
     the sessions and the clock)."""
 
-    _read: Callable[[], AbstractContextManager[Session]]
+    _lookup: Callable[[], AbstractContextManager[Session]]
     _write: Callable[[], AbstractContextManager[Session]]
     _now: Callable[[], datetime]
     _flush_unique: Callable[[Session, str], None]
@@ -77,7 +94,7 @@ class UsersMixin:
 
     def list_users(self) -> list[User]:
         """Every user, by name."""
-        with self._read() as session:
+        with self._lookup() as session:
             return [
                 _to_user(row) for row in session.scalars(select(UserRow).order_by(UserRow.name))
             ]
@@ -88,12 +105,12 @@ class UsersMixin:
         Raises:
             NotFoundError: no such user.
         """
-        with self._read() as session:
+        with self._lookup() as session:
             return _to_user(_user_row(session, name))
 
     def user_count(self) -> int:
         """How many users there are (none: the web UI has nobody to let in yet)."""
-        with self._read() as session:
+        with self._lookup() as session:
             return session.scalar(select(func.count(UserRow.id))) or 0
 
     def set_password(self, name: str, password: str) -> None:
@@ -159,7 +176,7 @@ class UsersMixin:
         An unknown name still costs one argon2 verification, so the time taken does not tell
         which names exist. A hash made with weaker parameters than today's is replaced.
         """
-        with self._read() as session:
+        with self._lookup() as session:
             row = _find_user(session, name)
         hashed = dummy_hash() if row is None else row.password_hash
         if not verify_password(hashed, password) or row is None:
@@ -221,7 +238,7 @@ class UsersMixin:
             .join(UserRow, ApiTokenRow.user_id == UserRow.id)
             .order_by(ApiTokenRow.id)
         )
-        with self._read() as session:
+        with self._lookup() as session:
             if user_name is not None:
                 query = query.where(ApiTokenRow.user_id == _user_row(session, user_name).id)
             return [_to_token(row, name) for row, name in session.execute(query)]
@@ -261,24 +278,21 @@ class UsersMixin:
         if not isinstance(plaintext, str) or token_prefix(plaintext) is None:
             return None
         key = digest(plaintext)
-        with self._read() as session:
-            found = session.execute(
-                select(ApiTokenRow, UserRow)
-                .join(UserRow, ApiTokenRow.user_id == UserRow.id)
-                .where(ApiTokenRow.token_digest == key)
-            ).first()
+        with self._lookup() as session:
+            found = session.connection().execute(_TOKEN_OWNER, {"digest": key}).first()
         if found is None:
             return None
-        token, user = found
         now = self._now()
-        if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        if found.last_used_at is None or now - found.last_used_at >= LAST_USED_RESOLUTION:
             with self._write() as session:
                 result = session.execute(
-                    update(ApiTokenRow).where(ApiTokenRow.id == token.id).values(last_used_at=now)
+                    update(ApiTokenRow)
+                    .where(ApiTokenRow.id == found.token_id)
+                    .values(last_used_at=now)
                 )
             if not result.rowcount:  # revoked since it was read
                 return None
-        return _to_user(user)
+        return _to_user(found)
 
     # -- web sessions -----------------------------------------------------------------------
 
@@ -318,20 +332,16 @@ class UsersMixin:
         if not isinstance(plain_id, str) or not plain_id:
             return None
         now = self._now()
-        with self._read() as session:
-            found = session.execute(
-                select(WebSessionRow, UserRow)
-                .join(UserRow, WebSessionRow.user_id == UserRow.id)
-                .where(WebSessionRow.session_digest == digest(plain_id))
-            ).first()
-        if found is None:
+        with self._lookup() as session:
+            found = session.connection().execute(_SESSION_OWNER, {"digest": digest(plain_id)})
+            row = found.first()
+        if row is None:
             return None
-        row, user = found
         if row.expires_at <= now:
             with self._write() as session:
                 session.execute(delete(WebSessionRow).where(WebSessionRow.expires_at <= now))
             return None
-        return WebSession(_to_user(user), row.csrf_token, row.expires_at)
+        return WebSession(_to_user(row), row.csrf_token, row.expires_at)
 
     def end_session(self, plain_id: str) -> None:
         """Log a session out; an unknown or already ended session is no error."""
@@ -370,7 +380,7 @@ def _admin_count(session: Session) -> int:
     return len(session.scalars(query).all())
 
 
-def _to_user(row: UserRow) -> User:
+def _to_user(row: UserRow | Row[Any]) -> User:
     return User(id=row.id, name=row.name, role=row.role, created_at=row.created_at)
 
 
