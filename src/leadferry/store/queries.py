@@ -112,6 +112,7 @@ def dataset_of(row: Any) -> Dataset:
     """The record of a row of :data:`DATASETS_WITH_LATEST_RUN` (its values are its own: a
     Core row's JSON is parsed afresh for each read)."""
     spec = {name: row[at] for name, at in _SPEC_AT}
+    spec["date_selection"] = stored_date_selection(spec["name"], spec["date_selection"])
     last_run = None
     if row[_AT["run_id"]] is not None:
         values = {name: row[at] for name, at in _RUN_AT}
@@ -177,14 +178,22 @@ def from_column(row: DatasetRow, field: str) -> Any:
     """
     if field != "date_selection":
         return _value(row, field)
-    value = row.date_selection
+    return stored_date_selection(row.name, row.date_selection)
+
+
+def stored_date_selection(dataset: str, value: Any) -> DateSelection:
+    """The date selection stored for *dataset* as its JSON, typed.
+
+    Raises:
+        StorageError: the stored value is not a valid date selection.
+    """
     try:
         if value is not None and not isinstance(value, dict):
             raise InvalidWindowError(f"a mapping was expected, not {type(value).__name__}")
         return DateSelection.parse(value)
     except InvalidWindowError as exc:
         raise StorageError(
-            f"dataset {row.name!r} has an invalid date selection in the store ({exc}): "
+            f"dataset {dataset!r} has an invalid date selection in the store ({exc}): "
             "the store was changed outside leadferry; restore it from a backup"
         ) from None
 
