@@ -39,13 +39,13 @@ from leadferry.errors import (
     first_line,
 )
 from leadferry.exporting import check_export, write_export
-from leadferry.settings import Settings
 
 if TYPE_CHECKING:
     import duckdb
 
     from leadferry.apply import CommittedLoad, Connection, Dialect
     from leadferry.postgres import PostgresWarehouse
+    from leadferry.settings import Settings
 
 logger = logging.getLogger(__name__)
 

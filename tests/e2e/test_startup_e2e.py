@@ -44,6 +44,12 @@ def test_a_command_s_help_loads_that_command_only(leadferry):
     assert not {"leadferry.cli.data", "leadferry.cli.serve", "leadferry.cli.worker"} & loaded
 
 
+@pytest.mark.parametrize("command", ["run", "query", "datasets"])
+def test_a_command_s_help_reads_no_settings(leadferry, command):
+    loaded = loaded_modules(leadferry, command, "--help")
+    assert not {"leadferry.settings", "pydantic_settings", "dlt", "sqlalchemy"} & loaded
+
+
 def test_a_run_loads_no_web_server_task_queue_or_templates(leadferry, leadexec_server):
     add_account(leadferry, leadexec_server.url)
     leadferry.ok("datasets", "create", "leads", "--account", "acme", "--report", "leads",

@@ -17,9 +17,9 @@ from rich.table import Table
 
 from leadferry.dates import DateSelection, parse_day, zone
 from leadferry.errors import ConfigError
-from leadferry.settings import Settings
 
 if TYPE_CHECKING:
+    from leadferry.settings import Settings
     from leadferry.store import Store
 
 
@@ -52,6 +52,8 @@ def read_secret(label: str, env_var: str | None = None, *, confirm: bool = False
 
 
 def settings() -> Settings:
+    from leadferry.settings import Settings  # pydantic-settings: not for --help
+
     return Settings()
 
 
