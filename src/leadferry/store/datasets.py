@@ -18,7 +18,6 @@ from leadferry.store.queries import (
     account_row,
     busy_error,
     dataset_row,
-    latest_runs,
     load_datasets,
     to_column,
     to_dataset,
@@ -129,8 +128,7 @@ class DatasetsMixin:
                 setattr(row, key, to_column(key, value))
             row.updated_at = self._now()
             session.flush()
-            latest = latest_runs(session, [row])
-            return to_dataset(row, account, latest.get(row.id))
+            return load_datasets(session, DatasetRow.id == row.id)[0]
 
     def remove_dataset(self, name: str) -> None:
         """Delete a dataset and its history (not its warehouse tables).

@@ -126,16 +126,6 @@ def dataset_of(row: Any) -> Dataset:
     )
 
 
-def latest_runs(session: Session, datasets: list[DatasetRow]) -> dict[int, Run]:
-    """Each dataset's latest run, by its id: the dataset's row names it (``last_run_id``, set
-    in the transaction that starts the run), so this reads those runs by primary key."""
-    names = {row.last_run_id: row.name for row in datasets if row.last_run_id is not None}
-    if not names:
-        return {}
-    runs = session.scalars(select(RunRow).where(RunRow.id.in_(names)))
-    return {run.dataset_id: to_run(run, names[run.id]) for run in runs}
-
-
 def detached(value: Any) -> Any:
     """A copy of a JSON column's mapping or list, so a record and a row never share one."""
     if isinstance(value, dict):
