@@ -241,13 +241,25 @@ class _LoadingInstance:
         return self._instance
 
     def _detach(self, instance: duckdb.DuckDBPyConnection) -> None:
+        """Detach the file; a checkpoint that fails (a full disk) does not fail the load.
+
+        What the block committed is in the file's write-ahead log by then, and whoever opens
+        the file next replays it: raising here would call a committed load failed.
+        """
         try:
             instance.execute("detach warehouse")
-        except BaseException:
+        except Exception as exc:
+            # INFO, not WARNING: nothing is lost and the user has nothing to do; a failed run
+            # still prints one line.
+            logger.info(
+                "the warehouse could not be checkpointed (%s); its write-ahead log keeps what "
+                "was committed",
+                first_line(exc),
+            )
             # The file may still be open: closing the instance closes it for sure.
-            instance.close()
+            with contextlib.suppress(Exception):
+                instance.close()
             self._instance = None
-            raise
 
 
 _LOADING = _LoadingInstance()

@@ -148,23 +148,34 @@ def test_ctrl_c_during_an_export_leaves_no_file(loaded, tmp_path):
 
 
 def _on_a_small_disk(
-    loaded, size: int, args: list[str], *, home_on_it: bool, prepare: str = "true"
+    loaded,
+    size: int,
+    args: list[str],
+    *,
+    home_on_it: bool,
+    prepare: str = "true",
+    then: str = "ls -A DISK",
 ) -> tuple[subprocess.CompletedProcess, str]:
     """`leadferry ARGS` with a tmpfs of *size* bytes mounted on ``DISK`` (the home copied onto
     it when *home_on_it*), in a user and mount namespace of its own: no root needed where
-    unprivileged user namespaces are allowed. *args* and *prepare* (shell, run first) may say
-    ``DISK``. Returns the result and, once the disk is gone, what was on it (``ls -A``)."""
+    unprivileged user namespaces are allowed. *prepare* and *then* are shell run before and
+    after, on the same disk; ``DISK`` in them and in *args* is the disk, ``LEADFERRY`` the
+    command. Returns the result and, once the disk is gone, what *then* printed."""
     assert shutil.which("unshare"), "these tests need util-linux's unshare"
     disk = loaded.home.parent / "small-disk"
     disk.mkdir()
-    listing = loaded.home.parent / "small-disk.txt"
+    output = loaded.home.parent / "small-disk.txt"
     home = f"{disk}/home" if home_on_it else str(loaded.home)
     copy = f"cp -r {loaded.home} {home} && " if home_on_it else ""
-    command = " ".join(f"'{arg}'" for arg in args).replace("DISK", str(disk))
+
+    def place(shell: str) -> str:
+        return shell.replace("DISK", str(disk)).replace("LEADFERRY", LEADFERRY)
+
+    command = place(" ".join(f"'{arg}'" for arg in args))
     script = (
-        f"mount -t tmpfs -o size={size} tmpfs {disk} && {copy}{prepare.replace('DISK', str(disk))}"
-        f" && LEADFERRY_HOME={home} {LEADFERRY} {command}; status=$?; "
-        f"(ls -A {disk}; cat {disk}/old.csv) > {listing} 2>&1; exit $status"
+        f"export LEADFERRY_HOME={home}; mount -t tmpfs -o size={size} tmpfs {disk} && "
+        f"{copy}{place(prepare)} && {LEADFERRY} {command}; status=$?; "
+        f"({place(then)}) > {output} 2>&1; exit $status"
     )
     result = subprocess.run(
         ["unshare", "--user", "--map-root-user", "--mount", "bash", "-c", script],
@@ -173,16 +184,29 @@ def _on_a_small_disk(
         text=True,
         timeout=300,
     )
-    return result, listing.read_text()
+    return result, output.read_text()
 
 
-def test_a_full_disk_during_a_run_is_one_line(loaded):
+@pytest.mark.parametrize(
+    "room",
+    [pytest.param(400_000, id="the warehouse fills it"), pytest.param(150_000, id="dlt fills it")],
+)
+def test_a_full_disk_during_a_run_is_one_line_and_the_history_says_the_same(loaded, room):
     (loaded.home / "warehouse.duckdb").unlink()
     shutil.rmtree(loaded.home / "pipelines")
-    size = (loaded.home / "leadferry.sqlite").stat().st_size + 400_000
-    result, _listing = _on_a_small_disk(loaded, size, ["run", "acme_leads"], home_on_it=True)
+    size = (loaded.home / "leadferry.sqlite").stat().st_size + room
+    result, history = _on_a_small_disk(
+        loaded,
+        size,
+        ["run", "acme_leads"],
+        home_on_it=True,
+        then="rm -rf $LEADFERRY_HOME/pipelines; LEADFERRY history acme_leads --json 2>/dev/null",
+    )
     line = one_line(result, 1)
     assert "space" in line or "full" in line
+    latest = json.loads(history)[0]
+    assert latest["status"] == "failed"
+    assert latest["error"] in line
 
 
 def test_a_full_disk_during_an_export_leaves_the_old_file_and_no_other(loaded):
@@ -192,6 +216,7 @@ def test_a_full_disk_during_an_export_leaves_the_old_file_and_no_other(loaded):
         ["export", "acme_leads", "--format", "csv", "-o", "DISK/old.csv"],
         home_on_it=False,
         prepare="echo 'the old export' > DISK/old.csv",
+        then="ls -A DISK; cat DISK/old.csv",
     )
     line = one_line(result, 1)
     assert line.endswith("old.csv: No space left on device; nothing was written")

@@ -161,7 +161,7 @@ class _Group(TyperGroup):
         except Exception as exc:
             if state.debug:
                 raise
-            from leadferry.cli import failures  # loads the settings: only when needed
+            from leadferry import failures  # loads the settings: only when needed
 
             line, status = failures.describe(exc)
             typer.echo(f"error: {line}", err=True)

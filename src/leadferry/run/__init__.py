@@ -88,7 +88,10 @@ def run_dataset(
         store.finish_run(run.id, "interrupted", clock(), error="interrupted")
         raise
     except Exception as exc:
-        store.finish_run(run.id, "failed", clock(), error=f"internal error: {type(exc).__name__}")
+        from leadferry.failures import storage_failure
+
+        error = storage_failure(exc) or f"internal error: {type(exc).__name__}"
+        store.finish_run(run.id, "failed", clock(), error=error)
         raise
     return store.finish_run(
         run.id,

@@ -40,6 +40,13 @@ def describe(exc: BaseException) -> tuple[str, int]:
     )
 
 
+def storage_failure(exc: BaseException) -> str | None:
+    """The line for *exc* when a file or database error is behind it (a full disk, a corrupt
+    warehouse), else None: a run records it as its error, which a bare exception name is not."""
+    cause = _storage_cause(exc)
+    return None if cause is None else describe(cause)[0]
+
+
 def _storage_cause(exc: BaseException) -> BaseException | None:
     seen: BaseException | None = exc
     while seen is not None:
