@@ -41,9 +41,10 @@ check: .venv/.synced
 		-m "not e2e and not browser and not services" $(PYTEST_ARGS)
 
 # N random faults (kill -9 in fetch and load, vendor 5xx/429/truncation, concurrent runs) over real
-# processes; the figures go to soak.json (docs/reliability.md). LEADFERRY_FAULTS_SEED repeats a run.
+# processes; the figures go to soak.json (docs/reliability.md). LEADFERRY_FAULTS_SEED repeats a run;
+# RESUME=1 goes on with the soak in soak.json, stopped early.
 soak: .venv/.synced
-	LEADFERRY_FAULTS=$(N) LEADFERRY_FAULTS_REPORT=soak.json \
+	LEADFERRY_FAULTS=$(N) LEADFERRY_FAULTS_REPORT=soak.json LEADFERRY_FAULTS_RESUME=$(RESUME) \
 		$(UV) run --frozen pytest -p no:randomly tests/e2e/test_faults.py
 
 lint: .venv/.synced

@@ -80,6 +80,17 @@ class Tally:
     not_drawn: dict[str, str] = field(default_factory=dict)
     """Kinds this machine cannot inject, and why."""
 
+    @classmethod
+    def from_json(cls, figures: dict) -> Tally:
+        """The tally :meth:`as_json` wrote, to go on counting."""
+        return cls(
+            faults=Counter(figures["faults"]),
+            endings=Counter(figures["endings"]),
+            checks=figures["invariant_checks"],
+            violations=list(figures["violations"]),
+            not_drawn=dict(figures["not_drawn"]),
+        )
+
     def as_json(self) -> dict[str, object]:
         return {
             "faults": dict(self.faults),
