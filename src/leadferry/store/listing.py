@@ -21,7 +21,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, case, false, func, or_, select, true, update
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.functions import FunctionElement
 
 from leadferry.store.orm import AccountRow, DatasetRow, RunRow, UTCDateTime
 from leadferry.store.queries import (
@@ -45,12 +47,33 @@ if TYPE_CHECKING:
 
     from sqlalchemy import ColumnElement, Select, Subquery
     from sqlalchemy.orm import Session
+    from sqlalchemy.sql.compiler import SQLCompiler
 
 
 def _like(text: str) -> str:
     """A LIKE pattern matching *text* anywhere, its own ``%``, ``_`` and ``\\`` taken literally."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped.lower()}%"
+
+
+class _CaseFolded(FunctionElement[Any]):
+    """A text column as a search compares it with a lowered pattern: ``lower(column)``, except
+    on SQLite, where LIKE already ignores the case of exactly the letters its ``lower()``
+    folds (ASCII), so the column is compared as it is: the same matches without a call on
+    every row, most of a search's time over thousands of datasets."""
+
+    name = "case_folded"
+    inherit_cache = True
+
+
+@compiles(_CaseFolded)
+def _lowered(element: _CaseFolded, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_CaseFolded, "sqlite")
+def _as_is(element: _CaseFolded, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
 
 
 BADGES = ("running", "failing", "failed", "stale", "never", "success")
@@ -108,7 +131,9 @@ def _status_lines(limits: tuple[int, ...]) -> Select[Any]:
         else false()
     )
     last_status = DatasetRow.last_run_status
-    failed = last_status.in_(("failed", "interrupted"))
+    # Two comparisons, not IN: a tuple of values would be an expanding parameter, which
+    # SQLAlchemy renders into the SQL again at every execution.
+    failed = or_(last_status == "failed", last_status == "interrupted")
     # The status as its place in BADGES: one CASE a row, which the status filter and sort use.
     precedence = case(
         (last_status == "running", BADGES.index("running")),
@@ -165,9 +190,9 @@ def _status_statements(
         pattern = bindparam("pattern")
         matching.append(
             or_(
-                func.lower(DatasetRow.name).like(pattern, escape="\\"),
-                func.lower(DatasetRow.display_name).like(pattern, escape="\\"),
-                func.lower(DatasetRow.description).like(pattern, escape="\\"),
+                _CaseFolded(DatasetRow.name).like(pattern, escape="\\"),
+                _CaseFolded(DatasetRow.display_name).like(pattern, escape="\\"),
+                _CaseFolded(DatasetRow.description).like(pattern, escape="\\"),
             )
         )
     if connector:
