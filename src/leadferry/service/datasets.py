@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -244,9 +246,18 @@ def dates_text(dataset: Dataset) -> str:
 
 
 def schedule_text(dataset: Dataset) -> str:
+    if not dataset.schedule:
+        return "manual"
+    return _described_schedule(json.dumps(dataset.schedule, sort_keys=True))
+
+
+@lru_cache(maxsize=1024)
+def _described_schedule(stored: str) -> str:
+    """The words of a stored schedule (its JSON text): worked out once for each schedule,
+    since parsing one checks that it ever runs, a cost the API's list would pay per line."""
     from leadferry.schedule import Schedule
 
-    return Schedule.parse(dataset.schedule).describe() if dataset.schedule else "manual"
+    return Schedule.parse(json.loads(stored)).describe()
 
 
 def describe(dataset: Dataset, tz: ZoneInfo) -> dict[str, Any]:
