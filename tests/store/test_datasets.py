@@ -283,6 +283,18 @@ def test_a_null_stored_selection_reads_as_default(
     assert store.get_dataset(dataset).date_selection == DateSelection()
 
 
+def test_json_the_fast_parser_refuses_is_still_read(
+    store: Store, dataset: str, settings: Settings
+) -> None:
+    # The store parses JSON columns with orjson, which refuses NaN and integers beyond 64
+    # bits; the standard library, which wrote them, reads them.
+    stored = '{"lid": 271, "ratio": NaN, "big": 123456789012345678901234567890}'
+    _stored_selections(settings, "update datasets set params = :p", p=stored)
+    params = store.get_dataset(dataset).params
+    assert (params["lid"], params["big"]) == (271, 123456789012345678901234567890)
+    assert params["ratio"] != params["ratio"]  # NaN
+
+
 @pytest.mark.parametrize(
     ("stored", "reason"),
     [
