@@ -11,7 +11,9 @@ import pytest
 
 from leadferry.dates import DateSelection
 from leadferry.schedule import Schedule, local, next_runs
-from leadferry.web.wizard.draft import NEW_ACCOUNT
+from leadferry.service.datasets import dataset_zone
+from leadferry.store import DatasetSpec
+from leadferry.web.wizard.draft import NEW_ACCOUNT, Draft
 from tests.conftest import API_KEY, NOW
 
 
@@ -267,6 +269,32 @@ def test_an_account_must_be_chosen(editor, acme_account):
     page = panes.press(account="gone")
     assert page.status_code == 422
     assert "no account named 'gone'" in error_next_to(page.text, "account")
+
+
+@pytest.mark.parametrize(
+    ("values", "zone"),
+    [
+        ({"account": "denver"}, "America/Denver"),  # the account's own
+        ({"account": "plain"}, "America/Los_Angeles"),  # else its connector's
+        # An account still to be added: what was typed for it, else its connector's (the
+        # draft used to say UTC).
+        (
+            {"account": NEW_ACCOUNT, "connector": "avidtrak", "acct_timezone": "Asia/Tokyo"},
+            "Asia/Tokyo",
+        ),
+        ({"account": NEW_ACCOUNT, "connector": "leadexec"}, "America/Los_Angeles"),
+    ],
+)
+def test_a_drafts_default_zone_follows_the_one_zone_rule(store, users, values, zone):
+    store.create_account("denver", "leadexec", {"timezone": "America/Denver"}, {"api_key": API_KEY})
+    store.create_account("plain", "leadexec", {}, {"api_key": API_KEY})
+    draft = Draft(store, NOW, users["eddie"], values)
+    assert draft.account_zone == zone
+    chosen = draft.account
+    if chosen is not None:
+        # What a dataset of that account without a zone of its own is shown in.
+        dataset = store.create_dataset(DatasetSpec("d_" + chosen.name, chosen.name, "leads"))
+        assert dataset_zone(store, dataset) == zone
 
 
 # -- Details ----------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from leadferry.service.datasets import (
     validate,
 )
 from leadferry.store import DatasetSpec
-from leadferry.store.records import check_account_name, check_dataset_name
+from leadferry.store.records import AccountLine, check_account_name, check_dataset_name
 from leadferry.web.wizard import controls
 from leadferry.web.wizard.controls import FormError
 
@@ -297,10 +297,18 @@ class Draft:
 
     @property
     def account_zone(self) -> str:
-        """The zone the account's datasets default to (its own, else its connector's)."""
-        connector = self.connector
-        default = connector.default_timezone() if connector else "UTC"
-        return (self.account.config.get("timezone") if self.account else None) or default
+        """The zone the account's datasets default to, by the rule every dataset follows
+        (:func:`~leadferry.run.plan.effective_timezone` without a zone of its own): the
+        chosen account's, else its connector's; an account still to be added is what was
+        typed for it, of the connector chosen for it."""
+        from leadferry.run.plan import effective_timezone
+
+        account = self.account
+        if account is None:
+            line = AccountLine("", self.chosen_connector.name, self.new_account_values())
+        else:
+            line = AccountLine(account.name, account.connector, account.config)
+        return effective_timezone(None, line, get_connector(line.connector))
 
     @property
     def report(self) -> Report | None:
