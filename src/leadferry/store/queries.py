@@ -7,6 +7,7 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import JSON, select
@@ -180,12 +181,23 @@ def stored_date_selection(dataset: str, value: Any) -> DateSelection:
     try:
         if value is not None and not isinstance(value, dict):
             raise InvalidWindowError(f"a mapping was expected, not {type(value).__name__}")
-        return DateSelection.parse(value)
+        fields = tuple((value or {}).items())
+        try:
+            return _parsed_selection(fields)
+        except TypeError:  # a value that is not hashable (a list): not a valid one anyway
+            return DateSelection.parse(value)
     except InvalidWindowError as exc:
         raise StorageError(
             f"dataset {dataset!r} has an invalid date selection in the store ({exc}): "
             "the store was changed outside leadferry; restore it from a backup"
         ) from None
+
+
+@lru_cache(maxsize=1024)
+def _parsed_selection(fields: tuple[tuple[str, Any], ...]) -> DateSelection:
+    """A stored selection's fields, typed once for each distinct selection (selections are
+    immutable): a page of the Data Center reads fifty, most of them alike."""
+    return DateSelection.parse(dict(fields))
 
 
 def to_dataset(row: DatasetRow, account: AccountRow, last_run: Run | None) -> Dataset:
