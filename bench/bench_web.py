@@ -10,6 +10,10 @@ target (p95 < 150 ms), and each paginated case against the unpaginated list.
     uv run python bench/bench_web.py
     uv run python bench/bench_web.py --datasets 2000 --runs 10 --requests 40
 
+``--before DIR`` also serves the same home with the code of another checkout's ``src`` (say
+``git archive BASE src | tar -x -C /tmp/base``) and times each case on both servers, one right
+after the other, so a before and an after share the machine's load.
+
 Targets are printed as PASS/FAIL; nothing here asserts.
 """
 
@@ -25,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import httpx2
@@ -128,22 +133,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def timed(
-    client: httpx2.Client, path: str, requests: int, server: int
-) -> tuple[float, float, float, int]:
+def timed(server: Server, path: str, requests: int) -> tuple[float, float, float, int]:
     """p50 and p95 in milliseconds of *requests* GETs of *path*, the server's CPU
     milliseconds per request, and the answer's size."""
+    client = server.client
     client.get(path).raise_for_status()  # warm: templates compiled, caches filled
     times = []
     size = 0
-    cpu = cpu_seconds(server)
+    cpu = cpu_seconds(server.process.pid)
     for _ in range(requests):
         start = time.perf_counter()
         answer = client.get(path)
         times.append((time.perf_counter() - start) * 1000)
         answer.raise_for_status()
         size = len(answer.content)
-    cpu_ms = (cpu_seconds(server) - cpu) * 1000 / requests
+    cpu_ms = (cpu_seconds(server.process.pid) - cpu) * 1000 / requests
     times.sort()
     p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
     return statistics.median(times), p95, cpu_ms, size
@@ -159,12 +163,15 @@ CASES = (
 )
 
 
-def serve(settings: Settings, port: int) -> subprocess.Popen[bytes]:
-    """`leadferry serve` on *port* for the home of *settings*, once it answers."""
+def serve(settings: Settings, port: int, source: Path | None = None) -> subprocess.Popen[bytes]:
+    """`leadferry serve` on *port* for the home of *settings*, once it answers; with
+    *source*, the leadferry package of that ``src`` folder instead of this checkout's."""
     env = os.environ | {
         "LEADFERRY_HOME": str(settings.home),
         "LEADFERRY_SECRET_KEY": settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
     }
+    if source is not None:
+        env["PYTHONPATH"] = str(source.resolve())
     leadferry = Path(sys.executable).with_name("leadferry")
     process = subprocess.Popen(
         [str(leadferry), "serve", "--port", str(port), "--tick", "60"],
@@ -188,6 +195,9 @@ def main() -> None:
     parser.add_argument("--datasets", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=10, help="Runs of history per dataset.")
     parser.add_argument("--requests", type=int, default=40, help="Timed requests per case.")
+    parser.add_argument(
+        "--before", type=Path, help="Another checkout's src folder, timed beside this one."
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="leadferry-bench-web-") as folder:
         settings = Settings(home=Path(folder), secret_key=generate_key())
@@ -197,48 +207,66 @@ def main() -> None:
               f"{time.perf_counter() - started:.0f} s to make")  # fmt: skip
         with Store.open(settings) as store:
             _token, plain = store.create_token("bench", "bench")
-        port = free_port()
-        process = serve(settings, port)
+        sources = {"this": None} | ({"before": args.before} if args.before else {})
+        servers: dict[str, Server] = {}
         try:
-            with httpx2.Client(
-                base_url=f"http://127.0.0.1:{port}",
-                headers={"Authorization": f"Bearer {plain}"},
-                timeout=120,
-            ) as client:
-                report(client, args.datasets, args.requests, process.pid)
+            for code, source in sources.items():
+                port = free_port()
+                process = serve(settings, port, source)
+                client = httpx2.Client(
+                    base_url=f"http://127.0.0.1:{port}",
+                    headers={"Authorization": f"Bearer {plain}"},
+                    timeout=120,
+                )
+                servers[code] = Server(client, process)
+            report(servers, args.datasets, args.requests)
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            for server in servers.values():
+                server.client.close()
+                server.process.terminate()
+                server.process.wait(timeout=30)
 
 
-def report(client: httpx2.Client, datasets: int, requests: int, server: int) -> None:
-    """Time every case in the page and the API, and the unpaginated lists, and print them
-    with the server's CPU per request (*server*: its pid) and the load average."""
-    start = time.perf_counter()
-    client.get("/").raise_for_status()
-    print(f"first page view after start (row counts not read yet): "
-          f"{(time.perf_counter() - start) * 1000:.0f} ms")  # fmt: skip
+class Server(NamedTuple):
+    """A `leadferry serve` being measured and the client that asks it."""
+
+    client: httpx2.Client
+    process: subprocess.Popen[bytes]
+
+
+def report(servers: dict[str, Server], datasets: int, requests: int) -> None:
+    """Time every case in the page and the API, and the unpaginated lists, on each server
+    (one after the other for each case), and print them with the server's CPU per request
+    and the load average."""
+    for code, server in servers.items():
+        start = time.perf_counter()
+        server.client.get("/").raise_for_status()
+        print(f"{code}: first page view after start (row counts not read yet): "
+              f"{(time.perf_counter() - start) * 1000:.0f} ms")  # fmt: skip
     print(f"load average before: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
-    print(f"\n{'case':<22} {'where':<5} {'p50 ms':>8} {'p95 ms':>8} {'CPU ms':>8} {'KB':>7}"
-          "  target p95 < 150 ms")  # fmt: skip
-    whole = {
-        "page": timed(client, f"/?size={datasets}", max(3, requests // 8), server),
-        "API": timed(client, f"/api/v1/datasets?limit={datasets}", max(3, requests // 8), server),
-    }
-    verdicts = []
+    print(f"\n{'case':<22} {'where':<5} {'code':<6} {'p50 ms':>8} {'p95 ms':>8} {'CPU ms':>8} "
+          f"{'KB':>7}  target p95 < 150 ms")  # fmt: skip
+    whole = []
+    unpaged = (("page", f"/?size={datasets}"), ("API", f"/api/v1/datasets?limit={datasets}"))
+    for where, path in unpaged:
+        for code, server in servers.items():
+            whole.append((where, code, timed(server, path, max(3, requests // 8))))
+    verdicts: dict[str, list[str]] = {code: [] for code in servers}
     for name, query in CASES:
         for where, path in (("page", f"/?{query}"), ("API", f"/api/v1/datasets?limit=50&{query}")):
-            p50, p95, cpu, size = timed(client, path, requests, server)
-            verdict = "PASS" if p95 < TARGET_P95_MS else "FAIL"
-            verdicts.append(verdict)
-            print(f"{name:<22} {where:<5} {p50:8.1f} {p95:8.1f} {cpu:8.1f} {size / 1024:7.1f}"
-                  f"  {verdict}")  # fmt: skip
+            for code, server in servers.items():
+                p50, p95, cpu, size = timed(server, path, requests)
+                verdict = "PASS" if p95 < TARGET_P95_MS else "FAIL"
+                verdicts[code].append(verdict)
+                print(f"{name:<22} {where:<5} {code:<6} {p50:8.1f} {p95:8.1f} {cpu:8.1f} "
+                      f"{size / 1024:7.1f}  {verdict}")  # fmt: skip
     print()
-    for where, (p50, p95, cpu, size) in whole.items():
-        print(f"{'baseline: all on one':<22} {where:<5} {p50:8.1f} {p95:8.1f} {cpu:8.1f} "
+    for where, code, (p50, p95, cpu, size) in whole:
+        print(f"{'baseline: all on one':<22} {where:<5} {code:<6} {p50:8.1f} {p95:8.1f} {cpu:8.1f} "
               f"{size / 1024:7.1f}")  # fmt: skip
     print(f"load average after: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
-    print(f"\n{verdicts.count('PASS')} of {len(verdicts)} cases meet the target")
+    for code, found in verdicts.items():
+        print(f"{code}: {found.count('PASS')} of {len(found)} cases meet the target")
 
 
 if __name__ == "__main__":
