@@ -129,9 +129,7 @@ def test_columns_are_snake_case_and_typed_in_the_warehouse(settings, loaded):
     assert columns["price"].startswith("DECIMAL")
 
 
-def test_a_failed_replace_leaves_the_previous_table_as_it_was(
-    store, settings, loaded, failing_api
-):
+def test_a_failed_replace_leaves_the_previous_table_as_it_was(store, settings, loaded, failing_api):
     before = sql(settings, "select uid, _dlt_load_id from acme_leads.leads order by uid")
     with pytest.raises(RetryableAPIError):
         run(store, settings, failing_api)
