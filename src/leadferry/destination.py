@@ -95,6 +95,9 @@ class _EnvironProvider(EnvironProvider):  # type: ignore[misc]
         return os.environ.get(name), name
 
 
+_ENVIRON = EnvironProvider().name
+"""The name dlt's providers are listed under (the one :func:`configure_dlt` replaces)."""
+
 _DESTINATIONS: dict[Path, _DuckDBDestination] = {}
 _DESTINATIONS_LOCK = threading.Lock()
 
@@ -149,6 +152,3 @@ def configure_dlt(settings: Settings) -> None:
     if not isinstance(providers[_ENVIRON], _EnvironProvider):
         providers[_ENVIRON] = _EnvironProvider()
     settings.pipelines_dir.mkdir(parents=True, exist_ok=True)
-
-
-_ENVIRON = EnvironProvider().name
