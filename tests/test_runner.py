@@ -16,7 +16,7 @@ from leadferry.run.load import ReadAhead
 from leadferry.simulators import leadexec as leadexec_sim
 from leadferry.store import DatasetSpec
 from leadferry.warehouse import warehouse_lock
-from tests.conftest import API_KEY, NOW, leadexec_app
+from tests.conftest import API_KEY, NOW, building_home, leadexec_app
 
 LA = "America/Los_Angeles"
 
@@ -63,6 +63,29 @@ def failing_api():
         yield client
 
 
+@pytest.fixture(scope="module")
+def home_template(tmp_path_factory, migrated_home):
+    """Account ``acme`` and dataset ``acme_leads`` (replace, last 7 days), loaded once a module:
+    the tests that start from a loaded dataset get a copy of this home (``settings``)."""
+    _, app = leadexec_app()
+    with (
+        building_home(tmp_path_factory, migrated_home) as (settings, store),
+        TestClient(app, base_url="http://leadexec.test") as client,
+    ):
+        store.create_account(
+            "acme", "leadexec", {"base_url": "http://leadexec.test/"}, {"api_key": API_KEY}
+        )
+        make_dataset(store)
+        assert run(store, settings, client).status == "success"
+    return settings
+
+
+@pytest.fixture
+def loaded(home_template, store):
+    """``acme_leads`` of account ``acme``, loaded once by a run that succeeded."""
+    return "acme_leads"
+
+
 @pytest.fixture(autouse=True)
 def quick_retries(settings):
     # Backoff is tested on the connector; here failures only need to end fast.
@@ -90,9 +113,7 @@ def test_replace_loads_the_window_and_records_the_run(
     assert [r.status for r in store.list_runs("acme_leads")] == ["success", "success"]
 
 
-def test_columns_are_snake_case_and_typed_in_the_warehouse(store, settings, acme, leadexec_api):
-    make_dataset(store)
-    run(store, settings, leadexec_api)
+def test_columns_are_snake_case_and_typed_in_the_warehouse(settings, loaded):
     columns = dict(
         sql(
             settings,
@@ -108,11 +129,7 @@ def test_columns_are_snake_case_and_typed_in_the_warehouse(store, settings, acme
     assert columns["price"].startswith("DECIMAL")
 
 
-def test_a_failed_replace_leaves_the_previous_table_as_it_was(
-    store, settings, acme, leadexec_api, failing_api
-):
-    make_dataset(store)
-    run(store, settings, leadexec_api)
+def test_a_failed_replace_leaves_the_previous_table_as_it_was(store, settings, loaded, failing_api):
     before = sql(settings, "select uid, _dlt_load_id from acme_leads.leads order by uid")
     with pytest.raises(RetryableAPIError):
         run(store, settings, failing_api)
@@ -124,10 +141,8 @@ def test_a_failed_replace_leaves_the_previous_table_as_it_was(
 
 
 def test_a_run_whose_load_cannot_get_the_warehouse_fails_cleanly(
-    store, settings, acme, leadexec_api
+    store, settings, loaded, leadexec_api
 ):
-    make_dataset(store)
-    run(store, settings, leadexec_api)
     before = count(settings)
     settings.writer_timeout = 0.2
     with (
@@ -143,24 +158,20 @@ def test_a_run_whose_load_cannot_get_the_warehouse_fails_cleanly(
 
 
 def test_a_run_leaves_no_files_of_dlt_behind_whether_it_succeeds_or_fails(
-    store, settings, acme, leadexec_api, failing_api
+    store, settings, loaded, failing_api
 ):
-    make_dataset(store)
-    run(store, settings, leadexec_api)
     assert not (settings.pipelines_dir / "acme_leads").exists()
     with pytest.raises(RetryableAPIError):
         run(store, settings, failing_api)
     assert not (settings.pipelines_dir / "acme_leads").exists()
 
 
-def test_a_package_a_killed_run_left_is_never_applied(store, settings, acme, leadexec_api):
+def test_a_package_a_killed_run_left_is_never_applied(store, settings, loaded, leadexec_api):
     import dlt
     import pyarrow as pa
 
     from leadferry.destination import configure_dlt, warehouse_destination
 
-    make_dataset(store)
-    run(store, settings, leadexec_api)
     before = sql(settings, "select uid, _dlt_load_id from acme_leads.leads order by uid")
     # What a run killed between dlt's normalise and the apply leaves: a normalised package.
     configure_dlt(settings)
@@ -179,9 +190,7 @@ def test_a_package_a_killed_run_left_is_never_applied(store, settings, acme, lea
     assert not (settings.pipelines_dir / "acme_leads").exists()
 
 
-def test_truncated_answers_fail_the_run_and_keep_the_warehouse(store, settings, acme, leadexec_api):
-    make_dataset(store)
-    run(store, settings, leadexec_api)
+def test_truncated_answers_fail_the_run_and_keep_the_warehouse(store, settings, loaded):
     before = count(settings)
     _, app = leadexec_app(truncate_rate=1.0)
     with (

@@ -53,6 +53,13 @@ class Dialect(Protocol):
     def serialise(self, connection: Connection, schema: str) -> None:
         """Hold off any other load into *schema* until this transaction ends."""
 
+    def columns_before(
+        self, connection: Connection, schema: str, tables: Sequence[str]
+    ) -> dict[str, set[str]] | None:
+        """The columns of those of *tables* in *schema* that exist, read before the load's
+        transaction where nothing else can change them until it ends; None where they must be
+        read inside it, once :meth:`serialise` holds the schema."""
+
     def index(
         self, connection: Connection, schema: str, table: str, columns: Sequence[str]
     ) -> None:
@@ -76,6 +83,25 @@ class DuckDBDialect:
 
     def serialise(self, connection: Connection, schema: str) -> None:
         return None  # the writer lock file serialises every load
+
+    def columns_before(
+        self, connection: Connection, schema: str, tables: Sequence[str]
+    ) -> dict[str, set[str]] | None:
+        """Read table by table (about 0.4 ms each): DuckDB's catalog views list every column of
+        every dataset in the file, 6 ms at 4 datasets and 20 at 200. Before the transaction, as
+        a missing table raises and would abort it; the writer lock keeps other loads out."""
+        import duckdb
+
+        columns: dict[str, set[str]] = {}
+        for table in tables:
+            try:
+                found = connection.execute(
+                    "select name from pragma_table_info(?)", [f"{quoted(schema)}.{quoted(table)}"]
+                ).fetchall()
+            except duckdb.CatalogException:  # no such table (or schema) yet
+                continue
+            columns[table] = {name for (name,) in found}
+        return columns
 
     def index(
         self, connection: Connection, schema: str, table: str, columns: Sequence[str]
@@ -153,9 +179,10 @@ def apply_load(
         LoadError: the load was applied before (a load is never applied twice).
         The database's own error when it refuses the rows (rolled back).
     """
+    existing = dialect.columns_before(connection, spec.schema, [t.name for t in spec.tables])
     connection.execute("begin transaction")
     try:
-        applied = _apply(connection, spec, files, dialect)
+        applied = _apply(connection, spec, files, dialect, existing)
         connection.execute("commit")
     except BaseException:
         connection.execute("rollback")
@@ -164,7 +191,11 @@ def apply_load(
 
 
 def _apply(
-    connection: Connection, spec: LoadSpec, files: Mapping[str, Sequence[str]], dialect: Dialect
+    connection: Connection,
+    spec: LoadSpec,
+    files: Mapping[str, Sequence[str]],
+    dialect: Dialect,
+    existing: dict[str, set[str]] | None,
 ) -> Applied:
     schema = quoted(spec.schema)
     dialect.serialise(connection, spec.schema)
@@ -184,9 +215,10 @@ def _apply(
     for table, paths in files.items():
         dialect.stage(connection, _incoming(table), paths)
         sources[table] = dialect.columns(connection, _incoming(table))
-    # The catalog is read once (each read costs a small run about 10 ms on DuckDB); _evolve
-    # keeps this up to date with what it creates.
-    existing = _columns(connection, spec.schema)
+    # The catalog is read once (on DuckDB before the transaction); _evolve keeps this up to date
+    # with what it creates.
+    if existing is None:
+        existing = _columns(connection, spec.schema)
     changes = _evolve(connection, spec, sources, dialect, existing)
     present = [table for table in spec.tables if table.name in existing]
     if spec.method == "replace":

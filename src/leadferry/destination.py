@@ -10,6 +10,7 @@ dlt's normaliser writes the files.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import os
 import shutil
@@ -19,6 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import dlt
 import pyarrow as pa
+from dlt.common.configuration.container import Container
+from dlt.common.configuration.providers import EnvironProvider
+from dlt.common.configuration.specs.base_configuration import is_secret_hint
+from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
 from dlt.common.destination.reference import DestinationReference
 
 from leadferry.settings import Settings
@@ -61,6 +66,37 @@ class _DuckDBDestination(dlt.destinations.duckdb):  # type: ignore[misc]
             # dlt's pipeline sets the chosen file format on what it gets: a copy each time.
             return copy.copy(self._capabilities[key])
 
+
+@functools.cache
+def _is_secret(hint: Any) -> bool:
+    return bool(is_secret_hint(hint))
+
+
+class _EnvironProvider(EnvironProvider):  # type: ignore[misc]
+    """dlt's environment provider, judging whether a field is secret once per type hint.
+
+    A run looks up about 700 names in the environment (40-odd configurations, each field under
+    several section names), and dlt's provider takes each hint apart with ``typing`` to tell
+    whether the field is a secret (which may be read from ``/run/secrets``): most of the cost of
+    dlt's configuration in a small run. The answer depends on the hint alone. Values are still
+    read from the environment at each lookup, and secrets the way dlt reads them.
+    """
+
+    def get_value(
+        self, key: str, hint: type[Any], pipeline_name: str, *sections: str
+    ) -> tuple[Any | None, str]:
+        try:
+            secret = _is_secret(hint)
+        except TypeError:  # a hint that cannot be a dict key: judged as dlt does, each time
+            secret = True
+        if secret:
+            return super().get_value(key, hint, pipeline_name, *sections)  # type: ignore[no-any-return]
+        name = self.get_key_name(key, pipeline_name, *sections)
+        return os.environ.get(name), name
+
+
+_ENVIRON = EnvironProvider().name
+"""The name dlt's providers are listed under (the one :func:`configure_dlt` replaces)."""
 
 _DESTINATIONS: dict[Path, _DuckDBDestination] = {}
 _DESTINATIONS_LOCK = threading.Lock()
@@ -112,4 +148,7 @@ def configure_dlt(settings: Settings) -> None:
     # Arrow's default allocator keeps freed blocks per thread; the system one gives them back.
     pa.set_memory_pool(pa.system_memory_pool())
     logging.getLogger("dlt").setLevel(logging.ERROR)
+    providers = Container()[PluggableRunContext].providers
+    if not isinstance(providers[_ENVIRON], _EnvironProvider):
+        providers[_ENVIRON] = _EnvironProvider()
     settings.pipelines_dir.mkdir(parents=True, exist_ok=True)

@@ -172,6 +172,11 @@ class PostgresDialect:
     def serialise(self, connection: PostgresConnection, schema: str) -> None:
         connection.execute("select pg_advisory_xact_lock(hashtext(?))", [_lock_key(schema)])
 
+    def columns_before(
+        self, connection: PostgresConnection, schema: str, tables: Sequence[str]
+    ) -> dict[str, set[str]] | None:
+        return None  # another node may load the dataset until serialise holds it: read after
+
     def index(
         self, connection: PostgresConnection, schema: str, table: str, columns: Sequence[str]
     ) -> None:
