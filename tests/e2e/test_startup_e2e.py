@@ -69,3 +69,8 @@ def test_json_answers_load_no_rich_and_no_dlt(leadferry, leadexec_server):
                     ["query", "select 1 as one", "--json"]):  # fmt: skip
         loaded = {name.split(".")[0] for name in loaded_modules(leadferry, *command)}
         assert not {"rich", "dlt"} & loaded, command
+    # Nor does a read that needs no account's secrets decrypt any.
+    loaded = {
+        name.split(".")[0] for name in loaded_modules(leadferry, "preview", "leads", "--json")
+    }
+    assert not {"rich", "dlt", "cryptography"} & loaded

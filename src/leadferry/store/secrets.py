@@ -26,7 +26,8 @@ from leadferry.scrub import SECRETS
 from leadferry.settings import Settings
 
 if TYPE_CHECKING:
-    # Imported where a key is used: most commands open the store and read no secret.
+    # Imported where a key is used: commands that read no account's secrets (preview, export,
+    # users, tokens) load no cryptography.
     from cryptography.fernet import Fernet
 
 logger = logging.getLogger(__name__)
