@@ -56,7 +56,8 @@ def _leave(status: Any) -> None:
     What is skipped is only the teardown: every exit handler still runs, in order, here
     (``atexit``): logging's flush and close of its handlers, ``weakref.finalize`` (temporary
     folders), multiprocessing's, DuckDB's own clean-up, dlt's telemetry stop, coverage's save
-    when a test measures it. SQLAlchemy and Celery register none. Left out are the
+    when a test measures it. SQLAlchemy registers none; Celery registers its own in
+    ``leadferry worker`` only, which ends the usual way. Left out are the
     ``__del__`` of objects still alive (nothing durable hangs on them: the store's writes are
     committed and its engine disposed, the warehouse detached with a checkpoint, every file
     written is closed before its rename) and ``threading``'s own exit hooks, which only join
