@@ -25,7 +25,13 @@ puts it into a DuckDB file:
   to the last one's end (the store's times); CPU is every process of the worker (and Redis's,
   shown apart), from sending the round to its end.
 
-(a) and (b) are the user + system CPU of the child process (``getrusage``), the median of
+- (f) ``fresh commands``: what a fresh ``leadferry`` process costs for the commands scripts
+  and tests start most (``--help``, ``run --help``, ``datasets list``, ``history --json``,
+  ``query``, ``run``). With ``--baseline-src DIR`` (the ``src`` folder of another version, e.g.
+  ``git archive HEAD~1 src | tar -x -C /tmp/before``, put first on ``PYTHONPATH``) each is
+  measured with that version too, alternating, so before and after share the machine's load.
+
+(a), (b) and (f) are the user + system CPU of the child process (``getrusage``), the median of
 ``--repeat``; (c) is the median CPU of one run (``time.process_time``, every thread of the
 process); (d) and (e) are runs per second of wall time, and the CPU per run. The simulator's CPU is
 shown apart: it shares the machine's cores. Ratios are against (a); targets are printed as
@@ -331,7 +337,9 @@ def main() -> None:
                         help="Processes of (e)'s second worker (default: the cores).")  # fmt: skip
     parser.add_argument("--worker-datasets", type=int, default=40,
                         help="Datasets (e) queues a run of, in each round.")  # fmt: skip
-    parser.add_argument("--skip", default="", help="Contenders to leave out, e.g. 'abcd'.")
+    parser.add_argument("--skip", default="", help="Contenders to leave out, e.g. 'abcde'.")
+    parser.add_argument("--baseline-src", type=Path,
+                        help="(f): also measure the leadferry of this src folder.")  # fmt: skip
     parser.add_argument("--child", choices=("in-process", "throughput"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -348,6 +356,7 @@ def main() -> None:
     with Simulator(args.leads) as sim:
         env = make_home(scratch / "home", sim, args.datasets)
         lines, rates = contenders(args, sim, env, scratch)
+        fresh = [] if "f" in args.skip else fresh_commands(env, sim, args.repeat, args.baseline_src)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
 
     print(f"\ncommand: uv run python bench/bench_runs.py {shlex.join(sys.argv[1:])}".rstrip())
@@ -357,7 +366,9 @@ def main() -> None:
     for label, cpu, server_cpu in lines:
         print(f"{label:<48} {cpu:>7.3f} {cpu / script_cpu:>6.2f} {server_cpu:>16.3f}")
     print()
-    warm = [cpu for label, cpu, _ in lines if label.startswith("(c)")]
+    if fresh:
+        print_fresh(fresh, args.baseline_src)
+        warm = [cpu for label, cpu, _ in lines if label.startswith("(c)")]
     if warm:
         print(f"(c) / (a)  {warm[0] / script_cpu:5.2f}   target <= {TARGET_WARM:.2f}   "
               f"{verdict(warm[0] <= TARGET_WARM * script_cpu)}")  # fmt: skip
@@ -369,6 +380,43 @@ def main() -> None:
 
 
 Line = tuple[str, float, float]
+
+FRESH = (("--help",), ("run", "--help"), ("datasets", "list"), ("history", "bench", "--json"),
+         ("query", "select 1"), ("run", "bench"))  # fmt: skip
+"""(f): the commands whose fresh-process cost is measured."""
+
+
+def fresh_commands(
+    env: dict[str, str], sim: Simulator, repeat: int, baseline: Path | None
+) -> list[tuple[str, float, float | None]]:
+    """(f): the median CPU of each of FRESH, and of the *baseline* version's (None without)."""
+    versions = {"this": env}
+    if baseline:
+        versions["baseline"] = env | {"PYTHONPATH": str(baseline)}
+    print(f"(f) {len(FRESH)} fresh commands, {repeat} times each"
+          f"{', alternating with the baseline' if baseline else ''} ...", flush=True)  # fmt: skip
+    results = []
+    for command in FRESH:
+        cpu: dict[str, list[float]] = {version: [] for version in versions}
+        for _ in range(repeat + 1):  # the first round warms up the bytecode caches
+            for version, version_env in versions.items():
+                measured = measure([CLI, *command], version_env, "(f)", sim.proc.pid)
+                cpu[version].append(measured.cpu)
+        median = {version: statistics.median(times[1:]) for version, times in cpu.items()}
+        label = shlex.join(["leadferry", *command])
+        results.append((label, median["this"], median.get("baseline")))
+    return results
+
+
+def print_fresh(results: list[tuple[str, float, float | None]], baseline: Path | None) -> None:
+    compared = f" {'baseline':>9} {'/ base':>6}" if baseline else ""
+    print(f"{'(f) fresh process':<48} {'CPU s':>7}{compared}")
+    for command, cpu, before in results:
+        compared = f" {before:>9.3f} {cpu / before:>6.2f}" if before else ""
+        print(f"{command:<48} {cpu:>7.3f}{compared}")
+    if baseline:
+        print(f"(baseline: {baseline})")
+    print()
 
 
 def contenders(

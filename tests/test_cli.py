@@ -38,10 +38,10 @@ def fails(code, *args, **kwargs):
 @pytest.fixture
 def wide(monkeypatch):
     """The commands' console as wide as a table of every column needs: no cell folds. (Its
-    width is read from COLUMNS once, when the module is imported.)"""
+    width is read from COLUMNS once, when it is first used.)"""
     from leadferry.cli import common
 
-    monkeypatch.setattr(common.console, "width", 3000)
+    monkeypatch.setattr(common.console.real(), "width", 3000)
 
 
 @pytest.fixture
@@ -350,6 +350,24 @@ def test_every_command_has_help():
         assert "usage" in ok(*path, "--help").lower(), path  # simulate writes its own usage
     for simulator in SIMULATORS:
         assert "Usage" in ok("simulate", simulator, "--help"), simulator
+
+
+@pytest.mark.parametrize(
+    ("args", "long_lived"),
+    [
+        (["serve"], True),
+        (["-v", "--debug", "worker", "--processes", "2"], True),
+        (["simulate", "leadexec", "--port", "8000"], True),
+        (["run", "serve"], False),  # a dataset named serve
+        (["-vv", "history", "x", "--json"], False),
+        (["--help"], False),
+        (["no-such-command"], False),
+    ],
+)
+def test_only_commands_that_run_until_stopped_keep_python_s_own_exit(args, long_lived):
+    from leadferry.cli.root import is_long_lived
+
+    assert is_long_lived(args) is long_lived
 
 
 def test_the_help_lists_each_command_by_its_own_first_line():

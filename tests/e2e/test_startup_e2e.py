@@ -1,5 +1,6 @@
 """A `leadferry` process loads what its command uses: the help lists commands without importing
-them, and a run loads no web server, task queue or template engine."""
+them, a run loads no web server, task queue or template engine, and a command that prints JSON
+loads no rich and no dlt."""
 
 from __future__ import annotations
 
@@ -57,3 +58,19 @@ def test_a_run_loads_no_web_server_task_queue_or_templates(leadferry, leadexec_s
     loaded = {name.split(".")[0] for name in loaded_modules(leadferry, "run", "leads")}
     assert {"dlt", "duckdb"} <= loaded
     assert not {"fastapi", "starlette", "uvicorn", "celery", "kombu", "jinja2", "redis"} & loaded
+
+
+def test_json_answers_load_no_rich_and_no_dlt(leadferry, leadexec_server):
+    add_account(leadferry, leadexec_server.url)
+    leadferry.ok("datasets", "create", "leads", "--account", "acme", "--report", "leads",
+                 "--param", "lid=271", "--days-back", "2")  # fmt: skip
+    leadferry.ok("run", "leads")
+    for command in (["history", "leads", "--json"], ["datasets", "list", "--json"],
+                    ["query", "select 1 as one", "--json"]):  # fmt: skip
+        loaded = {name.split(".")[0] for name in loaded_modules(leadferry, *command)}
+        assert not {"rich", "dlt"} & loaded, command
+    # Nor does a read that needs no account's secrets decrypt any.
+    loaded = {
+        name.split(".")[0] for name in loaded_modules(leadferry, "preview", "leads", "--json")
+    }
+    assert not {"rich", "dlt", "cryptography"} & loaded

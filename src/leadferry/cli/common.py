@@ -11,20 +11,39 @@ from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from leadferry.dates import DateSelection, parse_day, zone
 from leadferry.errors import ConfigError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
     from leadferry.settings import Settings
     from leadferry.store import Store
 
 
-console = Console()
-err_console = Console(stderr=True)
+class _LazyConsole:
+    """rich's Console, made when first used: a command that prints JSON (``--json``, what
+    scripts and most tests read) loads no rich at all."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def real(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
+
+
+console = _LazyConsole(stderr=False)
+err_console = _LazyConsole(stderr=True)
 
 
 def stdin_is_terminal() -> bool:
@@ -145,8 +164,16 @@ def key_values(pairs: Sequence[str], flag: str) -> dict[str, str]:
     return result
 
 
-def progress_bar(unit: str, target: Console) -> Progress:
+def progress_bar(unit: str, target: _LazyConsole) -> Progress:
     """A transient bar counting *unit* (pages, chunks) and rows, on *target*."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -154,7 +181,7 @@ def progress_bar(unit: str, target: Console) -> Progress:
         TextColumn(unit),
         TextColumn("{task.fields[rows]:,} rows"),
         TimeElapsedColumn(),
-        console=target,
+        console=target.real(),
         transient=True,
         disable=not target.is_terminal,
     )
@@ -180,6 +207,8 @@ def print_table(
     tz: ZoneInfo | None = None,
 ) -> None:
     """Print *rows* under *columns*; aware times in the cells are shown in *tz* when given."""
+    from rich.table import Table
+
     table = Table(title=title, show_lines=False)
     for column in columns:
         table.add_column(column, overflow="fold")

@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from leadferry.cli.common import (
     DateFlag,
@@ -248,6 +247,8 @@ def show(
     if json_:
         print_json(details)
         return
+    from rich.markup import escape
+
     tz = zone(timezone)
     shown = dict(details)
     for key in ("next_run", "cursor"):

@@ -41,6 +41,9 @@ class Entry(NamedTuple):
     """Its typer app of subcommands, or None: its ``register(app)`` adds the command."""
     summary: str
     """The command's line in ``leadferry --help`` (a test checks it against the command)."""
+    long_lived: bool = False
+    """It runs until stopped (a server, a worker): it ends the way Python always does, not by
+    the quick exit of :func:`leadferry.cli.main` (a saving nobody notices after hours)."""
 
 
 COMMANDS = {
@@ -54,15 +57,15 @@ COMMANDS = {
     "backfill": Entry("backfill", None, "Load a past window into a dataset in chunks, without "
                       "changing its saved settings."),
     "serve": Entry("serve", None, "Serve the web Data Center and REST API, and run datasets on "
-                   "their schedules, until stopped (Ctrl-C or SIGTERM)."),
+                   "their schedules, until stopped (Ctrl-C or SIGTERM).", long_lived=True),
     "worker": Entry("worker", None, "Run datasets sent by `leadferry serve --executor celery`, "
-                    "until stopped (SIGTERM lets running runs finish)."),
+                    "until stopped (SIGTERM lets running runs finish).", long_lived=True),
     "window": Entry("tools", None, "Print the half-open window [start, end) a date selection "
                     "resolves to."),
     "reports": Entry("tools", None, "List every connector's credential fields, reports and "
                      "parameters."),
     "simulate": Entry("tools", None, "Serve a vendor API simulator on 127.0.0.1: simulate NAME "
-                      "--port P [OPTIONS]."),
+                      "--port P [OPTIONS].", long_lived=True),
     "accounts": Entry("accounts", "app", "Add, test, rotate, rename and remove vendor accounts."),
     "datasets": Entry("datasets", "app", "Create, list, show, edit and remove datasets."),
     "users": Entry("users", "app", "Add users of the web UI and REST API, set their password "
@@ -71,6 +74,13 @@ COMMANDS = {
     "secrets": Entry("secrets", "app", "The key that encrypts account secrets."),
 }  # fmt: skip
 """Every command, in the order ``leadferry --help`` lists them."""
+
+
+def is_long_lived(args: list[str]) -> bool:
+    """Whether ``leadferry ARGS`` runs a command that runs until stopped (``serve`` ...)."""
+    # The root's own options take no value: the first other word names the command.
+    name = next((arg for arg in args if not arg.startswith("-")), None)
+    return name in COMMANDS and COMMANDS[name].long_lived
 
 
 def load_command(name: str) -> Command:

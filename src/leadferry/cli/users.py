@@ -13,7 +13,6 @@ import datetime as dt
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from leadferry.cli.common import console, open_store, print_json, print_table, read_secret
 
@@ -162,6 +161,8 @@ def list_tokens(
             ]
         )
         return
+    from rich.markup import escape
+
     print_table(
         None,
         ["id", "user", "name", "prefix", "created", "last used"],

@@ -19,12 +19,16 @@ import os
 import stat
 import time
 from pathlib import Path
-
-from cryptography.fernet import Fernet, InvalidToken
+from typing import TYPE_CHECKING
 
 from leadferry.errors import ConfigError
 from leadferry.scrub import SECRETS
 from leadferry.settings import Settings
+
+if TYPE_CHECKING:
+    # Imported where a key is used: commands that read no account's secrets (preview, export,
+    # users, tokens) load no cryptography.
+    from cryptography.fernet import Fernet
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +44,8 @@ def mask(value: str) -> str:
 
 def generate_key() -> str:
     """A new random Fernet key, as the text to put in ``LEADFERRY_SECRET_KEY``."""
+    from cryptography.fernet import Fernet
+
     return Fernet.generate_key().decode("ascii")
 
 
@@ -99,6 +105,8 @@ class SecretBox:
         Raises:
             ConfigError: the token was made with another key.
         """
+        from cryptography.fernet import InvalidToken
+
         try:
             data = self._fernet.decrypt(token.encode("ascii"))
         except (InvalidToken, UnicodeEncodeError):
@@ -113,6 +121,8 @@ class SecretBox:
 
 
 def _fernet(key: str, source: str) -> Fernet:
+    from cryptography.fernet import Fernet
+
     try:
         return Fernet(key.strip().encode("ascii"))
     except (ValueError, UnicodeEncodeError):
@@ -172,6 +182,8 @@ def settle_staged_key(path: Path, sample_token: str | None) -> None:
     if not staged.exists():
         return
     key = staged.read_text(encoding="ascii", errors="replace").strip()
+    from cryptography.fernet import Fernet, InvalidToken
+
     try:
         opened = sample_token is not None and bool(
             Fernet(key.encode("ascii")).decrypt(sample_token.encode("ascii"))
