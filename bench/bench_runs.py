@@ -368,7 +368,7 @@ def main() -> None:
     print()
     if fresh:
         print_fresh(fresh, args.baseline_src)
-        warm = [cpu for label, cpu, _ in lines if label.startswith("(c)")]
+    warm = [cpu for label, cpu, _ in lines if label.startswith("(c)")]
     if warm:
         print(f"(c) / (a)  {warm[0] / script_cpu:5.2f}   target <= {TARGET_WARM:.2f}   "
               f"{verdict(warm[0] <= TARGET_WARM * script_cpu)}")  # fmt: skip
