@@ -20,10 +20,12 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from leadferry.connectors.base import Table
 from leadferry.errors import LoadError
+
+if TYPE_CHECKING:
+    from leadferry.connectors.base import Table
 
 LOADS_TABLE = "_leadferry_loads"
 """The dataset's record of its committed loads: one row per run, written with the run's rows."""

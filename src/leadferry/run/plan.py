@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leadferry.apply import MAX_IDENTIFIER
 from leadferry.connectors import get_connector
-from leadferry.connectors.base import Connector, Report
 from leadferry.dates import DateSelection, DateWindow, parse_day, start_of_day, zone
 from leadferry.errors import ConfigError
 from leadferry.store import Account, DatasetSpec
 from leadferry.store.records import AccountLine, check_update_method
+
+if TYPE_CHECKING:  # a dataset's zone is read without importing the connectors' HTTP and Arrow
+    from leadferry.connectors.base import Connector, Report
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +48,16 @@ class RunPlan:
 
 
 def effective_timezone(
-    timezone: str | None, account: Account | AccountLine, connector: type[Connector]
+    timezone: str | None, account: Account | AccountLine, connector: type[Connector] | str
 ) -> str:
     """The zone a dataset's dates are in: its own *timezone*, else its account's, else the
-    connector's default."""
-    return timezone or account.config.get("timezone") or connector.default_timezone()
+    connector's default (*connector* by name: looked up only then, which imports it)."""
+    found = timezone or account.config.get("timezone")
+    if found:
+        return found
+    if isinstance(connector, str):
+        connector = get_connector(connector)
+    return connector.default_timezone()
 
 
 def check_dataset_settings(

@@ -210,8 +210,8 @@ def dataset_zone(store: Store, dataset: Dataset) -> str:
     """The time zone a dataset's windows are in: its own, its account's, its connector's."""
     from leadferry.run.plan import effective_timezone
 
-    account = store.get_account(dataset.account)
-    return effective_timezone(dataset.timezone, account, get_connector(dataset.connector))
+    account = store.account_line(dataset.account)
+    return effective_timezone(dataset.timezone, account, dataset.connector)
 
 
 def is_paused(dataset: Dataset) -> bool:

@@ -17,7 +17,7 @@ from leadferry.settings import Settings
 from leadferry.store.keys import open_secret_box
 from leadferry.store.orm import AccountRow, DatasetRow
 from leadferry.store.queries import account_row, find_account
-from leadferry.store.records import Account, AccountSummary, check_account_name
+from leadferry.store.records import Account, AccountLine, AccountSummary, check_account_name
 from leadferry.store.secrets import SecretBox, mask
 
 logger = logging.getLogger(__name__)
@@ -74,6 +74,17 @@ class AccountsMixin:
         """
         with self._read() as session:
             return self._account(account_row(session, name))
+
+    def account_line(self, name: str) -> AccountLine:
+        """The account called ``name`` without its secrets: nothing is decrypted, so it reads
+        under a wrong key too.
+
+        Raises:
+            NotFoundError: no such account.
+        """
+        with self._read() as session:
+            row = account_row(session, name)
+            return AccountLine(row.name, row.connector, dict(row.config))
 
     def list_accounts(self) -> list[AccountSummary]:
         """Every account by name, secrets masked, with how many datasets use it."""
