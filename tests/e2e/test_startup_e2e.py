@@ -69,6 +69,14 @@ def test_json_answers_load_no_rich_and_no_dlt(leadferry, leadexec_server):
                     ["query", "select 1 as one", "--json"]):  # fmt: skip
         loaded = {name.split(".")[0] for name in loaded_modules(leadferry, *command)}
         assert not {"rich", "dlt"} & loaded, command
+    # A dataset's zone is read without decrypting its account's secrets, and, when the dataset
+    # or its account names one, without importing its connector (HTTP, Arrow, XML).
+    history = ("history", "leads", "--json")
+    loaded = {name.split(".")[0] for name in loaded_modules(leadferry, *history)}
+    assert "cryptography" not in loaded
+    leadferry.ok("datasets", "edit", "leads", "--tz", "America/Chicago")
+    loaded = {name.split(".")[0] for name in loaded_modules(leadferry, *history)}
+    assert not {"cryptography", "httpx2", "pyarrow", "lxml"} & loaded
     # Nor does a read that needs no account's secrets decrypt any.
     loaded = {
         name.split(".")[0] for name in loaded_modules(leadferry, "preview", "leads", "--json")
