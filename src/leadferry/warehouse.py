@@ -248,7 +248,13 @@ class _LoadingInstance:
         """
         try:
             instance.execute("detach warehouse")
-        except Exception as exc:
+        except BaseException as exc:
+            # The file may still be open: closing the instance closes it for sure.
+            with contextlib.suppress(Exception):
+                instance.close()
+            self._instance = None
+            if not isinstance(exc, Exception):  # an interrupt still ends the process
+                raise
             # INFO, not WARNING: nothing is lost and the user has nothing to do; a failed run
             # still prints one line.
             logger.info(
@@ -256,10 +262,6 @@ class _LoadingInstance:
                 "was committed",
                 first_line(exc),
             )
-            # The file may still be open: closing the instance closes it for sure.
-            with contextlib.suppress(Exception):
-                instance.close()
-            self._instance = None
 
 
 _LOADING = _LoadingInstance()

@@ -28,6 +28,7 @@ class AccountsMixin:
     and the key)."""
 
     _read: Callable[[], AbstractContextManager[Session]]
+    _lookup: Callable[[], AbstractContextManager[Session]]
     _write: Callable[[], AbstractContextManager[Session]]
     _now: Callable[[], datetime]
     _flush_unique: Callable[[Session, str], None]
@@ -77,12 +78,13 @@ class AccountsMixin:
 
     def account_line(self, name: str) -> AccountLine:
         """The account called ``name`` without its secrets: nothing is decrypted, so it reads
-        under a wrong key too.
+        under a wrong key too, and, as it shows no run, no dead run is settled first (a list of
+        datasets looks up each one's account for its zone).
 
         Raises:
             NotFoundError: no such account.
         """
-        with self._read() as session:
+        with self._lookup() as session:
             row = account_row(session, name)
             return AccountLine(row.name, row.connector, dict(row.config))
 

@@ -134,7 +134,8 @@ class Store(
 
     @contextmanager
     def _lookup(self) -> Iterator[Session]:
-        """A read that shows no run (users, tokens, sessions): no dead run to settle first."""
+        """A read that shows no run (users, tokens, sessions, an account's settings): no dead
+        run to settle first."""
         with locked_is_busy(), self._reader.begin() as session:
             yield session
 

@@ -303,12 +303,10 @@ class Draft:
         typed for it, of the connector chosen for it."""
         from leadferry.run.plan import effective_timezone
 
-        account = self.account
-        if account is None:
-            line = AccountLine("", self.chosen_connector.name, self.new_account_values())
-        else:
-            line = AccountLine(account.name, account.connector, account.config)
-        return effective_timezone(None, line, get_connector(line.connector))
+        account = self.account or AccountLine(
+            "", self.chosen_connector.name, self.new_account_values()
+        )
+        return effective_timezone(None, account, account.connector)
 
     @property
     def report(self) -> Report | None:
