@@ -193,8 +193,7 @@ def main() -> None:
             server, url = start_simulator(name)
             servers.append(server)
             datasets += create_datasets(name, add_account(name, url))
-        for dataset in datasets:
-            shell(f"leadferry run {dataset}")
+        shell("leadferry run --all")
         summarize(datasets)
         shell(
             'leadferry query "select report_day, count(*) as leads from leadexec_leads.leads '

@@ -328,6 +328,18 @@ def test_history_of_a_dataset_that_never_ran_is_empty(account):
     assert "no dataset named 'other'" in fails(2, "history", "other")
 
 
+@pytest.mark.parametrize("args", [[], ["acme_leads", "--all"]])
+def test_run_takes_names_or_all(settings, args):
+    line = fails(2, "run", *args)
+    assert line == "error: name the datasets to run, or give --all (not both)"
+
+
+def test_run_all_with_no_datasets_says_so(settings):
+    result = invoke("run", "--all")
+    assert result.exit_code == 0
+    assert result.stderr.strip() == ("no datasets yet: `leadferry datasets create --help` says how")
+
+
 def test_query_before_any_run_says_there_is_no_warehouse(settings):
     assert "no warehouse yet" in fails(2, "query", "select 1")
 

@@ -10,12 +10,24 @@ from __future__ import annotations
 
 import errno
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from leadferry.errors import first_line
-from leadferry.settings import Settings
+from leadferry.errors import ConfigError, LeadferryError, first_line
+from leadferry.scrub import scrub
+
+if TYPE_CHECKING:
+    from leadferry.settings import Settings
 
 _CORRUPT = ("not a database", "malformed", "not a valid duckdb", "corrupt", "checksum")
+
+
+def error_line(exc: Exception) -> tuple[str, int]:
+    """What the CLI prints after ``error:`` for *exc*, and the exit status (2 bad input, 1 failed
+    work): leadferry's own errors say it themselves, scrubbed of secrets; the rest as
+    :func:`describe` says."""
+    if isinstance(exc, LeadferryError):
+        return scrub(str(exc)), 2 if isinstance(exc, ConfigError) else 1
+    return describe(exc)
 
 
 def describe(exc: BaseException) -> tuple[str, int]:
@@ -123,6 +135,8 @@ def _home() -> str:
 
 
 def _settings_or_none() -> Settings | None:
+    from leadferry.settings import Settings  # a mistake of the user's needs no settings
+
     try:
         return Settings()
     except Exception:  # a bad setting is reported on its own; here it only names a place

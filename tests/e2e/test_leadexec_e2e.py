@@ -119,6 +119,32 @@ def test_a_server_that_is_down_fails_the_run_with_its_reason(leadferry):
     assert "ConnectError" in run["error"]
 
 
+def test_several_datasets_run_in_turn_and_one_that_fails_is_named(leadferry, leadexec_server):
+    add_account(leadferry, leadexec_server.url)
+    add_account(leadferry, f"http://127.0.0.1:{free_port()}/", name="down")
+    for name, account in (("first_leads", "acme"), ("down_leads", "down"), ("last_leads", "acme")):
+        leadferry.ok("datasets", "create", name, "--account", account, "--report", "leads",
+                     "--param", "lid=271")  # fmt: skip
+
+    unknown = leadferry("run", "first_leads", "no_such_leads")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == "error: no dataset named 'no_such_leads'"
+    assert json.loads(leadferry.ok("history", "first_leads", "--json")) == []  # nothing ran
+
+    result = leadferry("run", "first_leads", "down_leads", "last_leads")
+    assert result.returncode == 1
+    (line,) = [line for line in result.stderr.splitlines() if line.strip()]
+    assert line.startswith("error: down_leads: LeadExec: GET http://127.0.0.1:")
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == [
+        "first_leads",
+        "last_leads",
+    ]
+    for name, status in (("first_leads", "success"), ("down_leads", "failed"),
+                         ("last_leads", "success")):  # fmt: skip
+        (run,) = json.loads(leadferry.ok("history", name, "--json"))
+        assert run["status"] == status
+
+
 def test_500s_after_retries_leave_the_warehouse_as_it_was(
     leadferry, leadexec_server, failing_leadexec_server
 ):

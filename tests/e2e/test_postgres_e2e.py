@@ -73,8 +73,7 @@ def test_every_update_method_loads_into_postgresql_and_reads_back(team, warehous
     for method in METHODS:
         create(team, f"team_{method}", method)
     for _ in range(2):
-        for method in METHODS:
-            team.ok("run", f"team_{method}")
+        team.ok("run", *(f"team_{method}" for method in METHODS))
     with psycopg.connect(warehouse_url) as connection:
         for method in METHODS:
             name = f"team_{method}"

@@ -20,12 +20,16 @@ from leadferry.cli.common import (
     progress_bar,
     settings,
 )
+from leadferry.cli.state import state
 from leadferry.errors import ConfigError
+from leadferry.failures import error_line
 from leadferry.service.runs import days_of
 from leadferry.warehouse import DEFAULT_STATEMENT_TIMEOUT
 
 if TYPE_CHECKING:
     from leadferry.connectors.base import FetchProgress
+    from leadferry.settings import Settings
+    from leadferry.store import Run, Store
     from leadferry.warehouse import WarehouseReader
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -36,30 +40,68 @@ def register(app: typer.Typer) -> None:
         app.command(command.__name__.rstrip("_"))(command)
 
 
-def run(name: Annotated[str, typer.Argument(help="The dataset to update.")]) -> None:
-    """Update a dataset now: fetch its window and load it with its update method."""
+def run(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="The datasets to update, one after the other.", metavar="[NAME]..."),
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Update every dataset, in the order of their names.")
+    ] = False,
+) -> None:
+    """Update datasets now: fetch each one's window and load it with its update method.
+
+    The datasets named (each must exist before any runs), or with --all every dataset, run one
+    after the other. When one of several fails, its error is printed with its name and the next
+    one runs; the exit status is then that of the last failure.
+    """
+    if bool(names) == every:
+        raise ConfigError("name the datasets to run, or give --all (not both)")
+    config = settings()
+    failed = 0
+    with open_store() as store:
+        if every:
+            chosen = [dataset.name for dataset in store.list_datasets()]
+            if not chosen:
+                err_console.print("no datasets yet: `leadferry datasets create --help` says how")
+        else:
+            chosen = list(dict.fromkeys(names or ()))
+            for name in chosen:
+                store.get_dataset(name)
+        for name in chosen:
+            started = time.perf_counter()
+            try:
+                result = _run_with_progress(store, config, name)
+            except Exception as exc:
+                if len(chosen) == 1 or state.debug:
+                    raise
+                line, failed = error_line(exc)
+                err_console.print(f"error: {name}: {line}", highlight=False, markup=False)
+                continue
+            tz = dataset_zone(store, name)
+            seconds = time.perf_counter() - started
+            rows = ", ".join(f"{table}: {count:,}" for table, count in result.rows.items())
+            window = days_of(result.window_start, result.window_end, tz)
+            window = f" for {window[:-1]}, {tz.key})" if window else ""
+            console.print(f"{name}: {rows or 'no rows'}{window} in {seconds:.1f}s", highlight=False)
+            for change in result.schema_changes:
+                console.print(f"{name}: schema change: {change}")
+    if failed:
+        raise typer.Exit(failed)
+
+
+def _run_with_progress(store: Store, config: Settings, name: str) -> Run:
+    """Run dataset *name* with a bar of its pages on stderr, gone once it is done."""
     from leadferry.run import run_dataset
 
-    config = settings()
-    started = time.perf_counter()
-    with (
-        open_store() as store,
-        progress_bar("pages", err_console) as bar,
-    ):
+    with progress_bar("pages", err_console) as bar:
         task = bar.add_task(name, total=None, rows=0)
 
-        def show(state: FetchProgress) -> None:
-            bar.update(task, completed=state.pages_done, total=state.pages_total, rows=state.rows)
+        def show(fetched: FetchProgress) -> None:
+            bar.update(task, completed=fetched.pages_done, total=fetched.pages_total,
+                       rows=fetched.rows)  # fmt: skip
 
-        result = run_dataset(store, config, name, trigger="manual", progress=show)
-        tz = dataset_zone(store, name)
-    seconds = time.perf_counter() - started
-    rows = ", ".join(f"{table}: {count:,}" for table, count in result.rows.items())
-    window = days_of(result.window_start, result.window_end, tz)
-    window = f" for {window[:-1]}, {tz.key})" if window else ""
-    console.print(f"{name}: {rows or 'no rows'}{window} in {seconds:.1f}s", highlight=False)
-    for change in result.schema_changes:
-        console.print(f"{name}: schema change: {change}")
+        return run_dataset(store, config, name, trigger="manual", progress=show)
 
 
 def history(

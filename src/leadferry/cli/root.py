@@ -30,8 +30,7 @@ from typer.exceptions import TyperException
 from leadferry import __version__
 from leadferry.cli.helptext import plain_help
 from leadferry.cli.state import state
-from leadferry.errors import ConfigError, LeadferryError
-from leadferry.scrub import scrub
+from leadferry.failures import error_line
 
 
 class Entry(NamedTuple):
@@ -47,8 +46,8 @@ class Entry(NamedTuple):
 
 
 COMMANDS = {
-    "run": Entry("data", None, "Update a dataset now: fetch its window and load it with its "
-                 "update method."),
+    "run": Entry("data", None, "Update datasets now: fetch each one's window and load it with "
+                 "its update method."),
     "history": Entry("data", None, "Show a dataset's runs, newest first."),
     "preview": Entry("data", None, "Show the first rows of a dataset's table in the warehouse."),
     "query": Entry("data", None, "Run one read-only SQL statement against the warehouse "
@@ -160,20 +159,13 @@ class _Group(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort, TyperException):
             raise
-        except LeadferryError as exc:
-            if state.debug:
-                raise
-            typer.echo(f"error: {scrub(str(exc))}", err=True)
-            raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
         except Exception as exc:
             if state.debug:
                 raise
-            from leadferry import failures  # loads the settings: only when needed
-
-            line, status = failures.describe(exc)
+            line, status = error_line(exc)
             typer.echo(f"error: {line}", err=True)
             raise typer.Exit(status) from None
 
