@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 
 import duckdb
 import pyarrow.csv
@@ -279,3 +280,49 @@ def test_loads_into_two_warehouses_in_one_process_each_reach_their_own(tmp_path)
             assert connection.execute(
                 "select home, count(*) from loads group by home"
             ).fetchall() == [(name, count)]
+
+
+def test_a_process_that_keeps_the_warehouse_open_lets_go_when_idle_or_when_a_reader_waits(
+    home, monkeypatch
+):
+    from leadferry import warehouse
+
+    settings = Settings(home=home)
+    lock = home / "warehouse.duckdb.lock"
+    wal = home / "warehouse.duckdb.wal"
+    monkeypatch.setattr(warehouse, "KEEP_OPEN_SECONDS", 3600)
+    with warehouse.keep_open_between_loads("a test worker"):
+        for uid in (-1, -2):
+            with warehouse_writer(settings, "a test load") as (connection, _dialect):
+                assert lock.read_text() == "a test load"
+                connection.execute("insert into acme.leads values (?, 'kept', 0, 'x')", [uid])
+            assert lock_is_held(lock)
+            assert lock.read_text() == "a test worker (keeping it open between runs)"
+            assert wal.exists()  # committed, not yet checkpointed
+        # A reader (here of this very process) waits: the file is let go, checkpointed.
+        reader = Warehouse(settings.warehouse_path, lock_timeout=5)
+        assert reader.query("select count(*) from acme.leads where uid < 0").rows == [(2,)]
+        assert not wal.exists()
+        monkeypatch.setattr(warehouse, "KEEP_OPEN_SECONDS", 0.2)
+        with warehouse_writer(settings, "a test load") as (connection, _dialect):
+            connection.execute("delete from acme.leads where uid < 0")
+        assert lock_is_held(lock)
+        deadline = time.monotonic() + 10
+        while lock_is_held(lock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not lock_is_held(lock)  # idle past KEEP_OPEN_SECONDS
+        assert not wal.exists()
+    assert reader.query("select count(*) from acme.leads").rows == [(1000,)]
+
+
+def test_a_failed_load_lets_the_kept_warehouse_go(home):
+    from leadferry import warehouse
+
+    settings = Settings(home=home)
+    with warehouse.keep_open_between_loads("a test worker"):
+        with (
+            pytest.raises(duckdb.CatalogException),
+            warehouse_writer(settings, "a test load") as (connection, _dialect),
+        ):
+            connection.execute("insert into acme.nowhere values (1)")
+        assert not lock_is_held(home / "warehouse.duckdb.lock")
