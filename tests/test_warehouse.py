@@ -326,3 +326,28 @@ def test_a_failed_load_lets_the_kept_warehouse_go(home):
         ):
             connection.execute("insert into acme.nowhere values (1)")
         assert not lock_is_held(home / "warehouse.duckdb.lock")
+
+
+def test_a_kept_warehouse_is_checkpointed_before_what_it_holds_in_memory_nears_the_limit(
+    tmp_path, monkeypatch
+):
+    """Each small load into another dataset pins half a MB (its key's index, its rows) until a
+    checkpoint: kept open, 120 of them would pass a 32 MB limit, the checkpoint that would free
+    it failing too, and the log then be more than an opener can replay within the limit."""
+    from leadferry import warehouse
+
+    settings = Settings(home=tmp_path, warehouse_memory="32MB")
+    schemas = [f"d{number}" for number in range(120)]
+    with duckdb.connect(str(settings.warehouse_path)) as connection:
+        for schema in schemas:
+            connection.execute(f"create schema {schema}")
+            connection.execute(f"create table {schema}.loads (load_id varchar primary key)")
+            connection.execute(f"insert into {schema}.loads values ('first')")
+    monkeypatch.setattr(warehouse, "KEEP_OPEN_SECONDS", 3600)
+    with warehouse.keep_open_between_loads("a test worker"):
+        for schema in schemas:
+            with warehouse_writer(settings, f"a load of {schema}") as (connection, _dialect):
+                connection.execute(f"insert into {schema}.loads values ('{schema}')")
+        assert lock_is_held(settings.warehouse_path.with_name("warehouse.duckdb.lock"))
+    reader = Warehouse(settings.warehouse_path)
+    assert reader.query("select count(*) from d119.loads").rows == [(2,)]

@@ -255,6 +255,14 @@ def open_warehouse(
 
 KEEP_OPEN_SECONDS = 2.0
 """Seconds a long-lived process keeps the warehouse open after a load, for the next one."""
+_PINNED_SHARE = 0.25
+"""Share of the memory limit that a kept file's memory DuckDB cannot evict (the indexes loads
+read, the rows committed since the last checkpoint: half a MB a small load) may reach before
+it is checkpointed. Past the limit a load fails, and so does the checkpoint that would free it,
+and the log then holds more than any opener can replay within the limit."""
+_PINNED_TAGS = ("ART_INDEX", "IN_MEMORY_TABLE")
+_SIZE = re.compile(r"^([\d.]+) (bytes|KiB|MiB|GiB|TiB)$")
+_UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB")
 
 
 class _LoadingInstance:
@@ -323,13 +331,24 @@ class _LoadingInstance:
         return instance
 
     def _after_load(self) -> None:
-        """Keep the file for the next load if this process keeps it and nobody waits."""
+        """Keep the file for the next load if this process keeps it and nobody waits,
+        checkpointed once its memory that cannot be evicted grows past its share."""
+        import duckdb
+
         assert self._held is not None
-        if self._keepers and not self._held.others_wait():
-            self._held.name(f"{self._keepers[-1]} (keeping it open between runs)")
-            self._idle_since = time.monotonic()
-        else:
+        assert self._instance is not None
+        if not self._keepers or self._held.others_wait():
             self._let_go()
+            return
+        try:
+            if _pinned_bytes(self._instance) > _PINNED_SHARE * _memory_limit(self._instance):
+                self._instance.execute("checkpoint warehouse")
+        except duckdb.Error as exc:  # a full disk: the load stands, as in _detach
+            logger.info("the warehouse could not be checkpointed (%s)", first_line(exc))
+            self._let_go()
+            return
+        self._held.name(f"{self._keepers[-1]} (keeping it open between runs)")
+        self._idle_since = time.monotonic()
 
     def _let_go(self) -> None:
         """Detach the file, if attached, and release its locks."""
@@ -428,6 +447,23 @@ class _LoadingInstance:
                     self._let_go()
             finally:
                 self._lock.release()
+
+
+def _pinned_bytes(instance: duckdb.DuckDBPyConnection) -> int:
+    tags = ", ".join(f"'{tag}'" for tag in _PINNED_TAGS)
+    found = instance.execute(
+        f"select sum(memory_usage_bytes) from duckdb_memory() where tag in ({tags})"
+    ).fetchone()
+    return int(found[0] or 0) if found else 0
+
+
+def _memory_limit(instance: duckdb.DuckDBPyConnection) -> float:
+    """The instance's memory limit in bytes (DuckDB shows it as, say, ``91.5 MiB``)."""
+    found = instance.execute("select current_setting('memory_limit')").fetchone()
+    size = _SIZE.match(str(found[0] if found else ""))
+    if size is None:
+        return float("inf")
+    return float(size.group(1)) * 1024 ** _UNITS.index(size.group(2))
 
 
 _LOADING = _LoadingInstance()
