@@ -12,7 +12,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import duckdb
 import pytest
@@ -44,7 +43,8 @@ with warehouse.keep_open_between_loads("the test holder"):
             connection.execute("insert into holder.loads values (?)", [int(line)])
         print("held", flush=True)
 """
-WRITER_TIMEOUT = 20.0
+WAIT_TIMEOUT = 20.0
+"""Seconds the run and the query may wait for the warehouse (the holder keeps it for an hour)."""
 
 
 def kill_while_idle(holder: subprocess.Popen, leadferry, lock) -> None:
@@ -58,14 +58,11 @@ def kill_while_idle(holder: subprocess.Popen, leadferry, lock) -> None:
         assert lock_is_held(lock)
         assert lock.read_text() == "the test holder (keeping it open between runs)"
 
+    # Each succeeds only if the holder let go within its timeout (else "the warehouse is busy").
     load(1)
-    began = time.monotonic()
-    leadferry.ok("run", "acme_leads")  # another process's writer: the holder lets go
-    assert time.monotonic() - began < WRITER_TIMEOUT
+    leadferry.ok("run", "acme_leads")  # another process's writer
     load(2)
-    began = time.monotonic()
     counted = leadferry.ok("query", "select count(*) as n from holder.loads", "--json")
-    assert time.monotonic() - began < WRITER_TIMEOUT
     assert json.loads(counted) == [{"n": 2}]
     load(3)
     assert (leadferry.home / "warehouse.duckdb.wal").exists()  # committed, not checkpointed
@@ -79,8 +76,8 @@ def test_a_query_and_a_run_get_in_while_a_process_keeps_the_warehouse_and_a_kill
     add_account(leadferry, leadexec_server.url)
     leadferry.ok("datasets", "create", "acme_leads", "-a", "acme", "-r", "leads",
                  "--param", "lid=271", "--days-back", "10")  # fmt: skip
-    leadferry.env |= {"LEADFERRY_WRITER_TIMEOUT": str(WRITER_TIMEOUT),
-                      "LEADFERRY_LOCK_TIMEOUT": str(WRITER_TIMEOUT)}  # fmt: skip
+    leadferry.env |= {"LEADFERRY_WRITER_TIMEOUT": str(WAIT_TIMEOUT),
+                      "LEADFERRY_LOCK_TIMEOUT": str(WAIT_TIMEOUT)}  # fmt: skip
     lock = leadferry.home / "warehouse.duckdb.lock"
     with subprocess.Popen(
         [sys.executable, "-c", _HOLDER],
