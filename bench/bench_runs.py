@@ -219,38 +219,38 @@ def add_datasets(env: dict[str, str], count: int) -> list[str]:
 
 
 class QueuedRounds:
-    """Sends a round of jobs (one per dataset) to a queue and waits for their runs."""
+    """Sends rounds of jobs (one per dataset) to a queue and waits for their runs."""
 
-    def __init__(self, env: dict[str, str], names: list[str]) -> None:
+    def __init__(self, env: dict[str, str]) -> None:
         from leadferry.settings import Settings
         from leadferry.worker import celery_app
 
-        self.names = names
         self.settings = Settings(home=env["LEADFERRY_HOME"], broker_url=env["LEADFERRY_BROKER_URL"],
                                  queue=env["LEADFERRY_QUEUE"])  # fmt: skip
         self.app = celery_app(self.settings)
         self.database = self.settings.home / "leadferry.sqlite"
 
-    def send(self) -> int:
-        """Queue one job per dataset; return the id of the last run before them."""
+    def send(self, names: list[str]) -> int:
+        """Queue one job per dataset of *names*; return the id of the last run before them."""
         from leadferry.jobs import Job
         from leadferry.worker import RUN_TASK
 
         before = self._query("select coalesce(max(id), 0) from runs")[0][0]
-        for name in self.names:
+        for name in names:
             job = Job(name, "manual", None, 0)
             self.app.send_task(RUN_TASK, kwargs={"job": job.as_message()},
                                queue=self.settings.queue)  # fmt: skip
         return int(before)
 
-    def wait(self, after: int, worker: subprocess.Popen[bytes]) -> tuple[float, int]:
-        """Wait for the runs after run *after* to end; their span in seconds and failures."""
+    def wait(self, after: int, runs: int, worker: subprocess.Popen[bytes]) -> tuple[float, int]:
+        """Wait for the *runs* runs after run *after* to end; their span in seconds and
+        failures."""
         while True:
             (ended, failed, first, last), = self._query(
                 "select count(*), sum(status != 'success'), min(started_at), max(finished_at) "
                 f"from runs where id > {after} and status != 'running'"
             )  # fmt: skip
-            if ended >= len(self.names):
+            if ended >= runs:
                 span = _instant(last) - _instant(first)
                 return span.total_seconds(), int(failed or 0)
             if worker.poll() is not None:
@@ -277,9 +277,10 @@ def tree_cpu(pid: int) -> float:
 
 def worker_rate(
     env: dict[str, str], names: list[str], processes: int, concurrency: int,
-    redis: tuple[str, int | None], sim: Simulator,
+    redis: tuple[str, int | None], sim: Simulator, warm_up: list[str] | None = None,
 ) -> dict[str, float]:  # fmt: skip
-    """(e): a measured round of *names*' runs through ``leadferry worker``; runs/s and CPU."""
+    """(e): a measured round of *names*' runs through ``leadferry worker``, after a round of
+    *warm_up*'s (default: *names*); runs/s and CPU."""
     url, redis_pid = redis
     env = env | {"LEADFERRY_BROKER_URL": url, "LEADFERRY_QUEUE": f"bench-{uuid.uuid4().hex[:8]}"}
     command = [CLI, "worker", "--processes", str(processes), "--concurrency", str(concurrency),
@@ -287,12 +288,13 @@ def worker_rate(
     log = Path(env["LEADFERRY_HOME"]) / f"worker-{processes}.log"
     with log.open("wb") as stderr:  # Celery's own lines; read it when a round fails
         worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-    rounds = QueuedRounds(env, names)
+    rounds = QueuedRounds(env)
+    warm_up = names if warm_up is None else warm_up
     try:
-        rounds.wait(rounds.send(), worker)  # warm-up: starts, and creates every table
+        rounds.wait(rounds.send(warm_up), len(warm_up), worker)  # starts, creates the tables
         cpu = [tree_cpu(worker.pid), cpu_seconds(sim.proc.pid)]
         cpu.append(cpu_seconds(redis_pid) if redis_pid else 0.0)
-        span, failed = rounds.wait(rounds.send(), worker)
+        span, failed = rounds.wait(rounds.send(names), len(names), worker)
         used = [tree_cpu(worker.pid), cpu_seconds(sim.proc.pid)]
         used.append(cpu_seconds(redis_pid) if redis_pid else 0.0)
     finally:

@@ -21,6 +21,27 @@
 
     uv run python bench/bench_scale.py --section warehouse --warehouse-url postgresql://...
 
+- ``attach``: what a DuckDB file of ``--datasets`` (2,000) real datasets costs a load. The
+  LeadExec simulator (``--leads`` 100 a page) on loopback, one dataset run through ``leadferry
+  run``, its schema then copied to the others (its tables and rows, as a run leaves them). In one
+  process (``time.process_time``, ``--rounds`` rounds): CPU of the attach, of a one-load write
+  (the 100 leads into one dataset, and its load recorded), of the detach (its checkpoint); the
+  same with ``checkpoint_on_detach`` off, and what the next attach pays to replay the log; and
+  the read-only attach every read (``query``, preview, export, the pages) pays.
+
+    uv run python bench/bench_scale.py --section attach
+
+- ``workers``: runs of 100-lead datasets through ``leadferry worker`` (``--concurrency`` 4)
+  with one process and with two, as bench_runs.py (e) measures them (Redis from
+  ``LEADFERRY_TEST_REDIS_URL`` or its own): ``--datasets`` (2,000) datasets made as in
+  ``attach``; a warm-up round of ``--warm-up`` runs, then a measured round of ``--runs`` runs,
+  each of another dataset. Into the DuckDB file, and into PostgreSQL too with
+  ``--warehouse-url`` (an empty database). With ``--before DIR`` (the ``src`` folder of another
+  version, put first on the worker's ``PYTHONPATH``) each is measured with that version too,
+  alternating, so before and after share the machine's load.
+
+    uv run python bench/bench_scale.py --section workers --runs 200 --before /tmp/before/src
+
 Targets are printed as PASS/FAIL; nothing here asserts.
 """
 
@@ -29,13 +50,19 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import multiprocessing
+import os
 import resource
+import shutil
+import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from bench_runs import CLI, add_datasets, make_home, redis_server, worker_rate
+from bench_sync import Simulator, verdict
 
 from leadferry.jobs import Job
 from leadferry.schedule import Schedule
@@ -43,6 +70,7 @@ from leadferry.scheduler import Scheduler
 from leadferry.settings import Settings
 from leadferry.store import DatasetSpec, Store, generate_key
 
+RUNS_TARGET = 5.0  # runs/s of 100-lead datasets through one 2-core worker (issue 11)
 TICK_TARGET_CPU = 1.0  # seconds of CPU for one tick at 10,000 datasets
 TICK_SECONDS = 5.0  # serve's default --tick
 EVERY = dt.timedelta(minutes=15)
@@ -194,16 +222,193 @@ def warehouse_section(leads: int, warehouse_url: str) -> None:
           f"{postgres[1] / duck[1]:.1f}x (every key replaced)")  # fmt: skip
 
 
+# -- attach and workers: a warehouse of thousands of real datasets -------------------------------
+
+
+def prepared_home(
+    scratch: Path, sim: Simulator, datasets: int, warehouse_url: str | None
+) -> dict[str, str]:
+    """A home of *datasets* datasets of the simulator's leads: ``bench``, run once through
+    ``leadferry run`` into the warehouse (*warehouse_url*, else the DuckDB file), and
+    ``queued_0``... whose schemas are copies of its tables and rows. Its environment."""
+    env = make_home(scratch / "home", sim, 1)
+    if warehouse_url:
+        env["LEADFERRY_WAREHOUSE_URL"] = warehouse_url
+    subprocess.run([CLI, "run", "bench"], env=env, check=True, capture_output=True)
+    names = add_datasets(env, datasets - 1)
+    began = time.perf_counter()
+    if warehouse_url:
+        copy_schema_postgres(Settings(warehouse_url=warehouse_url).warehouse_postgres_url, names)
+    else:
+        copy_schema_duckdb(Path(env["LEADFERRY_HOME"]) / "warehouse.duckdb", names)
+    print(f"{datasets:,} datasets in the warehouse in {time.perf_counter() - began:.0f} s",
+          flush=True)  # fmt: skip
+    return env
+
+
+def copy_schema_duckdb(path: Path, names: list[str]) -> None:
+    import duckdb
+
+    with duckdb.connect(str(path)) as connection:
+        tables = connection.execute(
+            "select table_name, sql from duckdb_tables() where schema_name = 'bench'"
+        ).fetchall()
+        for name in names:
+            connection.execute("begin")
+            connection.execute(f"create schema {name}")
+            for table, sql in tables:
+                connection.execute(sql.replace("CREATE TABLE bench.", f"CREATE TABLE {name}.", 1))
+                connection.execute(f"insert into {name}.{table} from bench.{table}")
+            connection.execute("commit")
+    print(f"DuckDB file: {path.stat().st_size / 1e6:,.0f} MB")
+
+
+def copy_schema_postgres(url: str | None, names: list[str]) -> None:
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        tables = [row[0] for row in connection.execute(
+            "select table_name from information_schema.tables where table_schema = 'bench'"
+        )]  # fmt: skip
+        for name in names:
+            connection.execute(f"create schema {name}")
+            for table in tables:
+                connection.execute(
+                    f'create table {name}."{table}" (like bench."{table}" including all)'
+                )
+                connection.execute(f'insert into {name}."{table}" select * from bench."{table}"')
+            connection.commit()
+
+
+def attach_costs(path: str, rounds: int) -> None:
+    """CPU seconds of the attach, a one-load write and the detach of *path*, *rounds* times,
+    with and without the detach's checkpoint, and of a read-only attach."""
+    import duckdb
+
+    def one(target: str, checkpoint: bool) -> list[float]:
+        config = {"threads": 1, "preserve_insertion_order": False}
+        if not checkpoint:
+            config["checkpoint_on_detach"] = "DISABLED"
+        instance = duckdb.connect(":memory:", config=config)
+        costs = []
+        started = time.process_time()
+        instance.execute(f"attach '{path}' as warehouse")
+        costs.append(time.process_time() - started)
+        started = time.process_time()
+        instance.execute("begin")
+        instance.execute(f"insert into warehouse.{target}.leads from warehouse.bench.leads")
+        instance.execute(
+            f"insert into warehouse.{target}._leadferry_loads values "
+            "(?, 0, '{}', null, '[]', now())",
+            [f"bench-{time.time()}"],
+        )
+        instance.execute("commit")
+        costs.append(time.process_time() - started)
+        started = time.process_time()
+        instance.execute("detach warehouse")
+        costs.append(time.process_time() - started)
+        instance.close()
+        return costs
+
+    def read_only() -> float:
+        instance = duckdb.connect(":memory:")
+        started = time.process_time()
+        instance.execute(f"attach '{path}' as warehouse (read_only)")
+        spent = time.process_time() - started
+        instance.close()
+        return spent
+
+    lines = []
+    for checkpoint in (True, False):
+        costs = [one(f"queued_{number}", checkpoint) for number in range(rounds)]
+        label = "checkpoint on detach" if checkpoint else "no checkpoint on detach"
+        lines.append((label, [statistics.median(c[i] for c in costs) for i in range(3)]))
+        replay = one("queued_0", True)[0]  # the next attach, a log of *rounds* loads behind it
+        lines.append((f"  then an attach replaying {rounds} loads", [replay, 0.0, 0.0]))
+    print(f"{'DuckDB file, CPU s (median)':<42} {'attach':>7} {'write':>7} {'detach':>7}")
+    for label, (attach, write, detach) in lines:
+        print(f"{label:<42} {attach:>7.3f} {write:>7.3f} {detach:>7.3f}")
+    readers = [read_only() for _ in range(rounds)]
+    print(f"{'a read-only attach (every read)':<42} {statistics.median(readers):>7.3f}")
+
+
+def attach_section(datasets: int, leads: int, rounds: int) -> None:
+    scratch = Path(tempfile.mkdtemp(prefix="leadferry-bench-scale-"))
+    try:
+        with Simulator(leads) as sim:
+            env = prepared_home(scratch, sim, datasets, None)
+        attach_costs(str(Path(env["LEADFERRY_HOME"]) / "warehouse.duckdb"), rounds)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def workers_section(args: argparse.Namespace) -> None:
+    warehouses = {"duckdb": None, "postgresql": args.warehouse_url}
+    versions: dict[str, dict[str, str]] = {"this": {}}
+    if args.before:
+        versions["before"] = {"PYTHONPATH": str(args.before)}
+    results = []
+    scratch = Path(tempfile.mkdtemp(prefix="leadferry-bench-scale-"))
+    try:
+        with Simulator(args.leads) as sim, redis_server() as redis:
+            for warehouse, url in warehouses.items():
+                if warehouse == "postgresql" and not url:
+                    continue
+                env = prepared_home(scratch / warehouse, sim, args.datasets, url)
+                names = [f"queued_{number}" for number in range(args.datasets - 1)]
+                # Each round of every contender runs datasets none ran before it.
+                rounds = iter(range(0, len(names), args.warm_up + args.runs))
+                for processes in (1, 2):
+                    for version, extra in versions.items():
+                        first = next(rounds)
+                        warm_up = names[first : first + args.warm_up]
+                        measured = names[first + args.warm_up : first + args.warm_up + args.runs]
+                        print(f"{warehouse}, {version}, worker --processes {processes}: "
+                              f"{len(warm_up)} + {len(measured)} runs ...", flush=True)  # fmt: skip
+                        got = worker_rate(env | extra, measured, processes, args.concurrency,
+                                          redis, sim, warm_up)  # fmt: skip
+                        results.append((warehouse, version, processes, got))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{'warehouse':<11} {'code':<7} {'processes':>9} {'runs/s':>7} {'CPU s a run':>12} "
+          f"{'simulator':>10} {'failed':>7}")  # fmt: skip
+    for warehouse, version, processes, got in results:
+        print(f"{warehouse:<11} {version:<7} {processes:>9} {got['rate']:>7.2f} "
+              f"{got['cpu']:>12.3f} {got['sim']:>10.3f} {got['failed']:>7}")  # fmt: skip
+    for warehouse, version, processes, got in results:
+        if version == "this" and processes == 1:
+            print(f"{verdict(got['rate'] >= RUNS_TARGET)}: {warehouse}, one worker process: "
+                  f"{got['rate']:.2f} runs/s (target >= {RUNS_TARGET:g})")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--section", choices=["tick", "warehouse"], required=True)
-    parser.add_argument("--datasets", type=int, default=10_000)
+    parser.add_argument("--section", choices=["tick", "warehouse", "attach", "workers"],
+                        required=True)  # fmt: skip
+    parser.add_argument("--datasets", type=int,
+                        help="Default: 10,000 (tick), 2,000 (attach, workers).")  # fmt: skip
     parser.add_argument("--store-url", default=None, help="Default: SQLite in a temp folder.")
-    parser.add_argument("--leads", type=int, default=1_000_000)
+    parser.add_argument("--leads", type=int,
+                        help="Default: 1,000,000 (warehouse), 100 (attach, workers).")  # fmt: skip
     parser.add_argument("--warehouse-url", help="An empty PostgreSQL database (warehouse).")
+    parser.add_argument("--rounds", type=int, default=3, help="attach: rounds, the median.")
+    parser.add_argument("--runs", type=int, default=200, help="workers: runs measured.")
+    parser.add_argument("--warm-up", type=int, default=20, help="workers: runs before.")
+    parser.add_argument("--concurrency", type=int, default=4, help="workers: threads each.")
+    parser.add_argument("--before", type=Path, help="workers: also the leadferry of this src.")
     args = parser.parse_args()
+    small = args.section in ("attach", "workers")
+    args.datasets = args.datasets or (2_000 if small else 10_000)
+    args.leads = args.leads or (100 if small else 1_000_000)
     if args.section == "tick":
         tick_section(args.datasets, args.store_url)
+    elif args.section == "attach":
+        attach_section(args.datasets, args.leads, args.rounds)
+    elif args.section == "workers":
+        if args.datasets - 1 < 2 * (args.warm_up + args.runs) * (1 + bool(args.before)):
+            parser.error("--datasets must leave each round datasets of its own: raise it")
+        workers_section(args)
     elif not args.warehouse_url:
         parser.error("--section warehouse needs --warehouse-url postgresql://...")
     else:

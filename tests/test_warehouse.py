@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 
 import duckdb
 import pyarrow.csv
@@ -279,3 +280,74 @@ def test_loads_into_two_warehouses_in_one_process_each_reach_their_own(tmp_path)
             assert connection.execute(
                 "select home, count(*) from loads group by home"
             ).fetchall() == [(name, count)]
+
+
+def test_a_process_that_keeps_the_warehouse_open_lets_go_when_idle_or_when_a_reader_waits(
+    home, monkeypatch
+):
+    from leadferry import warehouse
+
+    settings = Settings(home=home)
+    lock = home / "warehouse.duckdb.lock"
+    wal = home / "warehouse.duckdb.wal"
+    monkeypatch.setattr(warehouse, "KEEP_OPEN_SECONDS", 3600)
+    with warehouse.keep_open_between_loads("a test worker"):
+        for uid in (-1, -2):
+            with warehouse_writer(settings, "a test load") as (connection, _dialect):
+                assert lock.read_text() == "a test load"
+                connection.execute("insert into acme.leads values (?, 'kept', 0, 'x')", [uid])
+            assert lock_is_held(lock)
+            assert lock.read_text() == "a test worker (keeping it open between runs)"
+            assert wal.exists()  # committed, not yet checkpointed
+        # A reader (here of this very process) waits: the file is let go, checkpointed.
+        reader = Warehouse(settings.warehouse_path, lock_timeout=5)
+        assert reader.query("select count(*) from acme.leads where uid < 0").rows == [(2,)]
+        assert not wal.exists()
+        monkeypatch.setattr(warehouse, "KEEP_OPEN_SECONDS", 0.2)
+        with warehouse_writer(settings, "a test load") as (connection, _dialect):
+            connection.execute("delete from acme.leads where uid < 0")
+        assert lock_is_held(lock)
+        deadline = time.monotonic() + 10
+        while lock_is_held(lock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not lock_is_held(lock)  # idle past KEEP_OPEN_SECONDS
+        assert not wal.exists()
+    assert reader.query("select count(*) from acme.leads").rows == [(1000,)]
+
+
+def test_a_failed_load_lets_the_kept_warehouse_go(home):
+    from leadferry import warehouse
+
+    settings = Settings(home=home)
+    with warehouse.keep_open_between_loads("a test worker"):
+        with (
+            pytest.raises(duckdb.CatalogException),
+            warehouse_writer(settings, "a test load") as (connection, _dialect),
+        ):
+            connection.execute("insert into acme.nowhere values (1)")
+        assert not lock_is_held(home / "warehouse.duckdb.lock")
+
+
+def test_a_kept_warehouse_is_checkpointed_before_what_it_holds_in_memory_nears_the_limit(
+    tmp_path, monkeypatch
+):
+    """Each small load into another dataset pins half a MB (its key's index, its rows) until a
+    checkpoint: kept open, 120 of them would pass a 32 MB limit, the checkpoint that would free
+    it failing too, and the log then be more than an opener can replay within the limit."""
+    from leadferry import warehouse
+
+    settings = Settings(home=tmp_path, warehouse_memory="32MB")
+    schemas = [f"d{number}" for number in range(120)]
+    with duckdb.connect(str(settings.warehouse_path)) as connection:
+        for schema in schemas:
+            connection.execute(f"create schema {schema}")
+            connection.execute(f"create table {schema}.loads (load_id varchar primary key)")
+            connection.execute(f"insert into {schema}.loads values ('first')")
+    monkeypatch.setattr(warehouse, "KEEP_OPEN_SECONDS", 3600)
+    with warehouse.keep_open_between_loads("a test worker"):
+        for schema in schemas:
+            with warehouse_writer(settings, f"a load of {schema}") as (connection, _dialect):
+                connection.execute(f"insert into {schema}.loads values ('{schema}')")
+        assert lock_is_held(settings.warehouse_path.with_name("warehouse.duckdb.lock"))
+    reader = Warehouse(settings.warehouse_path)
+    assert reader.query("select count(*) from d119.loads").rows == [(2,)]

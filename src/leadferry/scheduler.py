@@ -35,6 +35,7 @@ from leadferry.schedule import Schedule, due_slot, next_run
 from leadferry.settings import Settings
 from leadferry.store import Dataset, Store
 from leadferry.store.runs import process_name
+from leadferry.warehouse import keep_open_between_loads
 
 logger = logging.getLogger(__name__)
 
@@ -110,14 +111,19 @@ class Scheduler:
     # -- the loop -------------------------------------------------------------------------
 
     def serve(self, stop: threading.Event, tick_seconds: float = 1.0) -> None:
-        """Tick until *stop* is set, then let running work finish."""
-        try:
-            with Heartbeat(self.store, self.settings, self.worker):
-                while not stop.is_set():
-                    self.tick()
-                    stop.wait(tick_seconds)
-        finally:
-            self.shutdown()
+        """Tick until *stop* is set, then let running work finish.
+
+        The DuckDB warehouse stays open between the runs' loads meanwhile
+        (:func:`~leadferry.warehouse.keep_open_between_loads`).
+        """
+        with keep_open_between_loads(f"leadferry serve ({self.worker})"):
+            try:
+                with Heartbeat(self.store, self.settings, self.worker):
+                    while not stop.is_set():
+                        self.tick()
+                        stop.wait(tick_seconds)
+            finally:
+                self.shutdown()
 
     def shutdown(self) -> None:
         """Let running work and pending alerts finish, then stop the workers."""

@@ -2,12 +2,25 @@
 when, and sandboxed reads for query, preview and export (PostgreSQL's: :mod:`leadferry.postgres`).
 
 DuckDB lets one process write a file, or many processes read it, never both. leadferry keeps that
-promise with advisory lock files beside the warehouse. A run holds ``warehouse.duckdb.lock``
-exclusively only while it loads (fetching happens outside it); readers hold it shared for one
+promise with advisory lock files beside the warehouse. A writer holds ``warehouse.duckdb.lock``
+exclusively while it loads (fetching happens outside it); readers hold it shared for one
 statement. A writer first takes ``warehouse.duckdb.lock.writer``: readers pass it on their way in,
 so none starts while a writer waits, and every running read checks it and cancels itself, so a
 long query never holds a run up. Anyone who waits does so for a bounded time and is then told who
 holds the lock.
+
+A one-shot ``leadferry run`` lets go of the file as soon as its load is done. A long-lived process
+(``serve``'s pool, ``leadferry worker``: :func:`keep_open_between_loads`) keeps it attached, and
+both locks held, between its loads: attaching a file of thousands of datasets reads its whole
+catalog and detaching checkpoints it, about a second of CPU together at 2,000 datasets, which a
+busy worker would otherwise pay every run. It lets go once it has loaded nothing for
+:data:`KEEP_OPEN_SECONDS`, and when anyone else waits: whoever waits for either lock holds
+``warehouse.duckdb.lock.waiting`` shared meanwhile, and the holder probes it with a non-blocking
+exclusive lock every :data:`_POLL_SECONDS` and after each load, then lets go after the load it
+is doing, or after the loads it already has queued for at most :data:`_MAKE_WAY_SECONDS`, and
+lets the waiters in before its next load takes the file again. Waits stay bounded by their
+timeouts, and the lock file names the holder throughout. A kept file is checkpointed before
+what DuckDB holds of it in memory nears the memory limit (:data:`_PINNED_SHARE`).
 
 Every read runs in a sandbox: a private DuckDB instance that attaches the warehouse read-only,
 with external access off and its configuration locked, so SQL can read the warehouse's tables and
@@ -75,23 +88,16 @@ def warehouse_lock(
     Raises:
         BusyError: the lock was not free within *timeout* seconds; says who holds it.
     """
+    if exclusive:
+        held = _ExclusiveLock(path, timeout, holder)
+        try:
+            yield
+        finally:
+            held.release()
+        return
     lock_path = _lock_path(path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout
-    if exclusive:
-        writer = _acquire(_writer_path(path), fcntl.LOCK_EX, deadline, lock_path, timeout)
-        try:
-            fd = _acquire(lock_path, fcntl.LOCK_EX, deadline, lock_path, timeout)
-            try:
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, holder.encode(), 0)
-                yield
-            finally:
-                os.ftruncate(fd, 0)
-                _release(fd)
-        finally:
-            _release(writer)
-        return
     writer = _acquire(_writer_path(path), fcntl.LOCK_SH, deadline, lock_path, timeout)
     try:
         fd = _acquire(lock_path, fcntl.LOCK_SH, deadline, lock_path, timeout)
@@ -103,6 +109,49 @@ def warehouse_lock(
         _release(fd)
 
 
+class _ExclusiveLock:
+    """The writer lock and the lock, both held exclusively from making until :meth:`release`,
+    with the holder's name in the lock file.
+
+    Raises:
+        BusyError: the locks were not free within *timeout* seconds; says who holds them.
+    """
+
+    def __init__(self, path: Path, timeout: float, holder: str) -> None:
+        self.path = path
+        lock_path = _lock_path(path)
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + timeout
+        self._writer = _acquire(_writer_path(path), fcntl.LOCK_EX, deadline, lock_path, timeout)
+        try:
+            self._fd = _acquire(lock_path, fcntl.LOCK_EX, deadline, lock_path, timeout)
+        except BaseException:
+            _release(self._writer)
+            raise
+        self._waiting = os.open(_waiting_path(lock_path), os.O_RDWR | os.O_CREAT, 0o600)
+        self.name(holder)
+
+    def name(self, holder: str) -> None:
+        """Say in the lock file who holds it (a waiter that times out is told)."""
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, holder.encode(), 0)
+
+    def others_wait(self) -> bool:
+        """Whether anyone (a reader, another writer, in any process) waits for the lock."""
+        try:
+            fcntl.flock(self._waiting, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(self._waiting, fcntl.LOCK_UN)
+        return False
+
+    def release(self) -> None:
+        os.close(self._waiting)
+        os.ftruncate(self._fd, 0)
+        _release(self._fd)
+        _release(self._writer)
+
+
 def _lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
 
@@ -111,18 +160,56 @@ def _writer_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock.writer")
 
 
+def _waiting_path(lock_path: Path) -> Path:
+    return lock_path.with_name(lock_path.name + ".waiting")
+
+
 def _acquire(path: Path, mode: int, deadline: float, lock_path: Path, timeout: float) -> int:
-    """An open descriptor of *path* holding *mode*, polled until *deadline*."""
+    """An open descriptor of *path* holding *mode*, polled until *deadline*.
+
+    While it waits it holds the waiting lock shared, which tells a process that keeps the
+    warehouse open between its loads to let go.
+    """
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    while True:
-        try:
-            fcntl.flock(fd, mode | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                os.close(fd)
-                raise BusyError(_busy_message(lock_path, timeout)) from None
-            time.sleep(_POLL_SECONDS)
+    waiting: int | None = None
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise BusyError(_busy_message(lock_path, timeout)) from None
+                if waiting is None:
+                    waiting = _announce_waiting(lock_path)
+                time.sleep(_POLL_SECONDS)
+    finally:
+        if waiting is not None:
+            os.close(waiting)
+
+
+def _announce_waiting(lock_path: Path) -> int:
+    """The waiting lock's descriptor, held shared (a holder's probe holds it for an instant)."""
+    fd = os.open(_waiting_path(lock_path), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+def _let_waiters_in(path: Path, until: float) -> None:
+    """Wait until nobody waits for the warehouse's locks (they got in), or until *until*."""
+    fd = os.open(_waiting_path(_lock_path(path)), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        while time.monotonic() < until:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                time.sleep(_POLL_SECONDS)
+                continue
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return
+    finally:
+        os.close(fd)
 
 
 def _release(fd: int) -> None:
@@ -150,7 +237,7 @@ def warehouse_writer(settings: Settings, holder: str) -> Iterator[tuple[Connecti
         return
     from leadferry.apply import DUCKDB
 
-    with _duckdb_writer(settings, holder) as connection:
+    with _LOADING.attached(settings, holder) as connection:
         yield connection, DUCKDB
 
 
@@ -185,28 +272,68 @@ def open_warehouse(
     return Warehouse(settings.warehouse_path, timeout, statement_timeout)
 
 
+KEEP_OPEN_SECONDS = 2.0
+"""Seconds a long-lived process keeps the warehouse open after a load, for the next one."""
+_MAKE_WAY_SECONDS = 1.0
+"""Once someone waits, how long this process goes on with the loads it already has queued
+before it lets go (each hand-over costs an attach and a checkpoint, a second of CPU at 2,000
+datasets); and after it let go, how long its next load lets the waiters in first, since its
+queued loads would otherwise take the file straight back."""
+_PINNED_SHARE = 0.25
+"""Share of the memory limit that a kept file's memory DuckDB cannot evict (the indexes loads
+read, the rows committed since the last checkpoint: half a MB a small load) may reach before
+it is checkpointed. Past the limit a load fails, and so does the checkpoint that would free it,
+and the log then holds more than any opener can replay within the limit."""
+_PINNED_TAGS = ("ART_INDEX", "IN_MEMORY_TABLE")
+_SIZE = re.compile(r"^([\d.]+) (bytes|KiB|MiB|GiB|TiB)$")
+_UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB")
+
+
 class _LoadingInstance:
     """The in-memory DuckDB of this process that loads attach the warehouse file to, one at a
     time, and detach from when done (which checkpoints the file and closes it, so other
-    processes can open it again).
+    processes can open it again), or later when the process keeps it open between its loads
+    (:meth:`keep_open`).
 
     Making a DuckDB instance (its built-in extensions, its settings) costs about 30 ms of CPU,
-    a tenth of a small run; attaching a file to one that exists costs about 4. The instance is
-    made for one warehouse (its spill folder cannot change once used) and memory limit: a
-    process loads one warehouse, tests load many and get a new instance for each.
+    a tenth of a small run; attaching a file to one that exists costs about 4 (but 0.5 to 0.7 s
+    once the file holds 2,000 datasets, and the checkpoint of the detach 0.35 to 0.45 s). The
+    instance is made for one warehouse (its spill folder cannot change once used) and memory
+    limit: a process loads one warehouse, tests load many and get a new instance for each.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._instance: duckdb.DuckDBPyConnection | None = None
         self._made_for: tuple[str, str] | None = None
+        self._held: _ExclusiveLock | None = None
+        """The warehouse's locks while the file is attached."""
+        self._keepers: list[str] = []
+        """Who keeps the file open between loads (the last named is the lock's holder then)."""
+        self._idle_since = 0.0
+        self._made_way_at: float | None = None
+        """When the file was last let go because someone else waited."""
+        self._waited_since: float | None = None
+        """Since when someone else waits for the file this process holds."""
+        self._queued = 0
+        """Loads of this process waiting for the one that runs."""
+        self._queue_lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self._stop_watching = threading.Event()
 
     @contextlib.contextmanager
-    def attached(self, settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
-        path = str(settings.warehouse_path)
+    def attached(self, settings: Settings, holder: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to the warehouse for one load, under its exclusive lock.
+
+        Raises:
+            BusyError: another process held the lock longer than ``settings.writer_timeout``.
+        """
+        with self._queue_lock:
+            self._queued += 1
         with self._lock:  # the warehouse lock lets one load run anyway
-            instance = self._instance_for(path, settings.warehouse_memory)
-            instance.execute(f"attach {_literal(path)} as warehouse")
+            with self._queue_lock:
+                self._queued -= 1
+            instance = self._attach(settings, holder)
             try:
                 connection = instance.cursor()
                 try:
@@ -214,8 +341,77 @@ class _LoadingInstance:
                     yield connection
                 finally:
                     connection.close()  # rolls back a transaction the block left open
-            finally:
-                self._detach(instance)
+            except BaseException:
+                self._let_go()  # a failed load may leave the attached file unusable
+                raise
+            self._after_load()
+
+    def _attach(self, settings: Settings, holder: str) -> duckdb.DuckDBPyConnection:
+        """The instance with the warehouse attached as ``warehouse`` and its locks held by
+        *holder*."""
+        path, memory = settings.warehouse_path, settings.warehouse_memory
+        if self._held is not None and self._made_for == (str(path), memory):
+            assert self._instance is not None
+            self._held.name(holder)
+            return self._instance
+        self._let_go()
+        if self._made_way_at is not None:
+            _let_waiters_in(path, self._made_way_at + _MAKE_WAY_SECONDS)
+            self._made_way_at = None
+        held = _ExclusiveLock(path, settings.writer_timeout, holder)
+        try:
+            instance = self._instance_for(str(path), memory)
+            instance.execute(f"attach {_literal(str(path))} as warehouse")
+        except BaseException:
+            held.release()
+            raise
+        self._held = held
+        return instance
+
+    def _after_load(self) -> None:
+        """Keep the file for the next load if this process keeps it and nobody waits,
+        checkpointed once its memory that cannot be evicted grows past its share."""
+        import duckdb
+
+        assert self._held is not None
+        assert self._instance is not None
+        if not self._keepers:
+            self._let_go()
+            return
+        if self._held.others_wait():
+            now = time.monotonic()
+            self._waited_since = self._waited_since or now
+            if not self._queued or now - self._waited_since >= _MAKE_WAY_SECONDS:
+                self._make_way()
+                return
+        else:
+            self._waited_since = None
+        try:
+            if _pinned_bytes(self._instance) > _PINNED_SHARE * _memory_limit(self._instance):
+                self._instance.execute("checkpoint warehouse")
+        except duckdb.Error as exc:  # a full disk: the load stands, as in _detach
+            logger.info("the warehouse could not be checkpointed (%s)", first_line(exc))
+            self._let_go()
+            return
+        self._held.name(f"{self._keepers[-1]} (keeping it open between runs)")
+        self._idle_since = time.monotonic()
+
+    def _make_way(self) -> None:
+        """Let go of the file for someone who waits."""
+        self._let_go()
+        self._made_way_at = time.monotonic()
+        self._waited_since = None
+
+    def _let_go(self) -> None:
+        """Detach the file, if attached, and release its locks."""
+        if self._held is None:
+            return
+        try:
+            if self._instance is not None:
+                self._detach(self._instance)
+        finally:
+            self._held.release()
+            self._held = None
 
     def _instance_for(self, path: str, memory: str) -> duckdb.DuckDBPyConnection:
         import duckdb
@@ -263,19 +459,76 @@ class _LoadingInstance:
                 first_line(exc),
             )
 
+    @contextlib.contextmanager
+    def keep_open(self, who: str) -> Iterator[None]:
+        """Keep the file attached between loads for the block (:func:`keep_open_between_loads`)."""
+        with self._lock:
+            self._keepers.append(who)
+            if self._watcher is None:
+                self._stop_watching.clear()
+                self._watcher = threading.Thread(
+                    target=self._watch, name="warehouse-keeper", daemon=True
+                )
+                self._watcher.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._keepers.remove(who)
+                watcher = None if self._keepers else self._watcher
+                if watcher is not None:
+                    self._watcher = None
+                    self._stop_watching.set()
+                    self._let_go()
+            if watcher is not None:
+                watcher.join()
+
+    def _watch(self) -> None:
+        """Let go of the file once it has been idle too long or someone waits for it.
+
+        Only while no load runs: a load that runs looks for waiters itself when it ends.
+        """
+        while not self._stop_watching.wait(_POLL_SECONDS):
+            if self._held is None or not self._lock.acquire(blocking=False):
+                continue
+            try:
+                held = self._held
+                if held is not None and held.others_wait():
+                    self._make_way()
+                elif held is not None and time.monotonic() - self._idle_since >= KEEP_OPEN_SECONDS:
+                    self._let_go()
+            finally:
+                self._lock.release()
+
+
+def _pinned_bytes(instance: duckdb.DuckDBPyConnection) -> int:
+    tags = ", ".join(f"'{tag}'" for tag in _PINNED_TAGS)
+    found = instance.execute(
+        f"select sum(memory_usage_bytes) from duckdb_memory() where tag in ({tags})"
+    ).fetchone()
+    return int(found[0] or 0) if found else 0
+
+
+def _memory_limit(instance: duckdb.DuckDBPyConnection) -> float:
+    """The instance's memory limit in bytes (DuckDB shows it as, say, ``91.5 MiB``)."""
+    found = instance.execute("select current_setting('memory_limit')").fetchone()
+    size = _SIZE.match(str(found[0] if found else ""))
+    if size is None:
+        return float("inf")
+    return float(size.group(1)) * 1024 ** _UNITS.index(size.group(2))
+
 
 _LOADING = _LoadingInstance()
 
 
-@contextlib.contextmanager
-def _duckdb_writer(settings: Settings, holder: str) -> Iterator[duckdb.DuckDBPyConnection]:
-    with (
-        warehouse_lock(
-            settings.warehouse_path, exclusive=True, timeout=settings.writer_timeout, holder=holder
-        ),
-        _LOADING.attached(settings) as connection,
-    ):
-        yield connection
+def keep_open_between_loads(who: str) -> contextlib.AbstractContextManager[None]:
+    """Keep the DuckDB warehouse attached, and its locks held, between this process's loads
+    for the block: for ``serve`` and ``leadferry worker``, named *who* in the lock file.
+
+    The file is let go once no load came for :data:`KEEP_OPEN_SECONDS`, at once when anyone
+    else waits for it, and when the block ends.
+    """
+    return _LOADING.keep_open(who)
 
 
 def _busy_message(lock_path: Path, timeout: float) -> str:

@@ -35,6 +35,7 @@ from leadferry.errors import AccountBusyError, ConfigError
 from leadferry.executors import ACCOUNT_WAIT_SECONDS
 from leadferry.jobs import Job, JobContext, execute
 from leadferry.settings import Settings
+from leadferry.warehouse import keep_open_between_loads
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -163,7 +164,8 @@ def run_worker(app: Celery, name: str, concurrency: int, queues: list[str]) -> i
     """Run a Celery worker in this process until it is stopped; return its exit code.
 
     One process, ``concurrency`` threads: runs wait on vendors and the store most of the time,
-    and a ``kill -9`` takes the whole worker (its runs' lease then lapses).
+    and a ``kill -9`` takes the whole worker (its runs' lease then lapses). The DuckDB warehouse
+    stays open between the runs' loads (:func:`~leadferry.warehouse.keep_open_between_loads`).
     """
     worker = app.Worker(
         hostname=name,
@@ -175,7 +177,8 @@ def run_worker(app: Celery, name: str, concurrency: int, queues: list[str]) -> i
         without_mingle=True,
         quiet=True,
     )
-    worker.start()
+    with keep_open_between_loads(f"leadferry worker {name}"):
+        worker.start()
     return int(worker.exitcode or 0)
 
 
