@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import pytest
 
 from leadferry.store import generate_key
 
+ROOT = Path(__file__).resolve().parents[2]
 LEADFERRY = shutil.which("leadferry") or str(Path(sys.executable).with_name("leadferry"))
 E2E_KEY = "e2e-9f8e7d6c5b4a-key"
 POLL_SECONDS = 0.05
@@ -239,3 +241,71 @@ def load_snapshot(connection: Any, name: str, tables: Sequence[str]) -> dict[str
             ).fetchall()
         }
     return {"tables": counts, "loads": loads}
+
+
+# -- the team's servers: Redis and PostgreSQL on loopback ------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """LEADFERRY_TEST_REDIS_URL, else a redis-server of our own on a free loopback port."""
+    url = os.environ.get("LEADFERRY_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail(
+            "no Redis for the worker tests: set LEADFERRY_TEST_REDIS_URL, or install "
+            "redis-server (make test and .ci/run start the test services)"
+        )
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        import redis
+
+        wait_for(lambda: _answers(redis.Redis.from_url(url)), timeout=30)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _answers(client) -> bool:
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """LEADFERRY_TEST_POSTGRES_URL, else a throwaway server started by .ci/postgres."""
+    url = os.environ.get("LEADFERRY_TEST_POSTGRES_URL")
+    if url:
+        return url
+    started = subprocess.run(
+        ["bash", str(ROOT / ".ci" / "postgres")], capture_output=True, text=True, check=False
+    )
+    if started.returncode != 0:
+        pytest.fail(f"no PostgreSQL for the worker tests (.ci/postgres: {started.stderr.strip()})")
+    return started.stdout.strip()
+
+
+@pytest.fixture
+def store_url(postgres_server) -> Iterator[str]:
+    """An empty PostgreSQL database of this test's own."""
+    import psycopg
+
+    admin = postgres_server.replace("postgresql+psycopg://", "postgresql://")
+    name = f"lf_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    base = postgres_server.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE {name} WITH (FORCE)")

@@ -17,14 +17,8 @@ import duckdb
 import pytest
 
 from tests.conftest import lock_is_held
+from tests.e2e.cluster import cluster_of, successes
 from tests.e2e.conftest import add_account, wait_for
-from tests.e2e.test_workers_e2e import (  # noqa: F401  (fixtures)
-    cluster_of,
-    postgres_server,
-    redis_url,
-    store_url,
-    successes,
-)
 
 pytestmark = pytest.mark.e2e
 

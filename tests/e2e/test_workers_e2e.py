@@ -8,213 +8,21 @@ process, so schedules come due in seconds and all processes tell the same time.
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import json
 import os
-import shutil
 import signal
-import subprocess
 import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from leadferry.jobs import Job
-from leadferry.schedule import Schedule
-from leadferry.scheduler import reschedule
-from leadferry.settings import Settings
-from leadferry.store import STALE_RUN_ERROR, DatasetSpec, Run, Store
+from leadferry.store import STALE_RUN_ERROR
 from leadferry.store.runs import LEASE_EXPIRED_ERROR
 from leadferry.worker import RUN_TASK, celery_app
-from tests.e2e.conftest import E2E_KEY, free_port, start_simulator, stop, wait_for
+from tests.e2e.cluster import cluster_of, successes
+from tests.e2e.conftest import E2E_KEY, start_simulator, stop, wait_for
 
 pytestmark = pytest.mark.e2e
-SPEED = 600  # one real second is ten minutes
-REPO = Path(__file__).resolve().parents[2]
-
-
-# -- the servers ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """LEADFERRY_TEST_REDIS_URL, else a redis-server of our own on a free loopback port."""
-    url = os.environ.get("LEADFERRY_TEST_REDIS_URL")
-    if url:
-        yield url
-        return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail(
-            "no Redis for the worker tests: set LEADFERRY_TEST_REDIS_URL, or install "
-            "redis-server (make test and .ci/run start the test services)"
-        )
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        import redis
-
-        wait_for(lambda: _answers(redis.Redis.from_url(url)), timeout=30)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _answers(client) -> bool:
-    try:
-        return bool(client.ping())
-    except Exception:
-        return False
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> str:
-    """LEADFERRY_TEST_POSTGRES_URL, else a throwaway server started by .ci/postgres."""
-    url = os.environ.get("LEADFERRY_TEST_POSTGRES_URL")
-    if url:
-        return url
-    started = subprocess.run(
-        ["bash", str(REPO / ".ci" / "postgres")], capture_output=True, text=True, check=False
-    )
-    if started.returncode != 0:
-        pytest.fail(f"no PostgreSQL for the worker tests (.ci/postgres: {started.stderr.strip()})")
-    return started.stdout.strip()
-
-
-@pytest.fixture
-def store_url(postgres_server) -> Iterator[str]:
-    """An empty PostgreSQL database of this test's own."""
-    import psycopg
-
-    admin = postgres_server.replace("postgresql+psycopg://", "postgresql://")
-    name = f"lf_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f"CREATE DATABASE {name}")
-    base = postgres_server.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE {name} WITH (FORCE)")
-
-
-class Cluster:
-    """One `leadferry` environment shared by serve, the workers, the CLI and this test's store.
-
-    Accounts and datasets are made through the store (the CLI's start-up is slow on a busy
-    machine, and the CLI is tested elsewhere); the clock starts when the first node starts.
-    """
-
-    def __init__(self, leadferry, redis_url: str, store_url: str, **env: str) -> None:
-        self.leadferry = leadferry
-        self.queue = f"e2e-{uuid.uuid4().hex[:8]}"
-        leadferry.env |= {
-            "LEADFERRY_BROKER_URL": redis_url,
-            "LEADFERRY_STORE_URL": store_url,
-            "LEADFERRY_QUEUE": self.queue,
-            **env,
-        }
-        # Two minutes before the next full hour: the first slots come due right away.
-        now = dt.datetime.now(dt.UTC)
-        self.slot = now.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
-        self.origin = self.slot - dt.timedelta(minutes=2)
-        self.started: str | None = None
-        self.processes: list[subprocess.Popen] = []
-        self.store = Store.open(self.settings())
-        self.store.add_user("ada", "e2e-password-31", "admin")
-
-    def settings(self) -> Settings:
-        return Settings(
-            home=self.leadferry.home,
-            broker_url=self.leadferry.env["LEADFERRY_BROKER_URL"],
-            store_url=self.leadferry.env["LEADFERRY_STORE_URL"],
-            secret_key=self.leadferry.env["LEADFERRY_SECRET_KEY"],
-            queue=self.queue,
-        )
-
-    def account(self, url: str, name: str = "acme") -> None:
-        self.store.create_account(name, "leadexec", {"base_url": url}, {"api_key": E2E_KEY})
-
-    def datasets(self, names, account: str = "acme", **schedule: str | int) -> None:
-        """Datasets of LeadExec leads; *schedule* as `datasets schedule` flags (every="1h"),
-        none for Run Now only."""
-        retries = {key: schedule.pop(key) for key in ("retry_every", "retries") if key in schedule}
-        plan = Schedule.from_flags(**schedule).as_json() if schedule else None
-        for name in names:
-            dataset = self.store.create_dataset(
-                DatasetSpec(
-                    name=name,
-                    account=account,
-                    report="leads",
-                    params={"lid": 271},
-                    update_method="merge",
-                    schedule=plan,
-                    **retries,
-                )  # fmt: skip
-            )
-            if plan is not None:
-                reschedule(self.store, dataset, self.origin)
-
-    def runs(self, name: str) -> list[Run]:
-        return self.store.list_runs(name)
-
-    def serve(self) -> subprocess.Popen:
-        return self._start("serve", "--executor", "celery", "--tick", "0.2",
-                           "--port", str(free_port()))  # fmt: skip
-
-    def worker(self, name: str, concurrency: int = 2, processes: int = 1) -> subprocess.Popen:
-        return self._start("worker", "--name", name, "--concurrency", str(concurrency),
-                           "--processes", str(processes))  # fmt: skip
-
-    def _start(self, *args: str) -> subprocess.Popen:
-        self.started = self.started or dt.datetime.now(dt.UTC).isoformat()
-        clock = ["--clock-origin", self.origin.isoformat(), "--clock-speed", str(SPEED),
-                 "--clock-started", self.started]  # fmt: skip
-        process = self.leadferry.start(*args, *clock)
-        self.processes.append(process)
-        return process
-
-    def stop_all(self) -> list[str]:
-        """SIGTERM every process still running; return their standard errors."""
-        errors = []
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            _out, err = process.communicate(timeout=120)
-            errors.append(err)
-        return errors
-
-    def close(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-                process.communicate(timeout=60)
-        self.store.close()
-
-
-@contextlib.contextmanager
-def cluster_of(leadferry, redis_url, store_url, **env: str) -> Iterator[Cluster]:
-    made = Cluster(leadferry, redis_url, store_url, **env)
-    try:
-        yield made
-    finally:
-        made.close()
-
-
-# -- helpers -------------------------------------------------------------------------------------
-
-
-def successes(cluster, name) -> list[Run]:
-    return [run for run in cluster.runs(name) if run.status == "success"]
-
-
-# -- the tests -----------------------------------------------------------------------------------
 
 
 def test_serve_and_two_workers_run_every_slot_once_on_both_workers(
