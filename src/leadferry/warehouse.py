@@ -306,6 +306,9 @@ class _LoadingInstance:
         self._lock = threading.Lock()
         self._instance: duckdb.DuckDBPyConnection | None = None
         self._made_for: tuple[str, str] | None = None
+        self._pinned_cap = float("inf")
+        """Bytes of the instance's memory that cannot be evicted before the kept file is
+        checkpointed (:data:`_PINNED_SHARE` of its limit, read once when it is made)."""
         self._held: _ExclusiveLock | None = None
         """The warehouse's locks while the file is attached."""
         self._keepers: list[str] = []
@@ -387,7 +390,7 @@ class _LoadingInstance:
         else:
             self._waited_since = None
         try:
-            if _pinned_bytes(self._instance) > _PINNED_SHARE * _memory_limit(self._instance):
+            if _pinned_bytes(self._instance) > self._pinned_cap:
                 self._instance.execute("checkpoint warehouse")
         except duckdb.Error as exc:  # a full disk: the load stands, as in _detach
             logger.info("the warehouse could not be checkpointed (%s)", first_line(exc))
@@ -434,6 +437,7 @@ class _LoadingInstance:
                 },
             )
             self._made_for = (path, memory)
+            self._pinned_cap = _PINNED_SHARE * _memory_limit(self._instance)
         return self._instance
 
     def _detach(self, instance: duckdb.DuckDBPyConnection) -> None:
