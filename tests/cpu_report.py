@@ -1,7 +1,8 @@
 """``pytest --cpu-report``: where a run's CPU goes, per file and per test, and each worker's start.
 
 Wall times (``--durations``) move with the machine's load; CPU time (user + system) moves little,
-so it says what a change saved. Each test's share is its process's CPU over set-up, call and
+so it says what a change saved. What a test's wall time has beyond its CPU is time it waited
+(sleeps, polls, timeouts, a server's start): the report lists the tests that waited most. Each test's share is its process's CPU over set-up, call and
 tear-down, plus that of the processes it started and waited for (e2e). Under xdist each worker
 sends its figures with its reports; its start-up (imports, collection) is what it spent before
 the first test.
@@ -44,6 +45,7 @@ class CpuReport:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.per_test: dict[str, float] = defaultdict(float)
+        self.wall: dict[str, float] = defaultdict(float)
         self.start_up: dict[str, float] = {}
         self.worker = hasattr(config, "workerinput")
         self.started = 0.0
@@ -71,6 +73,7 @@ class CpuReport:
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.wall[report.nodeid] += report.duration
         for key, value in report.user_properties:
             if key == CPU_KEY:
                 self.per_test[report.nodeid] += value
@@ -93,3 +96,8 @@ class CpuReport:
         write(f"-- the {TOP} costliest tests")
         for nodeid, spent in sorted(self.per_test.items(), key=lambda pair: -pair[1])[:TOP]:
             write(f"{spent:8.2f}  {nodeid}")
+        waited = {nodeid: self.wall[nodeid] - spent for nodeid, spent in self.per_test.items()}
+        write(f"-- the {TOP} tests that waited most (wall seconds beyond their CPU seconds)")
+        write(f"{sum(max(0.0, w) for w in waited.values()):8.1f}  in all tests")
+        for nodeid, waiting in sorted(waited.items(), key=lambda pair: -pair[1])[:TOP]:
+            write(f"{waiting:8.2f}  {nodeid}  (wall {self.wall[nodeid]:.2f})")
