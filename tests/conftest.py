@@ -93,6 +93,13 @@ def copy_migrated_store(migrated: Path, settings: Settings) -> None:
 
 
 @pytest.fixture
+def migrated_settings(settings, migrated_home) -> Settings:
+    """This test's home with a migrated store in it, for tests whose commands open the store."""
+    copy_migrated_store(migrated_home, settings)
+    return settings
+
+
+@pytest.fixture
 def store(settings, migrated_home) -> Iterator[Store]:
     copy_migrated_store(migrated_home, settings)
     with Store.open(settings) as opened:

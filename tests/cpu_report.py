@@ -2,10 +2,10 @@
 
 Wall times (``--durations``) move with the machine's load; CPU time (user + system) moves little,
 so it says what a change saved. What a test's wall time has beyond its CPU is time it waited
-(sleeps, polls, timeouts, a server's start): the report lists the tests that waited most. Each test's share is its process's CPU over set-up, call and
-tear-down, plus that of the processes it started and waited for (e2e). Under xdist each worker
-sends its figures with its reports; its start-up (imports, collection) is what it spent before
-the first test.
+(sleeps, polls, timeouts, a server's start): the report lists the tests that waited most. Each
+test's share is its process's CPU over set-up, call and tear-down, plus that of the processes it
+started and waited for (e2e). Under xdist each worker sends its figures with its reports; its
+start-up (imports, collection) is what it spent before the first test.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from fastapi import FastAPI, Request, Response
 
+from leadferry import alerts
 from leadferry.alerts import (
     Alert,
     AlertTargets,
@@ -221,6 +222,12 @@ def hooks(receiver: Receiver) -> Iterator[tuple[str, httpx2.Client]]:
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     return Settings(home=tmp_path / "home")
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch):
+    """Retries go at once: these tests count attempts, the pause between them is not theirs."""
+    monkeypatch.setattr(alerts, "WEBHOOK_BACKOFF", 0)
 
 
 def test_the_webhook_receives_the_alert_as_json(alert, settings):

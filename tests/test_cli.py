@@ -45,7 +45,7 @@ def wide(monkeypatch):
 
 
 @pytest.fixture
-def account(settings):
+def account(migrated_settings):
     ok(
         "accounts",
         "add",
@@ -334,7 +334,7 @@ def test_run_takes_names_or_all(settings, args):
     assert line == "error: name the datasets to run, or give --all (not both)"
 
 
-def test_run_all_with_no_datasets_says_so(settings):
+def test_run_all_with_no_datasets_says_so(migrated_settings):
     result = invoke("run", "--all")
     assert result.exit_code == 0
     assert result.stderr.strip() == ("no datasets yet: `leadferry datasets create --help` says how")

@@ -42,7 +42,7 @@ def fails(code, *args, input=None):
 
 
 @pytest.fixture
-def admin(settings):
+def admin(migrated_settings):
     ok("users", "add", "ana", "--role", "admin", input=PASSWORD + "\n")
     return "ana"
 

@@ -57,7 +57,10 @@ def truth_count(truth, selection, lid=271):
 
 
 @pytest.fixture
-def failing_api():
+def failing_api(settings):
+    """A LeadExec simulator that fails every call; runs give up at the first failure (no
+    retry's backoff to sit out: these tests are about what a failure leaves)."""
+    settings.http_retries = 0
     _, app = leadexec_app(fail_rate=1.0)
     with TestClient(app, base_url="http://leadexec.test") as client:
         yield client

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from lxml import etree
 from starlette.testclient import TestClient
 
-from leadferry.connectors.base import Credentials
+from leadferry.connectors.base import Credentials, RetryPolicy
 from leadferry.connectors.leadexec import LeadExecConnector
 from leadferry.errors import FatalAPIError, RetryableAPIError
 from tests.conftest import API_KEY, examples, leadexec_app
@@ -393,7 +393,9 @@ def test_a_cut_answer_is_retryable_with_libxml2s_reason():
         transport=httpx2.MockTransport(lambda request: httpx2.Response(200, content=body))
     )
     reader = LeadExecConnector(
-        client, Credentials("acme", {"api_key": API_KEY, "base_url": "http://leadexec.test/"})
+        client,
+        Credentials("acme", {"api_key": API_KEY, "base_url": "http://leadexec.test/"}),
+        retry=RetryPolicy(attempts=2, base_delay=0, max_delay=0),
     )
-    with pytest.raises(RetryableAPIError, match="cut short or is not XML"):
+    with pytest.raises(RetryableAPIError, match="cut short or is not XML.*after 2 attempts"):
         reader.fetch_page(REPORT, {"lid": 1}, None, 0)
