@@ -9,11 +9,12 @@ so none starts while a writer waits, and every running read checks it and cancel
 long query never holds a run up. Anyone who waits does so for a bounded time and is then told who
 holds the lock.
 
-A one-shot ``leadferry run`` lets go of the file as soon as its load is done. A long-lived process
-(``serve``'s pool, ``leadferry worker``: :func:`keep_open_between_loads`) keeps it attached, and
-both locks held, between its loads: attaching a file of thousands of datasets reads its whole
-catalog and detaching checkpoints it, about a second of CPU together at 2,000 datasets, which a
-busy worker would otherwise pay every run. It lets go once it has loaded nothing for
+A ``leadferry run`` of one dataset lets go of the file as soon as its load is done. A process of
+many loads (``serve``'s pool, ``leadferry worker``, a ``leadferry run`` of several datasets:
+:func:`keep_open_between_loads`) keeps it attached, and both locks held, between its loads:
+attaching a file of thousands of datasets reads its whole catalog and detaching checkpoints it,
+about a second of CPU together at 2,000 datasets, which a busy worker would otherwise pay every
+run. It lets go once it has loaded nothing for
 :data:`KEEP_OPEN_SECONDS`, and when anyone else waits: whoever waits for either lock holds
 ``warehouse.duckdb.lock.waiting`` shared meanwhile, and the holder probes it with a non-blocking
 exclusive lock every :data:`_POLL_SECONDS` and after each load, then lets go after the load it

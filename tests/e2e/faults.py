@@ -6,6 +6,9 @@ method on a SalesExec simulator that drops tokens before their lifetime. Each fa
 
 - ``kill-fetch``: ``kill -9`` of a run at a random instant before its load starts;
 - ``kill-load``: ``kill -9`` at a random instant after it took the warehouse to load;
+- ``kill-batch``: ``kill -9`` of a ``leadferry run A B``, two datasets in one process, at a random
+  instant of one's fetch or load: the process keeps the warehouse attached between its loads,
+  so the first load may be committed but not yet checkpointed when it dies;
 - ``http``: a run against the flaky simulator, left to succeed or fail;
 - ``latency``: a run whose vendor answers slower than the run waits (a timeout of 30-300 ms),
   so that requests time out and are retried, until success or a failure;
@@ -49,7 +52,16 @@ from leadferry.store import DatasetSpec, Store
 from tests.e2e.conftest import LEADFERRY, Leadferry, load_snapshot
 
 METHODS = ("replace", "append", "merge", "partition")
-KINDS = ("kill-fetch", "kill-load", "http", "latency", "token", "concurrent", "disk-full")
+KINDS = (
+    "kill-fetch",
+    "kill-load",
+    "kill-batch",
+    "http",
+    "latency",
+    "token",
+    "concurrent",
+    "disk-full",
+)
 FAULT_KEY = "fault+key/=9f8e7d6c"
 """The vendor key: a '+', '/' and '=' so that every encoding of it differs from the clear text."""
 FAULT_USER, FAULT_PASSWORD = "faults", "tok+pass/=5e4d3c2b"
@@ -154,9 +166,13 @@ class FaultBench:
         method = self.random.choice(METHODS)
         account = {"http": "flaky", "token": "token"}.get(kind, "clean")
         names = [self.dataset(method, account)]
+        if kind == "kill-batch":
+            names.append(self.dataset(self.random.choice([m for m in METHODS if m != method])))
         before = self.snapshot()
         if kind in ("kill-fetch", "kill-load"):
-            kind = self.kill(names[0], during_load=kind == "kill-load")
+            kind = "kill-" + self.kill(names, during_load=kind == "kill-load")
+        elif kind == "kill-batch":
+            kind = "kill-batch-" + self.kill(names, during_load=self.random.random() < 0.5)
         elif kind in ("http", "token"):
             self.finish([self.start(names[0])])
         elif kind == "latency":
@@ -196,35 +212,43 @@ class FaultBench:
         finally:
             filler.unlink()
 
-    def start(self, name: str, **env: str) -> subprocess.Popen:
+    def start(self, *names: str, **env: str) -> subprocess.Popen:
         return subprocess.Popen(
-            [LEADFERRY, "run", name],
+            [LEADFERRY, "run", *names],
             env=self.leadferry.env | env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
 
-    def finish(self, processes: list[subprocess.Popen]) -> None:
+    def finish(self, processes: list[subprocess.Popen], *, datasets: int = 1) -> None:
+        """Wait for *processes*, each a run of *datasets* datasets: one that failed must have
+        said why in one line a failed dataset."""
         for process in processes:
             _out, err = process.communicate(timeout=300)
             self.tally.endings["success" if process.returncode == 0 else "failed"] += 1
-            if process.returncode != 0 and len(err.strip().splitlines()) != 1:
+            if process.returncode != 0 and not 1 <= len(err.strip().splitlines()) <= datasets:
                 self.violate(f"a failed run did not say why in one line: {err[-500:]!r}")
             for spelling in KEY_SPELLINGS:
                 if spelling in err:
                     self.violate(f"a run printed a vendor secret as {spelling!r}")
 
-    def kill(self, name: str, *, during_load: bool) -> str:
-        """Kill a run at a random instant of its fetch or of its load; return the phase hit."""
+    def kill(self, names: list[str], *, during_load: bool) -> str:
+        """Kill a run of *names* at a random instant of its fetches or of one of its loads (of a
+        dataset drawn among them); return the phase hit: fetch, load, or late (it ended first)."""
         lock = self.settings.warehouse_path.with_name(self.settings.warehouse_path.name + ".lock")
-        process = self.start(name)
+        process = self.start(*names)
         started = time.monotonic()
-        fetch_for = self.random.uniform(0.2, 2.5)
+        fetch_for = self.random.uniform(0.2, 2.5 * len(names))
         load_for = self.random.uniform(0.0, 0.25)
+        loaded = self.random.choice(names)
         loading_since = None
+
+        def loads() -> bool:
+            return lock.exists() and loaded in lock.read_text(errors="replace")
+
         while process.poll() is None:
-            if loading_since is None and lock.exists() and name in lock.read_text(errors="replace"):
+            if loading_since is None and loads():
                 loading_since = time.monotonic()
             if during_load and loading_since is not None:
                 if time.monotonic() - loading_since >= load_for:
@@ -233,9 +257,9 @@ class FaultBench:
                 break
             time.sleep(0.005)
         if process.poll() is not None:
-            self.finish([process])
-            return "kill-late"  # the run ended first: no kill, the invariants still hold
-        phase = "kill-load" if loading_since is not None else "kill-fetch"
+            self.finish([process], datasets=len(names))
+            return "late"  # no kill: the invariants still hold
+        phase = "load" if loading_since is not None else "fetch"
         os.kill(process.pid, signal.SIGKILL)
         process.communicate(timeout=60)
         self.tally.endings["killed"] += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from leadferry.cli.state import state
 from leadferry.errors import ConfigError
 from leadferry.failures import error_line
 from leadferry.service.runs import days_of
-from leadferry.warehouse import DEFAULT_STATEMENT_TIMEOUT
+from leadferry.warehouse import DEFAULT_STATEMENT_TIMEOUT, keep_open_between_loads
 
 if TYPE_CHECKING:
     from leadferry.connectors.base import FetchProgress
@@ -59,7 +60,7 @@ def run(
         raise ConfigError("name the datasets to run, or give --all (not both)")
     config = settings()
     failed = 0
-    with open_store() as store:
+    with open_store() as store, contextlib.ExitStack() as kept:
         if every:
             chosen = [dataset.name for dataset in store.list_datasets()]
             if not chosen:
@@ -68,6 +69,10 @@ def run(
             chosen = list(dict.fromkeys(names or ()))
             for name in chosen:
                 store.get_dataset(name)
+        if len(chosen) > 1:
+            # Attaching a DuckDB file of many datasets, and checkpointing it, costs far more than
+            # a small load: one process's loads share one attach, as serve's and a worker's do.
+            kept.enter_context(keep_open_between_loads(f"leadferry run (pid {os.getpid()})"))
         for name in chosen:
             started = time.perf_counter()
             try:
