@@ -42,6 +42,15 @@
 
     uv run python bench/bench_scale.py --section workers --runs 200 --before /tmp/before/src
 
+- ``batch``: ``leadferry run`` of ``--runs`` (20) datasets in one process, against a DuckDB file
+  of ``--datasets`` (2,000) datasets made as in ``attach``: the process's user + system CPU and
+  its wall time, median of ``--rounds`` (3) rounds, each of datasets no round ran before. With
+  ``--before DIR`` (another version's ``src``, first on ``PYTHONPATH``) the same with that version,
+  alternating: before a run of several datasets kept the file attached between its loads, each
+  load attached and checkpointed it.
+
+    uv run python bench/bench_scale.py --section batch --before /tmp/before/src
+
 Targets are printed as PASS/FAIL; nothing here asserts.
 """
 
@@ -382,23 +391,65 @@ def workers_section(args: argparse.Namespace) -> None:
                   f"{got['rate']:.2f} runs/s (target >= {RUNS_TARGET:g})")  # fmt: skip
 
 
+def batch_section(args: argparse.Namespace) -> None:
+    versions: dict[str, dict[str, str]] = {"this": {}}
+    if args.before:
+        versions["before"] = {"PYTHONPATH": str(args.before)}
+    measured: dict[str, list[tuple[float, float]]] = {version: [] for version in versions}
+    scratch = Path(tempfile.mkdtemp(prefix="leadferry-bench-scale-"))
+    try:
+        with Simulator(args.leads) as sim:
+            env = prepared_home(scratch, sim, args.datasets, None)
+            names = iter(f"queued_{number}" for number in range(args.datasets - 1))
+            for round_ in range(args.rounds):
+                for version, extra in versions.items():
+                    batch = [next(names) for _ in range(args.runs)]
+                    print(f"round {round_ + 1}, {version}: leadferry run of {len(batch)} "
+                          "datasets ...", flush=True)  # fmt: skip
+                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    began = time.perf_counter()
+                    subprocess.run([CLI, "run", *batch], env=env | extra, check=True,
+                                   capture_output=True)  # fmt: skip
+                    wall = time.perf_counter() - began
+                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+                    measured[version].append((cpu, wall))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"leadferry run of {args.runs} datasets, a DuckDB file of {args.datasets:,} datasets "
+          f"(median of {args.rounds})")  # fmt: skip
+    print(f"{'code':<7} {'CPU s':>7} {'wall s':>7} {'CPU s a dataset':>16}")
+    medians = {}
+    for version, rounds in measured.items():
+        cpu = statistics.median(c for c, _ in rounds)
+        wall = statistics.median(w for _, w in rounds)
+        medians[version] = cpu
+        print(f"{version:<7} {cpu:>7.2f} {wall:>7.2f} {cpu / args.runs:>16.3f}")
+    if "before" in medians:
+        print(f"this / before CPU: {medians['this'] / medians['before']:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--section", choices=["tick", "warehouse", "attach", "workers"],
+    parser.add_argument("--section", choices=["tick", "warehouse", "attach", "workers", "batch"],
                         required=True)  # fmt: skip
     parser.add_argument("--datasets", type=int,
-                        help="Default: 10,000 (tick), 2,000 (attach, workers).")  # fmt: skip
+                        help="Default: 10,000 (tick), 2,000 (attach, workers, batch).")  # fmt: skip
     parser.add_argument("--store-url", default=None, help="Default: SQLite in a temp folder.")
     parser.add_argument("--leads", type=int,
-                        help="Default: 1,000,000 (warehouse), 100 (attach, workers).")  # fmt: skip
+                        help="Default: 1,000,000 (warehouse), 100 (attach, workers, batch).")  # fmt: skip
     parser.add_argument("--warehouse-url", help="An empty PostgreSQL database (warehouse).")
-    parser.add_argument("--rounds", type=int, default=3, help="attach: rounds, the median.")
-    parser.add_argument("--runs", type=int, default=200, help="workers: runs measured.")
+    parser.add_argument("--rounds", type=int, default=3, help="attach, batch: rounds, the median.")
+    parser.add_argument("--runs", type=int, help="workers: runs measured (200); batch: datasets a "
+                        "run (20).")  # fmt: skip
     parser.add_argument("--warm-up", type=int, default=20, help="workers: runs before.")
     parser.add_argument("--concurrency", type=int, default=4, help="workers: threads each.")
-    parser.add_argument("--before", type=Path, help="workers: also the leadferry of this src.")
+    parser.add_argument("--before", type=Path,
+                        help="workers, batch: also the leadferry of this src.")  # fmt: skip
     args = parser.parse_args()
-    small = args.section in ("attach", "workers")
+    small = args.section in ("attach", "workers", "batch")
+    args.runs = args.runs or (20 if args.section == "batch" else 200)
     args.datasets = args.datasets or (2_000 if small else 10_000)
     args.leads = args.leads or (100 if small else 1_000_000)
     if args.section == "tick":
@@ -409,6 +460,10 @@ def main() -> None:
         if args.datasets - 1 < 2 * (args.warm_up + args.runs) * (1 + bool(args.before)):
             parser.error("--datasets must leave each round datasets of its own: raise it")
         workers_section(args)
+    elif args.section == "batch":
+        if args.datasets - 1 < args.rounds * args.runs * (1 + bool(args.before)):
+            parser.error("--datasets must leave each round datasets of its own: raise it")
+        batch_section(args)
     elif not args.warehouse_url:
         parser.error("--section warehouse needs --warehouse-url postgresql://...")
     else:
