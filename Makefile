@@ -30,8 +30,11 @@ PYTEST := env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(CURDIR)/.cache/py
 	$(UV) run --frozen pytest
 
 # Everything, with Chromium, PostgreSQL and Redis installed and started when missing.
+# --maxschedchunk 1: each worker takes the next test when it is free. By default xdist hands each
+# worker a quarter of its share at once, so the first got every slow test (they come first) and
+# ran them alone while the other ran out of work.
 test: .venv/.synced
-	scripts/test-services $(PYTEST) -n 2 $(PYTEST_ARGS)
+	scripts/test-services $(PYTEST) -n 2 --maxschedchunk 1 $(PYTEST_ARGS)
 
 # The inner loop: every test that runs in-process (no browser, no real processes or servers).
 # loadgroup: a module marked xdist_group (schemathesis) runs on one worker, which alone pays

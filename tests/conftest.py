@@ -237,7 +237,8 @@ SLOW_MARKS = ("e2e", "browser")
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The modules of real processes and browsers first, each kept in one piece: on two workers
-    their long tests start at once, rather than one of them ending the run alone."""
+    taking one test at a time (``make test``'s ``--maxschedchunk 1``) their long tests share both
+    workers from the start, and the short in-process tests even out the end."""
     slow = {item.path for item in items if any(item.get_closest_marker(m) for m in SLOW_MARKS)}
     items.sort(key=lambda item: item.path not in slow)
 
