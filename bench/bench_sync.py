@@ -44,10 +44,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import httpx2
 import psutil
+
+if TYPE_CHECKING:
+    from leadferry.connectors.leadexec import LeadExecConnector
 
 API_KEY = "bench-key"
 LID = 1
@@ -288,19 +292,24 @@ def run_dlt_default(sim: Simulator, rows: int, home: Path) -> Result:
 # -- the children --------------------------------------------------------------------------------
 
 
-def _requests(url: str) -> tuple[httpx2.Client, object]:
-    """An HTTP client and a function page -> the very request leadferry sends for that page."""
+def leadexec_connector(url: str) -> LeadExecConnector:
+    """leadferry's LeadExec connector for the simulator at *url*, with its own HTTP client."""
     from leadferry.connectors.base import Credentials
     from leadferry.connectors.leadexec import LeadExecConnector
-    from leadferry.dates import DateWindow
 
     client = httpx2.Client(
         timeout=httpx2.Timeout(60.0, connect=10.0),
         limits=httpx2.Limits(max_connections=CONCURRENCY + 2),
     )
-    connector = LeadExecConnector(
-        client, Credentials("bench", {"api_key": API_KEY, "base_url": url})
-    )
+    return LeadExecConnector(client, Credentials("bench", {"api_key": API_KEY, "base_url": url}))
+
+
+def _requests(url: str) -> tuple[httpx2.Client, object]:
+    """An HTTP client and a function page -> the very request leadferry sends for that page."""
+    from leadferry.dates import DateWindow
+
+    connector = leadexec_connector(url)
+    client = connector.client
     report = connector.report("leads")
     first, last = window_days()
     window = DateWindow.of_days(first, last + dt.timedelta(days=1), ZoneInfo(SIM_ZONE))

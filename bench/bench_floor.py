@@ -1,0 +1,468 @@
+"""The floor under ``leadferry run`` (issue 15, target 1): each piece of the job alone, beside
+leadferry, on the same pages, in one run.
+
+    uv run python bench/bench_floor.py                          # 1,000,000 leads
+    uv run python bench/bench_floor.py --leads 100000 --small 0 --rounds 1
+
+The LeadExec simulator (bench_sync's) serves N leads; its pages (the connector's own requests:
+skip/take 1,000, one window holding every lead) are saved once to a temporary folder. Each piece of
+the job then runs in a fresh process, ``--rounds`` times, the least CPU counting; a piece times
+its own work with ``time.process_time`` (every thread of the process, user + system), so that its
+imports and start-up are left to the ``imports`` piece:
+
+- ``HTTP``: every page from the simulator, ``CONCURRENCY`` at a time (the first page alone, as
+  leadferry fetches them), bodies read whole, with httpx2 (leadferry's client), urllib3 and
+  http.client;
+- ``xml2arrow parse``: the saved pages through xml2arrow only, with the fields page 0 shows;
+- ``leadferry's reader``: the same through the known-fields reader (parse + the proof that the
+  page is well-formed), as ``leadferry run`` reads every page after the first;
+- ``typing``: the reader's text columns into the final Arrow schema (leadferry's BatchBuilder);
+- ``DuckDB insert``: the typed tables of every page into a DuckDB file, one thread, one
+  transaction (close included);
+- ``imports``: a whole process that imports what a minimal script needs (the fastest HTTP
+  client, pyarrow, xml2arrow, DuckDB) and exits.
+
+The bare floor is the fastest HTTP client + parse + typing + insert + imports. Beside it, on the
+same simulator, ``raw fetch`` and ``leadferry run`` (bench_sync's contenders: the whole process's
+CPU, wall time, peak RSS), ``--rounds`` times each, the least CPU and the least wall time counting,
+and ``leadferry run`` once more at ``--small`` leads (its own simulator) to show that its memory
+does not grow with N. Targets are printed as PASS/FAIL; nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bench_sync import (
+    CONCURRENCY,
+    LID,
+    PAGE,
+    SIM_DAYS,
+    Result,
+    Simulator,
+    _requests,
+    child_env,
+    leadexec_connector,
+    machine,
+    measure,
+    run_leadferry,
+    run_raw,
+    verdict,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from leadferry.connectors.leadexec import LeadExecConnector
+    from leadferry.connectors.plain_xml import PlainColumns
+
+TARGET_FLOOR = 1.3  # leadferry's CPU at most 1.3x the floor's
+TARGET_RAW = 0.8  # ... and its rate at least 0.8 of the raw fetch's
+TARGET_RSS_MB = 250.0  # peak RSS at most 250 MB ...
+TARGET_RSS_SPREAD = 0.2  # ... and within 20% between --small and --leads
+
+HTTP_CLIENTS = {"httpx2": "httpx2", "urllib3": "urllib3", "http.client": "http.client"}
+"""Each HTTP piece's client, and the module a minimal script using it imports."""
+MINIMAL_IMPORTS = "pyarrow, pyarrow.compute, xml2arrow, duckdb"
+URLS = "urls.json"
+
+
+@dataclass
+class Piece:
+    name: str
+    cpu: list[float]
+    """CPU seconds of each round."""
+
+    @property
+    def best(self) -> float:
+        return min(self.cpu)
+
+
+# -- the pages -----------------------------------------------------------------------------------
+
+
+def save_pages(url: str, leads: int, folder: Path) -> int:
+    """Fetch every page leadferry would ask *url* for into *folder*; their number."""
+    client, request = _requests(url)
+    pages = -(-leads // PAGE)
+    urls = [str(request(page).url) for page in range(pages)]
+    for page, page_url in enumerate(urls):
+        response = client.get(page_url, headers={"Accept": "application/xml"})
+        response.raise_for_status()
+        (folder / f"{page:05}.xml").write_bytes(response.content)
+    (folder / URLS).write_text(json.dumps(urls))
+    client.close()
+    return pages
+
+
+def saved_pages(folder: Path) -> Iterator[bytes]:
+    for path in sorted(folder.glob("*.xml")):
+        yield path.read_bytes()
+
+
+# -- the pieces, each in its own process ---------------------------------------------------------
+
+
+def fetch_all(urls: list[str], get: Callable[[str], bytes]) -> int:
+    """Bytes of every page, fetched as leadferry does: the first alone, then CONCURRENCY at
+    a time."""
+    total = len(get(urls[0]))
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        total += sum(map(len, pool.map(get, urls[1:])))
+    return total
+
+
+def http_get(client: str, urls: list[str]) -> Callable[[str], bytes]:
+    """A function URL -> body with *client*, its connections kept for the whole fetch."""
+    headers = {"Accept": "application/xml"}
+    if client == "httpx2":
+        import httpx2
+
+        pool = httpx2.Client(timeout=60.0, limits=httpx2.Limits(max_connections=CONCURRENCY + 2))
+
+        def get(url: str) -> bytes:
+            response = pool.get(url, headers=headers)
+            response.raise_for_status()
+            return response.content
+
+        return get
+    if client == "urllib3":
+        import urllib3
+
+        manager = urllib3.PoolManager(maxsize=CONCURRENCY, block=True)
+
+        def get(url: str) -> bytes:
+            response = manager.request("GET", url, headers=headers)
+            if response.status != 200:
+                raise RuntimeError(f"{url}: {response.status}")
+            return response.data
+
+        return get
+    import http.client
+
+    parts = urllib.parse.urlsplit(urls[0])
+    connections = threading.local()
+
+    def get(url: str) -> bytes:
+        if not hasattr(connections, "one"):
+            connections.one = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        split = urllib.parse.urlsplit(url)
+        connections.one.request("GET", f"{split.path}?{split.query}", headers=headers)
+        response = connections.one.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{url}: {response.status}")
+        return body
+
+    return get
+
+
+def piece_http(client: str, folder: Path) -> dict[str, float]:
+    urls = json.loads((folder / URLS).read_text())
+    get = http_get(client, urls)
+    started = time.process_time()
+    fetched = fetch_all(urls, get)
+    cpu = time.process_time() - started
+    expected = sum(len(body) for body in saved_pages(folder))
+    if fetched != expected:
+        raise RuntimeError(f"{client} fetched {fetched:,} bytes, the saved pages hold {expected:,}")
+    return {"cpu": cpu}
+
+
+def taught_connector(folder: Path) -> LeadExecConnector:
+    """A LeadExec connector whose known-fields reader knows the fields of page 0, as after a
+    run's first page (no request is sent)."""
+    from leadferry.connectors.plain_xml import plain_columns
+
+    connector = leadexec_connector("http://127.0.0.1:1/")
+    first = next(saved_pages(folder))
+    plain = plain_columns(first, "Leads", "Lead", "Sends")
+    connector.known.learn(plain.records, plain.children)
+    return connector
+
+
+def read_known(connector: LeadExecConnector, body: bytes) -> PlainColumns:
+    columns = connector.known.read(body)
+    if columns is None:
+        raise RuntimeError("the known-fields reader refused a page: the floor would not be fair")
+    return columns
+
+
+def piece_parse(folder: Path) -> dict[str, float]:
+    parser = taught_connector(folder).known._parser  # xml2arrow alone, without the proof
+    cpu = 0.0
+    for body in saved_pages(folder):
+        started = time.process_time()
+        parser.parse(body)
+        cpu += time.process_time() - started
+    return {"cpu": cpu}
+
+
+def piece_reader(folder: Path) -> dict[str, float]:
+    connector = taught_connector(folder)
+    cpu = 0.0
+    for body in saved_pages(folder):
+        started = time.process_time()
+        read_known(connector, body)
+        cpu += time.process_time() - started
+    return {"cpu": cpu}
+
+
+def typed_pages(
+    connector: LeadExecConnector, folder: Path
+) -> Iterator[tuple[float, list[pa.RecordBatch]]]:
+    """For each saved page: the CPU of typing its text columns, and its typed batches."""
+    for body in saved_pages(folder):
+        columns = read_known(connector, body)
+        started = time.process_time()
+        answer = connector._answer_of(columns)
+        batches = [builder.build() for builder in (answer.leads, answer.sends) if builder.rows]
+        yield time.process_time() - started, batches
+
+
+def piece_typing(folder: Path) -> dict[str, float]:
+    return {"cpu": sum(cpu for cpu, _ in typed_pages(taught_connector(folder), folder))}
+
+
+def piece_insert(folder: Path, database: Path) -> dict[str, float]:
+    import duckdb
+    import pyarrow as pa
+
+    leads, sends = [], []
+    for _, batches in typed_pages(taught_connector(folder), folder):
+        leads.append(batches[0])
+        sends.extend(batches[1:])
+    tables = {
+        name: pa.concat_tables(
+            [pa.Table.from_batches([batch]) for batch in batches], promote_options="default"
+        )
+        for name, batches in (("leads", leads), ("lead_sends", sends))
+    }
+    started = time.process_time()
+    warehouse = duckdb.connect(str(database), config={"threads": 1})
+    warehouse.execute("begin")
+    for name, table in tables.items():
+        warehouse.register(f"{name}_arrow", table)
+        warehouse.execute(f"create table {name} as select * from {name}_arrow")
+    warehouse.execute("commit")
+    rows = warehouse.execute("select count(*) from leads").fetchone()[0]
+    warehouse.close()
+    cpu = time.process_time() - started
+    if rows != tables["leads"].num_rows:
+        raise RuntimeError(f"DuckDB holds {rows:,} leads of {tables['leads'].num_rows:,}")
+    return {"cpu": cpu}
+
+
+def run_piece(piece: str, folder: Path) -> None:
+    if piece.startswith("http:"):
+        figures = piece_http(piece.removeprefix("http:"), folder)
+    elif piece == "parse":
+        figures = piece_parse(folder)
+    elif piece == "reader":
+        figures = piece_reader(folder)
+    elif piece == "typing":
+        figures = piece_typing(folder)
+    else:
+        figures = piece_insert(folder, Path(os.environ["LEADFERRY_HOME"]) / "floor.duckdb")
+    print(json.dumps(figures))
+
+
+# -- the parent ----------------------------------------------------------------------------------
+
+
+class Pieces:
+    """Runs each piece in a fresh process against one simulator."""
+
+    def __init__(self, sim: Simulator, folder: Path, homes: Iterator[Path], rounds: int) -> None:
+        self.sim, self.folder, self.homes, self.rounds = sim, folder, homes, rounds
+
+    def measure(self, piece: str, label: str) -> Piece:
+        cmd = [sys.executable, __file__, "--piece", piece, "--pages", str(self.folder)]
+        cpu = []
+        for _ in range(self.rounds):
+            home = next(self.homes)
+            home.mkdir(parents=True)
+            run = measure(cmd, child_env(home), label, self.sim.proc.pid)
+            cpu.append(json.loads(run.stdout.strip().splitlines()[-1])["cpu"])
+        return Piece(label, cpu)
+
+    def imports(self, client: str) -> Piece:
+        """A whole process importing what a minimal script with *client* needs."""
+        cmd = [sys.executable, "-c", f"import {HTTP_CLIENTS[client]}, {MINIMAL_IMPORTS}"]
+        cpu = []
+        for _ in range(self.rounds):
+            run = measure(cmd, child_env(next(self.homes)), "imports", self.sim.proc.pid)
+            cpu.append(run.cpu)
+        return Piece(f"imports ({HTTP_CLIENTS[client]}, {MINIMAL_IMPORTS})", cpu)
+
+    def all(self) -> tuple[list[Piece], list[Piece], Piece, Piece, Piece, Piece]:
+        """HTTP clients, and parse, reader, typing, insert, imports."""
+        http = [self.measure(f"http:{client}", f"HTTP: {client}") for client in HTTP_CLIENTS]
+        parse = self.measure("parse", "xml2arrow parse only")
+        reader = self.measure("reader", "leadferry's reader (parse + proof)")
+        typing = self.measure("typing", "typing into the final Arrow schema")
+        insert = self.measure("insert", "DuckDB insert, 1 thread, 1 transaction")
+        fastest = min(http, key=lambda piece: piece.best)
+        imports = self.imports(fastest.name.removeprefix("HTTP: "))
+        return http, [parse, reader], typing, insert, imports, fastest
+
+
+def best_runs(runs: list[Result]) -> Result:
+    """One result of the least CPU, the least wall time and the highest peak seen."""
+    return Result(
+        runs[0].name,
+        runs[0].rows,
+        min(r.seconds for r in runs),
+        max(r.peak_mb for r in runs),
+        min(r.cpu for r in runs),
+        min(r.server_cpu for r in runs),
+    )
+
+
+def target_line(what: str, figure: str, target: str, ok: bool, note: str) -> None:
+    print(f"{what:<30} {figure:>8}   target {target:<10} {verdict(ok)}   ({note})")
+
+
+def report(
+    leads: int,
+    pieces: tuple[list[Piece], list[Piece], Piece, Piece, Piece, Piece],
+    raw: list[Result],
+    ferry: list[Result],
+    small: Result | None,
+) -> None:
+    http, readers, typing, insert, imports, fastest = pieces
+    parse, reader = readers
+    per_million = 1_000_000 / leads
+    client = fastest.name.removeprefix("HTTP: ")
+    floor = fastest.best + parse.best + typing.best + insert.best + imports.best
+    with_reader = floor - parse.best + reader.best
+    print(f"\nfloor pieces, CPU s (user + sys) for {leads:,} leads; min of {len(parse.cpu)} rounds")
+    print(f"{'piece':<62} {'min':>6} {'per 1M':>7}   rounds")
+    rows = [(piece.name, piece.best, piece.cpu) for piece in [*http, parse, reader, typing]]
+    rows += [(piece.name, piece.best, piece.cpu) for piece in (insert, imports)]
+    rows += [
+        (f"bare floor: {client} + parse + typing + insert + imports", floor, []),
+        ("floor with leadferry's reader instead of parse", with_reader, []),
+    ]
+    for name, cpu, rounds in rows:
+        each = " ".join(f"{one:.2f}" for one in rounds)
+        print(f"{name:<62} {cpu:>6.2f} {cpu * per_million:>7.2f}   {each}")
+
+    print(
+        f"\n{'contender':<22} {'rows':>10} {'seconds':>8} {'rows/s':>9} {'peak RSS MB':>12} "
+        f"{'CPU s':>7} {'simulator CPU s':>16}"
+    )
+    for r in [*raw, *ferry, *([small] if small else [])]:
+        print(
+            f"{r.name:<22} {r.rows:>10,} {r.seconds:>8.1f} {r.rate:>9,.0f} {r.peak_mb:>12.0f} "
+            f"{r.cpu:>7.2f} {r.server_cpu:>16.1f}"
+        )
+    big, fetch = best_runs(ferry), best_runs(raw)
+    print(f"(the ratios take the least CPU and the least wall time of {len(ferry)} runs each)\n")
+    over = big.cpu / floor
+    target_line(
+        "leadferry CPU / floor CPU",
+        f"{over:.2f}",
+        f"<= {TARGET_FLOOR:.2f}",
+        over <= TARGET_FLOOR,
+        f"{big.cpu:.2f} / {floor:.2f} CPU s; {big.cpu / with_reader:.2f} against the floor "
+        "with leadferry's reader",
+    )
+    share = big.rate / fetch.rate
+    target_line(
+        "leadferry rate / raw fetch",
+        f"{share:.2f}",
+        f">= {TARGET_RAW:.2f}",
+        share >= TARGET_RAW,
+        f"{big.rate:,.0f} / {fetch.rate:,.0f} rows/s",
+    )
+    target_line(
+        "leadferry peak RSS",
+        f"{big.peak_mb:.0f} MB",
+        f"<= {TARGET_RSS_MB:.0f} MB",
+        big.peak_mb <= TARGET_RSS_MB,
+        f"at {big.rows:,} leads, the highest of {len(ferry)} runs",
+    )
+    if small:
+        ratio = big.peak_mb / small.peak_mb
+        target_line(
+            f"peak RSS {big.rows:,} / {small.rows:,}",
+            f"{ratio:.2f}",
+            f"1 +- {TARGET_RSS_SPREAD:.0%}",
+            abs(ratio - 1) <= TARGET_RSS_SPREAD and small.peak_mb <= TARGET_RSS_MB,
+            f"{small.peak_mb:.0f} MB -> {big.peak_mb:.0f} MB",
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=1_000_000, help="N, leads to sync.")
+    parser.add_argument(
+        "--small", type=int, default=100_000, help="Second leadferry size, for memory (0: skip)."
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="Runs of every piece and contender.")
+    parser.add_argument("--piece", help=argparse.SUPPRESS)
+    parser.add_argument("--pages", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.piece:
+        run_piece(args.piece, args.pages)
+        return
+
+    print(f"machine: {machine()}")
+    print(f"started {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load average "
+          f"{' '.join(f'{load:.2f}' for load in os.getloadavg())}")  # fmt: skip
+    print(f"simulator: {args.leads:,} leads over {SIM_DAYS} days, lid {LID}; pages of {PAGE}, "
+          f"{CONCURRENCY} at a time")  # fmt: skip
+    scratch = Path(tempfile.mkdtemp(prefix="leadferry-floor-"))
+    homes = (scratch / f"home{i}" for i in range(10_000))
+    try:
+        print("warming up (bytecode, and a check that every piece works) ...", flush=True)
+        with Simulator(2 * PAGE) as sim:
+            folder = scratch / "warm-pages"
+            folder.mkdir()
+            save_pages(sim.url, 2 * PAGE, folder)
+            Pieces(sim, folder, homes, 1).all()
+            run_raw(sim, 2 * PAGE, next(homes))
+            run_leadferry(sim, 2 * PAGE, next(homes), {})
+        small = None
+        if args.small:
+            with Simulator(args.small) as sim:
+                print(f"leadferry at {args.small:,} leads ...", flush=True)
+                small = run_leadferry(sim, args.small, next(homes), {}, "leadferry (small N)")
+        with Simulator(args.leads) as sim:
+            folder = scratch / "pages"
+            folder.mkdir()
+            print(f"saving the {args.leads:,} leads' pages ...", flush=True)
+            save_pages(sim.url, args.leads, folder)
+            print("the floor pieces ...", flush=True)
+            pieces = Pieces(sim, folder, homes, args.rounds).all()
+            raw, ferry = [], []
+            for _ in range(args.rounds):  # alternating, so that both share the machine's moods
+                print("raw fetch, then leadferry run ...", flush=True)
+                raw.append(run_raw(sim, args.leads, next(homes)))
+                ferry.append(run_leadferry(sim, args.leads, next(homes), {}))
+        print(f"\ncommand: uv run python bench/bench_floor.py {shlex.join(sys.argv[1:])}".rstrip())
+        print(f"finished {dt.datetime.now(dt.UTC):%H:%M} UTC, load average "
+              f"{' '.join(f'{load:.2f}' for load in os.getloadavg())}")  # fmt: skip
+        report(args.leads, pieces, raw, ferry, small)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
