@@ -52,6 +52,7 @@ import psutil
 
 if TYPE_CHECKING:
     from leadferry.connectors.leadexec import LeadExecConnector
+    from leadferry.dates import DateWindow
 
 API_KEY = "bench-key"
 LID = 1
@@ -304,16 +305,19 @@ def leadexec_connector(url: str) -> LeadExecConnector:
     return LeadExecConnector(client, Credentials("bench", {"api_key": API_KEY, "base_url": url}))
 
 
-def _requests(url: str) -> tuple[httpx2.Client, object]:
-    """An HTTP client and a function page -> the very request leadferry sends for that page."""
+def simulator_window() -> DateWindow:
+    """The window of :func:`window_days`, as a connector takes it."""
     from leadferry.dates import DateWindow
 
-    connector = leadexec_connector(url)
-    client = connector.client
-    report = connector.report("leads")
     first, last = window_days()
-    window = DateWindow.of_days(first, last + dt.timedelta(days=1), ZoneInfo(SIM_ZONE))
-    return client, lambda page: connector.page_request(report, {"lid": LID}, window, page)
+    return DateWindow.of_days(first, last + dt.timedelta(days=1), ZoneInfo(SIM_ZONE))
+
+
+def _requests(url: str) -> tuple[httpx2.Client, object]:
+    """An HTTP client and a function page -> the very request leadferry sends for that page."""
+    connector = leadexec_connector(url)
+    report, window = connector.report("leads"), simulator_window()
+    return connector.client, lambda page: connector.page_request(report, {"lid": LID}, window, page)
 
 
 def child_raw(url: str, limit: int) -> None:
