@@ -197,6 +197,10 @@ def taught_connector(folder: Path) -> LeadExecConnector:
     first = next(saved_pages(folder))
     plain = plain_columns(first, "Leads", "Lead", "Sends")
     connector.known.learn(plain.records, plain.children)
+    # Column names come from dlt's naming convention, imported at the first name: an import,
+    # not typing (a minimal script would not import dlt; leadferry's run pays it either way).
+    for field in [*plain.records, *plain.children]:
+        connector.names[field]
     return connector
 
 
