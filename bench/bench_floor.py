@@ -19,6 +19,8 @@ imports and start-up are left to the ``imports`` piece:
 - ``typing``: the reader's text columns into the final Arrow schema (leadferry's BatchBuilder);
 - ``DuckDB insert``: the typed tables of every page into a DuckDB file, one thread, one
   transaction (close included);
+- not a floor piece: ``through Parquet``, the same tables written to Parquet files (dlt's
+  writer's defaults) and inserted from them, as leadferry's load goes;
 - ``imports``: a whole process that imports what a minimal script needs (the fastest HTTP
   client, pyarrow, xml2arrow, DuckDB) and exits;
 - not a floor piece: ``leadferry's connector``, its whole fetch from the simulator (HTTP, reader
@@ -84,6 +86,9 @@ HTTP_CLIENTS = {"httpx2": "httpx2", "urllib3": "urllib3", "http.client": "http.c
 """Each HTTP piece's client, and the module a minimal script using it imports."""
 MINIMAL_IMPORTS = "pyarrow, pyarrow.compute, xml2arrow, duckdb"
 URLS = "urls.json"
+PARQUET_ROW_GROUP = 60_000
+"""Rows a write of dlt's Parquet writer gets in a run: its buffer (50,000 rows) fills with
+leadferry's 20,000-row chunks, then is written as one row group (snappy, dlt's default)."""
 
 
 @dataclass
@@ -247,33 +252,64 @@ def piece_typing(folder: Path) -> dict[str, float]:
     return {"cpu": sum(cpu for cpu, _ in typed_pages(taught_connector(folder), folder))}
 
 
-def piece_insert(folder: Path, database: Path) -> dict[str, float]:
-    import duckdb
+def typed_tables(folder: Path) -> dict[str, pa.Table]:
+    """The typed leads and sends of every saved page, one Arrow table each."""
     import pyarrow as pa
 
     leads, sends = [], []
     for _, batches in typed_pages(taught_connector(folder), folder):
         leads.append(batches[0])
         sends.extend(batches[1:])
-    tables = {
+    return {
         name: pa.concat_tables(
             [pa.Table.from_batches([batch]) for batch in batches], promote_options="default"
         )
         for name, batches in (("leads", leads), ("lead_sends", sends))
     }
-    started = time.process_time()
+
+
+def insert(database: Path, sources: dict[str, pa.Table | str], leads: int) -> None:
+    """Create each table of *sources* (name -> an Arrow table, or a relation in SQL) in one
+    transaction, 1 thread."""
+    import duckdb
+
     warehouse = duckdb.connect(str(database), config={"threads": 1})
     warehouse.execute("begin")
-    for name, table in tables.items():
-        warehouse.register(f"{name}_arrow", table)
-        warehouse.execute(f"create table {name} as select * from {name}_arrow")
+    for name, source in sources.items():
+        relation = source if isinstance(source, str) else f"{name}_arrow"
+        if not isinstance(source, str):
+            warehouse.register(relation, source)
+        warehouse.execute(f"create table {name} as select * from {relation}")
     warehouse.execute("commit")
     rows = warehouse.execute("select count(*) from leads").fetchone()[0]
     warehouse.close()
-    cpu = time.process_time() - started
-    if rows != tables["leads"].num_rows:
-        raise RuntimeError(f"DuckDB holds {rows:,} leads of {tables['leads'].num_rows:,}")
-    return {"cpu": cpu}
+    if rows != leads:
+        raise RuntimeError(f"DuckDB holds {rows:,} leads of {leads:,}")
+
+
+def piece_insert(folder: Path, database: Path) -> dict[str, float]:
+    tables = typed_tables(folder)
+    started = time.process_time()
+    insert(database, dict(tables), tables["leads"].num_rows)
+    return {"cpu": time.process_time() - started}
+
+
+def piece_parquet(folder: Path, database: Path) -> dict[str, float]:
+    """The typed tables through Parquet files, as dlt's extract writes them for the load."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = typed_tables(folder)
+    started = time.process_time()
+    for name, table in tables.items():
+        with pq.ParquetWriter(database.parent / f"{name}.parquet", table.schema) as writer:
+            for chunk in table.to_batches(PARQUET_ROW_GROUP):
+                writer.write_table(pa.Table.from_batches([chunk]))
+    sources: dict[str, pa.Table | str] = {
+        name: f"read_parquet('{database.parent / name}.parquet')" for name in tables
+    }
+    insert(database, sources, tables["leads"].num_rows)
+    return {"cpu": time.process_time() - started}
 
 
 def piece_connector(url: str) -> dict[str, float]:
@@ -299,7 +335,8 @@ def run_piece(piece: str, folder: Path, url: str) -> None:
     elif piece == "connector":
         figures = piece_connector(url)
     else:
-        figures = piece_insert(folder, Path(os.environ["LEADFERRY_HOME"]) / "floor.duckdb")
+        database = Path(os.environ["LEADFERRY_HOME"]) / "floor.duckdb"
+        figures = (piece_parquet if piece == "parquet" else piece_insert)(folder, database)
     print(json.dumps(figures))
 
 
@@ -343,6 +380,7 @@ class Pieces:
             reader=self.measure("reader", "leadferry's reader (parse + proof)"),
             typing=self.measure("typing", "typing into the final Arrow schema"),
             insert=self.measure("insert", "DuckDB insert, 1 thread, 1 transaction"),
+            parquet=self.measure("parquet", "the same through Parquet files (dlt's way)"),
             imports=self.imports(fastest.name.removeprefix("HTTP: ")),
             connector=self.measure("connector", "leadferry's connector: HTTP + reader + typing"),
         )
@@ -356,6 +394,8 @@ class Floor:
     typing: Piece
     insert: Piece
     imports: Piece
+    parquet: Piece
+    """Not a floor piece: the insert through Parquet files, as leadferry's load goes."""
     connector: Piece
     """Not a floor piece: leadferry's own fetch, 4 page threads, to split its run in two."""
 
@@ -404,6 +444,7 @@ def report(
     rows += [
         (f"bare floor: {client} + parse + typing + insert + imports", floor.bare, []),
         ("floor with leadferry's reader instead of parse", floor.with_reader, []),
+        (floor.parquet.name, floor.parquet.best, floor.parquet.cpu),
         (floor.connector.name, floor.connector.best, floor.connector.cpu),
     ]
     for name, cpu, each in rows:
