@@ -82,8 +82,8 @@ TARGET_RAW = 0.8  # ... and its rate at least 0.8 of the raw fetch's
 TARGET_RSS_MB = 250.0  # peak RSS at most 250 MB ...
 TARGET_RSS_SPREAD = 0.2  # ... and within 20% between --small and --leads
 
-HTTP_CLIENTS = {"httpx2": "httpx2", "urllib3": "urllib3", "http.client": "http.client"}
-"""Each HTTP piece's client, and the module a minimal script using it imports."""
+HTTP_CLIENTS = ("httpx2", "urllib3", "http.client")
+"""The HTTP pieces' clients, each named as the module a minimal script using it imports."""
 MINIMAL_IMPORTS = "pyarrow, pyarrow.compute, xml2arrow, duckdb"
 URLS = "urls.json"
 PARQUET_ROW_GROUP = 60_000
@@ -105,8 +105,8 @@ class Piece:
 # -- the pages -----------------------------------------------------------------------------------
 
 
-def save_pages(url: str, leads: int, folder: Path) -> int:
-    """Fetch every page leadferry would ask *url* for into *folder*; their number."""
+def save_pages(url: str, leads: int, folder: Path) -> None:
+    """Fetch every page leadferry would ask *url* for into *folder*, and their URLs."""
     client, request = _requests(url)
     pages = -(-leads // PAGE)
     urls = [str(request(page).url) for page in range(pages)]
@@ -116,7 +116,6 @@ def save_pages(url: str, leads: int, folder: Path) -> int:
         (folder / f"{page:05}.xml").write_bytes(response.content)
     (folder / URLS).write_text(json.dumps(urls))
     client.close()
-    return pages
 
 
 def saved_pages(folder: Path) -> Iterator[bytes]:
@@ -364,12 +363,12 @@ class Pieces:
 
     def imports(self, client: str) -> Piece:
         """A whole process importing what a minimal script with *client* needs."""
-        cmd = [sys.executable, "-c", f"import {HTTP_CLIENTS[client]}, {MINIMAL_IMPORTS}"]
+        cmd = [sys.executable, "-c", f"import {client}, {MINIMAL_IMPORTS}"]
         cpu = []
         for _ in range(self.rounds):
             run = measure(cmd, child_env(next(self.homes)), "imports", self.sim.proc.pid)
             cpu.append(run.cpu)
-        return Piece(f"imports ({HTTP_CLIENTS[client]}, {MINIMAL_IMPORTS})", cpu)
+        return Piece(f"imports ({client}, {MINIMAL_IMPORTS})", cpu)
 
     def all(self) -> Floor:
         http = [self.measure(f"http:{client}", f"HTTP: {client}") for client in HTTP_CLIENTS]
