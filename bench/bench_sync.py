@@ -44,10 +44,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import httpx2
 import psutil
+
+if TYPE_CHECKING:
+    from leadferry.connectors.leadexec import LeadExecConnector
+    from leadferry.dates import DateWindow
 
 API_KEY = "bench-key"
 LID = 1
@@ -288,23 +293,31 @@ def run_dlt_default(sim: Simulator, rows: int, home: Path) -> Result:
 # -- the children --------------------------------------------------------------------------------
 
 
-def _requests(url: str) -> tuple[httpx2.Client, object]:
-    """An HTTP client and a function page -> the very request leadferry sends for that page."""
+def leadexec_connector(url: str) -> LeadExecConnector:
+    """leadferry's LeadExec connector for the simulator at *url*, with its own HTTP client."""
     from leadferry.connectors.base import Credentials
     from leadferry.connectors.leadexec import LeadExecConnector
-    from leadferry.dates import DateWindow
 
     client = httpx2.Client(
         timeout=httpx2.Timeout(60.0, connect=10.0),
         limits=httpx2.Limits(max_connections=CONCURRENCY + 2),
     )
-    connector = LeadExecConnector(
-        client, Credentials("bench", {"api_key": API_KEY, "base_url": url})
-    )
-    report = connector.report("leads")
+    return LeadExecConnector(client, Credentials("bench", {"api_key": API_KEY, "base_url": url}))
+
+
+def simulator_window() -> DateWindow:
+    """The window of :func:`window_days`, as a connector takes it."""
+    from leadferry.dates import DateWindow
+
     first, last = window_days()
-    window = DateWindow.of_days(first, last + dt.timedelta(days=1), ZoneInfo(SIM_ZONE))
-    return client, lambda page: connector.page_request(report, {"lid": LID}, window, page)
+    return DateWindow.of_days(first, last + dt.timedelta(days=1), ZoneInfo(SIM_ZONE))
+
+
+def _requests(url: str) -> tuple[httpx2.Client, object]:
+    """An HTTP client and a function page -> the very request leadferry sends for that page."""
+    connector = leadexec_connector(url)
+    report, window = connector.report("leads"), simulator_window()
+    return connector.client, lambda page: connector.page_request(report, {"lid": LID}, window, page)
 
 
 def child_raw(url: str, limit: int) -> None:
