@@ -438,7 +438,7 @@ def main() -> None:
                         help="Default: 10,000 (tick), 2,000 (attach, workers, batch).")  # fmt: skip
     parser.add_argument("--store-url", default=None, help="Default: SQLite in a temp folder.")
     parser.add_argument("--leads", type=int,
-                        help="Default: 1,000,000 (warehouse), 100 (attach, workers, batch).")  # fmt: skip
+                        help="Default: 1,000,000 (warehouse), 100 (the others).")  # fmt: skip
     parser.add_argument("--warehouse-url", help="An empty PostgreSQL database (warehouse).")
     parser.add_argument("--rounds", type=int, default=3, help="attach, batch: rounds, the median.")
     parser.add_argument("--runs", type=int, help="workers: runs measured (200); batch: datasets a "
