@@ -71,7 +71,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 from bench_runs import CLI, add_datasets, make_home, redis_server, worker_rate
-from bench_sync import Simulator, verdict
+from bench_sync import Simulator, children_cpu, verdict
 
 from leadferry.jobs import Job
 from leadferry.schedule import Schedule
@@ -406,14 +406,11 @@ def batch_section(args: argparse.Namespace) -> None:
                     batch = [next(names) for _ in range(args.runs)]
                     print(f"round {round_ + 1}, {version}: leadferry run of {len(batch)} "
                           "datasets ...", flush=True)  # fmt: skip
-                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                    began = time.perf_counter()
+                    cpu_before, began = children_cpu(), time.perf_counter()
                     subprocess.run([CLI, "run", *batch], env=env | extra, check=True,
                                    capture_output=True)  # fmt: skip
                     wall = time.perf_counter() - began
-                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-                    measured[version].append((cpu, wall))
+                    measured[version].append((children_cpu() - cpu_before, wall))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -100,9 +100,8 @@ def migrated_settings(settings, migrated_home) -> Settings:
 
 
 @pytest.fixture
-def store(settings, migrated_home) -> Iterator[Store]:
-    copy_migrated_store(migrated_home, settings)
-    with Store.open(settings) as opened:
+def store(migrated_settings) -> Iterator[Store]:
+    with Store.open(migrated_settings) as opened:
         yield opened
 
 

@@ -14,14 +14,14 @@ many loads (``serve``'s pool, ``leadferry worker``, a ``leadferry run`` of sever
 :func:`keep_open_between_loads`) keeps it attached, and both locks held, between its loads:
 attaching a file of thousands of datasets reads its whole catalog and detaching checkpoints it,
 about a second of CPU together at 2,000 datasets, which a busy worker would otherwise pay every
-run. It lets go once it has loaded nothing for
-:data:`KEEP_OPEN_SECONDS`, and when anyone else waits: whoever waits for either lock holds
-``warehouse.duckdb.lock.waiting`` shared meanwhile, and the holder probes it with a non-blocking
-exclusive lock every :data:`_POLL_SECONDS` and after each load, then lets go after the load it
-is doing, or after the loads it already has queued for at most :data:`_MAKE_WAY_SECONDS`, and
-lets the waiters in before its next load takes the file again. Waits stay bounded by their
-timeouts, and the lock file names the holder throughout. A kept file is checkpointed before
-what DuckDB holds of it in memory nears the memory limit (:data:`_PINNED_SHARE`).
+run. It lets go once it has loaded nothing for :data:`KEEP_OPEN_SECONDS`, and when anyone else
+waits: whoever waits for either lock holds ``warehouse.duckdb.lock.waiting`` shared meanwhile,
+and the holder probes it with a non-blocking exclusive lock every :data:`_POLL_SECONDS` and
+after each load, then lets go after the load it is doing, or after the loads it already has
+queued for at most :data:`_MAKE_WAY_SECONDS`, and lets the waiters in before its next load
+takes the file again. Waits stay bounded by their timeouts, and the lock file names the holder
+throughout. A kept file is checkpointed before what DuckDB holds of it in memory nears the
+memory limit (:data:`_PINNED_SHARE`).
 
 Every read runs in a sandbox: a private DuckDB instance that attaches the warehouse read-only,
 with external access off and its configuration locked, so SQL can read the warehouse's tables and

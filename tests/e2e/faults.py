@@ -223,7 +223,7 @@ class FaultBench:
 
     def finish(self, processes: list[subprocess.Popen], *, datasets: int = 1) -> None:
         """Wait for *processes*, each a run of *datasets* datasets: one that failed must have
-        said why in one line a failed dataset."""
+        said why in one line for each dataset that failed, at most *datasets* lines."""
         for process in processes:
             _out, err = process.communicate(timeout=300)
             self.tally.endings["success" if process.returncode == 0 else "failed"] += 1
