@@ -16,6 +16,7 @@ from leadferry.connectors.base import (
     RetryPolicy,
     refuse_cross_host_redirect,
 )
+from leadferry.run.wire import Urllib3Transport
 from leadferry.settings import Settings
 from leadferry.store import Account
 
@@ -30,10 +31,12 @@ def _tls_context() -> ssl.SSLContext:
 def _new_client(settings: Settings) -> httpx2.Client:
     """The HTTP client runs use: bounded timeouts, enough connections for the page threads,
     redirects followed only on the same host."""
+    connections = settings.concurrency + 2
     return httpx2.Client(
         verify=_tls_context(),
         timeout=httpx2.Timeout(settings.http_timeout, connect=min(10.0, settings.http_timeout)),
-        limits=httpx2.Limits(max_connections=settings.concurrency + 2),
+        limits=httpx2.Limits(max_connections=connections),
+        transport=Urllib3Transport(_tls_context(), connections),
         follow_redirects=True,
         event_hooks={"response": [refuse_cross_host_redirect]},
         headers={"User-Agent": "leadferry"},
