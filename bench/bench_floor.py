@@ -11,16 +11,16 @@ its own work with ``time.process_time`` (every thread of the process, user + sys
 imports and start-up are left to the ``imports`` piece:
 
 - ``HTTP``: every page from the simulator, ``CONCURRENCY`` at a time (the first page alone, as
-  leadferry fetches them), bodies read whole, with httpx2 (leadferry's client), urllib3 and
-  http.client;
+  leadferry fetches them), bodies read whole, with httpx2 (its own transport), httpx2 on
+  leadferry's urllib3 transport (leadferry's client), urllib3 and http.client;
 - ``xml2arrow parse``: the saved pages through xml2arrow only, with the fields page 0 shows;
 - ``leadferry's reader``: the same through the known-fields reader (parse + the proof that the
   page is well-formed), as ``leadferry run`` reads every page after the first;
 - ``typing``: the reader's text columns into the final Arrow schema (leadferry's BatchBuilder);
 - ``DuckDB insert``: the typed tables of every page into a DuckDB file, one thread, one
   transaction (close included);
-- not a floor piece: ``through Parquet``, the same tables written to Parquet files (dlt's
-  writer's defaults) and inserted from them, as leadferry's load goes;
+- not a floor piece: ``through Parquet``, the same tables written to Parquet files (encoded as
+  leadferry's runs have dlt write them) and inserted from them, as leadferry's load goes;
 - ``imports``: a whole process that imports what a minimal script needs (the fastest HTTP
   client, pyarrow, xml2arrow, DuckDB) and exits;
 - not a floor piece: ``leadferry's connector``, its whole fetch from the simulator (HTTP, reader
@@ -82,8 +82,10 @@ TARGET_RAW = 0.8  # ... and its rate at least 0.8 of the raw fetch's
 TARGET_RSS_MB = 250.0  # peak RSS at most 250 MB ...
 TARGET_RSS_SPREAD = 0.2  # ... and within 20% between --small and --leads
 
-HTTP_CLIENTS = ("httpx2", "urllib3", "http.client")
-"""The HTTP pieces' clients, each named as the module a minimal script using it imports."""
+LEADFERRY_HTTP = "httpx2+urllib3"
+HTTP_CLIENTS = ("httpx2", LEADFERRY_HTTP, "urllib3", "http.client")
+"""The HTTP pieces' clients, each named as the modules a minimal script using it imports (joined
+by "+"); leadferry's is httpx2's client on a urllib3 transport."""
 MINIMAL_IMPORTS = "pyarrow, pyarrow.compute, xml2arrow, duckdb"
 URLS = "urls.json"
 PARQUET_ROW_GROUP = 60_000
@@ -138,10 +140,16 @@ def fetch_all(urls: list[str], get: Callable[[str], bytes]) -> int:
 def http_get(client: str, urls: list[str]) -> Callable[[str], bytes]:
     """A function URL -> body with *client*, its connections kept for the whole fetch."""
     headers = {"Accept": "application/xml"}
-    if client == "httpx2":
+    if client.startswith("httpx2"):
         import httpx2
 
-        pool = httpx2.Client(timeout=60.0, limits=httpx2.Limits(max_connections=CONCURRENCY + 2))
+        from leadferry.run.client import _tls_context
+        from leadferry.run.wire import Urllib3Transport
+
+        connections = CONCURRENCY + 2
+        wire = Urllib3Transport(_tls_context(), connections) if client == LEADFERRY_HTTP else None
+        limits = httpx2.Limits(max_connections=connections)
+        pool = httpx2.Client(timeout=60.0, limits=limits, transport=wire)
 
         def get(url: str) -> bytes:
             response = pool.get(url, headers=headers)
@@ -298,10 +306,14 @@ def piece_parquet(folder: Path, database: Path) -> dict[str, float]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from leadferry.destination import run_file_options
+
     tables = typed_tables(folder)
     started = time.process_time()
     for name, table in tables.items():
-        with pq.ParquetWriter(database.parent / f"{name}.parquet", table.schema) as writer:
+        path = database.parent / f"{name}.parquet"
+        options = run_file_options(table.schema)
+        with pq.ParquetWriter(path, table.schema, version="2.4", **options) as writer:
             for chunk in table.to_batches(PARQUET_ROW_GROUP):
                 writer.write_table(pa.Table.from_batches([chunk]))
     sources: dict[str, pa.Table | str] = {
@@ -363,7 +375,7 @@ class Pieces:
 
     def imports(self, client: str) -> Piece:
         """A whole process importing what a minimal script with *client* needs."""
-        cmd = [sys.executable, "-c", f"import {client}, {MINIMAL_IMPORTS}"]
+        cmd = [sys.executable, "-c", f"import {client.replace('+', ', ')}, {MINIMAL_IMPORTS}"]
         cpu = []
         for _ in range(self.rounds):
             run = measure(cmd, child_env(next(self.homes)), "imports", self.sim.proc.pid)
@@ -379,7 +391,7 @@ class Pieces:
             reader=self.measure("reader", "leadferry's reader (parse + proof)"),
             typing=self.measure("typing", "typing into the final Arrow schema"),
             insert=self.measure("insert", "DuckDB insert, 1 thread, 1 transaction"),
-            parquet=self.measure("parquet", "the same through Parquet files (dlt's way)"),
+            parquet=self.measure("parquet", "the same through Parquet files (the load's way)"),
             imports=self.imports(fastest.name.removeprefix("HTTP: ")),
             connector=self.measure("connector", "leadferry's connector: HTTP + reader + typing"),
         )

@@ -87,20 +87,21 @@ class _RunFileWriter(writers.ArrowToParquetWriter):  # type: ignore[misc]
             schema,
             flavor=form.flavor,
             version=form.version,
-            compression="lz4",
-            use_dictionary=[name for name in schema.names if name == "_dlt_load_id"],
-            write_statistics=False,
             data_page_size=form.data_page_size,
             coerce_timestamps=form.coerce_timestamps,
             allow_truncated_timestamps=form.allow_truncated_timestamps,
             use_compliant_nested_type=form.use_compliant_nested_type,
+            **run_file_options(schema),
         )
 
 
-def _write_runs_with(writer: type[writers.DataWriter]) -> None:
-    """Make *writer* the one dlt's extract picks for its file format and item format."""
-    spec = writer.writer_spec()
-    writers.WRITER_SPECS[spec] = writer
+def run_file_options(schema: pa.Schema) -> dict[str, Any]:
+    """How a run's Parquet files with columns *schema* are encoded (see _RunFileWriter)."""
+    return {
+        "compression": "lz4",
+        "use_dictionary": [name for name in schema.names if name == "_dlt_load_id"],
+        "write_statistics": False,
+    }
 
 
 @functools.cache
@@ -184,7 +185,8 @@ def configure_dlt(settings: Settings) -> None:
     # Arrow's default allocator keeps freed blocks per thread; the system one gives them back.
     pa.set_memory_pool(pa.system_memory_pool())
     logging.getLogger("dlt").setLevel(logging.ERROR)
-    _write_runs_with(_RunFileWriter)
+    # The writer dlt's extract looks up for Arrow items into Parquet files.
+    writers.WRITER_SPECS[_RunFileWriter.writer_spec()] = _RunFileWriter
     providers = Container()[PluggableRunContext].providers
     if not isinstance(providers[_ENVIRON], _EnvironProvider):
         providers[_ENVIRON] = _EnvironProvider()
