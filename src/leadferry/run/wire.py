@@ -11,6 +11,7 @@ transports. The body is streamed, so an answer cut short is an error while readi
 from __future__ import annotations
 
 import contextlib
+import logging
 import ssl
 from collections.abc import Iterator
 
@@ -27,6 +28,10 @@ from urllib3.exceptions import (
 
 _CHUNK = 1 << 20
 """Bytes a body is read in: a LeadExec page is about a megabyte."""
+
+# urllib3 logs each request's URL (at DEBUG; at WARNING when headers do not parse), and vendors'
+# URLs carry credentials (LeadExec's key is a query parameter): nothing it logs is shown.
+logging.getLogger("urllib3").setLevel(logging.CRITICAL + 1)
 
 
 class Urllib3Transport(httpx2.BaseTransport):
