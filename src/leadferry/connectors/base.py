@@ -541,6 +541,9 @@ class Connector:
             raise RetryableAPIError(f"{self.label}: {where} timed out") from None
         except httpx2.TransportError as exc:
             raise RetryableAPIError(f"{self.label}: {where} failed: {type(exc).__name__}") from None
+        # The one line per request -vv shows: neither httpx2's nor urllib3's own is (they hold
+        # the URL unscrubbed).
+        logger.debug("%s: HTTP %d", where, response.status_code)
         try:
             self.raise_for_status(response, where)
             started = time.perf_counter()
