@@ -143,11 +143,11 @@ def http_get(client: str, urls: list[str]) -> Callable[[str], bytes]:
     if client.startswith("httpx2"):
         import httpx2
 
-        from leadferry.run.client import _tls_context
+        from leadferry.run.client import tls_context
         from leadferry.run.wire import Urllib3Transport
 
         connections = CONCURRENCY + 2
-        wire = Urllib3Transport(_tls_context(), connections) if client == LEADFERRY_HTTP else None
+        wire = Urllib3Transport(tls_context(), connections) if client == LEADFERRY_HTTP else None
         limits = httpx2.Limits(max_connections=connections)
         pool = httpx2.Client(timeout=60.0, limits=limits, transport=wire)
 

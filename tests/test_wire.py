@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
-from leadferry.run.client import _tls_context
+from leadferry.run.client import tls_context
 from leadferry.run.wire import Urllib3Transport
 
 BODY = b"<answer>" + b"x" * 3_000_000 + b"</answer>"
@@ -70,7 +70,7 @@ def server() -> Iterator[str]:
 def client(connections: int = 2, read_timeout: float = 5.0) -> httpx2.Client:
     return httpx2.Client(
         timeout=httpx2.Timeout(read_timeout, connect=2.0),
-        transport=Urllib3Transport(_tls_context(), connections),
+        transport=Urllib3Transport(tls_context(), connections),
     )
 
 

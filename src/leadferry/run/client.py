@@ -22,7 +22,7 @@ from leadferry.store import Account
 
 
 @functools.cache
-def _tls_context() -> ssl.SSLContext:
+def tls_context() -> ssl.SSLContext:
     """The TLS settings every run's client shares: reading the system's CA certificates takes
     about 50 ms of CPU, a tenth of a small run, and they do not change while a process runs."""
     return httpx2.create_ssl_context()
@@ -33,10 +33,10 @@ def _new_client(settings: Settings) -> httpx2.Client:
     redirects followed only on the same host."""
     connections = settings.concurrency + 2
     return httpx2.Client(
-        verify=_tls_context(),
+        verify=tls_context(),
         timeout=httpx2.Timeout(settings.http_timeout, connect=min(10.0, settings.http_timeout)),
         limits=httpx2.Limits(max_connections=connections),
-        transport=Urllib3Transport(_tls_context(), connections),
+        transport=Urllib3Transport(tls_context(), connections),
         follow_redirects=True,
         event_hooks={"response": [refuse_cross_host_redirect]},
         headers={"User-Agent": "leadferry"},
