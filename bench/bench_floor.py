@@ -88,9 +88,9 @@ HTTP_CLIENTS = ("httpx2", LEADFERRY_HTTP, "urllib3", "http.client")
 by "+"); leadferry's is httpx2's client on a urllib3 transport."""
 MINIMAL_IMPORTS = "pyarrow, pyarrow.compute, xml2arrow, duckdb"
 URLS = "urls.json"
-PARQUET_ROW_GROUP = 60_000
-"""Rows a write of dlt's Parquet writer gets in a run: its buffer (50,000 rows) fills with
-leadferry's 20,000-row chunks, then is written as one row group (snappy, dlt's default)."""
+PARQUET_ROW_GROUP = 20_000
+"""Rows a write of dlt's Parquet writer gets in a run: its buffer holds one of leadferry's
+20,000-row chunks, written as one row group."""
 
 
 @dataclass
