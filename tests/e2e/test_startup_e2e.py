@@ -1,6 +1,6 @@
 """A `leadferry` process loads what its command uses: the help lists commands without importing
-them, a run loads no web server, task queue or template engine, and a command that prints JSON
-loads no rich and no dlt."""
+them, a run loads no web server, task queue or template engine, and a command that prints JSON,
+or plain lines to a pipe, loads no rich; one that reads loads no dlt."""
 
 from __future__ import annotations
 
@@ -58,6 +58,8 @@ def test_a_run_loads_no_web_server_task_queue_or_templates(leadferry, leadexec_s
     loaded = {name.split(".")[0] for name in loaded_modules(leadferry, "run", "leads")}
     assert {"dlt", "duckdb"} <= loaded
     assert not {"fastapi", "starlette", "uvicorn", "celery", "kombu", "jinja2", "redis"} & loaded
+    # Its bar and its line to a pipe need no rich: no bar is drawn there, the line is plain.
+    assert "rich" not in loaded
 
 
 def test_json_answers_load_no_rich_and_no_dlt(leadferry, leadexec_server):
