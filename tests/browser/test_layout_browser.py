@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import WAIT_MS, log_in, served
-from tests.e2e.conftest import add_account
+from tests.e2e.conftest import account_in_store
 
 PAGES = (
     "/",
@@ -32,7 +32,7 @@ def page_width(page: Page) -> int:
 def service(tmp_path_factory, leadexec_server):
     """One service with a loaded dataset for both screens: the test only reads its pages."""
     with served(tmp_path_factory.mktemp("layout") / "home") as made:
-        add_account(made.cli, leadexec_server.url)
+        account_in_store(made.cli, leadexec_server.url)
         made.cli.ok(
             "datasets", "create", "acme_leads", "--account", "acme", "--report", "leads",
             "--param", "lid=271", "--description", "Every lead of the spring campaign, " * 4,

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import htmx_swap, log_in, served
-from tests.e2e.conftest import add_account
+from tests.e2e.conftest import account_in_store
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +18,8 @@ def service(tmp_path_factory, leadexec_server):
     """One service for the module, with LeadExec accounts acme and globex and none of another
     connector: the tests only read them (a draft is not saved)."""
     with served(tmp_path_factory.mktemp("wizard") / "home") as made:
-        add_account(made.cli, leadexec_server.url)
-        add_account(made.cli, leadexec_server.url, name="globex")
+        account_in_store(made.cli, leadexec_server.url)
+        account_in_store(made.cli, leadexec_server.url, name="globex")
         yield made
 
 

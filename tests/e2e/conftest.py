@@ -197,6 +197,14 @@ def add_account(leadferry: Leadferry, url: str, name: str = "acme", key: str = E
                  env={"LEADFERRY_API_KEY": key})  # fmt: skip
 
 
+def account_in_store(leadferry: Leadferry, url: str, name: str = "acme") -> None:
+    """A LeadExec account at *url* with the simulators' key, written through the home's store:
+    for a test whose subject is not adding an account (add_account proves that, through the
+    CLI, in test_leadexec_e2e and where secrets are the subject)."""
+    with leadferry.store() as store:
+        store.create_account(name, "leadexec", {"base_url": url}, {"api_key": E2E_KEY})
+
+
 @contextlib.contextmanager
 def serving(leadferry: Leadferry, *options: str) -> Iterator[str]:
     """`leadferry serve` on a free loopback port with an admin (ada) and a viewer (vera), once

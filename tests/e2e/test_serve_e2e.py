@@ -12,7 +12,14 @@ from fastapi import FastAPI, Request
 
 from leadferry.store import Run
 from tests.conftest import serve_on_loopback
-from tests.e2e.conftest import E2E_KEY, E2E_PASSWORD, add_account, add_user, free_port, wait_for
+from tests.e2e.conftest import (
+    E2E_KEY,
+    E2E_PASSWORD,
+    account_in_store,
+    add_user,
+    free_port,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 SPEED = 600  # one real second is ten minutes
@@ -73,7 +80,7 @@ def test_serve_refuses_to_start_without_users(leadferry):
 
 def test_scheduled_runs_and_a_missed_slot_after_a_restart(leadferry, leadexec_server):
     add_user(leadferry)
-    add_account(leadferry, leadexec_server.url)
+    account_in_store(leadferry, leadexec_server.url)
     leadferry.ok(
         "datasets",
         "create",
@@ -119,7 +126,7 @@ def test_scheduled_runs_and_a_missed_slot_after_a_restart(leadferry, leadexec_se
 
 def test_two_services_share_a_store_without_running_a_slot_twice(leadferry, leadexec_server):
     add_admin(leadferry)
-    add_account(leadferry, leadexec_server.url)
+    account_in_store(leadferry, leadexec_server.url)
     for name in ("first_leads", "second_leads"):
         leadferry.ok(
             "datasets",
@@ -166,8 +173,8 @@ def test_a_failing_run_is_retried_then_succeeds_and_alerts_are_delivered(
 
     with serve_on_loopback(app) as hook_url:
         add_admin(leadferry)
-        add_account(leadferry, failing_leadexec_server.url, "flaky")
-        add_account(leadferry, failing_leadexec_server.url, "broken")
+        account_in_store(leadferry, failing_leadexec_server.url, "flaky")
+        account_in_store(leadferry, failing_leadexec_server.url, "broken")
         for name, account in (("flaky_leads", "flaky"), ("broken_leads", "broken")):
             leadferry.ok(
                 "datasets",

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.e2e.conftest import add_account
+from tests.e2e.conftest import account_in_store
 
 pytestmark = pytest.mark.e2e
 
@@ -52,7 +52,7 @@ def test_a_command_s_help_reads_no_settings(leadferry, command):
 
 
 def test_a_run_loads_no_web_server_task_queue_or_templates(leadferry, leadexec_server):
-    add_account(leadferry, leadexec_server.url)
+    account_in_store(leadferry, leadexec_server.url)
     leadferry.ok("datasets", "create", "leads", "--account", "acme", "--report", "leads",
                  "--param", "lid=271", "--days-back", "2")  # fmt: skip
     loaded = {name.split(".")[0] for name in loaded_modules(leadferry, "run", "leads")}
@@ -63,7 +63,7 @@ def test_a_run_loads_no_web_server_task_queue_or_templates(leadferry, leadexec_s
 
 
 def test_json_answers_load_no_rich_and_no_dlt(leadferry, leadexec_server):
-    add_account(leadferry, leadexec_server.url)
+    account_in_store(leadferry, leadexec_server.url)
     leadferry.ok("datasets", "create", "leads", "--account", "acme", "--report", "leads",
                  "--param", "lid=271", "--days-back", "2")  # fmt: skip
     leadferry.ok("run", "leads")
