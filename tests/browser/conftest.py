@@ -69,12 +69,20 @@ class Service:
     cli: Leadferry
 
 
-@pytest.fixture
-def service(tmp_path) -> Iterator[Service]:
-    """`leadferry serve` with an admin (ada) and a viewer (vera)."""
-    cli = Leadferry(tmp_path / "home")
+@contextlib.contextmanager
+def served(home: Path) -> Iterator[Service]:
+    """`leadferry serve` of *home* with an admin (ada) and a viewer (vera)."""
+    cli = Leadferry(home)
     with serving(cli, "--workers", "2") as url:
         yield Service(url, cli)
+
+
+@pytest.fixture
+def service(tmp_path) -> Iterator[Service]:
+    """A service of the test's own. A module whose tests change nothing another of them reads
+    overrides it with one of the module's (``served``): a serve costs seconds of CPU to start."""
+    with served(tmp_path / "home") as made:
+        yield made
 
 
 def pytest_collection_modifyitems(items):

@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import htmx_swap, log_in
+from tests.browser.conftest import htmx_swap, log_in, served
 from tests.e2e.conftest import E2E_KEY
 
 
-def add_leadexec_account(page, url: str, name: str = "acme", key: str = E2E_KEY) -> None:
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    """One service for the module: each test adds an account of its own name."""
+    with served(tmp_path_factory.mktemp("accounts") / "home") as made:
+        yield made
+
+
+def open_add_form(page) -> None:
+    """The Accounts page with its Add form open (it starts closed once an account exists)."""
     page.goto("/accounts")
     add = page.locator("#add-account")
     if add.get_attribute("open") is None:
-        add.locator("summary").click()
+        add.locator(":scope > summary").click()
+
+
+def add_leadexec_account(page, url: str, name: str = "acme", key: str = E2E_KEY) -> None:
+    open_add_form(page)
     page.locator("#name").fill(name)
     # Choosing the connector swaps its fields in: type only into the swapped-in ones.
     with htmx_swap(page):
@@ -42,7 +55,7 @@ def test_an_editor_adds_an_account_and_tests_its_connection(page, service, leade
 def test_a_wrong_key_is_named_and_never_shown(page, service, leadexec_server):
     log_in(page, "ada")
     # Adding tests the connection first: the refusal is named, and Save anyway keeps it.
-    page.goto("/accounts")
+    open_add_form(page)
     page.locator("#name").fill("wrong")
     with htmx_swap(page):
         page.locator("#connector").select_option("leadexec")

@@ -7,11 +7,11 @@ from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import WAIT_MS, htmx_swap, log_in
 from tests.browser.test_layout_browser import browser_context
-from tests.e2e.conftest import add_account
+from tests.e2e.conftest import account_in_store
 
 
 def test_search_filter_and_history_filters_on_a_phone(chromium: Browser, service, leadexec_server):
-    add_account(service.cli, leadexec_server.url)
+    account_in_store(service.cli, leadexec_server.url)
     for name, description in (
         ("calls_a", "Call center"),
         ("calls_b", "Call center"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import WAIT_MS, log_in
-from tests.e2e.conftest import add_account
+from tests.browser.conftest import WAIT_MS, log_in, served
+from tests.e2e.conftest import account_in_store
 
 PAGES = (
     "/",
@@ -28,16 +28,23 @@ def page_width(page: Page) -> int:
     return int(page.evaluate("() => document.documentElement.scrollWidth"))
 
 
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, leadexec_server):
+    """One service with a loaded dataset for both screens: the test only reads its pages."""
+    with served(tmp_path_factory.mktemp("layout") / "home") as made:
+        account_in_store(made.cli, leadexec_server.url)
+        made.cli.ok(
+            "datasets", "create", "acme_leads", "--account", "acme", "--report", "leads",
+            "--param", "lid=271", "--description", "Every lead of the spring campaign, " * 4,
+        )  # fmt: skip
+        made.cli.ok("run", "acme_leads")
+        yield made
+
+
 @pytest.mark.parametrize(("width", "height"), [(390, 844), (1280, 860)], ids=["phone", "desktop"])
 def test_every_page_fits_the_screen_with_its_nav_in_reach(
-    chromium: Browser, service, leadexec_server, shots, width, height
+    chromium: Browser, service, shots, width, height
 ):
-    add_account(service.cli, leadexec_server.url)
-    service.cli.ok(
-        "datasets", "create", "acme_leads", "--account", "acme", "--report", "leads",
-        "--param", "lid=271", "--description", "Every lead of the spring campaign, " * 4,
-    )  # fmt: skip
-    service.cli.ok("run", "acme_leads")
     context = browser_context(chromium, service.url, width, height)
     page = context.new_page()
     try:

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from tests.browser.conftest import log_in
+import pytest
+
+from tests.browser.conftest import log_in, served
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    """One service for the module: its tests change no state another reads (each logs in to a
+    browser context of its own)."""
+    with served(tmp_path_factory.mktemp("login") / "home") as made:
+        yield made
 
 
 def test_nothing_is_visible_before_logging_in(page):

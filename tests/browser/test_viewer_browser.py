@@ -7,11 +7,11 @@ import json
 from playwright.sync_api import expect
 
 from tests.browser.conftest import log_in
-from tests.e2e.conftest import add_account
+from tests.e2e.conftest import account_in_store
 
 
 def test_a_viewer_sees_datasets_and_accounts_but_cannot_change_them(page, service, leadexec_server):
-    add_account(service.cli, leadexec_server.url)
+    account_in_store(service.cli, leadexec_server.url)
     service.cli.ok(
         "datasets", "create", "acme_leads", "--account", "acme", "--report", "leads",
         "--param", "lid=271",

@@ -21,7 +21,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from leadferry.store import generate_key
+from leadferry.settings import Settings
+from leadferry.store import Store, generate_key
 
 ROOT = Path(__file__).resolve().parents[2]
 LEADFERRY = shutil.which("leadferry") or str(Path(sys.executable).with_name("leadferry"))
@@ -159,6 +160,14 @@ class Leadferry:
         copied.env = self.env | {"LEADFERRY_HOME": str(home)}
         return copied
 
+    @contextlib.contextmanager
+    def store(self) -> Iterator[Store]:
+        """This home's store, opened in the test's own process: for a set-up or a check that is
+        not what the test proves, where a `leadferry` process would cost 0.5 to 1 CPU-s."""
+        settings = Settings(home=self.home, secret_key=self.env["LEADFERRY_SECRET_KEY"])
+        with Store.open(settings) as store:
+            yield store
+
     def start(self, *args: str) -> subprocess.Popen:
         return subprocess.Popen(
             [*self.command, *args],
@@ -188,12 +197,24 @@ def add_account(leadferry: Leadferry, url: str, name: str = "acme", key: str = E
                  env={"LEADFERRY_API_KEY": key})  # fmt: skip
 
 
+def account_in_store(leadferry: Leadferry, url: str, name: str = "acme") -> None:
+    """A LeadExec account at *url* with the simulators' key, written through the home's store:
+    for a test whose subject is not adding an account (add_account proves that, through the
+    CLI, in test_leadexec_e2e and where secrets are the subject)."""
+    with leadferry.store() as store:
+        store.create_account(name, "leadexec", {"base_url": url}, {"api_key": E2E_KEY})
+
+
 @contextlib.contextmanager
 def serving(leadferry: Leadferry, *options: str) -> Iterator[str]:
     """`leadferry serve` on a free loopback port with an admin (ada) and a viewer (vera), once
-    it answers; yield its base URL. On the way out it must stop cleanly on SIGTERM."""
-    add_user(leadferry, "ada", "admin")
-    add_user(leadferry, "vera", "viewer")
+    it answers; yield its base URL. On the way out it must stop cleanly on SIGTERM.
+
+    The users are added through the store: `leadferry users add` is proven by add_user's
+    callers, and a browser test would pay for two more processes each."""
+    with leadferry.store() as store:
+        store.add_user("ada", E2E_PASSWORD, "admin")
+        store.add_user("vera", E2E_PASSWORD, "viewer")
     port = free_port()
     process = leadferry.start("serve", "--port", str(port), "--tick", "0.5", *options)
     url = f"http://127.0.0.1:{port}"

@@ -8,7 +8,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.conftest import E2E_KEY, add_account, free_port
+from tests.e2e.conftest import E2E_KEY, account_in_store, add_account, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -96,7 +96,7 @@ def test_a_rejected_key_is_named_and_never_echoed(leadferry, leadexec_server):
 
 
 def test_a_server_that_is_down_fails_the_run_with_its_reason(leadferry):
-    add_account(leadferry, f"http://127.0.0.1:{free_port()}/")
+    account_in_store(leadferry, f"http://127.0.0.1:{free_port()}/")
     leadferry.ok(
         "datasets",
         "create",
@@ -120,8 +120,8 @@ def test_a_server_that_is_down_fails_the_run_with_its_reason(leadferry):
 
 
 def test_several_datasets_run_in_turn_and_one_that_fails_is_named(leadferry, leadexec_server):
-    add_account(leadferry, leadexec_server.url)
-    add_account(leadferry, f"http://127.0.0.1:{free_port()}/", name="down")
+    account_in_store(leadferry, leadexec_server.url)
+    account_in_store(leadferry, f"http://127.0.0.1:{free_port()}/", name="down")
     for name, account in (("first_leads", "acme"), ("down_leads", "down"), ("last_leads", "acme")):
         leadferry.ok("datasets", "create", name, "--account", account, "--report", "leads",
                      "--param", "lid=271")  # fmt: skip
@@ -129,7 +129,8 @@ def test_several_datasets_run_in_turn_and_one_that_fails_is_named(leadferry, lea
     unknown = leadferry("run", "first_leads", "no_such_leads")
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == "error: no dataset named 'no_such_leads'"
-    assert json.loads(leadferry.ok("history", "first_leads", "--json")) == []  # nothing ran
+    with leadferry.store() as store:  # `leadferry history` is proven by the tests above
+        assert store.list_runs("first_leads") == []  # nothing ran
 
     result = leadferry("run", "first_leads", "down_leads", "last_leads")
     assert result.returncode == 1
@@ -139,16 +140,22 @@ def test_several_datasets_run_in_turn_and_one_that_fails_is_named(leadferry, lea
         "first_leads",
         "last_leads",
     ]
-    for name, status in (("first_leads", "success"), ("down_leads", "failed"),
-                         ("last_leads", "success")):  # fmt: skip
-        (run,) = json.loads(leadferry.ok("history", name, "--json"))
-        assert run["status"] == status
+    with leadferry.store() as store:
+        outcomes = {
+            name: [run.status for run in store.list_runs(name)]
+            for name in ("first_leads", "down_leads", "last_leads")
+        }
+    assert outcomes == {
+        "first_leads": ["success"],
+        "down_leads": ["failed"],
+        "last_leads": ["success"],
+    }
 
 
 def test_500s_after_retries_leave_the_warehouse_as_it_was(
     leadferry, leadexec_server, failing_leadexec_server
 ):
-    add_account(leadferry, leadexec_server.url)
+    account_in_store(leadferry, leadexec_server.url)
     leadferry.ok(
         "datasets",
         "create",
@@ -177,7 +184,7 @@ def test_500s_after_retries_leave_the_warehouse_as_it_was(
 
 
 def test_two_datasets_run_at_once_and_readers_are_never_stuck(leadferry, leadexec_server):
-    add_account(leadferry, leadexec_server.url)
+    account_in_store(leadferry, leadexec_server.url)
     for name, lid in (("first_leads", "271"), ("second_leads", "272")):
         leadferry.ok(
             "datasets",
@@ -215,7 +222,7 @@ def test_two_datasets_run_at_once_and_readers_are_never_stuck(leadferry, leadexe
 
 
 def test_the_same_dataset_cannot_run_twice_at_once(leadferry, leadexec_server):
-    add_account(leadferry, leadexec_server.url)
+    account_in_store(leadferry, leadexec_server.url)
     leadferry.ok(
         "datasets",
         "create",

@@ -126,7 +126,7 @@ def test_rekey_re_encrypts_under_a_new_key_file(with_key_file):
 
 
 def test_rekey_with_the_key_in_the_environment(leadferry, leadexec_server):
-    set_up(leadferry, leadexec_server.url)
+    add_account(leadferry, leadexec_server.url)  # what rekey re-encrypts: no dataset needed
     refused = leadferry("secrets", "rekey")
     assert refused.returncode == 2
     assert "LEADFERRY_NEW_SECRET_KEY" in one_line(refused)

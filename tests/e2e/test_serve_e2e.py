@@ -10,10 +10,16 @@ import time
 import pytest
 from fastapi import FastAPI, Request
 
-from leadferry.settings import Settings
-from leadferry.store import Store
+from leadferry.store import Run
 from tests.conftest import serve_on_loopback
-from tests.e2e.conftest import E2E_KEY, add_account, add_user, free_port, wait_for
+from tests.e2e.conftest import (
+    E2E_KEY,
+    E2E_PASSWORD,
+    account_in_store,
+    add_user,
+    free_port,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 SPEED = 600  # one real second is ten minutes
@@ -46,16 +52,23 @@ def stop(process) -> str:
     return out
 
 
-def runs(leadferry, name):
-    return json.loads(leadferry.ok("history", name, "--json", "--limit", "100"))
+def runs(leadferry, name) -> list[Run]:
+    """The dataset's runs, newest first, read from the services' store: what is proven here is
+    what serve ran (`leadferry history` is proven in test_leadexec_e2e), and polling through a
+    process each time would take the CPU the services need."""
+    with leadferry.store() as store:
+        return store.list_runs(name, limit=100)
 
 
 def statuses(leadferry, name) -> list[str]:
-    """The dataset's run statuses, newest first, read from the services' store: polling through
-    a `leadferry history` process each time would take the CPU the services need."""
-    config = Settings(home=leadferry.home, secret_key=leadferry.env["LEADFERRY_SECRET_KEY"])
-    with Store.open(config) as store:
-        return [run.status for run in store.list_runs(name, limit=100)]
+    return [run.status for run in runs(leadferry, name)]
+
+
+def add_admin(leadferry) -> None:
+    """The user serve needs, added through the store: `leadferry users add` is proven once
+    here, by the first scheduled test."""
+    with leadferry.store() as store:
+        store.add_user("ada", E2E_PASSWORD, "admin")
 
 
 def test_serve_refuses_to_start_without_users(leadferry):
@@ -67,7 +80,7 @@ def test_serve_refuses_to_start_without_users(leadferry):
 
 def test_scheduled_runs_and_a_missed_slot_after_a_restart(leadferry, leadexec_server):
     add_user(leadferry)
-    add_account(leadferry, leadexec_server.url)
+    account_in_store(leadferry, leadexec_server.url)
     leadferry.ok(
         "datasets",
         "create",
@@ -87,10 +100,10 @@ def test_scheduled_runs_and_a_missed_slot_after_a_restart(leadferry, leadexec_se
     began = time.monotonic()
     wait_for(lambda: "success" in statuses(leadferry, "hourly_leads"))
     stopped_out = stop(process)
-    first = [r for r in runs(leadferry, "hourly_leads") if r["status"] == "success"]
+    first = [r for r in runs(leadferry, "hourly_leads") if r.status == "success"]
     assert "stopping (SIGTERM)" in stopped_out
-    assert first[0]["trigger"] == "scheduled"
-    assert all(r["status"] != "running" for r in runs(leadferry, "hourly_leads"))
+    assert first[0].trigger == "scheduled"
+    assert all(r.status != "running" for r in runs(leadferry, "hourly_leads"))
     # Come back twelve simulated hours later: the missed slots run once, not twelve times.
     elapsed = dt.timedelta(seconds=(time.monotonic() - began) * SPEED)
     before = len(runs(leadferry, "hourly_leads"))
@@ -103,17 +116,17 @@ def test_scheduled_runs_and_a_missed_slot_after_a_restart(leadferry, leadexec_se
     served_until = back + dt.timedelta(seconds=(time.monotonic() - restarted) * SPEED)
     new = runs(leadferry, "hourly_leads")[: -before or None]
     latest_missed = back.replace(minute=0, second=0, microsecond=0)
-    slots = sorted(dt.datetime.fromisoformat(r["slot"]) for r in new)
+    slots = sorted(r.slot for r in new)
     # The twelve missed slots ran once, as the latest of them at the first tick (none of the
     # eleven before it); later runs are later slots.
     assert latest_missed <= slots[0] <= served_until
     assert len(slots) == len(set(slots))
-    assert all(r["trigger"] == "scheduled" for r in new)
+    assert all(r.trigger == "scheduled" for r in new)
 
 
 def test_two_services_share_a_store_without_running_a_slot_twice(leadferry, leadexec_server):
-    add_user(leadferry)
-    add_account(leadferry, leadexec_server.url)
+    add_admin(leadferry)
+    account_in_store(leadferry, leadexec_server.url)
     for name in ("first_leads", "second_leads"):
         leadferry.ok(
             "datasets",
@@ -141,10 +154,10 @@ def test_two_services_share_a_store_without_running_a_slot_twice(leadferry, lead
     for name in ("first_leads", "second_leads"):
         history = runs(leadferry, name)
         assert len(history) >= 2
-        slots = [r["slot"] for r in history]
+        slots = [r.slot for r in history]
         assert None not in slots
         assert len(slots) == len(set(slots)), f"{name}: a slot ran twice"
-        assert {r["status"] for r in history} == {"success"}
+        assert {r.status for r in history} == {"success"}
 
 
 def test_a_failing_run_is_retried_then_succeeds_and_alerts_are_delivered(
@@ -159,9 +172,9 @@ def test_a_failing_run_is_retried_then_succeeds_and_alerts_are_delivered(
         return {}
 
     with serve_on_loopback(app) as hook_url:
-        add_user(leadferry)
-        add_account(leadferry, failing_leadexec_server.url, "flaky")
-        add_account(leadferry, failing_leadexec_server.url, "broken")
+        add_admin(leadferry)
+        account_in_store(leadferry, failing_leadexec_server.url, "flaky")
+        account_in_store(leadferry, failing_leadexec_server.url, "broken")
         for name, account in (("flaky_leads", "flaky"), ("broken_leads", "broken")):
             leadferry.ok(
                 "datasets",
@@ -197,14 +210,14 @@ def test_a_failing_run_is_retried_then_succeeds_and_alerts_are_delivered(
         wait_for(lambda: received, timeout=30)
         stop(process)
     flaky = runs(leadferry, "flaky_leads")
-    outcomes = [(r["trigger"], r["status"]) for r in flaky]
+    outcomes = [(r.trigger, r.status) for r in flaky]
     # On a slow machine the account may be fixed only in time for the second retry.
     assert outcomes[0] == ("retry", "success")
     assert outcomes[-1] == ("scheduled", "failed")
     assert set(outcomes[1:-1]) <= {("retry", "failed")}
     assert len(outcomes) <= 3
-    assert len({r["window_start"] for r in flaky}) == 1, "retries take the slot's window"
-    assert [(r["trigger"], r["status"]) for r in runs(leadferry, "broken_leads")] == [
+    assert len({r.window_start for r in flaky}) == 1, "retries take the slot's window"
+    assert [(r.trigger, r.status) for r in runs(leadferry, "broken_leads")] == [
         ("scheduled", "failed")
     ]
     (alert,) = received

@@ -1,6 +1,6 @@
 """A `leadferry` process loads what its command uses: the help lists commands without importing
-them, a run loads no web server, task queue or template engine, and a command that prints JSON
-loads no rich and no dlt."""
+them, a run loads no web server, task queue or template engine, and a command that prints JSON,
+or plain lines to a pipe, loads no rich; one that reads loads no dlt."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.e2e.conftest import add_account
+from tests.e2e.conftest import account_in_store
 
 pytestmark = pytest.mark.e2e
 
@@ -52,16 +52,18 @@ def test_a_command_s_help_reads_no_settings(leadferry, command):
 
 
 def test_a_run_loads_no_web_server_task_queue_or_templates(leadferry, leadexec_server):
-    add_account(leadferry, leadexec_server.url)
+    account_in_store(leadferry, leadexec_server.url)
     leadferry.ok("datasets", "create", "leads", "--account", "acme", "--report", "leads",
                  "--param", "lid=271", "--days-back", "2")  # fmt: skip
     loaded = {name.split(".")[0] for name in loaded_modules(leadferry, "run", "leads")}
     assert {"dlt", "duckdb"} <= loaded
     assert not {"fastapi", "starlette", "uvicorn", "celery", "kombu", "jinja2", "redis"} & loaded
+    # Its bar and its line to a pipe need no rich: no bar is drawn there, the line is plain.
+    assert "rich" not in loaded
 
 
 def test_json_answers_load_no_rich_and_no_dlt(leadferry, leadexec_server):
-    add_account(leadferry, leadexec_server.url)
+    account_in_store(leadferry, leadexec_server.url)
     leadferry.ok("datasets", "create", "leads", "--account", "acme", "--report", "leads",
                  "--param", "lid=271", "--days-back", "2")  # fmt: skip
     leadferry.ok("run", "leads")

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from tests.conftest import lock_is_held
-from tests.e2e.conftest import LEADFERRY, Leadferry, add_account
+from tests.e2e.conftest import LEADFERRY, Leadferry, account_in_store
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +36,7 @@ def one_line(result: subprocess.CompletedProcess, status: int) -> str:
 def loaded_home(tmp_path_factory, leadexec_server) -> Leadferry:
     """A home with dataset acme_leads loaded once from the simulator."""
     leadferry = Leadferry(tmp_path_factory.mktemp("loaded") / "home")
-    add_account(leadferry, leadexec_server.url)
+    account_in_store(leadferry, leadexec_server.url)
     leadferry.ok("datasets", "create", "acme_leads", "--account", "acme", "--report", "leads",
                  "--param", "lid=271", "--days-back", "3")  # fmt: skip
     leadferry.ok("run", "acme_leads")

@@ -4,18 +4,16 @@ dataset. The in-process suites cover the variants in depth; this proves the whol
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from leadferry.settings import Settings
 from leadferry.simulators import avidtrak as avidtrak_sim
 from leadferry.simulators import leadexec as leadexec_sim
 from leadferry.simulators import salesexec as salesexec_sim
-from leadferry.store import Store
+from leadferry.store import Run
 from tests.e2e.conftest import E2E_KEY, Leadferry, Simulator, start_simulator, stop
 
 pytestmark = pytest.mark.e2e
@@ -88,10 +86,17 @@ def home_of(tmp_path_factory) -> Callable[[str, Path], Leadferry]:
 def point_at(leadferry: Leadferry, **config: str) -> None:
     """Accounts "good" and "bad" at this test's simulator, set in the home's store as `leadferry
     accounts edit --set` sets them."""
-    key = leadferry.env["LEADFERRY_SECRET_KEY"]
-    with Store.open(Settings(home=leadferry.home, secret_key=key)) as store:
+    with leadferry.store() as store:
         for name in ("good", "bad"):
             store.update_account(name, config)
+
+
+def only_run(leadferry: Leadferry, name: str) -> Run:
+    """Dataset *name*'s one run, read from the store (`leadferry history` is proven elsewhere:
+    here the run is what the variant changes)."""
+    with leadferry.store() as store:
+        (run,) = store.list_runs(name)
+    return run
 
 
 def check_accounts(leadferry: Leadferry, label: str, refused: str) -> None:
@@ -109,14 +114,14 @@ def test_leadexec_variant_end_to_end(home_of, tmp_path, variant):
         point_at(leadferry, base_url=server.url)
         check_accounts(leadferry, "LeadExec", "the API key")
         leadferry.ok("run", "changes")
-    (run,) = json.loads(leadferry.ok("history", "changes", "--json"))
-    assert run["status"] == "success"
-    assert run["rows"]["leads"] > 0
+    run = only_run(leadferry, "changes")
+    assert run.status == "success"
+    assert run.rows["leads"] > 0
     if variant in ("xml-without-lastupdated", "query-dates-as-text"):
-        assert run["rows"]["leads"] == 3000
-        assert run["error"].endswith("was loaded, not only the changes")
+        assert run.rows["leads"] == 3000
+        assert run.error.endswith("was loaded, not only the changes")
     else:
-        assert run["error"] is None
+        assert run.error is None
 
 
 @pytest.mark.parametrize("variant", [v.value for v in salesexec_sim.Variant])
@@ -127,9 +132,9 @@ def test_salesexec_variant_end_to_end(home_of, tmp_path, variant):
         point_at(leadferry, base_url=server.url.rstrip("/"))
         check_accounts(leadferry, "SalesExec", "the username or password")
         leadferry.ok("run", "leads")
-    (run,) = json.loads(leadferry.ok("history", "leads", "--json"))
-    assert run["status"] == "success"
-    assert run["rows"]["all_leads"] > 0
+    run = only_run(leadferry, "leads")
+    assert run.status == "success"
+    assert run.rows["all_leads"] > 0
 
 
 @pytest.mark.parametrize("variant", [v.value for v in avidtrak_sim.Variant])
@@ -140,6 +145,6 @@ def test_avidtrak_variant_end_to_end(home_of, tmp_path, variant):
         point_at(leadferry, base_url=server.url, format=fmt)
         check_accounts(leadferry, "AvidTrak", "the pin code")
         leadferry.ok("run", "calls")
-    (run,) = json.loads(leadferry.ok("history", "calls", "--json"))
-    assert run["status"] == "success"
-    assert run["rows"]["offline_portal_calls"] > 0
+    run = only_run(leadferry, "calls")
+    assert run.status == "success"
+    assert run.rows["offline_portal_calls"] > 0

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import lock_is_held
 from tests.e2e.cluster import cluster_of, successes
-from tests.e2e.conftest import add_account, wait_for
+from tests.e2e.conftest import account_in_store, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -67,7 +67,7 @@ def kill_while_idle(holder: subprocess.Popen, leadferry, lock) -> None:
 def test_a_query_and_a_run_get_in_while_a_process_keeps_the_warehouse_and_a_kill_loses_nothing(
     leadferry, leadexec_server
 ):
-    add_account(leadferry, leadexec_server.url)
+    account_in_store(leadferry, leadexec_server.url)
     leadferry.ok("datasets", "create", "acme_leads", "-a", "acme", "-r", "leads",
                  "--param", "lid=271", "--days-back", "10")  # fmt: skip
     leadferry.env |= {"LEADFERRY_WRITER_TIMEOUT": str(WAIT_TIMEOUT),

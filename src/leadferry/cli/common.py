@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 from zoneinfo import ZoneInfo
 
 import typer
@@ -24,8 +24,10 @@ if TYPE_CHECKING:
 
 
 class _LazyConsole:
-    """rich's Console, made when first used: a command that prints JSON (``--json``, what
-    scripts and most tests read) loads no rich at all."""
+    """rich's Console, made when first needed. Plain text to a pipe or a file needs none of it:
+    it is written as it is, each line whole (rich would fold it at 80 columns there), so a
+    command that prints JSON or a line of its outcome (what scripts and most tests read) loads no
+    rich at all; tables, markup and anything shown in a terminal go through rich."""
 
     def __init__(self, *, stderr: bool) -> None:
         self._stderr = stderr
@@ -38,8 +40,32 @@ class _LazyConsole:
             self._console = Console(stderr=self._stderr)
         return self._console
 
+    def stream(self) -> TextIO:
+        return sys.stderr if self._stderr else sys.stdout
+
+    def is_piped(self) -> bool:
+        """Whether what is printed goes to a pipe or a file: rich draws no bar nor colour there."""
+        return not self.stream().isatty()
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        if self.is_piped() and _plain_text(objects, options):
+            self.stream().write(" ".join(objects) + "\n")
+        else:
+            self.real().print(*objects, **options)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real(), name)
+
+
+_PLAIN_OPTIONS = {"highlight", "markup", "soft_wrap"}
+"""Options of rich's print that change nothing in plain text written to a pipe."""
+
+
+def _plain_text(objects: Sequence[Any], options: dict[str, Any]) -> bool:
+    """Whether rich would write *objects* to a pipe as they are: strings without markup."""
+    if not all(isinstance(part, str) for part in objects) or not set(options) <= _PLAIN_OPTIONS:
+        return False
+    return options.get("markup") is False or not any("[" in part for part in objects)
 
 
 console = _LazyConsole(stderr=False)
@@ -164,8 +190,29 @@ def key_values(pairs: Sequence[str], flag: str) -> dict[str, str]:
     return result
 
 
-def progress_bar(unit: str, target: _LazyConsole) -> Progress:
-    """A transient bar counting *unit* (pages, chunks) and rows, on *target*."""
+class _NoBar:
+    """The bar of a stream that is no terminal, where rich would draw nothing: rich not loaded."""
+
+    def __init__(self, target: _LazyConsole) -> None:
+        self.console = target
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, *args: Any, **fields: Any) -> int:
+        return 0
+
+    def update(self, *args: Any, **fields: Any) -> None:
+        return None
+
+
+def progress_bar(unit: str, target: _LazyConsole) -> Progress | _NoBar:
+    """A transient bar counting *unit* (pages, chunks) and rows, on *target* when a terminal."""
+    if target.is_piped():
+        return _NoBar(target)
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
