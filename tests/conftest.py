@@ -235,11 +235,13 @@ SLOW_MARKS = ("e2e", "browser")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The modules of real processes and browsers first, each kept in one piece: on two workers
-    taking one test at a time (``make test``'s ``--maxschedchunk 1``) their long tests share both
-    workers from the start, and the short in-process tests even out the end."""
+    """The modules of real processes and browsers first, each kept in one piece, then the
+    modules that run on one worker (``xdist_group``): on two workers their long tests (or
+    ``make check``'s one indivisible share, schemathesis) start at once, and the short
+    in-process tests even out the end."""
     slow = {item.path for item in items if any(item.get_closest_marker(m) for m in SLOW_MARKS)}
-    items.sort(key=lambda item: item.path not in slow)
+    grouped = {item.path for item in items if item.get_closest_marker("xdist_group")}
+    items.sort(key=lambda item: (item.path not in slow, item.path not in grouped))
 
 
 @pytest.fixture(autouse=True)
