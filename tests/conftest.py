@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import fcntl
@@ -24,6 +25,7 @@ import uvicorn
 from starlette.datastructures import Headers
 from starlette.testclient import TestClient
 
+from leadferry.cli import _leave
 from leadferry.scrub import SECRETS
 from leadferry.settings import Settings
 from leadferry.simulators import avidtrak as avidtrak_sim
@@ -256,7 +258,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    gc.unfreeze()  # so that the interpreter's last collection frees them (DuckDB's objects too)
+    if hasattr(config, "workerinput"):  # an xdist worker, whose end the whole run waits for
+        atexit.register(_end_without_teardown)  # registered last: the first exit handler to run
+    else:
+        gc.unfreeze()  # so that the interpreter's last collection frees them (DuckDB's objects too)
+
+
+def _end_without_teardown() -> None:
+    """Run the other exit handlers and end the process, as a ``leadferry`` command does
+    (``leadferry.cli._leave``): the interpreter's teardown of a worker's heap (dlt, SQLAlchemy,
+    DuckDB, every test's leftovers) took 2 to 7 s of wall after its last test, which the run
+    waited for."""
+    atexit.unregister(_end_without_teardown)
+    _leave(0)
 
 
 @pytest.fixture(autouse=True)
