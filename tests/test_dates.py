@@ -160,8 +160,9 @@ def test_windows_start_and_end_at_the_first_instant_of_a_local_day(tz, first, le
     for edge, day in ((window.start, first), (window.end, last + dt.timedelta(days=1))):
         assert edge.tzinfo is zoneinfo
         assert edge == start_of_day(day, zoneinfo)
-        # Nothing of that day exists before the edge.
-        assert (edge - dt.timedelta(seconds=1)).astimezone(zoneinfo).date() < day
+        # Nothing of that day exists before the edge: the instant a second earlier (in UTC, as
+        # wall-clock arithmetic would land in a skipped hour) falls on an earlier day.
+        assert (edge.astimezone(dt.UTC) - dt.timedelta(seconds=1)).astimezone(zoneinfo).date() < day
     assert len(window.days()) == length
 
 

@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,11 +22,18 @@ from starlette.testclient import TestClient
 from leadferry import auth
 from leadferry.run import run_dataset
 from leadferry.settings import Settings
-from leadferry.store import Store
+from leadferry.store import Store, generate_key
 from leadferry.web import create_app
 from leadferry.web.deps import SESSION_COOKIE
 from leadferry.web.login import SESSION_LIFETIME
-from tests.conftest import API_KEY, NOW, Vendors, building_home, leadexec_app
+from tests.conftest import (
+    API_KEY,
+    NOW,
+    Vendors,
+    building_home,
+    copy_migrated_store,
+    leadexec_app,
+)
 
 PASSWORD = "correct-horse-42"
 ROLES = {"ada": "admin", "eddie": "editor", "vera": "viewer"}
@@ -44,16 +52,34 @@ class Browser(TestClient):
         return self.request(method, url, headers=headers, **kw)
 
 
+QUICK_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+"""argon2 at its lowest cost: these tests are about who may do what, not about how hard a hash
+is to crack (tests/store/test_users.py checks the real hashes)."""
+
+
 @pytest.fixture(autouse=True)
 def quick_password_hashing(monkeypatch):
-    """argon2 at its lowest cost: these tests are about who may do what, not about how hard a
-    hash is to crack (tests/store/test_users.py checks the real hashes)."""
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    monkeypatch.setattr(auth, "_hasher", QUICK_HASHER)
+
+
+@pytest.fixture(scope="session")
+def migrated_home(migrated_home: Path, tmp_path_factory) -> Path:
+    """The migrated store with one user per role (``ROLES``), once per test process: each web
+    test's store (and each module's ``home_template``) starts as a copy of it, where adding
+    the three users to every test's store cost more than most tests' own requests."""
+    settings = Settings(home=tmp_path_factory.mktemp("web") / "home", secret_key=generate_key())
+    copy_migrated_store(migrated_home, settings)
+    with pytest.MonkeyPatch.context() as patch, Store.open(settings) as store:
+        patch.setattr(auth, "_hasher", QUICK_HASHER)
+        for name, role in ROLES.items():
+            store.add_user(name, PASSWORD, role)
+    return settings.home
 
 
 @pytest.fixture
 def users(store):
-    return {name: store.add_user(name, PASSWORD, role) for name, role in ROLES.items()}
+    """The users of the store, one per role (``migrated_home`` added them)."""
+    return {name: store.get_user(name) for name in ROLES}
 
 
 @pytest.fixture

@@ -208,6 +208,8 @@ def test_a_busy_warehouse_shows_the_last_runs_rows(run, store, settings, acme_ac
     settled = store.start_run("acme_settled", "manual", None, None, done.started_at)
     store.finish_run(settled.id, "success", done.started_at, rows={"leads": 4321})
 
+    # Shorter than the page's own wait (half a second), which it takes instead: the same path.
+    settings.lock_timeout = 0.05
     with warehouse_lock(settings.warehouse_path, exclusive=True, timeout=1, holder="a test"):
         page = viewer.get("/")
 

@@ -273,6 +273,8 @@ def test_viewers_are_refused_every_change(store, acme_account, viewer):
 
 
 def test_a_busy_warehouse_still_shows_the_page(settings, loaded, viewer):
+    # Shorter than the page's own wait (half a second), which it takes instead: the same path.
+    settings.lock_timeout = 0.05
     with warehouse_lock(settings.warehouse_path, exclusive=True, timeout=1, holder="a test load"):
         page = viewer.get(f"/datasets/{loaded}")
 

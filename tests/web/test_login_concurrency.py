@@ -18,8 +18,11 @@ AT_ONCE = 40
 
 
 @pytest.fixture
-def quick_password_hashing():
-    """The real argon2 cost here: a slow check is what lets attempts overlap."""
+def quick_password_hashing(store):
+    """The real argon2 cost here: a slow check is what lets attempts overlap. The store's users
+    were added with the lowest cost (``migrated_home``), and a hash keeps the cost it was made
+    with: ada's password is hashed again at the real one."""
+    store.set_password("ada", PASSWORD)
 
 
 def login_form(base: str) -> tuple[httpx2.Client, str]:

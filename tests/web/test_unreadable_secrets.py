@@ -12,17 +12,16 @@ from leadferry.settings import Settings
 from leadferry.store import DatasetSpec, Store, generate_key
 from leadferry.web import create_app
 from tests.conftest import API_KEY, NOW
-from tests.web.conftest import PASSWORD, ROLES, log_in
+from tests.web.conftest import log_in
 
 
 @pytest.fixture
 def other_key_app(settings, store, leadexec_url, vendor_client) -> Iterator:
-    """Accounts and a dataset saved under one key; the app started with another."""
+    """Accounts and a dataset saved under one key (and the users of ``ROLES``, as every web
+    test's store has them); the app started with another."""
     store.create_account("acme", "leadexec", {"base_url": f"{leadexec_url}/"}, {"api_key": API_KEY})
     store.create_dataset(DatasetSpec(name="acme_leads", account="acme", report="leads",
                                      params={"lid": 271}))  # fmt: skip
-    for name, role in ROLES.items():
-        store.add_user(name, PASSWORD, role)
     replaced = Settings(home=settings.home, secret_key=SecretStr(generate_key()))
     with Store.open(replaced) as other:
         app = create_app(replaced, other, clock=lambda: NOW, vendor_client=vendor_client)

@@ -128,7 +128,14 @@ class Store(
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        self.settle_dead_runs()
+        """A read that shows runs: a run whose process died is settled first. Most reads find
+        none, and look for them in their own transaction (a query, not a transaction more)."""
+        with self._lookup() as session:
+            stopped = self._stopped_runs(session)
+            if not stopped:
+                yield session
+                return
+        self._settle_stopped(stopped, None)
         with self._lookup() as session:
             yield session
 

@@ -58,7 +58,7 @@ _RUNNING = (
     .order_by(RunRow.id)
 )
 """The running runs, as much as :meth:`RunsMixin._alive` needs: built once, since every read
-of the store runs it first (:meth:`RunsMixin.settle_dead_runs`)."""
+of the store runs it first (:meth:`RunsMixin._stopped_runs`)."""
 
 STALE_RUN_ERROR = "the process running it stopped"
 LEASE_EXPIRED_ERROR = "the worker running it stopped answering (its lease expired)"
@@ -282,18 +282,26 @@ class RunsMixin:
         applies their retry policy.
 
         Cheap when there are none (one query). A warehouse busy with a load (or unreadable)
-        leaves a run to the next read. Every read of the store calls this first, and a
-        scheduler on every tick, so the history never shows a dead run as running, nor a
-        committed load as interrupted; ``now`` stamps the end of the interrupted ones (default:
-        the store's clock).
+        leaves a run to the next read. Every read that shows runs looks for them first (in its
+        own transaction) and settles them, and a scheduler calls this on every tick, so the
+        history never shows a dead run as running, nor a committed load as interrupted; ``now``
+        stamps the end of the interrupted ones (default: the store's clock).
         """
         with locked_is_busy(), self._reader.begin() as session:
-            running = session.connection().execute(_RUNNING).all()
-            stopped = [
-                (run.id, run.dataset)
-                for run in running
-                if (leased or run.heartbeat_at is None) and not self._alive(run)
-            ]
+            stopped = self._stopped_runs(session, leased=leased)
+        return self._settle_stopped(stopped, now)
+
+    def _stopped_runs(self, session: Session, *, leased: bool = False) -> list[tuple[int, str]]:
+        """The running runs (id, dataset) whose process died on this host; with *leased*, also
+        the runs of workers whose process died or whose lease expired."""
+        return [
+            (run.id, run.dataset)
+            for run in session.connection().execute(_RUNNING).all()
+            if (leased or run.heartbeat_at is None) and not self._alive(run)
+        ]
+
+    def _settle_stopped(self, stopped: list[tuple[int, str]], now: datetime | None) -> list[Run]:
+        """Settle each of the *stopped* runs that is still running once its write begins."""
         settled = []
         for run_id, dataset in stopped:
             try:

@@ -127,13 +127,18 @@ def create_app(
     app.include_router(users.router)
     app.include_router(tokens.router)
     _handle_errors(app)
-
-    @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
-    def openapi_document(_user: ViewerDep) -> JSONResponse:
-        return JSONResponse(app.openapi())
-
+    app.add_api_route(
+        f"{API_PREFIX}/openapi.json", openapi_document, methods=["GET"], include_in_schema=False
+    )
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def openapi_document(request: Request, _user: ViewerDep) -> JSONResponse:
+    """The API's OpenAPI document, behind a login like everything else. It reads the app from
+    the request, not from a closure: FastAPI keeps every route's callable in a process-wide
+    cache, which would keep each app made by ``create_app`` (and its store) alive."""
+    return JSONResponse(request.app.openapi())
 
 
 class SecurityHeaders:
