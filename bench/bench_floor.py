@@ -143,13 +143,14 @@ def http_get(client: str, urls: list[str]) -> Callable[[str], bytes]:
     if client.startswith("httpx2"):
         import httpx2
 
-        from leadferry.run.client import tls_context
-        from leadferry.run.wire import Urllib3Transport
+        from leadferry.run.client import new_client
+        from leadferry.settings import Settings
 
-        connections = CONCURRENCY + 2
-        wire = Urllib3Transport(tls_context(), connections) if client == LEADFERRY_HTTP else None
-        limits = httpx2.Limits(max_connections=connections)
-        pool = httpx2.Client(timeout=60.0, limits=limits, transport=wire)
+        if client == LEADFERRY_HTTP:
+            pool = new_client(Settings(concurrency=CONCURRENCY))
+        else:
+            limits = httpx2.Limits(max_connections=CONCURRENCY + 2)
+            pool = httpx2.Client(timeout=60.0, limits=limits)
 
         def get(url: str) -> bytes:
             response = pool.get(url, headers=headers)

@@ -294,18 +294,14 @@ def run_dlt_default(sim: Simulator, rows: int, home: Path) -> Result:
 
 
 def leadexec_connector(url: str) -> LeadExecConnector:
-    """leadferry's LeadExec connector for the simulator at *url*, with its own HTTP client (as
-    runs make it: httpx2 on leadferry's urllib3 transport)."""
+    """leadferry's LeadExec connector for the simulator at *url*, with the HTTP client runs
+    make (:func:`leadferry.run.client.new_client`)."""
     from leadferry.connectors.base import Credentials
     from leadferry.connectors.leadexec import LeadExecConnector
-    from leadferry.run.client import tls_context
-    from leadferry.run.wire import Urllib3Transport
+    from leadferry.run.client import new_client
+    from leadferry.settings import Settings
 
-    client = httpx2.Client(
-        timeout=httpx2.Timeout(60.0, connect=10.0),
-        limits=httpx2.Limits(max_connections=CONCURRENCY + 2),
-        transport=Urllib3Transport(tls_context(), CONCURRENCY + 2),
-    )
+    client = new_client(Settings(concurrency=CONCURRENCY))
     return LeadExecConnector(client, Credentials("bench", {"api_key": API_KEY, "base_url": url}))
 
 

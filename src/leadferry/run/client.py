@@ -28,7 +28,7 @@ def tls_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context()
 
 
-def _new_client(settings: Settings) -> httpx2.Client:
+def new_client(settings: Settings) -> httpx2.Client:
     """The HTTP client runs use: bounded timeouts, enough connections for the page threads,
     redirects followed only on the same host."""
     connections = settings.concurrency + 2
@@ -66,5 +66,5 @@ def connected(
 ) -> Iterator[Connector]:
     """*account*'s connector for the block, calling through *client* when given, else through
     a client of its own, closed after the block."""
-    with contextlib.nullcontext(client) if client else _new_client(settings) as http:
+    with contextlib.nullcontext(client) if client else new_client(settings) as http:
         yield _open(account, http, settings)
