@@ -185,7 +185,8 @@ def configure_dlt(settings: Settings) -> None:
     os.environ["RESTORE_FROM_DESTINATION"] = "false"
     # Every row carries the load that wrote it: what `_leadferry_loads` records per run.
     os.environ["NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"] = "true"
-    # Arrow's default allocator keeps freed blocks per thread; the system one gives them back.
+    # What pyarrow allocates goes to the system allocator (see leadferry/__init__.py), also
+    # where pyarrow was imported before leadferry and its C++ default is mimalloc.
     pa.set_memory_pool(pa.system_memory_pool())
     logging.getLogger("dlt").setLevel(logging.ERROR)
     # The writer dlt's extract looks up for Arrow items into Parquet files.

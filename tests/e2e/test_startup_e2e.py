@@ -14,21 +14,31 @@ from tests.e2e.conftest import account_in_store
 
 pytestmark = pytest.mark.e2e
 
-LOADED = """
+EXITING = """
 import atexit, json, sys
-atexit.register(lambda: print(json.dumps(sorted(sys.modules)), file=sys.stderr))
+def report():
+    arrow = sys.modules.get("pyarrow")
+    mimalloc = arrow.mimalloc_memory_pool().max_memory() if arrow else None
+    print(json.dumps({"modules": sorted(sys.modules), "mimalloc": mimalloc}), file=sys.stderr)
+atexit.register(report)
 sys.argv = ["leadferry", *sys.argv[1:]]
 from leadferry.cli import main
 main()
 """
 
 
-def loaded_modules(leadferry, *args: str) -> set[str]:
-    """The modules `leadferry ARGS` had loaded when it exited (it must succeed)."""
-    done = subprocess.run([sys.executable, "-c", LOADED, *args], env=leadferry.env,
+def exiting(leadferry, *args: str) -> dict:
+    """What `leadferry ARGS` had when it exited (it must succeed): its modules, and the most
+    Arrow's mimalloc pool ever held (None without pyarrow)."""
+    done = subprocess.run([sys.executable, "-c", EXITING, *args], env=leadferry.env,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    return set(json.loads(done.stderr.strip().splitlines()[-1]))
+    return json.loads(done.stderr.strip().splitlines()[-1])
+
+
+def loaded_modules(leadferry, *args: str) -> set[str]:
+    """The modules `leadferry ARGS` had loaded when it exited (it must succeed)."""
+    return set(exiting(leadferry, *args)["modules"])
 
 
 def test_the_help_loads_no_command_and_no_settings(leadferry):
@@ -55,8 +65,11 @@ def test_a_run_loads_no_web_server_task_queue_or_templates(leadferry, leadexec_s
     account_in_store(leadferry, leadexec_server.url)
     leadferry.ok("datasets", "create", "leads", "--account", "acme", "--report", "leads",
                  "--param", "lid=271", "--days-back", "2")  # fmt: skip
-    loaded = {name.split(".")[0] for name in loaded_modules(leadferry, "run", "leads")}
+    state = exiting(leadferry, "run", "leads")
+    loaded = {name.split(".")[0] for name in state["modules"]}
     assert {"dlt", "duckdb"} <= loaded
+    # Arrow's C++ code allocated nothing from mimalloc, which keeps what is freed.
+    assert state["mimalloc"] == 0
     assert not {"fastapi", "starlette", "uvicorn", "celery", "kombu", "jinja2", "redis"} & loaded
     # Its bar and its line to a pipe need no rich: no bar is drawn there, the line is plain.
     assert "rich" not in loaded
