@@ -25,7 +25,7 @@ imports and start-up are left to the ``imports`` piece:
   client, pyarrow, xml2arrow, DuckDB) and exits;
 - not a floor piece: ``leadferry's connector``, its whole fetch from the simulator (HTTP, reader
   and typing on its 4 page threads, as in a run), so that ``leadferry run`` splits in two: the
-  connector, and the rest (start-up, dlt's extract and normalise, the load, teardown).
+  connector, and the rest (start-up, dlt's extract, the load, teardown).
 
 The bare floor is the fastest HTTP client + parse + typing + insert + imports. Beside it, on the
 same simulator, ``raw fetch`` and ``leadferry run`` (bench_sync's contenders: the whole process's

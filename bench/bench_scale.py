@@ -13,7 +13,7 @@
     uv run python bench/bench_scale.py --section tick --store-url postgresql+psycopg://...
 
 - ``warehouse``: ``--leads`` (1,000,000) LeadExec-like leads (20 columns: keys, timestamps,
-  a decimal, a flag, text) as one run's normalised Parquet files, applied by
+  a decimal, a flag, text) as one run's Parquet files, applied by
   :func:`leadferry.apply.apply_load` with the merge method into an empty dataset and then again
   over itself (every key replaced), once into a DuckDB file and once into PostgreSQL
   (``--warehouse-url``, an empty database). Each warehouse loads in a process of its own:

@@ -40,8 +40,7 @@ def test_a_runs_files_hold_no_dictionaries_or_statistics_and_read_back_whole(set
     )
     table = pa.table({"uid": [1, 2, 3], "email": ["a", "b", "a"]})
     pipeline.extract(dlt.resource([table], name="leads"))
-    pipeline.normalize()
-    (load_id,) = pipeline.list_normalized_load_packages()
+    (load_id,) = pipeline.list_extracted_load_packages()
     (job,) = pipeline.get_load_package_info(load_id).jobs["new_jobs"]
     columns = pq.ParquetFile(job.file_path).metadata.row_group(0)
     chunks = {

@@ -176,7 +176,8 @@ def test_a_package_a_killed_run_left_is_never_applied(store, settings, loaded, l
     from leadferry.destination import configure_dlt, warehouse_destination
 
     before = sql(settings, "select uid, _dlt_load_id from acme_leads.leads order by uid")
-    # What a run killed between dlt's normalise and the apply leaves: a normalised package.
+    # What a run killed between dlt's extract and the apply leaves: an extracted package (and,
+    # from a version that ran dlt's normalise, a normalised one).
     configure_dlt(settings)
     left = dlt.pipeline(
         pipeline_name="acme_leads",
@@ -186,7 +187,9 @@ def test_a_package_a_killed_run_left_is_never_applied(store, settings, loaded, l
     )
     left.extract(dlt.resource([pa.table({"uid": [-1]})], name="leads"))
     left.normalize()
+    left.extract(dlt.resource([pa.table({"uid": [-2]})], name="leads"))
     assert left.list_normalized_load_packages()
+    assert left.list_extracted_load_packages()
     run(store, settings, leadexec_api)
     after = sql(settings, "select uid from acme_leads.leads order by uid")
     assert [uid for uid, _load in before] == [uid for (uid,) in after]

@@ -1,13 +1,13 @@
 """Applying one run's rows to its dataset: every table and the run's record in ONE transaction.
 
-dlt extracts and normalises a run into files per table; this module writes them into the dataset's
+dlt extracts a run into Parquet files per table; this module writes them into the dataset's
 schema itself, so that a run's changes to the main table, its child tables (LeadExec's
 ``lead_sends``), partition's emptied days and the bookkeeping row that says the run committed
 become visible together or not at all. A process killed at any instant leaves the dataset as it
 was before the run or as it is after it, and :func:`committed_load` tells which.
 
 The SQL is generated here and only here, and runs on DuckDB and PostgreSQL alike. What differs
-between them is a :class:`Dialect`: how a table's normalised files become the relation
+between them is a :class:`Dialect`: how a table's files become the relation
 ``incoming_<table>`` inside the transaction (a view over ``read_parquet`` on DuckDB, a temporary
 table filled by COPY on PostgreSQL), how a dataset's loads are serialised, and which indexes the
 tables get.

@@ -1,10 +1,10 @@
 """dlt's part of a run: its settings, the destination that picks its file format, and the
 pipeline's working folder.
 
-dlt extracts and normalises each run into Parquet files per table; leadferry applies them to the
-warehouse itself, every table in one transaction (:mod:`leadferry.apply`), so dlt's load step and
-its staging schemas are never used. The destination is still dlt's DuckDB one: it decides how
-dlt's normaliser writes the files.
+dlt extracts each run into Parquet files per table; leadferry applies them to the warehouse
+itself, every table in one transaction (:mod:`leadferry.apply`), so dlt's normalise and load steps
+and its staging schemas are never used. The destination is still dlt's DuckDB one: it decides how
+dlt's extract writes the files.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ _DESTINATIONS_LOCK = threading.Lock()
 
 
 def warehouse_destination(path: Path) -> _DuckDBDestination:
-    """The destination dlt normalises for: the DuckDB file at *path*, one object per process."""
+    """The destination dlt extracts for: the DuckDB file at *path*, one object per process."""
     with _DESTINATIONS_LOCK:
         if path not in _DESTINATIONS:
             _DESTINATIONS[path] = _DuckDBDestination(str(path), destination_name="duckdb")

@@ -1,7 +1,7 @@
 """The PostgreSQL warehouse (``LEADFERRY_WAREHOUSE_URL=postgresql://...``).
 
 Loads go through :mod:`leadferry.apply` as on DuckDB, in one PostgreSQL transaction: each
-table's normalised Parquet files are copied (``COPY ... FROM STDIN``) into a temporary table
+table's Parquet files are copied (``COPY ... FROM STDIN``) into a temporary table
 dropped at commit, and the same SQL applies the update method. Loads into one dataset wait for
 each other on a transaction-scoped advisory lock; PostgreSQL locks everything else, so there is
 no lock file.

@@ -111,7 +111,7 @@ class Settings(BaseSettings):
 
     @property
     def warehouse_path(self) -> Path:
-        """The DuckDB warehouse file (where dlt's DuckDB normaliser is pointed on PostgreSQL)."""
+        """The DuckDB warehouse file (where dlt's DuckDB extract is pointed on PostgreSQL)."""
         url = self.warehouse_url.get_secret_value() if self.warehouse_url else ""
         if url.startswith(_DUCKDB_PREFIX):
             return Path(url.removeprefix(_DUCKDB_PREFIX)).expanduser()
