@@ -21,6 +21,9 @@ imports and start-up are left to the ``imports`` piece:
   transaction (close included);
 - not a floor piece: ``through Parquet``, the same tables written to Parquet files (encoded as
   leadferry's runs have dlt write them) and inserted from them, as leadferry's load goes;
+- not a floor piece: ``through Arrow IPC``, the same through uncompressed Arrow IPC files,
+  memory-mapped and inserted as Arrow: what a load that staged a run without dlt's extract
+  could do;
 - ``imports``: a whole process that imports what a minimal script needs (the fastest HTTP
   client, pyarrow, xml2arrow, DuckDB) and exits;
 - not a floor piece: ``leadferry's connector``, its whole fetch from the simulator (HTTP, reader
@@ -324,6 +327,25 @@ def piece_parquet(folder: Path, database: Path) -> dict[str, float]:
     return {"cpu": time.process_time() - started}
 
 
+def piece_ipc(folder: Path, database: Path) -> dict[str, float]:
+    """The typed tables through uncompressed Arrow IPC files, in the load's chunks."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    tables = typed_tables(folder)
+    started = time.process_time()
+    for name, table in tables.items():
+        with ipc.new_file(database.parent / f"{name}.arrow", table.schema) as writer:
+            for chunk in table.to_batches(PARQUET_ROW_GROUP):
+                writer.write_batch(chunk)
+    sources: dict[str, pa.Table | str] = {
+        name: ipc.open_file(pa.memory_map(str(database.parent / f"{name}.arrow"))).read_all()
+        for name in tables
+    }
+    insert(database, sources, tables["leads"].num_rows)
+    return {"cpu": time.process_time() - started}
+
+
 def piece_connector(url: str) -> dict[str, float]:
     connector = leadexec_connector(url)
     started = time.process_time()
@@ -348,7 +370,8 @@ def run_piece(piece: str, folder: Path, url: str) -> None:
         figures = piece_connector(url)
     else:
         database = Path(os.environ["LEADFERRY_HOME"]) / "floor.duckdb"
-        figures = (piece_parquet if piece == "parquet" else piece_insert)(folder, database)
+        load = {"parquet": piece_parquet, "ipc": piece_ipc}.get(piece, piece_insert)
+        figures = load(folder, database)
     print(json.dumps(figures))
 
 
@@ -393,6 +416,7 @@ class Pieces:
             typing=self.measure("typing", "typing into the final Arrow schema"),
             insert=self.measure("insert", "DuckDB insert, 1 thread, 1 transaction"),
             parquet=self.measure("parquet", "the same through Parquet files (the load's way)"),
+            ipc=self.measure("ipc", "the same through Arrow IPC files (uncompressed)"),
             imports=self.imports(fastest.name.removeprefix("HTTP: ")),
             connector=self.measure("connector", "leadferry's connector: HTTP + reader + typing"),
         )
@@ -408,6 +432,8 @@ class Floor:
     imports: Piece
     parquet: Piece
     """Not a floor piece: the insert through Parquet files, as leadferry's load goes."""
+    ipc: Piece
+    """Not a floor piece: the insert through Arrow IPC files, as a load without dlt could go."""
     connector: Piece
     """Not a floor piece: leadferry's own fetch, 4 page threads, to split its run in two."""
 
@@ -457,6 +483,7 @@ def report(
         (f"bare floor: {client} + parse + typing + insert + imports", floor.bare, []),
         ("floor with leadferry's reader instead of parse", floor.with_reader, []),
         (floor.parquet.name, floor.parquet.best, floor.parquet.cpu),
+        (floor.ipc.name, floor.ipc.best, floor.ipc.cpu),
         (floor.connector.name, floor.connector.best, floor.connector.cpu),
     ]
     for name, cpu, each in rows:
