@@ -91,9 +91,6 @@ HTTP_CLIENTS = ("httpx2", LEADFERRY_HTTP, "urllib3", "http.client")
 by "+"); leadferry's is httpx2's client on a urllib3 transport."""
 MINIMAL_IMPORTS = "pyarrow, pyarrow.compute, xml2arrow, duckdb"
 URLS = "urls.json"
-PARQUET_ROW_GROUP = 20_000
-"""Rows a write of dlt's Parquet writer gets in a run: its buffer holds one of leadferry's
-20,000-row chunks, written as one row group."""
 
 
 @dataclass
@@ -305,45 +302,56 @@ def piece_insert(folder: Path, database: Path) -> dict[str, float]:
     return {"cpu": time.process_time() - started}
 
 
+def through_files(
+    folder: Path,
+    database: Path,
+    write: Callable[[Path, pa.Table], None],
+    source: Callable[[Path], pa.Table | str],
+) -> dict[str, float]:
+    """The typed tables written to a file each by *write* in the load's chunks (dlt's writer gets
+    one chunk a write: one row group), then inserted from what *source* makes of each file."""
+    tables = typed_tables(folder)
+    started = time.process_time()
+    for name, table in tables.items():
+        write(database.parent / name, table)
+    sources = {name: source(database.parent / name) for name in tables}
+    insert(database, sources, tables["leads"].num_rows)
+    return {"cpu": time.process_time() - started}
+
+
 def piece_parquet(folder: Path, database: Path) -> dict[str, float]:
     """The typed tables through Parquet files, as dlt's extract writes them for the load."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from leadferry.destination import run_file_options
+    from leadferry.run.load import LOAD_CHUNK_ROWS
 
-    tables = typed_tables(folder)
-    started = time.process_time()
-    for name, table in tables.items():
-        path = database.parent / f"{name}.parquet"
+    def write(path: Path, table: pa.Table) -> None:
         options = run_file_options(table.schema)
-        with pq.ParquetWriter(path, table.schema, version="2.4", **options) as writer:
-            for chunk in table.to_batches(PARQUET_ROW_GROUP):
-                writer.write_table(pa.Table.from_batches([chunk]))
-    sources: dict[str, pa.Table | str] = {
-        name: f"read_parquet('{database.parent / name}.parquet')" for name in tables
-    }
-    insert(database, sources, tables["leads"].num_rows)
-    return {"cpu": time.process_time() - started}
+        with pq.ParquetWriter(f"{path}.parquet", table.schema, version="2.4", **options) as out:
+            for chunk in table.to_batches(LOAD_CHUNK_ROWS):
+                out.write_table(pa.Table.from_batches([chunk]))
+
+    return through_files(folder, database, write, lambda path: f"read_parquet('{path}.parquet')")
 
 
 def piece_ipc(folder: Path, database: Path) -> dict[str, float]:
-    """The typed tables through uncompressed Arrow IPC files, in the load's chunks."""
+    """The typed tables through uncompressed Arrow IPC files, memory-mapped for the insert."""
     import pyarrow as pa
     import pyarrow.ipc as ipc
 
-    tables = typed_tables(folder)
-    started = time.process_time()
-    for name, table in tables.items():
-        with ipc.new_file(database.parent / f"{name}.arrow", table.schema) as writer:
-            for chunk in table.to_batches(PARQUET_ROW_GROUP):
-                writer.write_batch(chunk)
-    sources: dict[str, pa.Table | str] = {
-        name: ipc.open_file(pa.memory_map(str(database.parent / f"{name}.arrow"))).read_all()
-        for name in tables
-    }
-    insert(database, sources, tables["leads"].num_rows)
-    return {"cpu": time.process_time() - started}
+    from leadferry.run.load import LOAD_CHUNK_ROWS
+
+    def write(path: Path, table: pa.Table) -> None:
+        with ipc.new_file(f"{path}.arrow", table.schema) as out:
+            for chunk in table.to_batches(LOAD_CHUNK_ROWS):
+                out.write_batch(chunk)
+
+    def read(path: Path) -> pa.Table:
+        return ipc.open_file(pa.memory_map(f"{path}.arrow")).read_all()
+
+    return through_files(folder, database, write, read)
 
 
 def piece_connector(url: str) -> dict[str, float]:
